@@ -1,0 +1,94 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Every target is compiled with the same strictness: Swift 6 language mode (strict
+// concurrency) plus the upcoming features the server ecosystem turns on.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "hotlined",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hotlined", targets: ["hotlined"]),
+        .executable(name: "hotlinectl", targets: ["hotlinectl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // The pure domain: records, validation, normalisation, routing, markings,
+        // anonymity policy. No I/O: no sockets, no files, no SQLite.
+        .target(
+            name: "HotlineCore",
+            dependencies: [],
+            swiftSettings: strict
+        ),
+        // Durable storage of the event log and its projections, in SQLite via GRDB.
+        .target(
+            name: "HotlineStore",
+            dependencies: [
+                "HotlineCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The workstation protocol over a Unix stream socket, with swift-nio.
+        .target(
+            name: "HotlineServer",
+            dependencies: [
+                "HotlineCore",
+                "HotlineStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "hotlined",
+            dependencies: [
+                "HotlineCore",
+                "HotlineStore",
+                "HotlineServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "hotlinectl",
+            dependencies: [
+                "HotlineCore",
+                "HotlineStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: strict),
+        .testTarget(
+            name: "HotlineStoreTests",
+            dependencies: ["HotlineCore", "HotlineStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["HotlineCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,306 @@
+/// The daemon's configuration (`Config/hotlined.yaml`), as plain Codable values.
+///
+/// Decoding is strict: unknown keys and bad values are errors naming the key. Reading the
+/// file is the server's business; this type only says what a valid configuration is.
+public struct Configuration: Sendable, Equatable, Codable {
+    public var paths: Paths
+    public var limits: Limits
+    public var routes: [RouteRule]
+    public var unrouted: RouteRule
+    public var outcomes: [String]
+    public var roles: Roles
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case paths, limits, routes, unrouted, outcomes, roles
+    }
+
+    public init(
+        paths: Paths = Paths(),
+        limits: Limits = Limits(),
+        routes: [RouteRule],
+        unrouted: RouteRule,
+        outcomes: [String],
+        roles: Roles = Roles()
+    ) {
+        self.paths = paths
+        self.limits = limits
+        self.routes = routes
+        self.unrouted = unrouted
+        self.outcomes = outcomes
+        self.roles = roles
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        paths = try c.decodeIfPresent(Paths.self, forKey: .paths) ?? Paths()
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
+        routes = try c.decode([RouteRule].self, forKey: .routes)
+        unrouted = try c.decode(RouteRule.self, forKey: .unrouted)
+        outcomes = try c.decode([String].self, forKey: .outcomes)
+        roles = try c.decodeIfPresent(Roles.self, forKey: .roles) ?? Roles()
+    }
+
+    public struct Paths: Sendable, Equatable, Codable {
+        public var socket: String
+        public var database: String
+        /// A file holding the 256-bit key as 64 hexadecimal characters. When absent, the key
+        /// is the systemd credential `$CREDENTIALS_DIRECTORY/hotlined.key`.
+        public var keyFile: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case socket
+            case database
+            case keyFile = "key_file"
+        }
+
+        public init(
+            socket: String = "/run/hotlined/hotlined.sock",
+            database: String = "/var/lib/hotlined/hotlined.sqlite",
+            keyFile: String? = nil
+        ) {
+            self.socket = socket
+            self.database = database
+            self.keyFile = keyFile
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let defaults = Paths()
+            socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? defaults.socket
+            database = try c.decodeIfPresent(String.self, forKey: .database) ?? defaults.database
+            keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+        }
+    }
+
+    public struct Limits: Sendable, Equatable, Codable {
+        /// The longest request line, LF included (`limits.max_line_bytes`).
+        public var maxLineBytes: Int
+        public var maxConnections: Int
+        /// Requests a connection may have unanswered before it is told `unavailable`.
+        public var maxPendingPerConnection: Int
+        /// The most events one transaction commits.
+        public var maxBatchEvents: Int
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxLineBytes = "max_line_bytes"
+            case maxConnections = "max_connections"
+            case maxPendingPerConnection = "max_pending_per_connection"
+            case maxBatchEvents = "max_batch_events"
+        }
+
+        public init(
+            maxLineBytes: Int = 65536,
+            maxConnections: Int = 512,
+            maxPendingPerConnection: Int = 1024,
+            maxBatchEvents: Int = 512
+        ) {
+            self.maxLineBytes = maxLineBytes
+            self.maxConnections = maxConnections
+            self.maxPendingPerConnection = maxPendingPerConnection
+            self.maxBatchEvents = maxBatchEvents
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Limits()
+            maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? d.maxLineBytes
+            maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+            maxPendingPerConnection =
+                try c.decodeIfPresent(Int.self, forKey: .maxPendingPerConnection) ?? d.maxPendingPerConnection
+            maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
+        }
+    }
+
+    /// Which Unix users and groups hold each role, by name or by number.
+    public struct Roles: Sendable, Equatable, Codable {
+        public var handler: Members
+        public var supervisor: Members
+        public var auditor: Members
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case handler, supervisor, auditor
+        }
+
+        public init(handler: Members = Members(), supervisor: Members = Members(), auditor: Members = Members()) {
+            self.handler = handler
+            self.supervisor = supervisor
+            self.auditor = auditor
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            handler = try c.decodeIfPresent(Members.self, forKey: .handler) ?? Members()
+            supervisor = try c.decodeIfPresent(Members.self, forKey: .supervisor) ?? Members()
+            auditor = try c.decodeIfPresent(Members.self, forKey: .auditor) ?? Members()
+        }
+
+        public func members(of role: Role) -> Members {
+            switch role {
+            case .handler: handler
+            case .supervisor: supervisor
+            case .auditor: auditor
+            }
+        }
+    }
+
+    public struct Members: Sendable, Equatable, Codable {
+        /// User names or numeric uids.
+        public var users: [String]
+        /// Group names or numeric gids.
+        public var groups: [String]
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case users, groups
+        }
+
+        public init(users: [String] = [], groups: [String] = []) {
+            self.users = users
+            self.groups = groups
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            users = try c.decodeIfPresent([IDName].self, forKey: .users)?.map(\.text) ?? []
+            groups = try c.decodeIfPresent([IDName].self, forKey: .groups)?.map(\.text) ?? []
+        }
+    }
+
+    /// A user or group given as a name or a number in YAML.
+    struct IDName: Decodable {
+        var text: String
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let n = try? c.decode(UInt32.self) {
+                text = String(n)
+            } else {
+                text = try c.decode(String.self)
+            }
+        }
+    }
+}
+
+/// One row of the routes table (PROTOCOL.md section 5).
+public struct RouteRule: Sendable, Equatable, Codable {
+    public var name: String
+    /// Normalised numbers that take this route; empty for the `unrouted` fallback.
+    public var numbers: [String]
+    public var grade: Grade
+    public var marking: Marking
+    public var anonymity: Anonymity
+    /// Raise an `emergency-line` alert on `call.start`.
+    public var alertOnStart: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, numbers, grade, marking, anonymity
+        case alertOnStart = "alert_on_start"
+    }
+
+    public init(
+        name: String,
+        numbers: [String],
+        grade: Grade,
+        marking: Marking,
+        anonymity: Anonymity,
+        alertOnStart: Bool = false
+    ) {
+        self.name = name
+        self.numbers = numbers
+        self.grade = grade
+        self.marking = marking
+        self.anonymity = anonymity
+        self.alertOnStart = alertOnStart
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        numbers = try c.decodeIfPresent([String].self, forKey: .numbers) ?? []
+        grade = try c.decode(Grade.self, forKey: .grade)
+        marking = try c.decode(Marking.self, forKey: .marking)
+        anonymity = try c.decode(Anonymity.self, forKey: .anonymity)
+        alertOnStart = try c.decodeIfPresent(Bool.self, forKey: .alertOnStart) ?? false
+    }
+}
+
+extension Configuration {
+    /// A problem with a configuration that decoded but does not make sense.
+    public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Checks what decoding cannot: numbers that normalise, no number on two routes,
+    /// unique route names, sane limits. Returns every problem, not just the first.
+    public func problems() -> [Problem] {
+        var problems: [Problem] = []
+        var seenNumbers: [String: String] = [:]
+        var seenNames: Set<String> = [unrouted.name]
+        if !Self.isSlug(unrouted.name) {
+            problems.append(.init(path: "unrouted.name", reason: "must be lower-case letters, digits and '-'"))
+        }
+        if !unrouted.numbers.isEmpty {
+            problems.append(.init(path: "unrouted.numbers", reason: "the fallback route takes no numbers"))
+        }
+        if routes.isEmpty { problems.append(.init(path: "routes", reason: "must list at least one route")) }
+        for (i, route) in routes.enumerated() {
+            if !Self.isSlug(route.name) {
+                problems.append(.init(path: "routes.\(i).name", reason: "must be lower-case letters, digits and '-'"))
+            }
+            if !seenNames.insert(route.name).inserted {
+                problems.append(.init(path: "routes.\(i).name", reason: "route \"\(route.name)\" is named twice"))
+            }
+            if route.numbers.isEmpty {
+                problems.append(.init(path: "routes.\(i).numbers", reason: "must list at least one number"))
+            }
+            for (j, number) in route.numbers.enumerated() {
+                guard let normal = try? DialledNumber.normalise(number) else {
+                    problems.append(.init(path: "routes.\(i).numbers.\(j)", reason: "\"\(number)\" is not a phone number"))
+                    continue
+                }
+                if let other = seenNumbers.updateValue(route.name, forKey: normal) {
+                    problems.append(
+                        .init(path: "routes.\(i).numbers.\(j)", reason: "\(normal) is already routed to \"\(other)\"")
+                    )
+                }
+            }
+        }
+        if outcomes.isEmpty { problems.append(.init(path: "outcomes", reason: "must list at least one outcome")) }
+        for (i, outcome) in outcomes.enumerated() where !Self.isSlug(outcome) {
+            problems.append(.init(path: "outcomes.\(i)", reason: "\"\(outcome)\" must be lower-case letters, digits and '-'"))
+        }
+        if Set(outcomes).count != outcomes.count {
+            problems.append(.init(path: "outcomes", reason: "lists an outcome twice"))
+        }
+        if limits.maxLineBytes < 1024 || limits.maxLineBytes > 16 * 1024 * 1024 {
+            problems.append(.init(path: "limits.max_line_bytes", reason: "must be between 1024 and 16777216"))
+        }
+        if limits.maxConnections < 1 {
+            problems.append(.init(path: "limits.max_connections", reason: "must be at least 1"))
+        }
+        if limits.maxPendingPerConnection < 1 {
+            problems.append(.init(path: "limits.max_pending_per_connection", reason: "must be at least 1"))
+        }
+        if limits.maxBatchEvents < 1 {
+            problems.append(.init(path: "limits.max_batch_events", reason: "must be at least 1"))
+        }
+        if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
+        if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }
+        return problems
+    }
+
+    static func isSlug(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 64
+            && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    }
+}

@@ -1,0 +1,46 @@
+/// Why an alert was raised (PROTOCOL.md section 7).
+public enum AlertReason: String, Sendable, Codable, CaseIterable {
+    /// The route raises one on `call.start` (999 and 112).
+    case emergencyLine = "emergency-line"
+    /// A handler flagged a threat to life; once per call, on any route.
+    case threatToLife = "threat-to-life"
+}
+
+/// An alert as it is stored and pushed.
+public struct Alert: Sendable, Equatable {
+    public var id: String
+    public var callID: String
+    public var seq: Int64
+    public var route: String
+    public var grade: Grade
+    public var reason: AlertReason
+    public var level: Int
+    public var raisedAt: Timestamp
+    public var ackedAt: Timestamp?
+    public var ackedBy: UInt32?
+
+    public init(
+        id: String, callID: String, seq: Int64, route: String, grade: Grade, reason: AlertReason, level: Int = 1,
+        raisedAt: Timestamp, ackedAt: Timestamp? = nil, ackedBy: UInt32? = nil
+    ) {
+        self.id = id
+        self.callID = callID
+        self.seq = seq
+        self.route = route
+        self.grade = grade
+        self.reason = reason
+        self.level = level
+        self.raisedAt = raisedAt
+        self.ackedAt = ackedAt
+        self.ackedBy = ackedBy
+    }
+
+    public var json: JSONValue {
+        var m: [String: JSONValue] = [
+            "id": .string(id), "call_id": .string(callID), "route": .string(route), "grade": .string(grade.rawValue),
+            "reason": .string(reason.rawValue), "level": .int(Int64(level)), "raised_at": .string(raisedAt.rfc3339),
+        ]
+        m["acked_at"] = .optional(ackedAt?.rfc3339)
+        return .object(m)
+    }
+}

@@ -1,0 +1,163 @@
+/// The rules of PROTOCOL.md sections 5 and 6 as one pure function: given a call's state and
+/// an event, what the new state is, what is stored, what is stripped, and what alerts rise.
+public struct CallPolicy: Sendable {
+    public let routes: RouteTable
+
+    public init(routes: RouteTable) { self.routes = routes }
+
+    /// What applying one event decided.
+    public struct Decision: Sendable, Equatable {
+        public var state: CallState
+        /// Identifying fields dropped before anything was written (`stripped`).
+        public var stripped: [String] = []
+        /// Sentences the answer carries as `notice`.
+        public var notices: [String] = []
+        /// Alerts this event raises, stored in the same transaction.
+        public var alerts: [AlertReason] = []
+        /// The identifying fields this event stores (after stripping).
+        public var storedIdentity = CallerIdentity()
+        /// True when earlier identifying fields of the call must be erased now.
+        public var eraseEarlierIdentity = false
+        public var note: Note?
+    }
+
+    /// Applies `event` (already validated) by `peer` as the log's event number `seq`.
+    /// `state` is nil for a call never started.
+    public func apply(_ event: WriteEvent, to state: CallState?, by peer: Peer, seq: Int64) throws(HotlineError)
+        -> Decision
+    {
+        switch event {
+        case .start(let start):
+            if let state {
+                throw HotlineError(
+                    .conflict,
+                    "Call \(start.callID) was already started (event \(state.firstSeq)); send call.update to change it.",
+                    field: "call.id"
+                )
+            }
+            return startCall(start, by: peer, seq: seq)
+        case .update(let update):
+            guard let state else { throw neverStarted(update.callID) }
+            return try self.update(update, state, by: peer, seq: seq)
+        case .end(let end):
+            guard let state else { throw neverStarted(end.callID) }
+            return try self.end(end, state, seq: seq)
+        }
+    }
+
+    private func neverStarted(_ callID: String) -> HotlineError {
+        HotlineError(.conflict, "Call \(callID) was never started; send call.start first.", field: "call_id")
+    }
+
+    private func startCall(_ e: CallStart, by peer: Peer, seq: Int64) -> Decision {
+        let rule = routes.route(for: e.dialled)
+        var state = CallState(
+            id: e.callID, dialled: e.dialled, route: rule.name, routeAnonymity: rule.anonymity, routeGrade: rule.grade,
+            grade: rule.grade, marking: rule.marking, receivedAt: e.receivedAt, answeredAt: e.answeredAt,
+            workstation: e.workstation, handler: e.handler, ownerUID: peer.uid, firstSeq: seq, lastSeq: seq
+        )
+        var decision = Decision(state: state)
+        applyAnonymity(requested: e.anonymousRequested, identity: e.identity, to: &state, &decision)
+        if rule.alertOnStart {
+            decision.alerts.append(.emergencyLine)
+            state.escalated = true
+        }
+        decision.state = state
+        return decision
+    }
+
+    /// Anonymity (section 6): decides what of `identity` is stored and what is stripped.
+    private func applyAnonymity(
+        requested: Bool?, identity: CallerIdentity, to state: inout CallState, _ decision: inout Decision
+    ) {
+        if let requested {
+            switch state.routeAnonymity {
+            case .allowed:
+                if requested, !state.anonymous {
+                    state.anonymous = true
+                    decision.eraseEarlierIdentity = !state.identity.isEmpty
+                    state.identity = CallerIdentity()
+                } else if !requested, state.anonymous {
+                    decision.notices.append("This call is anonymous and stays so: a call never becomes identifiable again.")
+                }
+            case .forbidden:
+                if requested {
+                    decision.notices.append(
+                        "Route \(state.route) keeps the caller's line identity: the wish to stay anonymous is recorded, and identifying fields are kept."
+                    )
+                }
+            case .always:
+                break
+            }
+            state.anonymousRequested = requested || state.anonymous
+        }
+        if state.routeAnonymity == .always { state.anonymous = true }
+        if state.anonymous {
+            decision.stripped = identity.fieldPaths
+        } else if !identity.isEmpty {
+            decision.storedIdentity = identity
+            state.identity = state.identity.merging(identity)
+        }
+    }
+
+    private func update(_ e: CallUpdate, _ current: CallState, by peer: Peer, seq: Int64) throws(HotlineError)
+        -> Decision
+    {
+        var state = current
+        state.lastSeq = seq
+        var decision = Decision(state: current)
+        let c = e.changes
+
+        if let marking = c.marking, marking < state.marking, !peer.has(.supervisor) {
+            throw HotlineError(
+                .forbidden,
+                "Only a supervisor may lower a call's marking (from \(state.marking.rawValue) to \(marking.rawValue)).",
+                field: "set.marking"
+            )
+        }
+        applyAnonymity(requested: c.anonymousRequested, identity: c.identity, to: &state, &decision)
+        if let marking = c.marking { state.marking = marking }
+        if let category = c.category { state.category = category }
+        if let location = c.location { state.location = location }
+        for (flag, value) in c.flags { state.flags[flag] = value }
+        if c.flags["threat_to_life"] == true, !state.threatAlertRaised {
+            state.threatAlertRaised = true
+            state.escalated = true
+            decision.alerts.append(.threatToLife)
+        }
+        let floor = state.flags["threat_to_life"] == true ? Grade.emergency : state.routeGrade
+        let wanted = c.grade ?? state.grade
+        if wanted < floor {
+            state.grade = floor
+            if c.grade != nil {
+                decision.notices.append(
+                    "The grade stays \(floor.rawValue): \(state.flags["threat_to_life"] == true ? "a threat to life" : "route \(state.route)") demands at least that."
+                )
+            }
+        } else {
+            state.grade = wanted
+        }
+        if let text = e.note {
+            decision.note = Note(at: e.at, by: e.handler ?? e.workstation ?? "uid \(peer.uid)", text: text)
+        }
+        decision.state = state
+        return decision
+    }
+
+    private func end(_ e: CallEnd, _ current: CallState, seq: Int64) throws(HotlineError) -> Decision {
+        if let endedAt = current.endedAt {
+            throw HotlineError(
+                .conflict, "Call \(e.callID) already ended at \(endedAt.rfc3339); send call.update for wrap-up notes.",
+                field: "call_id"
+            )
+        }
+        guard e.endedAt >= current.receivedAt else {
+            throw .invalid("ended_at", "\"ended_at\" (\(e.endedAt.rfc3339)) is before the call was received (\(current.receivedAt.rfc3339)).")
+        }
+        var state = current
+        state.lastSeq = seq
+        state.endedAt = e.endedAt
+        state.outcome = e.outcome
+        return Decision(state: state)
+    }
+}

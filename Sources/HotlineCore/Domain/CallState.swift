@@ -1,0 +1,122 @@
+/// A call's current state: the projection of its events.
+public struct CallState: Sendable, Equatable {
+    public var id: String
+    public var dialled: String
+    public var route: String
+    /// The route's anonymity policy when the call started (a later configuration change
+    /// does not rewrite how an existing call is treated).
+    public var routeAnonymity: Anonymity
+    /// The least urgent grade the route allows.
+    public var routeGrade: Grade
+    public var grade: Grade
+    public var marking: Marking
+    public var anonymous: Bool
+    public var anonymousRequested: Bool
+    public var escalated: Bool
+    public var threatAlertRaised: Bool
+    public var category: String?
+    public var location: Location?
+    public var flags: [String: Bool]
+    public var outcome: String?
+    public var receivedAt: Timestamp
+    public var answeredAt: Timestamp?
+    public var endedAt: Timestamp?
+    public var workstation: String?
+    public var handler: String?
+    /// The uid of the peer that started the call: a handler reads only its own calls.
+    public var ownerUID: UInt32
+    public var identity: CallerIdentity
+    public var firstSeq: Int64
+    public var lastSeq: Int64
+
+    public init(
+        id: String, dialled: String, route: String, routeAnonymity: Anonymity, routeGrade: Grade, grade: Grade,
+        marking: Marking, anonymous: Bool = false, anonymousRequested: Bool = false, escalated: Bool = false,
+        threatAlertRaised: Bool = false, category: String? = nil, location: Location? = nil,
+        flags: [String: Bool] = [:], outcome: String? = nil, receivedAt: Timestamp, answeredAt: Timestamp? = nil,
+        endedAt: Timestamp? = nil, workstation: String? = nil, handler: String? = nil, ownerUID: UInt32,
+        identity: CallerIdentity = CallerIdentity(), firstSeq: Int64, lastSeq: Int64
+    ) {
+        self.id = id
+        self.dialled = dialled
+        self.route = route
+        self.routeAnonymity = routeAnonymity
+        self.routeGrade = routeGrade
+        self.grade = grade
+        self.marking = marking
+        self.anonymous = anonymous
+        self.anonymousRequested = anonymousRequested
+        self.escalated = escalated
+        self.threatAlertRaised = threatAlertRaised
+        self.category = category
+        self.location = location
+        self.flags = flags
+        self.outcome = outcome
+        self.receivedAt = receivedAt
+        self.answeredAt = answeredAt
+        self.endedAt = endedAt
+        self.workstation = workstation
+        self.handler = handler
+        self.ownerUID = ownerUID
+        self.identity = identity
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+    }
+
+    public var isOpen: Bool { endedAt == nil }
+
+    /// Seconds from answer (or receipt, when never answered) to end; nil while open.
+    public var handlingSeconds: Double? {
+        guard let endedAt else { return nil }
+        return endedAt.seconds(since: answeredAt ?? receivedAt)
+    }
+
+    /// The summary `calls.list` returns: no notes, no identifying field, no free text.
+    public var summaryJSON: JSONValue {
+        var m: [String: JSONValue] = [
+            "call_id": .string(id), "dialled": .string(dialled), "route": .string(route),
+            "grade": .string(grade.rawValue), "marking": .string(marking.rawValue), "anonymous": .bool(anonymous),
+            "escalated": .bool(escalated), "received_at": .string(receivedAt.rfc3339), "first_seq": .int(firstSeq),
+            "last_seq": .int(lastSeq),
+        ]
+        m["category"] = .optional(category)
+        m["outcome"] = .optional(outcome)
+        m["answered_at"] = .optional(answeredAt?.rfc3339)
+        m["ended_at"] = .optional(endedAt?.rfc3339)
+        m["workstation"] = .optional(workstation)
+        m["handler"] = .optional(handler)
+        m["flags"] = .object(flags.mapValues(JSONValue.bool))
+        return .object(m)
+    }
+
+    /// The whole state for `call.get`, identifying fields included when they are kept.
+    public var detailJSON: JSONValue {
+        guard case .object(var m) = summaryJSON else { return summaryJSON }
+        m["id"] = .string(id)
+        m["anonymous_requested"] = .bool(anonymousRequested)
+        m["location"] = location?.json ?? .null
+        m["cli"] = .optional(identity.cli)
+        if identity.name != nil || identity.contact != nil || identity.address != nil {
+            m["caller"] = identity.json["caller"] ?? .null
+        } else {
+            m["caller"] = .null
+        }
+        m["handling_seconds"] = .optional(handlingSeconds)
+        return .object(m)
+    }
+}
+
+/// A timestamped note on a call's log.
+public struct Note: Sendable, Equatable {
+    public var at: Timestamp
+    public var by: String
+    public var text: String
+
+    public init(at: Timestamp, by: String, text: String) {
+        self.at = at
+        self.by = by
+        self.text = text
+    }
+
+    public var json: JSONValue { ["at": .string(at.rfc3339), "by": .string(by), "text": .string(text)] }
+}

@@ -1,0 +1,31 @@
+/// Normalisation of the number a caller dialled (PROTOCOL.md section 3).
+public enum DialledNumber {
+    public static let maxDigits = 20
+
+    public enum Failure: Error, Equatable, Sendable {
+        case empty
+        case notDigits(Character)
+        case tooLong
+    }
+
+    /// Drops spaces, `-`, `.`, `(` and `)`, and turns a leading `+44` or `0044` into `0`:
+    /// `+44 800 789 321` → `0800789321`.
+    public static func normalise(_ raw: String) throws(Failure) -> String {
+        var kept = ""
+        kept.reserveCapacity(raw.utf8.count)
+        for ch in raw where !(ch == " " || ch == "-" || ch == "." || ch == "(" || ch == ")" || ch == "\t") {
+            kept.append(ch)
+        }
+        if kept.hasPrefix("+44") {
+            kept = "0" + kept.dropFirst(3)
+        } else if kept.hasPrefix("0044") {
+            kept = "0" + kept.dropFirst(4)
+        }
+        guard !kept.isEmpty else { throw .empty }
+        if let bad = kept.first(where: { !("0"..."9").contains($0) || !$0.isASCII }) {
+            throw .notDigits(bad)
+        }
+        guard kept.count <= maxDigits else { throw .tooLong }
+        return kept
+    }
+}

@@ -1,0 +1,54 @@
+/// A decoded, validated request: what a connection asks the daemon to do.
+public enum Request: Sendable, Equatable {
+    case hello(Hello)
+    case ping
+    case write(WriteEvent)
+    case callGet(callID: String)
+    case callsList(CallsQuery)
+    case stats
+
+    public struct Hello: Sendable, Equatable {
+        public var protocolVersion: Int64
+        public var workstation: String?
+        public var handler: String?
+    }
+
+    /// The op name, for logs and audit entries.
+    public var op: String {
+        switch self {
+        case .hello: "hello"
+        case .ping: "ping"
+        case .write(let event): event.op
+        case .callGet: "call.get"
+        case .callsList: "calls.list"
+        case .stats: "stats"
+        }
+    }
+}
+
+/// `calls.list`'s filter.
+public struct CallsQuery: Sendable, Equatable {
+    public var from: Timestamp
+    public var to: Timestamp
+    public var route: String?
+    public var limit: Int
+    public var afterSeq: Int64?
+
+    public static let defaultLimit = 100
+    public static let maxLimit = 1000
+
+    public init(from: Timestamp, to: Timestamp, route: String? = nil, limit: Int = defaultLimit, afterSeq: Int64? = nil) {
+        self.from = from
+        self.to = to
+        self.route = route
+        self.limit = limit
+        self.afterSeq = afterSeq
+    }
+
+    public var json: JSONValue {
+        var m: [String: JSONValue] = ["from": .string(from.rfc3339), "to": .string(to.rfc3339), "limit": .int(Int64(limit))]
+        m["route"] = .optional(route)
+        m["after_seq"] = .optional(afterSeq)
+        return .object(m)
+    }
+}

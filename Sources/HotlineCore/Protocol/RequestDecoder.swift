@@ -1,0 +1,223 @@
+/// Turns one request line into a validated ``Request``, or a ``HotlineError`` that names
+/// the field at fault (PROTOCOL.md sections 2-5 and 9).
+public struct RequestDecoder: Sendable {
+    /// The outcomes `call.end` accepts.
+    public var outcomes: Set<String>
+    /// Defaults from `hello` for events that do not name their workstation or handler.
+    public var workstation: String?
+    public var handler: String?
+
+    public static let supportedProtocol: Int64 = 1
+    public static let flags: Set<String> = ["threat_to_life", "vulnerable_person"]
+    static let maxNoteBytes = 16384
+    static let maxTextBytes = 4096
+
+    public init(outcomes: Set<String>, workstation: String? = nil, handler: String? = nil) {
+        self.outcomes = outcomes
+        self.workstation = workstation
+        self.handler = handler
+    }
+
+    /// A parsed line: the `req` to echo (when one could be read) and the request or its error.
+    public struct Decoded: Sendable {
+        public var req: JSONValue?
+        public var op: String?
+        public var result: Result<Request, HotlineError>
+    }
+
+    /// Decodes one line (without its LF; a trailing CR is tolerated).
+    public func decode<Bytes: Collection>(line: Bytes) -> Decoded where Bytes.Element == UInt8 {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(line)
+        } catch {
+            return Decoded(req: nil, op: nil, result: .failure(HotlineError(.badJSON, "The line is not valid JSON: \(error.message).")))
+        }
+        return decode(value)
+    }
+
+    public func decode(_ value: JSONValue) -> Decoded {
+        guard case .object(let members) = value else {
+            return Decoded(
+                req: nil, op: nil,
+                result: .failure(HotlineError(.badJSON, "The line must be one JSON object, not \(value.typeName)."))
+            )
+        }
+        var req: JSONValue? = nil
+        if let r = members["req"] {
+            switch r {
+            case .string, .int, .double: req = r
+            case .null: req = nil
+            default:
+                return Decoded(req: nil, op: nil, result: .failure(.invalid("req", "\"req\" must be a string or a number.")))
+            }
+        }
+        guard let opValue = members["op"] else {
+            return Decoded(req: req, op: nil, result: .failure(.invalid("op", "\"op\" is required.")))
+        }
+        guard case .string(let op) = opValue else {
+            return Decoded(req: req, op: nil, result: .failure(.invalid("op", "\"op\" must be a string.")))
+        }
+        do {
+            return Decoded(req: req, op: op, result: .success(try decode(op: op, value)))
+        } catch {
+            return Decoded(req: req, op: op, result: .failure(error))
+        }
+    }
+
+    private static let envelope: Set<String> = ["op", "req"]
+
+    private func decode(op: String, _ value: JSONValue) throws(HotlineError) -> Request {
+        func reader(_ keys: Set<String>) throws(HotlineError) -> ObjectReader {
+            try ObjectReader(value, path: "", allowed: keys.union(Self.envelope))
+        }
+        switch op {
+        case "hello":
+            let r = try reader(["protocol", "workstation", "handler"])
+            let version = try r.required("protocol") { (k) throws(HotlineError) in try r.integer(k, in: 0...Int64(Int32.max)) }
+            guard version == Self.supportedProtocol else {
+                throw HotlineError(
+                    .unsupportedProtocol,
+                    "This daemon speaks protocol version \(Self.supportedProtocol), not \(version).",
+                    field: "protocol"
+                )
+            }
+            return .hello(.init(protocolVersion: version, workstation: try r.string("workstation", maxLength: 64),
+                                handler: try r.string("handler", maxLength: 64)))
+        case "ping":
+            _ = try reader([])
+            return .ping
+        case "stats":
+            _ = try reader([])
+            return .stats
+        case "call.start":
+            return .write(.start(try decodeStart(try reader(["event_id", "call"]))))
+        case "call.update":
+            return .write(.update(try decodeUpdate(try reader(["event_id", "call_id", "at", "set", "note"]))))
+        case "call.end":
+            return .write(.end(try decodeEnd(try reader(["event_id", "call_id", "ended_at", "outcome"]))))
+        case "call.get":
+            let r = try reader(["call_id"])
+            return .callGet(callID: try r.required("call_id", r.uuid))
+        case "calls.list":
+            let r = try reader(["from", "to", "route", "limit", "after_seq"])
+            let from = try r.required("from", r.timestamp)
+            let to = try r.required("to", r.timestamp)
+            guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
+            let limit = try r.integer("limit", in: 1...Int64(CallsQuery.maxLimit)) ?? Int64(CallsQuery.defaultLimit)
+            return .callsList(
+                CallsQuery(
+                    from: from, to: to, route: try r.string("route", maxLength: 64), limit: Int(limit),
+                    afterSeq: try r.integer("after_seq", in: 0...Int64.max)
+                )
+            )
+        default:
+            throw HotlineError(.unknownOp, "There is no op \"\(op)\".", field: "op")
+        }
+    }
+
+    private func decodeStart(_ r: ObjectReader) throws(HotlineError) -> CallStart {
+        let eventID = try r.required("event_id", r.uuid)
+        guard let callValue = r.value("call") else { throw .invalid("call", "\"call\" is required.") }
+        let c = try ObjectReader(
+            callValue, path: "call",
+            allowed: ["id", "dialled", "received_at", "answered_at", "workstation", "handler", "cli", "caller",
+                      "anonymous_requested"]
+        )
+        let callID = try c.required("id", c.uuid)
+        let rawDialled = try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
+        let dialled: String
+        do {
+            dialled = try DialledNumber.normalise(rawDialled)
+        } catch .notDigits(let ch) {
+            throw .invalid("call.dialled", "\"call.dialled\" has \"\(ch)\" in it; only digits, spaces, -, ., ( ) and a leading +44 are allowed.")
+        } catch .tooLong {
+            throw .invalid("call.dialled", "\"call.dialled\" has more than \(DialledNumber.maxDigits) digits.")
+        } catch {
+            throw .invalid("call.dialled", "\"call.dialled\" has no digits.")
+        }
+        let receivedAt = try c.required("received_at", c.timestamp)
+        let answeredAt = try c.timestamp("answered_at")
+        if let answeredAt, answeredAt < receivedAt {
+            throw .invalid("call.answered_at", "\"call.answered_at\" is before \"call.received_at\".")
+        }
+        return CallStart(
+            eventID: eventID, callID: callID, dialled: dialled, receivedAt: receivedAt, answeredAt: answeredAt,
+            workstation: try c.string("workstation", maxLength: 64) ?? workstation,
+            handler: try c.string("handler", maxLength: 64) ?? handler,
+            identity: try identity(c), anonymousRequested: try c.bool("anonymous_requested")
+        )
+    }
+
+    private func identity(_ r: ObjectReader) throws(HotlineError) -> CallerIdentity {
+        var id = CallerIdentity(cli: try r.string("cli", maxLength: 64))
+        if let caller = try r.object("caller", allowed: ["name", "contact", "address"]) {
+            id.name = try caller.string("name", maxLength: 256)
+            id.contact = try caller.string("contact", maxLength: 256)
+            id.address = try caller.string("address", maxLength: 1024)
+        }
+        return id
+    }
+
+    private func decodeUpdate(_ r: ObjectReader) throws(HotlineError) -> CallUpdate {
+        let eventID = try r.required("event_id", r.uuid)
+        let callID = try r.required("call_id", r.uuid)
+        let at = try r.required("at", r.timestamp)
+        let note = try r.string("note", maxLength: Self.maxNoteBytes)
+        var changes = CallChanges()
+        let s = try r.object(
+            "set",
+            allowed: ["category", "location", "flags", "grade", "marking", "anonymous_requested", "cli", "caller"]
+        )
+        if let s {
+            if let category = try s.string("category", maxLength: 64) {
+                guard Configuration.isSlug(category) else {
+                    throw .invalid("set.category", "\"set.category\" must be lower-case letters, digits and '-', such as suspicious-activity.")
+                }
+                changes.category = category
+            }
+            if let l = try s.object("location", allowed: ["text", "lat", "lon"]) {
+                let location = Location(
+                    text: try l.string("text", maxLength: Self.maxTextBytes),
+                    lat: try l.number("lat", in: -90...90),
+                    lon: try l.number("lon", in: -180...180)
+                )
+                if (location.lat == nil) != (location.lon == nil) {
+                    throw .invalid(location.lat == nil ? "set.location.lat" : "set.location.lon",
+                                   "\"set.location\" needs both \"lat\" and \"lon\", or neither.")
+                }
+                changes.location = location
+            }
+            if let f = try s.object("flags", allowed: Self.flags) {
+                for key in Self.flags {
+                    if let b = try f.bool(key) { changes.flags[key] = b }
+                }
+            }
+            changes.grade = try s.enumeration("grade", Grade.self)
+            changes.marking = try s.enumeration("marking", Marking.self)
+            changes.anonymousRequested = try s.bool("anonymous_requested")
+            changes.identity = try identity(s)
+        }
+        if note == nil, changes == CallChanges() {
+            throw .invalid(s == nil ? "set" : "set", "A call.update needs \"set\" with at least one field, or \"note\".")
+        }
+        return CallUpdate(
+            eventID: eventID, callID: callID, at: at, changes: changes, note: note, workstation: workstation,
+            handler: handler
+        )
+    }
+
+    private func decodeEnd(_ r: ObjectReader) throws(HotlineError) -> CallEnd {
+        let eventID = try r.required("event_id", r.uuid)
+        let callID = try r.required("call_id", r.uuid)
+        let endedAt = try r.required("ended_at", r.timestamp)
+        let outcome = try r.required("outcome") { (k) throws(HotlineError) in try r.string(k, maxLength: 64) }
+        guard outcomes.contains(outcome) else {
+            throw .invalid("outcome", "\"outcome\" must be one of: \(outcomes.sorted().joined(separator: ", ")).")
+        }
+        return CallEnd(
+            eventID: eventID, callID: callID, endedAt: endedAt, outcome: outcome, workstation: workstation,
+            handler: handler
+        )
+    }
+}

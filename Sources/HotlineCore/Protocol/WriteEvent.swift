@@ -1,0 +1,190 @@
+/// One write: `call.start`, `call.update` or `call.end`, validated and normalised.
+public enum WriteEvent: Sendable, Equatable {
+    case start(CallStart)
+    case update(CallUpdate)
+    case end(CallEnd)
+
+    public var op: String {
+        switch self {
+        case .start: "call.start"
+        case .update: "call.update"
+        case .end: "call.end"
+        }
+    }
+
+    public var eventID: String {
+        switch self {
+        case .start(let e): e.eventID
+        case .update(let e): e.eventID
+        case .end(let e): e.eventID
+        }
+    }
+
+    public var callID: String {
+        switch self {
+        case .start(let e): e.callID
+        case .update(let e): e.callID
+        case .end(let e): e.callID
+        }
+    }
+
+    /// The identifying fields this event carries, before any policy is applied.
+    public var identity: CallerIdentity {
+        switch self {
+        case .start(let e): e.identity
+        case .update(let e): e.changes.identity
+        case .end: CallerIdentity()
+        }
+    }
+
+    /// The free text this event carries (a note, a location's description): encrypted at rest.
+    public var freeText: JSONValue? {
+        var m: [String: JSONValue] = [:]
+        if case .update(let e) = self {
+            if let note = e.note { m["note"] = .string(note) }
+            if let text = e.changes.location?.text { m["location_text"] = .string(text) }
+        }
+        return m.isEmpty ? nil : .object(m)
+    }
+
+    /// Everything else in the event: what the log stores in the clear. Together with
+    /// ``identity`` and ``freeText`` it is the whole event; equal events have equal bytes.
+    public var publicContent: JSONValue {
+        switch self {
+        case .start(let e):
+            var m: [String: JSONValue] = [
+                "op": "call.start", "event_id": .string(e.eventID), "call_id": .string(e.callID),
+                "dialled": .string(e.dialled), "received_at": .string(e.receivedAt.rfc3339),
+            ]
+            m["answered_at"] = .optional(e.answeredAt?.rfc3339)
+            m["workstation"] = .optional(e.workstation)
+            m["handler"] = .optional(e.handler)
+            m["anonymous_requested"] = .optional(e.anonymousRequested)
+            return .object(m)
+        case .update(let e):
+            var m: [String: JSONValue] = [
+                "op": "call.update", "event_id": .string(e.eventID), "call_id": .string(e.callID),
+                "at": .string(e.at.rfc3339),
+            ]
+            var set: [String: JSONValue] = [:]
+            let c = e.changes
+            set["category"] = .optional(c.category)
+            if let loc = c.location {
+                set["location"] = ["has_text": .bool(loc.text != nil), "lat": .optional(loc.lat), "lon": .optional(loc.lon)]
+            }
+            if !c.flags.isEmpty { set["flags"] = .object(c.flags.mapValues(JSONValue.bool)) }
+            set["grade"] = .optional(c.grade?.rawValue)
+            set["marking"] = .optional(c.marking?.rawValue)
+            set["anonymous_requested"] = .optional(c.anonymousRequested)
+            m["set"] = .object(set.filter { $0.value != .null })
+            m["has_note"] = .bool(e.note != nil)
+            m["workstation"] = .optional(e.workstation)
+            m["handler"] = .optional(e.handler)
+            return .object(m.filter { $0.value != .null })
+        case .end(let e):
+            var m: [String: JSONValue] = [
+                "op": "call.end", "event_id": .string(e.eventID), "call_id": .string(e.callID),
+                "ended_at": .string(e.endedAt.rfc3339), "outcome": .string(e.outcome),
+            ]
+            m["workstation"] = .optional(e.workstation)
+            m["handler"] = .optional(e.handler)
+            return .object(m.filter { $0.value != .null })
+        }
+    }
+}
+
+public struct CallStart: Sendable, Equatable {
+    public var eventID: String
+    public var callID: String
+    public var dialled: String
+    public var receivedAt: Timestamp
+    public var answeredAt: Timestamp?
+    public var workstation: String?
+    public var handler: String?
+    public var identity: CallerIdentity
+    public var anonymousRequested: Bool?
+
+    public init(
+        eventID: String, callID: String, dialled: String, receivedAt: Timestamp, answeredAt: Timestamp? = nil,
+        workstation: String? = nil, handler: String? = nil, identity: CallerIdentity = CallerIdentity(),
+        anonymousRequested: Bool? = nil
+    ) {
+        self.eventID = eventID
+        self.callID = callID
+        self.dialled = dialled
+        self.receivedAt = receivedAt
+        self.answeredAt = answeredAt
+        self.workstation = workstation
+        self.handler = handler
+        self.identity = identity
+        self.anonymousRequested = anonymousRequested
+    }
+}
+
+/// The fields a `call.update` sets; each replaces its earlier value.
+public struct CallChanges: Sendable, Equatable {
+    public var category: String?
+    public var location: Location?
+    public var flags: [String: Bool]
+    public var grade: Grade?
+    public var marking: Marking?
+    public var anonymousRequested: Bool?
+    public var identity: CallerIdentity
+
+    public init(
+        category: String? = nil, location: Location? = nil, flags: [String: Bool] = [:], grade: Grade? = nil,
+        marking: Marking? = nil, anonymousRequested: Bool? = nil, identity: CallerIdentity = CallerIdentity()
+    ) {
+        self.category = category
+        self.location = location
+        self.flags = flags
+        self.grade = grade
+        self.marking = marking
+        self.anonymousRequested = anonymousRequested
+        self.identity = identity
+    }
+}
+
+public struct CallUpdate: Sendable, Equatable {
+    public var eventID: String
+    public var callID: String
+    public var at: Timestamp
+    public var changes: CallChanges
+    public var note: String?
+    public var workstation: String?
+    public var handler: String?
+
+    public init(
+        eventID: String, callID: String, at: Timestamp, changes: CallChanges = CallChanges(), note: String? = nil,
+        workstation: String? = nil, handler: String? = nil
+    ) {
+        self.eventID = eventID
+        self.callID = callID
+        self.at = at
+        self.changes = changes
+        self.note = note
+        self.workstation = workstation
+        self.handler = handler
+    }
+}
+
+public struct CallEnd: Sendable, Equatable {
+    public var eventID: String
+    public var callID: String
+    public var endedAt: Timestamp
+    public var outcome: String
+    public var workstation: String?
+    public var handler: String?
+
+    public init(
+        eventID: String, callID: String, endedAt: Timestamp, outcome: String, workstation: String? = nil,
+        handler: String? = nil
+    ) {
+        self.eventID = eventID
+        self.callID = callID
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.workstation = workstation
+        self.handler = handler
+    }
+}

@@ -1,0 +1,193 @@
+import HotlineCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// One workstation connection: decodes each line, runs it, and writes the answers back in
+/// the order the requests came, however the work behind them finishes.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private let dispatcher: Dispatcher
+    private let maxPending: Int
+    private var decoder: RequestDecoder
+    private var peer: Peer?
+    /// Answers not yet written, oldest first; nil while the request is still running.
+    private var slots: [(response: ByteBuffer?, closeAfter: Bool)] = []
+    private var slotBase = 0
+    /// Completes when every request so far has been answered: reads wait on it, so a read
+    /// after a write on the same connection sees that write.
+    private var tail: EventLoopFuture<Void>?
+    private var closing = false
+
+    init(dispatcher: Dispatcher, configuration: Configuration) {
+        self.dispatcher = dispatcher
+        self.maxPending = configuration.limits.maxPendingPerConnection
+        self.decoder = RequestDecoder(outcomes: Set(configuration.outcomes))
+    }
+
+    var pendingCount: Int { slots.count }
+
+    func channelActive(context: ChannelHandlerContext) {
+        dispatcher.connections.add(1, ordering: .relaxed)
+        let roles = dispatcher.configuration.roles
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        PeerIdentity.credentials(of: context.channel).whenComplete { result in
+            let (handler, context) = loopBound.value
+            switch result {
+            case .success(let cred):
+                handler.peer = Peer(
+                    uid: cred.uid, gid: cred.gid, pid: cred.pid,
+                    roles: PeerIdentity.roles(uid: cred.uid, gid: cred.gid, configuration: roles))
+            case .failure(let error):
+                handler.dispatcher.logger.warning("cannot read peer credentials; closing", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        dispatcher.connections.subtract(1, ordering: .relaxed)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .tooLong:
+            closing = true
+            let error = HotlineError(
+                .lineTooLong,
+                "The line is longer than \(dispatcher.configuration.limits.maxLineBytes) bytes; the connection will be closed.")
+            enqueue(context: context, req: nil, immediate: .failure(error), closeAfter: true)
+        case .line(let line):
+            let isBlank = line.readableBytesView.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if isBlank { return }
+            handleLine(context: context, line)
+        }
+    }
+
+    private func handleLine(context: ChannelHandlerContext, _ line: ByteBuffer) {
+        let decoded = decoder.decode(line: line.readableBytesView)
+        guard slots.count < maxPending else {
+            let error = HotlineError(
+                .unavailable,
+                "More than \(maxPending) requests are waiting on this connection; wait for answers before sending more.")
+            enqueue(context: context, req: decoded.req, immediate: .failure(error))
+            return
+        }
+        let request: Request
+        switch decoded.result {
+        case .failure(let error):
+            enqueue(context: context, req: decoded.req, immediate: .failure(error))
+            return
+        case .success(let r):
+            request = r
+        }
+        guard let peer else {
+            enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError(.unavailable, "The connection is not ready yet.")))
+            return
+        }
+        switch request {
+        case .hello(let hello):
+            decoder.workstation = hello.workstation ?? decoder.workstation
+            decoder.handler = hello.handler ?? decoder.handler
+            let answer: JSONValue = [
+                "server": .string("hotlined \(HotlineVersion.current)"), "protocol": .int(RequestDecoder.supportedProtocol),
+                "role": .optional(peer.roleDescription),
+            ]
+            enqueue(context: context, req: decoded.req, immediate: .success(answer))
+            return
+        case .write:
+            // Writes go to the writer at once: it keeps their order, and batching them
+            // with other connections' is what makes group commit pay.
+            enqueue(context: context, req: decoded.req, future: dispatcher.handle(request, peer: peer, on: context.eventLoop))
+        default:
+            let dispatcher = self.dispatcher
+            let loop = context.eventLoop
+            let after = tail ?? loop.makeSucceededVoidFuture()
+            enqueue(
+                context: context, req: decoded.req,
+                future: after.flatMap { dispatcher.handle(request, peer: peer, on: loop) })
+        }
+    }
+
+    private func enqueue(
+        context: ChannelHandlerContext, req: JSONValue?, immediate: Result<JSONValue, HotlineError>,
+        closeAfter: Bool = false
+    ) {
+        let index = slotBase + slots.count
+        slots.append((nil, closeAfter))
+        fill(context: context, index: index, req: req, result: immediate)
+    }
+
+    private func enqueue(context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>) {
+        let index = slotBase + slots.count
+        slots.append((nil, false))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (handler, context) = loopBound.value
+            let mapped = result.mapError { error in
+                (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
+            }
+            handler.fill(context: context, index: index, req: req, result: mapped)
+        }
+        let done = future.map { _ in () }.recover { _ in () }
+        tail = done
+    }
+
+    private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
+        let position = index - slotBase
+        guard position >= 0, position < slots.count else { return }
+        slots[position].response = Self.encode(req: req, result: result, allocator: context.channel.allocator)
+        flushReady(context: context)
+    }
+
+    private func flushReady(context: ChannelHandlerContext) {
+        var wrote = false
+        var close = false
+        while let first = slots.first, let response = first.response {
+            context.write(wrapOutboundOut(response), promise: nil)
+            wrote = true
+            slots.removeFirst()
+            slotBase += 1
+            if first.closeAfter {
+                close = true
+                break
+            }
+        }
+        if wrote { context.flush() }
+        if close { context.close(promise: nil) }
+    }
+
+    static func encode(req: JSONValue?, result: Result<JSONValue, HotlineError>, allocator: ByteBufferAllocator)
+        -> ByteBuffer
+    {
+        var members: [String: JSONValue]
+        switch result {
+        case .success(let value):
+            members = value.objectValue ?? [:]
+            members["ok"] = true
+        case .failure(let error):
+            members = ["ok": false, "error": error.json]
+        }
+        if let req { members["req"] = req }
+        var bytes = JSONWriter.bytes(.object(members))
+        bytes.append(0x0A)
+        var buffer = allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        dispatcher.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+/// The version this build reports in `hello`.
+public enum HotlineVersion {
+    public static let current = "0.1.0"
+}

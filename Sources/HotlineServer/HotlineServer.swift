@@ -1,0 +1,97 @@
+import Foundation
+import HotlineCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The workstation socket: accepts connections and gives each a ``ConnectionHandler``.
+public final class HotlineServer: Sendable {
+    let dispatcher: Dispatcher
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+
+    public init(dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.group = group
+        self.logger = logger
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        let dispatcher = self.dispatcher
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer { [self] channel in
+                let configuration = dispatcher.configuration
+                if dispatcher.connectionCount >= configuration.limits.maxConnections || dispatcher.isShuttingDown {
+                    let error = HotlineError(
+                        .unavailable,
+                        dispatcher.isShuttingDown
+                            ? "The daemon is shutting down; retry shortly."
+                            : "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
+                    let buffer = ConnectionHandler.encode(req: nil, result: .failure(error), allocator: channel.allocator)
+                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                }
+                self.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFramer(maxLineBytes: configuration.limits.maxLineBytes)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(dispatcher: dispatcher, configuration: configuration))
+                }
+            }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = channels.withLock { $0.removeValue(forKey: id) }
+        }
+    }
+
+    /// Binds `path` (replacing a stale socket file) with mode 0660.
+    public func bind(path: String) async throws {
+        let channel = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        chmod(path, 0o660)
+        serverChannel.withLock { $0 = channel }
+        logger.info("listening", metadata: ["socket": "\(path)"])
+    }
+
+    /// Serves a listening socket inherited from systemd (socket activation).
+    public func adopt(descriptor: CInt) async throws {
+        let channel = try await bootstrap().withBoundSocket(descriptor: descriptor).get()
+        serverChannel.withLock { $0 = channel }
+        logger.info("listening on the socket systemd passed", metadata: ["fd": "\(descriptor)"])
+    }
+
+    /// Stops accepting, answers everything already received, then closes every connection.
+    public func shutdown(timeout: Duration = .seconds(10)) async {
+        dispatcher.beginShutdown()
+        if let channel = serverChannel.withLock({ $0 }) {
+            try? await channel.close()
+        }
+        // Stop reading new requests; what has been read is still answered.
+        let open = channels.withLock { Array($0.values) }
+        for channel in open {
+            try? await channel.setOption(ChannelOptions.autoRead, value: false).get()
+        }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var pending = 0
+            for channel in channels.withLock({ Array($0.values) }) {
+                pending += (try? await channel.eventLoop.submit {
+                    (try? channel.pipeline.syncOperations.handler(type: ConnectionHandler.self))?.pendingCount ?? 0
+                }.get()) ?? 0
+            }
+            if pending == 0 { break }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        for channel in channels.withLock({ Array($0.values) }) {
+            try? await channel.close()
+        }
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import GRDB
+import HotlineCore
+import Logging
+
+/// One write waiting for the writer, with the callback that answers it.
+public struct WriteSubmission: Sendable {
+    public var event: WriteEvent
+    public var peer: Peer
+    public var completion: @Sendable (Result<JSONValue, HotlineError>) -> Void
+
+    public init(
+        event: WriteEvent, peer: Peer, completion: @escaping @Sendable (Result<JSONValue, HotlineError>) -> Void
+    ) {
+        self.event = event
+        self.peer = peer
+        self.completion = completion
+    }
+}
+
+extension CallStore {
+    enum Processed {
+        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert])
+        case duplicate(ack: JSONValue)
+    }
+
+    /// What one committed batch produced, beyond the answers: alerts to deliver.
+    public struct BatchOutcome: Sendable {
+        public var results: [Result<JSONValue, HotlineError>]
+        public var alerts: [Alert]
+    }
+
+    static let storageFailure = HotlineError(
+        .storage, "The event could not be made durable; nothing of it was stored. Send it again later."
+    )
+
+    /// Applies `batch` in one transaction: every event that can be stored is, each in its own
+    /// savepoint so one bad event never takes the others with it, and the transaction is
+    /// committed (and fsynced) before any answer is given.
+    public func commit(_ batch: [WriteSubmission], policy: CallPolicy, now: Timestamp) -> BatchOutcome {
+        var results = [Result<JSONValue, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
+        var alerts: [Alert] = []
+        var needsCheckpoint = false
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    var seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM events")) ?? 0
+                    for (i, submission) in batch.enumerated() {
+                        try db.inSavepoint {
+                            do {
+                                switch try self.process(submission, db, policy: policy, seq: seq + 1, now: now) {
+                                case .stored(let ack, let erased, let raised):
+                                    seq += 1
+                                    results[i] = .success(ack)
+                                    needsCheckpoint = needsCheckpoint || erased
+                                    alerts += raised
+                                case .duplicate(let ack):
+                                    results[i] = .success(ack)
+                                }
+                                return .commit
+                            } catch let error as HotlineError {
+                                results[i] = .failure(error)
+                                return .rollback
+                            } catch {
+                                self.logger.error(
+                                    "storing an event failed", metadata: ["error": "\(error)", "event_id": "\(submission.event.eventID)"])
+                                results[i] = .failure(Self.storageFailure)
+                                return .rollback
+                            }
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            logger.error("committing \(batch.count) events failed", metadata: ["error": "\(error)"])
+            return BatchOutcome(
+                results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
+        }
+        if needsCheckpoint { scrubWAL() }
+        return BatchOutcome(results: results, alerts: alerts)
+    }
+
+    /// Copies the WAL into the database and truncates it, so that pages holding erased
+    /// identities (the WAL keeps old page images) are gone from disk, not just unreferenced.
+    func scrubWAL() {
+        for attempt in 1...50 {
+            do {
+                let result = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                if result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount { return }
+            } catch {
+                if attempt == 50 {
+                    logger.error("could not truncate the WAL after erasing an identity", metadata: ["error": "\(error)"])
+                }
+            }
+            usleep(2_000)
+        }
+    }
+
+    private func process(
+        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, seq: Int64, now: Timestamp
+    ) throws -> Processed {
+        let event = submission.event
+        let body = JSONWriter.string(event.publicContent)
+        if let existing = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT seq, call_id, body, secret, ack FROM events WHERE event_id = ?"),
+            arguments: [event.eventID])
+        {
+            return try duplicate(of: existing, event: event, body: body, db)
+        }
+        let current = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [event.callID]
+        ).map { try callState($0) }
+        let decision = try policy.apply(event, to: current, by: submission.peer, seq: seq)
+        let state = decision.state
+
+        let raised = decision.alerts.map { reason in
+            Alert(
+                id: UUIDText.random(), callID: state.id, seq: seq, route: state.route, grade: state.grade,
+                reason: reason, raisedAt: now)
+        }
+        var ack: [String: JSONValue] = [
+            "call_id": .string(state.id), "seq": .int(seq), "route": .string(state.route),
+            "grade": .string(state.grade.rawValue), "marking": .string(state.marking.rawValue),
+            "anonymous": .bool(state.anonymous), "escalated": .bool(state.escalated),
+            "alert_id": .optional(raised.first?.id), "stripped": .array(decision.stripped.map(JSONValue.string)),
+        ]
+        if !decision.notices.isEmpty { ack["notice"] = .string(decision.notices.joined(separator: " ")) }
+        let ackJSON = JSONValue.object(ack)
+
+        let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO events (seq, event_id, call_id, op, body, secret, ack, recorded_at, peer_uid, peer_pid)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            seq, event.eventID, state.id, event.op, body, secret, JSONWriter.string(ackJSON), now.microseconds,
+            Int64(submission.peer.uid), Int64(submission.peer.pid),
+        ])
+        if decision.eraseEarlierIdentity {
+            try db.cachedStatement(sql: "DELETE FROM event_identity WHERE call_id = ?").execute(arguments: [state.id])
+        }
+        if !decision.storedIdentity.isEmpty {
+            let sealed = try keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
+            try db.cachedStatement(sql: "INSERT INTO event_identity (seq, call_id, secret) VALUES (?, ?, ?)")
+                .execute(arguments: [seq, state.id, sealed])
+        }
+        for alert in raised {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                alert.id, alert.callID, alert.seq, alert.route, alert.grade.rawValue, alert.reason.rawValue,
+                alert.level, alert.raisedAt.microseconds,
+            ])
+        }
+        try saveProjection(state, db)
+        return .stored(ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised)
+    }
+
+    private func duplicate(of existing: Row, event: WriteEvent, body: String, _ db: Database) throws -> Processed {
+        let seq: Int64 = existing["seq"]
+        let callID: String = existing["call_id"]
+        var same = existing["body"] as String == body
+        if same {
+            let stored = try (existing["secret"] as Data?).map { try keys.openJSON($0, context: "\(callID)/event/\(seq)") }
+            same = stored == event.freeText
+        }
+        if same, let sealed = try Data.fetchOne(
+            db.cachedStatement(sql: "SELECT secret FROM event_identity WHERE seq = ?"), arguments: [seq])
+        {
+            same = CallerIdentity(json: try keys.openJSON(sealed, context: "\(callID)/identity/\(seq)")) == event.identity
+        }
+        guard same else {
+            throw HotlineError(
+                .conflict,
+                "event_id \(event.eventID) was already used for a different event (seq \(seq)); a new event needs a new event_id.",
+                field: "event_id")
+        }
+        guard case .object(var ack) = try JSONParser.parse(Array((existing["ack"] as String).utf8)) else {
+            throw HotlineError(.storage, "The stored acknowledgement of event \(seq) is unreadable.")
+        }
+        ack["duplicate"] = .bool(true)
+        return .duplicate(ack: .object(ack))
+    }
+
+    private func saveProjection(_ s: CallState, _ db: Database) throws {
+        let location = try s.location.map { try keys.sealJSON($0.json, context: "\(s.id)/location") }
+        let identity = s.identity.isEmpty ? nil : try keys.sealJSON(s.identity.json, context: "\(s.id)/identity")
+        try db.cachedStatement(
+            sql: """
+                INSERT OR REPLACE INTO calls (
+                    call_id, dialled, route, route_anonymity, route_grade, grade, marking, anonymous,
+                    anonymous_requested, escalated, threat_alert_raised, category, location, flags, outcome,
+                    received_at, answered_at, ended_at, workstation, handler, owner_uid, identity, first_seq, last_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            s.id, s.dialled, s.route, s.routeAnonymity.rawValue, s.routeGrade.rawValue, s.grade.rawValue,
+            s.marking.rawValue, s.anonymous, s.anonymousRequested, s.escalated, s.threatAlertRaised, s.category,
+            location, JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool))), s.outcome,
+            s.receivedAt.microseconds, s.answeredAt?.microseconds, s.endedAt?.microseconds, s.workstation, s.handler,
+            Int64(s.ownerUID), identity, s.firstSeq, s.lastSeq,
+        ])
+    }
+}

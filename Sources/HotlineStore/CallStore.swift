@@ -1,0 +1,180 @@
+import Foundation
+import GRDB
+import HotlineCore
+import Logging
+
+/// The durable call log in SQLite: the event log, each call's projection, and alerts.
+///
+/// Writes go through ``EventWriter``, which group-commits; reads run on GRDB's pool of
+/// reader connections and never wait for the writer (WAL).
+public final class CallStore: Sendable {
+    let pool: DatabasePool
+    let keys: KeyRing
+    let logger: Logger
+    public let path: String
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String, keys: KeyRing, logger: Logger) throws {
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = 4
+        config.prepareDatabase { db in
+            // An acknowledged event is on disk: fsync on every commit, WAL included.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Deleted content is overwritten with zeros, so erased identities leave no bytes.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        self.pool = try DatabasePool(path: path, configuration: config)
+        self.keys = keys
+        self.logger = logger
+        self.path = path
+        try Schema.migrator.migrate(pool)
+    }
+
+    /// Closes every connection; the WAL is checkpointed and removed by SQLite.
+    public func close() throws {
+        try pool.writeWithoutTransaction { db in
+            _ = try? db.checkpoint(.truncate)
+        }
+        try pool.close()
+    }
+
+    // MARK: - Reading
+
+    /// A call with everything `call.get` answers.
+    public struct CallDetail: Sendable {
+        public var state: CallState
+        public var notes: [Note]
+        public var alerts: [Alert]
+
+        public var json: JSONValue {
+            guard case .object(var m) = state.detailJSON else { return state.detailJSON }
+            m["notes"] = .array(notes.map(\.json))
+            m["alerts"] = .array(alerts.map(\.json))
+            return .object(m)
+        }
+    }
+
+    public func call(id: String) throws -> CallDetail? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE call_id = ?", arguments: [id]) else {
+                return nil
+            }
+            let state = try self.callState(row)
+            var notes: [Note] = []
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT seq, body, secret FROM events WHERE call_id = ? AND op = 'call.update' AND secret IS NOT NULL ORDER BY seq",
+                arguments: [id]
+            )
+            for r in rows {
+                let secret = try self.keys.openJSON(r["secret"], context: "\(id)/event/\(r["seq"] as Int64)")
+                guard let text = secret["note"]?.stringValue else { continue }
+                let body = try JSONParser.parse(Array((r["body"] as String).utf8))
+                let at = (try? Timestamp(rfc3339: body["at"]?.stringValue ?? "")) ?? state.receivedAt
+                let by = body["handler"]?.stringValue ?? body["workstation"]?.stringValue ?? "uid \(state.ownerUID)"
+                notes.append(Note(at: at, by: by, text: text))
+            }
+            let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])
+                .map(Self.alert)
+            return CallDetail(state: state, notes: notes, alerts: alerts)
+        }
+    }
+
+    /// A page of `calls.list`: calls received in `[from, to)`, in the order they started.
+    public struct CallPage: Sendable {
+        public var calls: [CallState]
+        /// Where the next page starts, when there may be one.
+        public var nextAfterSeq: Int64?
+    }
+
+    public func listCalls(_ query: CallsQuery, ownerUID: UInt32? = nil) throws -> CallPage {
+        try pool.read { db in
+            var sql = "SELECT * FROM calls WHERE received_at >= ? AND received_at < ?"
+            var arguments: StatementArguments = [query.from.microseconds, query.to.microseconds]
+            if let route = query.route {
+                sql += " AND route = ?"
+                _ = arguments.append(contentsOf: [route])
+            }
+            if let ownerUID {
+                sql += " AND owner_uid = ?"
+                _ = arguments.append(contentsOf: [Int64(ownerUID)])
+            }
+            if let after = query.afterSeq {
+                sql += " AND first_seq > ?"
+                _ = arguments.append(contentsOf: [after])
+            }
+            sql += " ORDER BY first_seq LIMIT ?"
+            _ = arguments.append(contentsOf: [query.limit + 1])
+            var rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            let more = rows.count > query.limit
+            if more { rows.removeLast() }
+            let calls = try rows.map { try self.callState($0, withSecrets: false) }
+            return CallPage(calls: calls, nextAfterSeq: more ? calls.last?.firstSeq : nil)
+        }
+    }
+
+    public struct Counts: Sendable {
+        public var events: Int64
+        public var calls: Int64
+        public var callsOpen: Int64
+        public var alertsUnacked: Int64
+    }
+
+    public func counts() throws -> Counts {
+        try pool.read { db in
+            Counts(
+                events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0,
+                calls: try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM calls") ?? 0,
+                callsOpen: try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL") ?? 0,
+                alertsUnacked: try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts WHERE acked_at IS NULL") ?? 0
+            )
+        }
+    }
+
+    // MARK: - Row mapping
+
+    static func alert(_ row: Row) throws -> Alert {
+        Alert(
+            id: row["alert_id"], callID: row["call_id"], seq: row["seq"],
+            route: row["route"], grade: Grade(rawValue: row["grade"]) ?? .emergency,
+            reason: AlertReason(rawValue: row["reason"]) ?? .emergencyLine, level: row["level"],
+            raisedAt: Timestamp(microseconds: row["raised_at"]),
+            ackedAt: (row["acked_at"] as Int64?).map(Timestamp.init(microseconds:)),
+            ackedBy: (row["acked_by"] as Int64?).map { UInt32(truncatingIfNeeded: $0) }
+        )
+    }
+
+    func callState(_ row: Row, withSecrets: Bool = true) throws -> CallState {
+        let id: String = row["call_id"]
+        var state = CallState(
+            id: id, dialled: row["dialled"], route: row["route"],
+            routeAnonymity: Anonymity(rawValue: row["route_anonymity"]) ?? .allowed,
+            routeGrade: Grade(rawValue: row["route_grade"]) ?? .scheduled,
+            grade: Grade(rawValue: row["grade"]) ?? .scheduled,
+            marking: Marking(rawValue: row["marking"]) ?? .secret,
+            anonymous: row["anonymous"], anonymousRequested: row["anonymous_requested"], escalated: row["escalated"],
+            threatAlertRaised: row["threat_alert_raised"], category: row["category"],
+            flags: [:], outcome: row["outcome"],
+            receivedAt: Timestamp(microseconds: row["received_at"]),
+            answeredAt: (row["answered_at"] as Int64?).map(Timestamp.init(microseconds:)),
+            endedAt: (row["ended_at"] as Int64?).map(Timestamp.init(microseconds:)),
+            workstation: row["workstation"], handler: row["handler"],
+            ownerUID: UInt32(truncatingIfNeeded: row["owner_uid"] as Int64),
+            firstSeq: row["first_seq"], lastSeq: row["last_seq"]
+        )
+        if let flags = try? JSONParser.parse(Array((row["flags"] as String).utf8)).objectValue {
+            state.flags = flags.compactMapValues(\.boolValue)
+        }
+        if withSecrets {
+            if let sealed: Data = row["location"] {
+                state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
+            }
+            if let sealed: Data = row["identity"] {
+                state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
+            }
+        }
+        return state
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import HotlineCore
+import Logging
+
+/// The single writer: it takes every write waiting at the moment it is free, commits them
+/// in one transaction, and only then answers each one.
+///
+/// One fsync serves every workstation that was waiting, so throughput grows with the number
+/// of connected workstations while each acknowledgement stays durable.
+public final class EventWriter: @unchecked Sendable {
+    private let store: CallStore
+    private let maxBatch: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var queue: [WriteSubmission] = []
+    private var stopping = false
+    private var stopped = false
+    private var policy: CallPolicy
+    private var onCommit: (@Sendable ([Alert]) -> Void)?
+    private var lastLoop = ContinuousClock.now
+    private let finished = DispatchSemaphore(value: 0)
+    private let clock: @Sendable () -> Timestamp
+
+    public init(
+        store: CallStore, policy: CallPolicy, maxBatch: Int,
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+    ) {
+        self.store = store
+        self.policy = policy
+        self.maxBatch = maxBatch
+        self.clock = clock
+    }
+
+    /// Starts the writer thread.
+    public func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "hotlined-writer"
+        thread.start()
+    }
+
+    /// Replaces the routing rules for events not yet processed (configuration reload).
+    public func setPolicy(_ policy: CallPolicy) {
+        condition.withLock { self.policy = policy }
+    }
+
+    /// Called after each commit with the alerts it raised, before the writes are answered.
+    public func setCommitObserver(_ observer: @escaping @Sendable ([Alert]) -> Void) {
+        condition.withLock { self.onCommit = observer }
+    }
+
+    /// Queues a write. After ``stop()`` it is answered `unavailable` at once.
+    public func submit(_ submission: WriteSubmission) {
+        let accepted = condition.withLock { () -> Bool in
+            guard !stopping else { return false }
+            queue.append(submission)
+            condition.signal()
+            return true
+        }
+        if !accepted {
+            submission.completion(.failure(HotlineError(.unavailable, "The daemon is shutting down; send the event again shortly.")))
+        }
+    }
+
+    /// How many writes are waiting.
+    public var backlog: Int { condition.withLock { queue.count } }
+
+    /// When the writer last went round its loop: a hung writer stops moving this.
+    public var lastHeartbeat: ContinuousClock.Instant { condition.withLock { lastLoop } }
+
+    /// Finishes every queued write, then stops the thread.
+    public func stop() {
+        let wasRunning = condition.withLock { () -> Bool in
+            let was = !stopping
+            stopping = true
+            condition.signal()
+            return was
+        }
+        if wasRunning { finished.wait() }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping {
+                lastLoop = .now
+                _ = condition.wait(until: Date().addingTimeInterval(1))
+            }
+            lastLoop = .now
+            if queue.isEmpty && stopping {
+                condition.unlock()
+                break
+            }
+            let count = min(queue.count, maxBatch)
+            let batch = Array(queue.prefix(count))
+            queue.removeFirst(count)
+            let policy = self.policy
+            let onCommit = self.onCommit
+            condition.unlock()
+
+            let outcome = store.commit(batch, policy: policy, now: clock())
+            if !outcome.alerts.isEmpty { onCommit?(outcome.alerts) }
+            for (submission, result) in zip(batch, outcome.results) {
+                submission.completion(result)
+            }
+        }
+        finished.signal()
+    }
+}

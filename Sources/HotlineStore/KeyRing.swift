@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+import HotlineCore
+
+/// The keys that encrypt free text and identity at rest (AES-256-GCM).
+///
+/// Every ciphertext carries the id of the key that sealed it, so keys can be rotated: new
+/// writes use the newest key and older ciphertexts stay readable while their key is listed.
+/// Each ciphertext is bound to where it belongs (its call and purpose) as authenticated
+/// data, so a row's ciphertext cannot be moved to another row unnoticed.
+public struct KeyRing: Sendable {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    private let keys: [UInt32: SymmetricKey]
+    public let currentID: UInt32
+    private static let format: UInt8 = 1
+
+    /// Keys as 64 hexadecimal characters each, newest last.
+    public init(hexKeys: [String]) throws {
+        guard !hexKeys.isEmpty else { throw Failure(description: "no key was given") }
+        var keys: [UInt32: SymmetricKey] = [:]
+        var current: UInt32 = 0
+        for (i, hex) in hexKeys.enumerated() {
+            let key = try Self.parse(hex, position: i + 1)
+            let id = Self.keyID(key)
+            keys[id] = key
+            current = id
+        }
+        self.keys = keys
+        self.currentID = current
+    }
+
+    /// Reads a key: 64 hexadecimal characters, a trailing newline allowed.
+    public static func parse(_ text: String, position: Int = 1) throws -> SymmetricKey {
+        var hex = text
+        while hex.last == "\n" || hex.last == "\r" { hex.removeLast() }
+        guard hex.utf8.count == 64 else {
+            throw Failure(description: "key \(position) must be 64 hexadecimal characters (256 bits), found \(hex.utf8.count) characters")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        var iterator = hex.utf8.makeIterator()
+        while let hi = iterator.next(), let lo = iterator.next() {
+            guard let h = hexDigit(hi), let l = hexDigit(lo) else {
+                throw Failure(description: "key \(position) has a character that is not hexadecimal")
+            }
+            bytes.append(h << 4 | l)
+        }
+        return SymmetricKey(data: bytes)
+    }
+
+    private static func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// A key's id: the first 32 bits of a hash of it (not the key, and not enough to find it).
+    static func keyID(_ key: SymmetricKey) -> UInt32 {
+        let digest = key.withUnsafeBytes { raw in
+            SHA256.hash(data: Array("hotlined key id v1".utf8) + Array(raw))
+        }
+        return digest.withUnsafeBytes { raw in
+            UInt32(raw[0]) << 24 | UInt32(raw[1]) << 16 | UInt32(raw[2]) << 8 | UInt32(raw[3])
+        }
+    }
+
+    /// A fresh 256-bit key as 64 lower-case hexadecimal characters.
+    public static func generateHex() -> String {
+        SymmetricKey(size: .bits256).withUnsafeBytes { raw in
+            raw.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    /// Seals `plaintext` for the place named by `context` (for example `call-id/identity`).
+    public func seal(_ plaintext: [UInt8], context: String) throws -> Data {
+        let key = keys[currentID]!
+        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(context.utf8))
+        guard let combined = box.combined else { throw Failure(description: "AES-GCM produced no ciphertext") }
+        var out = Data([Self.format])
+        withUnsafeBytes(of: currentID.bigEndian) { out.append(contentsOf: $0) }
+        out.append(combined)
+        return out
+    }
+
+    public func open(_ sealed: Data, context: String) throws -> [UInt8] {
+        guard sealed.count > 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else {
+            throw Failure(description: "a ciphertext in the database is malformed")
+        }
+        let idBytes = sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)]
+        let id = idBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard let key = keys[id] else {
+            throw Failure(description: "a ciphertext was sealed with key \(String(id, radix: 16)), which is not configured")
+        }
+        let box = try AES.GCM.SealedBox(combined: sealed[(sealed.startIndex + 5)...])
+        return Array(try AES.GCM.open(box, using: key, authenticating: Array(context.utf8)))
+    }
+
+    public func sealJSON(_ value: JSONValue, context: String) throws -> Data {
+        try seal(JSONWriter.bytes(value), context: context)
+    }
+
+    public func openJSON(_ sealed: Data, context: String) throws -> JSONValue {
+        try JSONParser.parse(try open(sealed, context: context))
+    }
+}

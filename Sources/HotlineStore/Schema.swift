@@ -1,0 +1,83 @@
+import GRDB
+
+/// The database schema, as named migrations that are only ever appended to.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-event-log") { db in
+            // The append-only event log. `body` is the event without identity or free text,
+            // in canonical JSON; `secret` its free text, sealed; `ack` the acknowledgement
+            // answered, so a resend gets the original back.
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY,
+                        event_id TEXT NOT NULL UNIQUE,
+                        call_id TEXT NOT NULL,
+                        op TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        secret BLOB,
+                        ack TEXT NOT NULL,
+                        recorded_at INTEGER NOT NULL,
+                        peer_uid INTEGER NOT NULL,
+                        peer_pid INTEGER NOT NULL
+                    );
+                    CREATE INDEX events_by_call ON events(call_id, seq);
+                    -- Identifying fields, kept apart from the log so that erasing them for an
+                    -- anonymous caller never touches an event.
+                    CREATE TABLE event_identity (
+                        seq INTEGER PRIMARY KEY REFERENCES events(seq),
+                        call_id TEXT NOT NULL,
+                        secret BLOB NOT NULL
+                    );
+                    CREATE INDEX event_identity_by_call ON event_identity(call_id);
+                    -- Each call's current state: a projection of its events.
+                    CREATE TABLE calls (
+                        call_id TEXT PRIMARY KEY,
+                        dialled TEXT NOT NULL,
+                        route TEXT NOT NULL,
+                        route_anonymity TEXT NOT NULL,
+                        route_grade TEXT NOT NULL,
+                        grade TEXT NOT NULL,
+                        marking TEXT NOT NULL,
+                        anonymous INTEGER NOT NULL,
+                        anonymous_requested INTEGER NOT NULL,
+                        escalated INTEGER NOT NULL,
+                        threat_alert_raised INTEGER NOT NULL,
+                        category TEXT,
+                        location BLOB,
+                        flags TEXT NOT NULL,
+                        outcome TEXT,
+                        received_at INTEGER NOT NULL,
+                        answered_at INTEGER,
+                        ended_at INTEGER,
+                        workstation TEXT,
+                        handler TEXT,
+                        owner_uid INTEGER NOT NULL,
+                        identity BLOB,
+                        first_seq INTEGER NOT NULL UNIQUE,
+                        last_seq INTEGER NOT NULL
+                    );
+                    CREATE INDEX calls_by_received ON calls(received_at, first_seq);
+                    CREATE INDEX calls_open ON calls(ended_at) WHERE ended_at IS NULL;
+                    -- Alerts, written in the same transaction as the event that raised them.
+                    CREATE TABLE alerts (
+                        alert_id TEXT PRIMARY KEY,
+                        call_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL REFERENCES events(seq),
+                        route TEXT NOT NULL,
+                        grade TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        level INTEGER NOT NULL,
+                        raised_at INTEGER NOT NULL,
+                        acked_at INTEGER,
+                        acked_by INTEGER
+                    );
+                    CREATE INDEX alerts_by_call ON alerts(call_id);
+                    CREATE INDEX alerts_unacked ON alerts(raised_at) WHERE acked_at IS NULL;
+                    """
+            )
+        }
+        return migrator
+    }
+}
