@@ -57,6 +57,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A small blocking client of the protocol, for hotlinectl, benchmarks and tests.
+        .target(name: "HotlineClient", dependencies: ["HotlineCore"], swiftSettings: strict),
         .executableTarget(
             name: "hotlined",
             dependencies: [
@@ -74,7 +76,9 @@ let package = Package(
             name: "hotlinectl",
             dependencies: [
                 "HotlineCore",
+                "HotlineClient",
                 "HotlineStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -87,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["HotlineCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HotlineCore", "HotlineClient", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]

@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HotlineCore
+
+/// A blocking connection to hotlined's Unix socket, speaking one JSON line each way.
+///
+/// Pushed frames (`{"push": …}`) that arrive between responses are kept for ``nextPush()``
+/// rather than mistaken for answers.
+public final class HotlineConnection {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private var pushes: [JSONValue] = []
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("cannot create a socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            Glibc.close(fd)
+            throw Failure("the socket path \(path) is too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw Failure("cannot connect to hotlined at \(path): \(reason) (is the daemon running? set --socket or HOTLINE_SOCKET)")
+        }
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    public func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+
+    /// Sends one request line (the LF is added).
+    public func send(line: String) throws {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        try write(bytes)
+    }
+
+    public func send(_ request: JSONValue) throws {
+        var bytes = JSONWriter.bytes(request)
+        bytes.append(0x0A)
+        try write(bytes)
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure("the connection to hotlined was lost while sending: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    /// The next line from the daemon, as text; nil when it closed the connection.
+    public func readLine() throws -> String? {
+        while true {
+            if let lf = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<lf], as: UTF8.self)
+                buffer.removeSubrange(...lf)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure("the connection to hotlined was lost: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return nil }
+            buffer.append(contentsOf: chunk[..<n])
+        }
+    }
+
+    /// The next response (not a push), parsed.
+    public func receive() throws -> JSONValue {
+        while true {
+            guard let line = try readLine() else { throw Failure("hotlined closed the connection") }
+            let value = try JSONParser.parse(line)
+            if value["push"] != nil {
+                pushes.append(value)
+                continue
+            }
+            return value
+        }
+    }
+
+    /// The next pushed frame, waiting for one.
+    public func nextPush() throws -> JSONValue {
+        if !pushes.isEmpty { return pushes.removeFirst() }
+        while true {
+            guard let line = try readLine() else { throw Failure("hotlined closed the connection") }
+            let value = try JSONParser.parse(line)
+            if value["push"] != nil { return value }
+        }
+    }
+
+    /// Sends `request` and waits for its response.
+    public func call(_ request: JSONValue) throws -> JSONValue {
+        try send(request)
+        return try receive()
+    }
+
+    /// Waits up to `milliseconds` for data to read; false on time-out.
+    public func waitReadable(milliseconds: Int32) -> Bool {
+        if buffer.contains(0x0A) { return true }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, milliseconds) > 0
+    }
+}
+
+extension JSONValue {
+    /// The `error` of a failed response as a sentence: `invalid (call.dialled): …`.
+    public var errorSummary: String? {
+        guard self["ok"] == .bool(false), let error = self["error"] else { return nil }
+        let code = error["code"]?.stringValue ?? "error"
+        let message = error["message"]?.stringValue ?? ""
+        if let field = error["field"]?.stringValue { return "\(code) (\(field)): \(message)" }
+        return "\(code): \(message)"
+    }
+}

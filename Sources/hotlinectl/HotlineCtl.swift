@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import HotlineClient
+import HotlineCore
+
+@main
+struct HotlineCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hotlinectl",
+        abstract: "Log and read calls on hotlined, from a terminal or a script.",
+        discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
+        subcommands: [
+            Send.self, Start.self, Update.self, End.self, Show.self, List.self, Stats.self, Keygen.self, Bench.self,
+        ]
+    )
+
+    @Option(help: "The daemon's Unix socket.")
+    var socket: String?
+
+    var socketPath: String {
+        socket ?? ProcessInfo.processInfo.environment["HOTLINE_SOCKET"] ?? "/run/hotlined/hotlined.sock"
+    }
+
+    func connect() throws -> HotlineConnection {
+        do {
+            return try HotlineConnection(path: socketPath)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// A failure to report on standard error, with a non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    var exitCode: Int32 = 1
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+/// Output switches shared by the commands that print a result.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the daemon's response as one JSON line, for scripts.")
+    var json = false
+}
+
+extension ParsableCommand {
+    /// Sends `request`, and on failure exits non-zero with the daemon's message.
+    func perform(_ request: JSONValue, on connection: HotlineConnection, json: Bool) throws -> JSONValue {
+        let response: JSONValue
+        do {
+            response = try connection.call(request)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        if json { print(JSONWriter.string(response)) }
+        if let summary = response.errorSummary {
+            if !json { FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8)) }
+            throw ExitCode(1)
+        }
+        return response
+    }
+}
+
+/// Parses a time flag: RFC 3339, or `now`.
+func parseTime(_ text: String, flag: String) throws -> Timestamp {
+    if text == "now" { return Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+    do {
+        return try Timestamp(rfc3339: text)
+    } catch {
+        throw ValidationError("\(flag) must be an RFC 3339 time with a zone (2026-11-24T19:02:11Z) or 'now'.")
+    }
+}
+
+func newEventID() -> String { UUIDText.random() }
