@@ -14,7 +14,7 @@ public final class CallStore: Sendable {
     public let path: String
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String, keys: KeyRing, logger: Logger) throws {
+    public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(10)
         config.maximumReaderCount = 4
@@ -24,6 +24,10 @@ public final class CallStore: Sendable {
             // Deleted content is overwritten with zeros, so erased identities leave no bytes.
             try db.execute(sql: "PRAGMA secure_delete = ON")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            if let maxBytes {
+                let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(max(16, maxBytes / pageSize))")
+            }
         }
         self.pool = try DatabasePool(path: path, configuration: config)
         self.keys = keys

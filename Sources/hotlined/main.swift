@@ -68,7 +68,9 @@ struct Hotlined: AsyncParsableCommand {
 
         let store: CallStore
         do {
-            store = try CallStore(path: configuration.paths.database, keys: keys, logger: logger)
+            store = try CallStore(
+                path: configuration.paths.database, keys: keys, logger: logger,
+                maxBytes: configuration.limits.maxDatabaseBytes)
         } catch {
             logger.critical("cannot open the database \(configuration.paths.database): \(error)")
             throw ExitCode(1)

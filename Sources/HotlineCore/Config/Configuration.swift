@@ -82,24 +82,30 @@ public struct Configuration: Sendable, Equatable, Codable {
         public var maxPendingPerConnection: Int
         /// The most events one transaction commits.
         public var maxBatchEvents: Int
+        /// A cap on the database file's size, so the log cannot fill the disk it shares;
+        /// writes past it are answered `storage`. Nil: no cap but the disk.
+        public var maxDatabaseBytes: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxLineBytes = "max_line_bytes"
             case maxConnections = "max_connections"
             case maxPendingPerConnection = "max_pending_per_connection"
             case maxBatchEvents = "max_batch_events"
+            case maxDatabaseBytes = "max_database_bytes"
         }
 
         public init(
             maxLineBytes: Int = 65536,
             maxConnections: Int = 512,
             maxPendingPerConnection: Int = 1024,
-            maxBatchEvents: Int = 512
+            maxBatchEvents: Int = 512,
+            maxDatabaseBytes: Int? = nil
         ) {
             self.maxLineBytes = maxLineBytes
             self.maxConnections = maxConnections
             self.maxPendingPerConnection = maxPendingPerConnection
             self.maxBatchEvents = maxBatchEvents
+            self.maxDatabaseBytes = maxDatabaseBytes
         }
 
         public init(from decoder: any Decoder) throws {
@@ -111,6 +117,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             maxPendingPerConnection =
                 try c.decodeIfPresent(Int.self, forKey: .maxPendingPerConnection) ?? d.maxPendingPerConnection
             maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
+            maxDatabaseBytes = try c.decodeIfPresent(Int.self, forKey: .maxDatabaseBytes)
         }
     }
 
@@ -293,6 +300,9 @@ extension Configuration {
         }
         if limits.maxBatchEvents < 1 {
             problems.append(.init(path: "limits.max_batch_events", reason: "must be at least 1"))
+        }
+        if let cap = limits.maxDatabaseBytes, cap < 65536 {
+            problems.append(.init(path: "limits.max_database_bytes", reason: "must be at least 65536"))
         }
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }
