@@ -9,8 +9,14 @@ public enum DialledNumber {
     }
 
     /// Drops spaces, `-`, `.`, `(` and `)`, and turns a leading `+44` or `0044` into `0`:
-    /// `+44 800 789 321` → `0800789321`.
+    /// `+44 800 789 321` → `0800789321`. The common UK form `+44 (0)800 789 321` is read as
+    /// the person meant it (the bracketed trunk 0 is not dialled after +44), not as `00800…`.
     public static func normalise(_ raw: String) throws(Failure) -> String {
+        var raw = raw
+        for prefix in ["+44(0)", "0044(0)"] {
+            let compact = raw.filter { $0 != " " }
+            if compact.hasPrefix(prefix) { raw = "0" + compact.dropFirst(prefix.count) }
+        }
         var kept = ""
         kept.reserveCapacity(raw.utf8.count)
         for ch in raw where !(ch == " " || ch == "-" || ch == "." || ch == "(" || ch == ")" || ch == "\t") {

@@ -50,7 +50,9 @@ public struct ObjectReader {
         if s.utf8.count > maxLength {
             throw .invalid(field(key), "\"\(field(key))\" is longer than \(maxLength) bytes.")
         }
-        if s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
+        // Line breaks and tabs are text (a note from a Windows workstation has CR LF);
+        // other control characters are not.
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\r" && $0 != "\t" }) {
             throw .invalid(field(key), "\"\(field(key))\" contains a control character.")
         }
         return s
