@@ -7,7 +7,8 @@ import HotlineCore
 ///
 /// Pushed frames (`{"push": …}`) that arrive between responses are kept for ``nextPush()``
 /// rather than mistaken for answers.
-public final class HotlineConnection {
+/// One thread may send while another reads (the crash tests do); two readers may not.
+public final class HotlineConnection: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
         public init(_ description: String) { self.description = description }
@@ -90,6 +91,8 @@ public final class HotlineConnection {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 if errno == EINTR { continue }
+                // The daemon closed with requests of ours still unread: as good as a close.
+                if errno == ECONNRESET { return nil }
                 throw Failure("the connection to hotlined was lost: \(String(cString: strerror(errno)))")
             }
             if n == 0 { return nil }

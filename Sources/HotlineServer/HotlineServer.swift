@@ -32,8 +32,9 @@ public final class HotlineServer: Sendable {
                         dispatcher.isShuttingDown
                             ? "The daemon is shutting down; retry shortly."
                             : "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
-                    let buffer = ConnectionHandler.encode(req: nil, result: .failure(error), allocator: channel.allocator)
-                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
+                    }
                 }
                 self.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
@@ -94,4 +95,21 @@ public final class HotlineServer: Sendable {
             try? await channel.close()
         }
     }
+}
+
+/// Answers a connection the daemon cannot take with one `unavailable` line, then closes it.
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let error: HotlineError
+
+    init(error: HotlineError) { self.error = error }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let buffer = ConnectionHandler.encode(req: nil, result: .failure(error), allocator: context.channel.allocator)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in loopBound.value.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
