@@ -1,0 +1,133 @@
+import Foundation
+import HotlineClient
+import HotlineCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hotlined --check-config` and `hotlinectl`, run as a person or a script would.
+@Suite(.serialized)
+struct CommandLineTests {
+    @Test func checkConfigAcceptsTheShippedConfiguration() throws {
+        let r = try run(Daemon.hotlined, ["--check-config", "--config", Daemon.shippedConfig])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("valid"))
+    }
+
+    @Test(arguments: [
+        ("limits:\n  max_line_byte: 10\n", "limits.max_line_byte"),
+        ("routes:\n  - name: emergency\n    numbers: [\"999\"]\n    grade: urgent\n    marking: OFFICIAL\n    anonymity: forbidden\n", "routes.0.grade"),
+        ("routes:\n  - name: a\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n  - name: b\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n", "routes.1.numbers.0"),
+    ])
+    func checkConfigNamesTheBadKey(yaml: String, key: String) throws {
+        let daemon = try Daemon()
+        // Replace the section under test with the bad one.
+        var text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        let section = String(yaml.prefix { $0 != ":" })
+        text = text.replacingOccurrences(
+            of: "(?ms)^\(section):\n(  .*?\n|\n|#.*?\n)*(?=^[a-z])", with: yaml + "\n", options: .regularExpression)
+        try text.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        let r = try run(Daemon.hotlined, ["--check-config", "--config", daemon.configPath])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains(key), "stderr: \(r.stderr)")
+    }
+
+    @Test func hotlinectlLogsAndShowsACall() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        let start = try run(Daemon.hotlinectl, ["start", "--dialled", "999", "--cli", "+447700900123", "--handler", "4471", "--json"], environment: env)
+        #expect(start.status == 0)
+        let ack = try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let call = try #require(ack["call_id"]?.stringValue)
+        #expect(ack["route"] == "emergency")
+        let update = try run(Daemon.hotlinectl, ["update", call, "--threat-to-life", "true", "--note", "Smoke seen", "--handler", "4471"], environment: env)
+        #expect(update.status == 0)
+        #expect(update.stdout.contains("ESCALATED"))
+        let end = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "end", call, "--outcome", "dispatched"])
+        #expect(end.status == 0)
+        let show = try run(Daemon.hotlinectl, ["show", call], environment: env)
+        #expect(show.stdout.contains("Smoke seen"))
+        #expect(show.stdout.contains("threat-to-life"))
+        #expect(show.stdout.contains("dispatched"))
+        let list = try run(Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z"], environment: env)
+        #expect(list.stdout.contains(call))
+        let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)
+        #expect(try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["events"] == 3)
+        // The daemon's message and a non-zero exit on failure.
+        let bad = try run(Daemon.hotlinectl, ["end", call, "--outcome", "finished"], environment: env)
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("outcome"))
+        let down = try run(Daemon.hotlinectl, ["--socket", daemon.directory + "/nothing.sock", "stats"])
+        #expect(down.status != 0)
+        #expect(down.stderr.contains("cannot connect"))
+    }
+
+    @Test func hotlinectlSendSpeaksTheRawProtocol() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let call = UUIDText.random()
+        let input = [Req.start(call: call, dialled: "0800 789 321", req: 1), ["op": "call.get", "call_id": .string(call), "req": 2]]
+            .map { JSONWriter.string($0) }.joined(separator: "\n") + "\n\nnot json\n"
+        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "send"], stdin: input)
+        let lines = r.stdout.split(separator: "\n").map { try! JSONParser.parse(String($0)) }
+        #expect(lines.count == 3)
+        #expect(lines[0]["req"] == 1)
+        #expect(lines[0]["route"] == "anti-terrorist-hotline")
+        #expect(lines[1]["call"]?["id"] == .string(call))
+        #expect(lines[2].errorCode == "bad_json")
+        #expect(r.status == 1)  // one response failed
+    }
+
+    @Test func peersWithoutARoleOrAsHandlersAreLimited() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), getuid() == 0 else {
+            print("skipped: needs root and setpriv")
+            return
+        }
+        // uid 65534 is a handler by number; uid 65533 holds no role.
+        let daemon = try Daemon(extraYAML: "")
+        var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        config = config.replacingOccurrences(of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
+        try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start()
+        chmod(daemon.socket, 0o666)
+        func send(as uid: Int, _ requests: [JSONValue]) throws -> [JSONValue] {
+            let input = requests.map { JSONWriter.string($0) }.joined(separator: "\n") + "\n"
+            let r = try run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "send"], stdin: input)
+            return r.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+        }
+        let rootCall = UUIDText.random()
+        #expect(try daemon.connect().call(Req.start(call: rootCall, dialled: "101")).isOK)
+
+        let nobody = try send(as: 65533, [["op": "hello", "protocol": 1], ["op": "ping"], Req.start(), ["op": "stats"]])
+        #expect(nobody.count == 4)
+        #expect(nobody[0]["role"] == .null)
+        #expect(nobody[1].isOK)
+        #expect(nobody[2].errorCode == "forbidden")
+        #expect(nobody[3].errorCode == "forbidden")
+
+        let own = UUIDText.random()
+        let handler = try send(as: 65534, [
+            ["op": "hello", "protocol": 1],
+            Req.start(call: own, dialled: "0800789321"),
+            Req.update(call: own, set: ["marking": "SECRET"]),
+            Req.update(call: own, set: ["marking": "OFFICIAL"]),
+            ["op": "call.get", "call_id": .string(own)],
+            ["op": "call.get", "call_id": .string(rootCall)],
+            ["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
+        ])
+        #expect(handler.count == 7)
+        #expect(handler[0]["role"] == "handler")
+        #expect(handler[1].isOK)
+        #expect(handler[2]["marking"] == "SECRET")  // raising is allowed
+        #expect(handler[3].errorCode == "forbidden")  // lowering is not
+        #expect(handler[3].errorField == "set.marking")
+        #expect(handler[4]["call"]?["marking"] == "SECRET")
+        #expect(handler[5].errorCode == "forbidden")  // another user's call
+        #expect(handler[6]["calls"]?.arrayValue?.map { $0["call_id"] } == [.string(own)])
+        // A supervisor (root holds every role) may lower it.
+        #expect(try daemon.connect().call(Req.update(call: own, set: ["marking": "OFFICIAL"]))["marking"] == "OFFICIAL")
+    }
+}

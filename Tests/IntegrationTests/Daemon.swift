@@ -1,0 +1,205 @@
+import Foundation
+import HotlineClient
+import HotlineCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `hotlined` running on a temporary socket and database, for one test.
+final class Daemon: @unchecked Sendable {
+    let directory: String
+    let socket: String
+    let database: String
+    let configPath: String
+    let keyHex: String
+    private(set) var process: Process?
+    let logPath: String
+
+    /// Where `swift build` put the executables: beside the test bundle.
+    static var binDirectory: String {
+        if let dir = ProcessInfo.processInfo.environment["HOTLINED_BIN_DIR"] { return dir }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // On Linux the runner is .build/<triple>/debug/hotlinedPackageTests.xctest
+        if !FileManager.default.fileExists(atPath: url.appendingPathComponent("hotlined").path) {
+            url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/debug")
+        }
+        return url.path
+    }
+
+    static var hotlined: String { binDirectory + "/hotlined" }
+    static var hotlinectl: String { binDirectory + "/hotlinectl" }
+
+    /// Writes a configuration (the shipped one with `limits` changed as asked) and a key.
+    init(limits: [String: Int] = [:], extraYAML: String = "") throws {
+        var template = Array("/tmp/hotlined-test-XXXXXX".utf8CString)
+        guard let dir = mkdtemp(&template) else { throw HotlineConnection.Failure("mkdtemp failed") }
+        directory = String(cString: dir)
+        chmod(directory, 0o755)
+        socket = directory + "/s.sock"
+        database = directory + "/calls.sqlite"
+        configPath = directory + "/hotlined.yaml"
+        logPath = directory + "/daemon.log"
+        keyHex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try (keyHex + "\n").write(toFile: directory + "/hotlined.key", atomically: true, encoding: .utf8)
+        var shipped = try String(contentsOfFile: Self.shippedConfig, encoding: .utf8)
+        shipped = shipped.replacingOccurrences(of: "  # key_file: /etc/hotlined/hotlined.key", with: "  key_file: \(directory)/hotlined.key")
+        for (key, value) in limits {
+            if shipped.contains("  \(key):") {
+                shipped = shipped.replacingOccurrences(
+                    of: "(?m)^  \(key):.*$", with: "  \(key): \(value)", options: .regularExpression)
+            } else {
+                shipped = shipped.replacingOccurrences(of: "limits:\n", with: "limits:\n  \(key): \(value)\n")
+            }
+        }
+        try (shipped + extraYAML).write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static var shippedConfig: String { packageRoot.appendingPathComponent("Config/hotlined.yaml").path }
+
+    /// Starts the daemon and waits until its socket answers.
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.hotlined)
+        p.arguments = ["--config", configPath, "--socket", socket, "--database", database]
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let logFile = FileHandle(forWritingAtPath: logPath)!
+        logFile.seekToEndOfFile()
+        p.standardOutput = logFile
+        p.standardError = logFile
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let c = try? HotlineConnection(path: socket) {
+                if (try? c.call(["op": "ping"]))?["ok"] == .bool(true) { return }
+            }
+            if !p.isRunning { break }
+            usleep(20_000)
+        }
+        throw HotlineConnection.Failure("hotlined did not start; its log:\n\(log())")
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard let p = process else { return 0 }
+        if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        p.waitUntilExit()
+        process = nil
+        return p.terminationStatus
+    }
+
+    /// kill -9: no chance to flush or close anything.
+    func crash() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    func connect() throws -> HotlineConnection { try HotlineConnection(path: socket) }
+
+    /// Every byte of the database and its companions (WAL, shared memory, journal).
+    func databaseBytes() -> [(String, [UInt8])] {
+        ["", "-wal", "-shm", "-journal"].compactMap { suffix in
+            guard let data = FileManager.default.contents(atPath: database + suffix) else { return nil }
+            return (database + suffix, [UInt8](data))
+        }
+    }
+
+    deinit {
+        if let p = process, p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Runs a command to its end; returns its exit status and output.
+@discardableResult
+func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil)
+    throws -> (status: Int32, stdout: String, stderr: String)
+{
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = input
+    try p.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// Builders for protocol requests.
+enum Req {
+    static func start(
+        call: String = UUIDText.random(), event: String = UUIDText.random(), dialled: String = "999",
+        at: String = "2026-11-24T19:02:11Z", extra: [String: JSONValue] = [:], req: JSONValue? = nil
+    ) -> JSONValue {
+        var c: [String: JSONValue] = ["id": .string(call), "dialled": .string(dialled), "received_at": .string(at)]
+        for (k, v) in extra { c[k] = v }
+        var m: [String: JSONValue] = ["op": "call.start", "event_id": .string(event), "call": .object(c)]
+        if let req { m["req"] = req }
+        return .object(m)
+    }
+
+    static func update(
+        call: String, event: String = UUIDText.random(), set: [String: JSONValue]? = nil, note: String? = nil,
+        at: String = "2026-11-24T19:03:00Z", req: JSONValue? = nil
+    ) -> JSONValue {
+        var m: [String: JSONValue] = ["op": "call.update", "event_id": .string(event), "call_id": .string(call), "at": .string(at)]
+        if let set { m["set"] = .object(set) }
+        if let note { m["note"] = .string(note) }
+        if let req { m["req"] = req }
+        return .object(m)
+    }
+
+    static func end(
+        call: String, event: String = UUIDText.random(), outcome: String = "report-taken",
+        at: String = "2026-11-24T19:10:00Z", req: JSONValue? = nil
+    ) -> JSONValue {
+        var m: [String: JSONValue] = [
+            "op": "call.end", "event_id": .string(event), "call_id": .string(call), "ended_at": .string(at),
+            "outcome": .string(outcome),
+        ]
+        if let req { m["req"] = req }
+        return .object(m)
+    }
+}
+
+extension JSONValue {
+    var errorCode: String? { self["error"]?["code"]?.stringValue }
+    var errorField: String? { self["error"]?["field"]?.stringValue }
+    var isOK: Bool { self["ok"] == .bool(true) }
+}
+
+extension Array where Element == UInt8 {
+    func contains(bytes needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= count else { return false }
+        let first = needle[0]
+        var i = 0
+        let last = count - needle.count
+        while i <= last {
+            if self[i] == first && Array(self[i..<(i + needle.count)]) == needle { return true }
+            i += 1
+        }
+        return false
+    }
+}
