@@ -181,6 +181,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         return buffer
     }
 
+    /// A client that sends without reading its answers fills our outbound buffer; stop
+    /// reading from it until it catches up, so its backlog stays bounded and costs nobody else.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         dispatcher.logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)

@@ -24,6 +24,8 @@ public final class HotlineServer: Sendable {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelOption(
+                .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { [self] channel in
                 let configuration = dispatcher.configuration
                 if dispatcher.connectionCount >= configuration.limits.maxConnections || dispatcher.isShuttingDown {

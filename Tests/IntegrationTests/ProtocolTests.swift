@@ -236,6 +236,31 @@ struct ProtocolTests {
         #expect(emergency["calls"]?.arrayValue?.count == 13)
     }
 
+    @Test func aClientThatNeverReadsIsHeldBackAlone() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let flooder = try daemon.connect()
+        let ping = Array("{\"op\":\"stats\"}\n".utf8)
+        let burst = Array((0..<5_000).map { _ in ping }.joined())
+        // Write without reading from a thread: it blocks once the daemon stops reading us.
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<200 { try? flooder.write(burst) }
+            done.signal()
+        }.start()
+        usleep(1_000_000)
+        let other = try daemon.connect()
+        let call = UUIDText.random()
+        #expect(try other.call(Req.start(call: call)).isOK)
+        #expect(try other.call(["op": "call.get", "call_id": .string(call)]).isOK)
+        let rss = try String(contentsOfFile: "/proc/\(daemon.process!.processIdentifier)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }!
+        let kilobytes = Int(rss.split(separator: " ", omittingEmptySubsequences: true)[1])!
+        #expect(kilobytes < 100_000, "the daemon holds \(kilobytes) kB for a client that does not read")
+        flooder.close()
+        _ = done.wait(timeout: .now() + 10)
+    }
+
     @Test func garbageAndHalfLinesNeverStallOthers() throws {
         let daemon = try Daemon()
         try daemon.start()
