@@ -96,7 +96,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             decoder.handler = hello.handler ?? decoder.handler
             let answer: JSONValue = [
                 "server": .string("hotlined \(HotlineVersion.current)"), "protocol": .int(RequestDecoder.supportedProtocol),
-                "role": .optional(peer.roleDescription),
+                "role": .optional(peer.primaryRole?.rawValue),
+                "roles": .array(peer.roles.sorted().map { .string($0.rawValue) }),
             ]
             enqueue(context: context, req: decoded.req, immediate: .success(answer))
             return

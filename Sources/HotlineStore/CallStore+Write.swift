@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 import Logging
+import Synchronization
 
 /// One write waiting for the writer, with the callback that answers it.
 public struct WriteSubmission: Sendable {
@@ -77,25 +78,30 @@ extension CallStore {
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }
-        if needsCheckpoint { scrubWAL() }
+        if needsCheckpoint || scrubPending.load(ordering: .relaxed) { scrubWAL() }
         return BatchOutcome(results: results, alerts: alerts)
     }
 
     /// Copies the WAL into the database and truncates it, so that pages holding erased
     /// identities (the WAL keeps old page images) are gone from disk, not just unreferenced.
-    func scrubWAL() {
-        for attempt in 1...50 {
-            do {
-                let result = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-                if result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount { return }
-            } catch {
-                if attempt == 50 {
-                    logger.error("could not truncate the WAL after erasing an identity", metadata: ["error": "\(error)"])
-                }
+    /// When readers keep it from finishing, it is tried again at the next commit or idle tick.
+    public func scrubWAL() {
+        for _ in 1...50 {
+            if let result = try? pool.writeWithoutTransaction({ db in try db.checkpoint(.truncate) }),
+                result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount
+            {
+                scrubPending.store(false, ordering: .relaxed)
+                return
             }
             usleep(2_000)
         }
+        if !scrubPending.exchange(true, ordering: .relaxed) {
+            logger.warning("the WAL could not be truncated after erasing an identity yet; retrying")
+        }
     }
+
+    /// True while an erasure still waits for its WAL truncation.
+    public var isScrubPending: Bool { scrubPending.load(ordering: .relaxed) }
 
     private func process(
         _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, seq: Int64, now: Timestamp

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 import Logging
+import Synchronization
 
 /// The durable call log in SQLite: the event log, each call's projection, and alerts.
 ///
@@ -12,6 +13,8 @@ public final class CallStore: Sendable {
     let keys: KeyRing
     let logger: Logger
     public let path: String
+    /// Set when an erasure's WAL truncation could not finish (readers held it back).
+    let scrubPending = Atomic<Bool>(false)
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {

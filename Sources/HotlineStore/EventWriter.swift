@@ -83,7 +83,11 @@ public final class EventWriter: @unchecked Sendable {
             condition.lock()
             while queue.isEmpty && !stopping {
                 lastLoop = .now
-                _ = condition.wait(until: Date().addingTimeInterval(1))
+                if !condition.wait(until: Date().addingTimeInterval(1)), store.isScrubPending {
+                    condition.unlock()
+                    store.scrubWAL()
+                    condition.lock()
+                }
             }
             lastLoop = .now
             if queue.isEmpty && stopping {

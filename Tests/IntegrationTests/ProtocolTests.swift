@@ -20,7 +20,8 @@ struct ProtocolTests {
         #expect(hello["req"] == "h1")
         #expect(hello["protocol"] == 1)
         #expect(hello["server"]?.stringValue?.hasPrefix("hotlined ") == true)
-        #expect(hello["role"]?.stringValue?.contains("supervisor") == true)  // uid 0 holds every role
+        #expect(hello["role"] == "supervisor")
+        #expect(hello["roles"] == ["auditor", "handler", "supervisor"])  // uid 0 holds every role
         let ping = try c.call(["op": "ping", "req": 7])
         #expect(ping == ["ok": true, "req": 7])
     }

@@ -30,10 +30,4 @@ public struct Peer: Sendable, Equatable {
         if roles.contains(.handler) { return .handler }
         return nil
     }
-
-    /// Role names for the wire: `"supervisor"`, or `"handler+supervisor+auditor"` for root.
-    public var roleDescription: String? {
-        guard !roles.isEmpty else { return nil }
-        return roles.sorted().map(\.rawValue).joined(separator: "+")
-    }
 }
