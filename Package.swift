@@ -90,6 +90,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "HotlineServerTests",
+            dependencies: [
+                "HotlineCore",
+                "HotlineServer",
+                "HotlineStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["HotlineCore", "HotlineClient", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict

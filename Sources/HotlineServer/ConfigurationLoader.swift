@@ -27,6 +27,10 @@ public enum ConfigurationLoader {
         do {
             configuration = try YAMLDecoder().decode(Configuration.self, from: text)
         } catch let error as DecodingError {
+            // Yams reports bad YAML as a DecodingError wrapping its own error.
+            if case .dataCorrupted(let context) = error, let yaml = context.underlyingError as? YamlError {
+                throw Failure(file: file, problems: ["is not valid YAML: \(yaml)"])
+            }
             let (path, reason) = error.pathAndReason
             throw Failure(file: file, problems: [path.isEmpty ? reason : "\(path): \(reason)"])
         } catch let error as YamlError {
@@ -62,7 +66,9 @@ public enum KeyLoader {
         } catch {
             throw Failure(description: "cannot read the encryption key \(path): \((error as NSError).localizedDescription)")
         }
-        let keys = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        let keys = text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         guard !keys.isEmpty else { throw Failure(description: "the encryption key file \(path) is empty") }
         return keys
     }

@@ -34,8 +34,8 @@ public struct KeyRing: Sendable {
 
     /// Reads a key: 64 hexadecimal characters, a trailing newline allowed.
     public static func parse(_ text: String, position: Int = 1) throws -> SymmetricKey {
-        var hex = text
-        while hex.last == "\n" || hex.last == "\r" { hex.removeLast() }
+        // A trailing newline (LF or CR LF) is allowed; "\r\n" is one Character in Swift.
+        let hex = text.trimmingCharacters(in: .newlines)
         guard hex.utf8.count == 64 else {
             throw Failure(description: "key \(position) must be 64 hexadecimal characters (256 bits), found \(hex.utf8.count) characters")
         }
@@ -89,7 +89,7 @@ public struct KeyRing: Sendable {
     }
 
     public func open(_ sealed: Data, context: String) throws -> [UInt8] {
-        guard sealed.count > 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else {
+        guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else {
             throw Failure(description: "a ciphertext in the database is malformed")
         }
         let idBytes = sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)]

@@ -167,19 +167,23 @@ struct ProtocolTests {
     }
 
     @Test func storageErrorStoresNothingAndReadsGoOn() throws {
-        let daemon = try Daemon(limits: ["max_database_bytes": 131072])
+        let daemon = try Daemon(limits: ["max_database_bytes": 1_048_576])
         try daemon.start()
         let c = try daemon.connect()
-        var stored = 0
+        var stored = 0, calls = 0
         var failure: JSONValue?
-        for _ in 0..<2000 {
+        let note = String(repeating: "The caller described the vehicle again. ", count: 100)
+        writing: for _ in 0..<5000 {
             let call = UUIDText.random()
-            let r = try c.call(Req.start(call: call, dialled: "101", extra: ["cli": .string(String(repeating: "7", count: 60))]))
-            if r.isOK {
+            for (i, event) in [Req.start(call: call, dialled: "101", extra: ["cli": .string(String(repeating: "7", count: 60))]),
+                               Req.update(call: call, note: note)].enumerated() {
+                let r = try c.call(event)
+                guard r.isOK else {
+                    failure = r
+                    break writing
+                }
                 stored += 1
-            } else {
-                failure = r
-                break
+                if i == 0 { calls += 1 }
             }
         }
         let error = try #require(failure)
@@ -188,7 +192,7 @@ struct ProtocolTests {
         // Nothing partial: the event count is what was acknowledged, and reads still work.
         let stats = try c.call(["op": "stats"])
         #expect(stats["events"] == .int(Int64(stored)))
-        #expect(stats["calls"] == .int(Int64(stored)))
+        #expect(stats["calls"] == .int(Int64(calls)))
         let list = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5])
         #expect(list["calls"]?.arrayValue?.count == 5)
     }

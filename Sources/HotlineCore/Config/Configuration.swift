@@ -301,8 +301,8 @@ extension Configuration {
         if limits.maxBatchEvents < 1 {
             problems.append(.init(path: "limits.max_batch_events", reason: "must be at least 1"))
         }
-        if let cap = limits.maxDatabaseBytes, cap < 65536 {
-            problems.append(.init(path: "limits.max_database_bytes", reason: "must be at least 65536"))
+        if let cap = limits.maxDatabaseBytes, cap < 1_048_576 {
+            problems.append(.init(path: "limits.max_database_bytes", reason: "must be at least 1048576 (1 MiB)"))
         }
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }

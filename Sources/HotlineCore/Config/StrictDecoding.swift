@@ -48,10 +48,15 @@ extension DecodingError {
 
     private static func describe(_ type: Any.Type) -> String {
         switch type {
-        case is String.Type: "a string"
-        case is Int.Type, is Double.Type: "a number"
-        case is Bool.Type: "true or false"
-        default: "\(type)".contains("Array") ? "a list" : "a mapping"
+        case is String.Type: return "a string"
+        case is Int.Type, is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            // YAML decoders name their node kinds (Yams: Node.Sequence, Node.Scalar, Node.Mapping).
+            let name = "\(type)"
+            if name.contains("Array") || name.contains("Sequence") { return "a list" }
+            if name.contains("Scalar") { return "a single value, not a list or mapping" }
+            return "a mapping"
         }
     }
 }

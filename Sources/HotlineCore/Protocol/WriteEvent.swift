@@ -60,6 +60,7 @@ public enum WriteEvent: Sendable, Equatable {
             m["workstation"] = .optional(e.workstation)
             m["handler"] = .optional(e.handler)
             m["anonymous_requested"] = .optional(e.anonymousRequested)
+            if !e.identity.isEmpty { m["identity_fields"] = .array(e.identity.fieldPaths.map(JSONValue.string)) }
             return .object(m)
         case .update(let e):
             var m: [String: JSONValue] = [
@@ -76,6 +77,9 @@ public enum WriteEvent: Sendable, Equatable {
             set["grade"] = .optional(c.grade?.rawValue)
             set["marking"] = .optional(c.marking?.rawValue)
             set["anonymous_requested"] = .optional(c.anonymousRequested)
+            // Which identifying fields the event carried (never their values): a resend
+            // after the values were erased must still carry the same fields.
+            if !c.identity.isEmpty { set["identity_fields"] = .array(c.identity.fieldPaths.map(JSONValue.string)) }
             m["set"] = .object(set.filter { $0.value != .null })
             m["has_note"] = .bool(e.note != nil)
             m["workstation"] = .optional(e.workstation)

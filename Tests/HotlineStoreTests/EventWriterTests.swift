@@ -1,0 +1,139 @@
+import Foundation
+import HotlineCore
+import HotlineStore
+import Synchronization
+import Testing
+
+/// `EventWriter`: the single writer thread that group-commits and then answers each write.
+@Suite struct EventWriterTests {
+    let t: TemporaryStore
+    init() throws { t = try TemporaryStore() }
+
+    /// One answer: which thread submitted it, its place in that thread's order, and the result.
+    struct Answer: Sendable {
+        var thread: Int
+        var index: Int
+        var result: Result<JSONValue, HotlineError>
+    }
+
+    /// Answers in the order the writer gave them.
+    final class Answers: Sendable {
+        private let list = Mutex<[Answer]>([])
+        func append(_ a: Answer) { list.withLock { $0.append(a) } }
+        var all: [Answer] { list.withLock { $0 } }
+        var count: Int { list.withLock { $0.count } }
+    }
+
+    /// A value shared with the writer thread.
+    final class Locked<Value: Sendable>: Sendable {
+        private let value: Mutex<Value>
+        init(_ value: Value) { self.value = Mutex(value) }
+        func withLock<R>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+    }
+
+    func writer(maxBatch: Int) -> EventWriter {
+        EventWriter(store: t.store, policy: t.policy, maxBatch: maxBatch, clock: { Fixture.now })
+    }
+
+    @Test func submissionsFromSeveralThreadsAreEachAnsweredOnceInOrder() throws {
+        let writer = writer(maxBatch: 7)
+        writer.start()
+        let threads = 4, perThread = 60
+        let answers = Answers()
+        let group = DispatchGroup()
+        for _ in 0..<(threads * perThread) { group.enter() }
+
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for index in 0..<perThread {
+                // Every tenth write is an update of a call never started: refused, still answered.
+                let event =
+                    index % 10 == 9
+                    ? Fixture.update(UUIDText.random(), CallChanges(category: "noise"))
+                    : Fixture.start(UUIDText.random())
+                writer.submit(
+                    WriteSubmission(event: event, peer: Fixture.handler) { result in
+                        answers.append(Answer(thread: thread, index: index, result: result))
+                        group.leave()
+                    })
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        writer.stop()
+
+        let all = answers.all
+        #expect(all.count == threads * perThread)
+        var seqs: [Int64] = []
+        for thread in 0..<threads {
+            let mine = all.filter { $0.thread == thread }
+            // Exactly once each, answered in the order submitted.
+            #expect(mine.map(\.index) == Array(0..<perThread), "thread \(thread)")
+            let stored = mine.compactMap(\.result.seq)
+            #expect(stored.count == perThread - perThread / 10, "thread \(thread)")
+            #expect(zip(stored, stored.dropFirst()).allSatisfy { $0 < $1 }, "thread \(thread): \(stored)")
+            for answer in mine where answer.index % 10 == 9 {
+                #expect(answer.result.error?.code == .conflict)
+            }
+            seqs += stored
+        }
+        let total = Int64(threads * (perThread - perThread / 10))
+        #expect(seqs.sorted() == Array(1...total))
+        // Across threads too, answers come in seq order: the log's order.
+        let inAnswerOrder = all.compactMap(\.result.seq)
+        #expect(inAnswerOrder == inAnswerOrder.sorted())
+        #expect(try t.store.counts().events == total)
+    }
+
+    @Test func stopAnswersEverythingQueuedBeforeItReturns() throws {
+        let writer = writer(maxBatch: 16)
+        writer.start()
+        let answers = Answers()
+        let count = 300
+        for index in 0..<count {
+            writer.submit(
+                WriteSubmission(event: Fixture.start(UUIDText.random()), peer: Fixture.handler) { result in
+                    answers.append(Answer(thread: 0, index: index, result: result))
+                })
+        }
+        writer.stop()
+        #expect(answers.count == count)
+        #expect(answers.all.map(\.index) == Array(0..<count))
+        #expect(answers.all.map(\.result.seq) == (1...Int64(count)).map { Optional($0) })
+        #expect(writer.backlog == 0)
+        #expect(try t.store.counts().events == Int64(count))
+    }
+
+    @Test func aSubmitAfterStopIsAnsweredUnavailableAtOnce() throws {
+        let writer = writer(maxBatch: 16)
+        writer.start()
+        writer.stop()
+        let answers = Answers()
+        writer.submit(
+            WriteSubmission(event: Fixture.start(UUIDText.random()), peer: Fixture.handler) { result in
+                answers.append(Answer(thread: 0, index: 0, result: result))
+            })
+        // Answered before submit returned, and nothing was stored.
+        #expect(answers.count == 1)
+        #expect(answers.all.first?.result.error?.code == .unavailable)
+        #expect(try t.store.counts().events == 0)
+        // Stopping again returns at once.
+        writer.stop()
+    }
+
+    @Test func theCommitObserverSeesAlertsBeforeTheWriteIsAnswered() throws {
+        let writer = writer(maxBatch: 16)
+        let observed = Locked<[Alert]>([])
+        writer.setCommitObserver { alerts in observed.withLock { $0 += alerts } }
+        writer.start()
+        let seenAtAnswer = Locked<Int?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        writer.submit(
+            WriteSubmission(event: Fixture.start(UUIDText.random(), dialled: "999"), peer: Fixture.handler) { result in
+                seenAtAnswer.withLock { $0 = observed.withLock { $0.count } }
+                done.signal()
+            })
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        writer.stop()
+        #expect(seenAtAnswer.withLock { $0 } == 1)
+        #expect(observed.withLock { $0.map(\.reason) } == [.emergencyLine])
+    }
+}
