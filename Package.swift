@@ -53,8 +53,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strict
+        ),
+        // libsystemd, wrapped thinly: no Swift package does it.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The systemd adapter: socket activation, sd_notify, watchdog, native journald logging.
+        .target(
+            name: "HotlineSystemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // A small blocking client of the protocol, for hotlinectl, benchmarks and tests.
@@ -65,6 +74,7 @@ let package = Package(
                 "HotlineCore",
                 "HotlineStore",
                 "HotlineServer",
+                "HotlineSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,6 +94,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: strict),
+        .testTarget(
+            name: "HotlineSystemdTests",
+            dependencies: ["HotlineSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HotlineStoreTests",
             dependencies: ["HotlineCore", "HotlineStore", .product(name: "GRDB", package: "GRDB.swift")],

@@ -20,6 +20,7 @@ public final class Dispatcher: Sendable {
     struct State {
         var configuration: Configuration
         var shuttingDown = false
+        var configurationProblem: String?
     }
 
     public init(store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool, logger: Logger) {
@@ -36,6 +37,12 @@ public final class Dispatcher: Sendable {
     public func reload(_ configuration: Configuration) {
         state.withLock { $0.configuration = configuration }
         writer.setPolicy(CallPolicy(routes: RouteTable(configuration)))
+    }
+
+    /// Why the last reload was refused, until a good configuration is loaded.
+    public var configurationProblem: String? {
+        get { state.withLock { $0.configurationProblem } }
+        set { state.withLock { $0.configurationProblem = newValue } }
     }
 
     /// From now on, new requests are answered `unavailable`.

@@ -66,7 +66,7 @@ public final class HotlineServer: Sendable {
 
     /// Serves a listening socket inherited from systemd (socket activation).
     public func adopt(descriptor: CInt) async throws {
-        let channel = try await bootstrap().withBoundSocket(descriptor: descriptor).get()
+        let channel = try await bootstrap().withBoundSocket(descriptor).get()
         serverChannel.withLock { $0 = channel }
         logger.info("listening on the socket systemd passed", metadata: ["fd": "\(descriptor)"])
     }

@@ -5,10 +5,12 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// The daemon as a swift-service-lifecycle ``Service``: serves until a graceful shutdown
 /// (SIGTERM, SIGINT), then stops accepting, answers what is in flight, commits what is
-/// queued and closes the database.
+/// queued and closes the database. Meanwhile it keeps the service manager told: ready,
+/// live status, watchdog pings from the writer's heartbeat, and reloads on SIGHUP.
 public final class HotlineService: Service, Sendable {
     public enum Listen: Sendable {
         case path(String)
@@ -16,22 +18,32 @@ public final class HotlineService: Service, Sendable {
     }
 
     let server: HotlineServer
+    let dispatcher: Dispatcher
     let writer: EventWriter
     let store: CallStore
     let readers: NIOThreadPool
     let listen: Listen
     let logger: Logger
+    let notifier: any ServiceNotifier
+    let loadConfiguration: @Sendable () throws -> Configuration
+    let statusInterval: Duration
 
     public init(
-        server: HotlineServer, writer: EventWriter, store: CallStore, readers: NIOThreadPool, listen: Listen,
-        logger: Logger
+        server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: CallStore, readers: NIOThreadPool,
+        listen: Listen, logger: Logger, notifier: any ServiceNotifier = SilentNotifier(),
+        statusInterval: Duration = .seconds(5),
+        loadConfiguration: @escaping @Sendable () throws -> Configuration
     ) {
         self.server = server
+        self.dispatcher = dispatcher
         self.writer = writer
         self.store = store
         self.readers = readers
         self.listen = listen
         self.logger = logger
+        self.notifier = notifier
+        self.statusInterval = statusInterval
+        self.loadConfiguration = loadConfiguration
     }
 
     public func run() async throws {
@@ -39,8 +51,25 @@ public final class HotlineService: Service, Sendable {
         case .path(let path): try await server.bind(path: path)
         case .descriptor(let fd): try await server.adopt(descriptor: fd)
         }
-        logger.info("hotlined \(HotlineVersion.current) ready", metadata: ["database": "\(store.path)"])
-        try? await gracefulShutdown()
+        logger.info(
+            "hotlined \(HotlineVersion.current) ready", metadata: MessageID.started.loggerMetadata(["database": "\(store.path)"]))
+        notifier.ready(status: statusLine())
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.reportStatus() }
+            if let interval = notifier.watchdogInterval {
+                group.addTask { await self.pingWatchdog(every: interval / 2, tolerance: interval / 2) }
+            }
+            group.addTask { await self.reloadOnHangUp() }
+            group.addTask {
+                try? await gracefulShutdown()
+            }
+            // The first to finish is the shutdown signal; the others are then cancelled.
+            await group.next()
+            group.cancelAll()
+        }
+
+        notifier.stopping()
         logger.info("shutting down: no new connections; answering what is in flight")
         await server.shutdown()
         writer.stop()
@@ -50,6 +79,74 @@ public final class HotlineService: Service, Sendable {
             logger.error("closing the database failed", metadata: ["error": "\(error)"])
         }
         try? await readers.shutdownGracefully()
-        logger.info("stopped")
+        logger.info("stopped", metadata: MessageID.stopped.loggerMetadata())
+    }
+
+    /// Connections, events, open calls and unacknowledged alerts, for `STATUS=`.
+    func statusLine(prefix: String = "") -> String {
+        let counts = try? store.counts()
+        var line = "\(dispatcher.connectionCount) connections"
+        if let counts {
+            line += ", \(counts.events) events, \(counts.callsOpen) open calls, \(counts.alertsUnacked) unacknowledged alerts"
+        } else {
+            line += ", database unreadable"
+        }
+        if let problem = dispatcher.configurationProblem { line += "; \(problem)" }
+        return prefix + line
+    }
+
+    private func reportStatus() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: statusInterval) } catch { return }
+            notifier.status(statusLine())
+        }
+    }
+
+    /// Pings only while the writer goes round its loop: a hung writer stops the pings and
+    /// systemd restarts the daemon (WatchdogSec=).
+    private func pingWatchdog(every period: Duration, tolerance: Duration) async {
+        while !Task.isCancelled {
+            let age = ContinuousClock.now - writer.lastHeartbeat
+            if age < tolerance {
+                notifier.watchdog()
+            } else {
+                logger.error("the writer has not moved for \(age); withholding the watchdog ping")
+            }
+            do { try await Task.sleep(for: period) } catch { return }
+        }
+    }
+
+    private func reloadOnHangUp() async {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals {
+            reload()
+        }
+    }
+
+    /// Re-reads the configuration. A bad one is refused: the running one stays, the
+    /// journal says why, and so does `STATUS=` until a good one is loaded.
+    public func reload() {
+        notifier.reloading()
+        do {
+            let configuration = try loadConfiguration()
+            dispatcher.reload(configuration)
+            dispatcher.configurationProblem = nil
+            logger.notice("configuration reloaded", metadata: MessageID.configurationReloaded.loggerMetadata())
+        } catch {
+            dispatcher.configurationProblem = "new configuration rejected, running the previous one: \(error)"
+            logger.error(
+                "configuration rejected on reload; keeping the running one: \(error)",
+                metadata: MessageID.configurationRejected.loggerMetadata())
+        }
+        notifier.ready(status: statusLine())
+    }
+}
+
+extension MessageID {
+    /// The event's `message_id` with `extra` metadata.
+    public func loggerMetadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var m = extra
+        m["message_id"] = .string(rawValue)
+        return m
     }
 }

@@ -64,7 +64,11 @@ extension CallStore {
                                 return .rollback
                             } catch {
                                 self.logger.error(
-                                    "storing an event failed", metadata: ["error": "\(error)", "event_id": "\(submission.event.eventID)"])
+                                    "storing an event failed",
+                                    metadata: [
+                                        "error": "\(error)", "event_id": "\(submission.event.eventID)",
+                                        "message_id": "\(MessageID.storageFailure.rawValue)",
+                                    ])
                                 results[i] = .failure(Self.storageFailure)
                                 return .rollback
                             }
@@ -74,7 +78,9 @@ extension CallStore {
                 }
             }
         } catch {
-            logger.error("committing \(batch.count) events failed", metadata: ["error": "\(error)"])
+            logger.error(
+                "committing \(batch.count) events failed; they were answered 'storage'",
+                metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }

@@ -41,7 +41,7 @@ public final class CallStore: Sendable {
 
     /// Closes every connection; the WAL is checkpointed and removed by SQLite.
     public func close() throws {
-        try pool.writeWithoutTransaction { db in
+        pool.writeWithoutTransaction { db in
             _ = try? db.checkpoint(.truncate)
         }
         try pool.close()

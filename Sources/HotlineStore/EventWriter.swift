@@ -20,15 +20,20 @@ public final class EventWriter: @unchecked Sendable {
     private var lastLoop = ContinuousClock.now
     private let finished = DispatchSemaphore(value: 0)
     private let clock: @Sendable () -> Timestamp
+    private let idleTick: TimeInterval
 
+    /// - Parameter heartbeat: how often an idle writer still goes round its loop, proving
+    ///   it is alive (``lastHeartbeat``); keep it well under the watchdog's interval.
     public init(
-        store: CallStore, policy: CallPolicy, maxBatch: Int,
+        store: CallStore, policy: CallPolicy, maxBatch: Int, heartbeat: Duration = .seconds(1),
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
     ) {
         self.store = store
         self.policy = policy
         self.maxBatch = maxBatch
         self.clock = clock
+        let c = heartbeat.components
+        self.idleTick = max(0.01, Double(c.seconds) + Double(c.attoseconds) / 1e18)
     }
 
     /// Starts the writer thread.
@@ -83,7 +88,7 @@ public final class EventWriter: @unchecked Sendable {
             condition.lock()
             while queue.isEmpty && !stopping {
                 lastLoop = .now
-                if !condition.wait(until: Date().addingTimeInterval(1)), store.isScrubPending {
+                if !condition.wait(until: Date().addingTimeInterval(idleTick)), store.isScrubPending {
                     condition.unlock()
                     store.scrubWAL()
                     condition.lock()

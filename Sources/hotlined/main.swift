@@ -3,25 +3,31 @@ import Foundation
 import HotlineCore
 import HotlineServer
 import HotlineStore
+import HotlineSystemd
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
+extension SystemdNotifier: ServiceNotifier {}
+
 @main
 struct Hotlined: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hotlined",
         abstract: "The call-logging daemon for police telephone hotlines.",
-        discussion: "Serves the workstation protocol on a Unix socket and keeps the call log in SQLite.",
+        discussion: """
+            Serves the workstation protocol on a Unix socket (the one systemd passes, or --socket) and keeps \
+            the call log in SQLite. SIGHUP reloads the configuration; SIGTERM stops gracefully.
+            """,
         version: HotlineVersion.current
     )
 
     @Option(help: "The configuration file.")
     var config: String = "/etc/hotlined/hotlined.yaml"
 
-    @Option(help: "Bind this Unix socket path (overrides paths.socket).")
+    @Option(help: "Bind this Unix socket path (overrides paths.socket; ignored under socket activation).")
     var socket: String?
 
     @Option(help: "The SQLite database file (overrides paths.database).")
@@ -30,25 +36,41 @@ struct Hotlined: AsyncParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and exit (0 when valid).")
     var checkConfig = false
 
-    func run() async throws {
-        var configuration: Configuration
-        do {
-            configuration = try ConfigurationLoader.load(path: config)
-        } catch {
-            FileHandle.standardError.write(Data("hotlined: configuration rejected: \(error)\n".utf8))
-            throw ExitCode(78)  // EX_CONFIG
-        }
+    /// The configuration file with the command line's overrides applied.
+    func loadConfiguration() throws -> Configuration {
+        var configuration = try ConfigurationLoader.load(path: config)
         if let socket { configuration.paths.socket = socket }
         if let database { configuration.paths.database = database }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration: Configuration
+        do {
+            configuration = try loadConfiguration()
+        } catch {
+            FileHandle.standardError.write(Data("hotlined: configuration rejected: \(error)\n".utf8))
+            Systemd.notify("STATUS=configuration rejected: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
         if checkConfig {
-            print(
-                "\(config): valid (\(configuration.routes.count) routes, \(configuration.outcomes.count) outcomes)")
+            print("\(config): valid (\(configuration.routes.count) routes, \(configuration.outcomes.count) outcomes)")
             return
         }
 
+        // Under systemd, log natively to the journal; by hand, to standard error.
+        let environment = ProcessInfo.processInfo.environment
+        let useJournal = environment["HOTLINED_LOG"] == "journal"
+            || (environment["HOTLINED_LOG"] != "stderr" && environment["JOURNAL_STREAM"] != nil && Systemd.journalAvailable)
+        let level = environment["HOTLINED_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         LoggingSystem.bootstrap { label in
+            if useJournal {
+                var handler = JournalLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["HOTLINED_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+            handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "hotlined")
@@ -56,13 +78,30 @@ struct Hotlined: AsyncParsableCommand {
         // Files we create (the database, its WAL) are for our user alone.
         umask(0o077)
 
+        let listen: HotlineService.Listen
+        let passed = Systemd.listenedSockets()
+        if !passed.isEmpty {
+            guard let socket = passed.first(where: { $0.name == "workstations" }) ?? (passed.count == 1 ? passed[0] : nil)
+            else {
+                logger.critical("systemd passed \(passed.count) sockets and none is named 'workstations'")
+                throw ExitCode(1)
+            }
+            guard Systemd.isListeningUnixStreamSocket(socket.descriptor) else {
+                logger.critical("the socket systemd passed (fd \(socket.descriptor)) is not a listening Unix stream socket")
+                throw ExitCode(1)
+            }
+            listen = .descriptor(socket.descriptor)
+        } else {
+            listen = .path(configuration.paths.socket)
+        }
+
         let keys: KeyRing
         do {
-            let path = try KeyLoader.keyPath(
-                configured: configuration.paths.keyFile, environment: ProcessInfo.processInfo.environment)
+            let path = try KeyLoader.keyPath(configured: configuration.paths.keyFile, environment: environment)
             keys = try KeyRing(hexKeys: try KeyLoader.load(path: path))
         } catch {
             logger.critical("refusing to start without an encryption key: \(error)")
+            Systemd.notify("STATUS=refusing to start without an encryption key")
             throw ExitCode(1)
         }
 
@@ -72,21 +111,37 @@ struct Hotlined: AsyncParsableCommand {
                 path: configuration.paths.database, keys: keys, logger: logger,
                 maxBytes: configuration.limits.maxDatabaseBytes)
         } catch {
-            logger.critical("cannot open the database \(configuration.paths.database): \(error)")
+            logger.critical(
+                "cannot open the database \(configuration.paths.database): \(error)",
+                metadata: MessageID.storageFailure.loggerMetadata())
+            Systemd.notify("STATUS=cannot open the database: \(error)")
             throw ExitCode(1)
         }
+        // The writer's heartbeat must come well inside the watchdog's interval.
+        let heartbeat = min(Duration.seconds(1), (Systemd.watchdogInterval() ?? .seconds(4)) / 4)
         let writer = EventWriter(
             store: store, policy: CallPolicy(routes: RouteTable(configuration)),
-            maxBatch: configuration.limits.maxBatchEvents)
+            maxBatch: configuration.limits.maxBatchEvents, heartbeat: heartbeat)
+        writer.setCommitObserver { alerts in
+            for alert in alerts {
+                logger.warning(
+                    "call escalated: \(alert.reason.rawValue) on \(alert.route)",
+                    metadata: MessageID.callEscalated.loggerMetadata([
+                        "call_id": "\(alert.callID)", "alert_id": "\(alert.id)", "route": "\(alert.route)",
+                        "reason": "\(alert.reason.rawValue)", "seq": "\(alert.seq)",
+                    ]))
+            }
+        }
         writer.start()
         let readers = NIOThreadPool(numberOfThreads: 2)
         readers.start()
         let dispatcher = Dispatcher(
             store: store, writer: writer, configuration: configuration, readers: readers, logger: logger)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let command = self
         let service = HotlineService(
-            server: server, writer: writer, store: store, readers: readers,
-            listen: .path(configuration.paths.socket), logger: logger)
+            server: server, dispatcher: dispatcher, writer: writer, store: store, readers: readers, listen: listen,
+            logger: logger, notifier: SystemdNotifier(), loadConfiguration: { try command.loadConfiguration() })
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

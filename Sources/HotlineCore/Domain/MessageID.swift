@@ -1,0 +1,13 @@
+/// Journal catalogue ids (`MESSAGE_ID=`) for the daemon's key events, so that an administrator can
+/// find them with `journalctl MESSAGE_ID=…` and alerting can match them exactly.
+public enum MessageID: String, Sendable, CaseIterable {
+    case started = "4f1e2a7c9b3d4e6f8a1b2c3d4e5f6071"
+    case stopped = "9a8b7c6d5e4f40312a1b0c9d8e7f6a52"
+    case callEscalated = "c0ffee1d2e3f4a5b8c7d6e5f4a3b2c19"
+    case storageFailure = "5d3c1b2a4e6f48709a8b7c6d5e4f3a2e"
+    case configurationRejected = "7e6d5c4b3a2f41e09d8c7b6a5f4e3d2c"
+    case configurationReloaded = "2b4d6f8a0c1e43a5b7d9f1e3c5a7b9d1"
+
+    /// The metadata to attach: `["message_id": …]`.
+    public var metadata: [String: String] { ["message_id": rawValue] }
+}
