@@ -2,11 +2,20 @@
 # Both install what is missing first (Debian packages; Swift packages come from the mirror).
 
 SWIFT        ?= swift
-APT_PACKAGES := libsqlite3-dev libsystemd-dev util-linux sqlite3
+APT_PACKAGES := libsqlite3-dev libsystemd-dev systemd util-linux sqlite3
 RUN_DIR      := $(CURDIR)/.run
 BENCH_ARGS   ?= --connections 1,8,64 --seconds 5 --repeats 3
 
-.PHONY: all deps build release run test bench clean
+# Where `make install` puts things, as Debian would (DESTDIR for staging, PREFIX=/usr/local by hand).
+PREFIX       ?= /usr
+SYSCONFDIR   ?= /etc
+BINDIR       ?= $(PREFIX)/bin
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR       ?= $(PREFIX)/share/doc/hotlined
+
+.PHONY: all deps build release run test bench clean install
 
 all: build
 
@@ -44,6 +53,27 @@ test: deps
 # Throughput and acknowledgement latency of a release build; see docs/PERFORMANCE.md.
 bench: release
 	Benchmarks/throughput.sh $(BENCH_ARGS)
+
+# Installs the release binaries, the systemd units, sysusers and tmpfiles entries, the
+# configuration (never over an existing one: that is left, and the new one put beside it
+# as hotlined.yaml.dist) and the docs.
+# BIN=DIR installs binaries already built there (the tests stage a debug build that way).
+install: $(if $(BIN),,release)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/hotlined
+	install -m 0755 $${BIN:-$$($(SWIFT) build -c release --show-bin-path)}/hotlined $(DESTDIR)$(BINDIR)/hotlined
+	install -m 0755 $${BIN:-$$($(SWIFT) build -c release --show-bin-path)}/hotlinectl $(DESTDIR)$(BINDIR)/hotlinectl
+	sed 's|/usr/bin/hotlined|$(BINDIR)/hotlined|; s|/etc/hotlined|$(SYSCONFDIR)/hotlined|g; s|/usr/share/doc/hotlined|$(DOCDIR)|' \
+	  systemd/hotlined.service > $(DESTDIR)$(UNITDIR)/hotlined.service
+	sed 's|/usr/share/doc/hotlined|$(DOCDIR)|' systemd/hotlined.socket > $(DESTDIR)$(UNITDIR)/hotlined.socket
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hotlined.service $(DESTDIR)$(UNITDIR)/hotlined.socket
+	install -m 0644 systemd/hotlined.sysusers $(DESTDIR)$(SYSUSERSDIR)/hotlined.conf
+	sed 's|/etc/hotlined|$(SYSCONFDIR)/hotlined|g' systemd/hotlined.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/hotlined.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml ]; then \
+	  install -m 0644 Config/hotlined.yaml $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml.dist; \
+	  echo "kept $(SYSCONFDIR)/hotlined/hotlined.yaml; the shipped one is hotlined.yaml.dist"; \
+	else install -m 0644 Config/hotlined.yaml $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml; fi
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf .build $(RUN_DIR)

@@ -64,10 +64,16 @@ final class Daemon: @unchecked Sendable {
     static var shippedConfig: String { packageRoot.appendingPathComponent("Config/hotlined.yaml").path }
 
     /// Starts the daemon and waits until its socket answers.
-    func start() throws {
+    func start(environment: [String: String] = [:]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.hotlined)
         p.arguments = ["--config", configPath, "--socket", socket, "--database", database]
+        var env = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "JOURNAL_STREAM", "HOTLINED_LOG"] {
+            env[key] = nil
+        }
+        env.merge(environment) { _, new in new }
+        p.environment = env
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFile = FileHandle(forWritingAtPath: logPath)!
         logFile.seekToEndOfFile()

@@ -1,0 +1,256 @@
+import Foundation
+import HotlineClient
+import HotlineCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// hotlined under systemd's protocols, without systemd itself: socket activation through
+/// `systemd-socket-activate`, a fake `NOTIFY_SOCKET`, a fake journal socket, and the units
+/// checked by `systemd-analyze`.
+@Suite(.serialized)
+struct SystemdTests {
+    static let socketActivate = "/usr/bin/systemd-socket-activate"
+    static let analyze = "/usr/bin/systemd-analyze"
+
+    @Test func socketActivationServesClientsThatConnectedBeforeItWasReady() throws {
+        let daemon = try Daemon()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.socketActivate)
+        p.arguments = [
+            "-l", daemon.socket, "--fdname=workstations", Daemon.hotlined, "--config", daemon.configPath,
+            "--database", daemon.database,
+        ]
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        // systemd-socket-activate listens at once and starts hotlined on the first connection:
+        // these clients connect and send before the daemon even exists.
+        var connected: HotlineConnection?
+        for _ in 0..<200 where connected == nil {
+            connected = try? HotlineConnection(path: daemon.socket)
+            if connected == nil { usleep(10_000) }
+        }
+        let first = try #require(connected)
+        let second = try daemon.connect()
+        let call = UUIDText.random()
+        try first.send(Req.start(call: call, dialled: "999", req: 1))
+        try second.send(["op": "ping", "req": 2])
+        #expect(try first.receive()["route"] == "emergency")
+        #expect(try second.receive() == ["ok": true, "req": 2])
+        #expect(try first.call(["op": "call.get", "call_id": .string(call)]).isOK)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
+
+    @Test func aPassedSocketThatIsNotUnixStreamIsRefused() throws {
+        let daemon = try Daemon()
+        let port = Int.random(in: 20_000...60_000)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.socketActivate)
+        p.arguments = ["-l", "127.0.0.1:\(port)", Daemon.hotlined, "--config", daemon.configPath, "--database", daemon.database]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        usleep(200_000)
+        // Trigger the start with a TCP connection on loopback.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        p.waitUntilExit()
+        close(fd)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus != 0)
+        #expect(stderr.contains("not a listening Unix stream socket"), "\(stderr)")
+    }
+
+    @Test func notificationsComeInOrderAndReloadKeepsConnections() throws {
+        let daemon = try Daemon()
+        let notify = try DatagramListener(path: daemon.directory + "/notify")
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
+        var messages = notify.drain(for: 1.0)
+        #expect(messages.first?.hasPrefix("READY=1\nSTATUS=") == true, "\(messages)")
+        #expect(messages.first?.contains("0 events") == true)
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 3, "\(messages)")
+
+        // A workstation stays connected across reloads.
+        let c = try daemon.connect()
+        #expect(try c.call(Req.start(dialled: "0800 111 222"))["route"] == "unrouted")
+
+        // A good configuration: the new number routes to the hotline from now on.
+        let good = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try good.replacingOccurrences(of: "numbers: [\"0800 789 321\"]", with: "numbers: [\"0800 789 321\", \"0800 111 222\"]")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        let before = monotonicMicroseconds()
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        messages = notify.drain(for: 0.6).filter { $0 != "WATCHDOG=1" }
+        #expect(messages.count >= 2, "\(messages)")
+        let reloading = messages.first ?? ""
+        #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="), "\(messages)")
+        let usec = UInt64(reloading.split(separator: "=").last ?? "") ?? 0
+        #expect(usec >= before && usec < before + 5_000_000)
+        #expect(messages.dropFirst().first?.hasPrefix("READY=1\nSTATUS=1 connections, 1 events") == true, "\(messages)")
+        #expect(try c.call(Req.start(dialled: "0800 111 222"))["route"] == "anti-terrorist-hotline")
+
+        // A bad one is refused: the running configuration stays and STATUS= says why.
+        try (good + "\nnot_a_setting: 1\n").write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        messages = notify.drain(for: 0.6).filter { $0 != "WATCHDOG=1" }
+        #expect(messages.first?.hasPrefix("RELOADING=1") == true)
+        let status = messages.dropFirst().first ?? ""
+        #expect(status.hasPrefix("READY=1\nSTATUS="))
+        #expect(status.contains("rejected") && status.contains("not_a_setting"), "\(status)")
+        #expect(try c.call(Req.start(dialled: "0800 111 222"))["route"] == "anti-terrorist-hotline")
+        #expect(daemon.log().contains("not_a_setting"))
+
+        try good.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        messages = notify.drain(for: 0.6).filter { $0 != "WATCHDOG=1" }
+        #expect(messages.dropFirst().first?.contains("rejected") == false, "\(messages)")
+
+        #expect(daemon.stop() == 0)
+        messages = notify.drain(for: 0.2).filter { $0 != "WATCHDOG=1" }
+        #expect(messages.last == "STOPPING=1", "\(messages)")
+    }
+
+    @Test func noWatchdogPingsWithoutAWatchdog() throws {
+        let daemon = try Daemon()
+        let notify = try DatagramListener(path: daemon.directory + "/notify")
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path])
+        let messages = notify.drain(for: 1.0)
+        #expect(messages.count == 1)
+        #expect(messages.first?.hasPrefix("READY=1") == true)
+    }
+
+    @Test func logsGoNativelyToTheJournalWithFieldsAndNoIdentity() throws {
+        let journal = "/run/systemd/journal/socket"
+        guard getuid() == 0, !FileManager.default.fileExists(atPath: journal) else {
+            print("skipped: needs root and no journald of its own (a fake journal socket is bound in its place)")
+            return
+        }
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+        let listener = try DatagramListener(path: journal)
+        defer { unlink(journal) }
+        let daemon = try Daemon()
+        try daemon.start(environment: ["HOTLINED_LOG": "journal"])
+        let c = try daemon.connect()
+        let ack = try c.call(Req.start(dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "Ada Quill"]]))
+        #expect(ack.isOK)
+        daemon.stop()
+        let entries = listener.drain(for: 0.5).map(Self.parseJournalEntry)
+        let started = entries.first { $0["MESSAGE_ID"] == "4f1e2a7c9b3d4e6f8a1b2c3d4e5f6071" }
+        #expect(started?["PRIORITY"] == "6")
+        #expect(started?["SYSLOG_IDENTIFIER"] == "hotlined")
+        #expect(started?["CODE_FILE"] != nil)
+        let escalated = try #require(entries.first { $0["MESSAGE_ID"] == "c0ffee1d2e3f4a5b8c7d6e5f4a3b2c19" })
+        #expect(escalated["CALL_ID"] == ack["call_id"]?.stringValue)
+        #expect(escalated["ROUTE"] == "emergency")
+        #expect(escalated["SEQ"] == "1")
+        #expect(escalated["PRIORITY"] == "4")
+        #expect(entries.contains { $0["MESSAGE_ID"] == "9a8b7c6d5e4f40312a1b0c9d8e7f6a52" })  // stopped
+        for entry in entries {
+            for value in entry.values {
+                #expect(!value.contains("7700900123") && !value.contains("Ada Quill"), "identity in the journal: \(entry)")
+            }
+        }
+        #expect(!daemon.log().contains("ready"), "with a journal, nothing goes to standard error")
+    }
+
+    @Test func theUnitsVerifyWithoutAWarning() throws {
+        let daemon = try Daemon()
+        let prefix = daemon.directory + "/usr"
+        let install = try run(
+            "/usr/bin/make",
+            ["-C", Daemon.packageRoot.path, "install", "PREFIX=\(prefix)", "SYSCONFDIR=\(daemon.directory)/etc", "BIN=\(Daemon.binDirectory)"])
+        #expect(install.status == 0, "\(install.stderr)")
+        let units = ["hotlined.service", "hotlined.socket"].map { prefix + "/lib/systemd/system/" + $0 }
+        let verify = try run(Self.analyze, ["verify"] + units)
+        #expect(verify.status == 0)
+        #expect(verify.stdout.isEmpty && verify.stderr.isEmpty, "systemd-analyze verify warned:\n\(verify.stdout)\(verify.stderr)")
+        for file in ["bin/hotlined", "bin/hotlinectl", "lib/sysusers.d/hotlined.conf", "lib/tmpfiles.d/hotlined.conf", "share/doc/hotlined/README.md"] {
+            #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "make install did not install \(file)")
+        }
+        let service = try String(contentsOfFile: units[0], encoding: .utf8)
+        #expect(service.contains("ExecStart=\(prefix)/bin/hotlined --config \(daemon.directory)/etc/hotlined/hotlined.yaml"))
+        #expect(FileManager.default.fileExists(atPath: daemon.directory + "/etc/hotlined/hotlined.yaml"))
+    }
+
+    @Test func theServiceIsHardenedToAnExposureOfAtMostTwo() throws {
+        let unit = Daemon.packageRoot.appendingPathComponent("systemd/hotlined.service").path
+        let r = try run(Self.analyze, ["security", "--offline=true", "--no-pager", unit])
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = Double(line.split(separator: ":").last!.split(separator: " ").first!) ?? 10
+        #expect(score <= 2.0, "\(line)")
+    }
+
+    /// The journal's native protocol: `NAME=value` lines, or `NAME\n` + 64-bit little-endian
+    /// length + value for values with newlines.
+    static func parseJournalEntry(_ datagram: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for line in datagram.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        return fields
+    }
+}
+
+/// A bound Unix datagram socket, like systemd's notification socket or journald's.
+final class DatagramListener {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw HotlineConnection.Failure("cannot bind \(path): \(String(cString: strerror(errno)))") }
+        var size: Int32 = 4 * 1024 * 1024
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// Every datagram that arrives within `seconds`.
+    func drain(for seconds: Double) -> [String] {
+        var out: [String] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let wait = Int32(max(1, deadline.timeIntervalSinceNow * 1000))
+            guard poll(&pfd, 1, wait) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { out.append(String(decoding: buffer[..<n], as: UTF8.self)) }
+        }
+        return out
+    }
+}
+
+func monotonicMicroseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
+}
