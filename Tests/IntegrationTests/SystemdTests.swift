@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HotlineClient
 import HotlineCore
 import Testing
@@ -122,6 +123,33 @@ struct SystemdTests {
         #expect(daemon.stop() == 0)
         messages = notify.drain(for: 0.2).filter { $0 != "WATCHDOG=1" }
         #expect(messages.last == "STOPPING=1", "\(messages)")
+    }
+
+    @Test func aHungWriterStopsTheWatchdogPings() throws {
+        let daemon = try Daemon()
+        let notify = try DatagramListener(path: daemon.directory + "/notify")
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
+        #expect(notify.drain(for: 0.6).filter { $0 == "WATCHDOG=1" }.count >= 2)
+        // Another process holds the database's write lock: the writer's next commit waits on it.
+        let holder = try DatabaseQueue(path: daemon.database)
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread {
+            try? holder.inTransaction(.immediate) { _ in
+                locked.signal()
+                release.wait()
+                return .commit
+            }
+        }.start()
+        locked.wait()
+        let c = try daemon.connect()
+        try c.send(Req.start(dialled: "999"))
+        _ = notify.drain(for: 0.3)  // a ping from before the writer took the event may still come
+        let whileHung = notify.drain(for: 1.5).filter { $0 == "WATCHDOG=1" }
+        #expect(whileHung.isEmpty, "pings went on while the writer was stuck: \(whileHung.count)")
+        release.signal()
+        #expect(try c.receive().isOK)  // nothing lost: the write completes once the lock is gone
+        #expect(notify.drain(for: 0.6).filter { $0 == "WATCHDOG=1" }.count >= 2)
+        #expect(daemon.log().contains("withholding the watchdog ping"))
     }
 
     @Test func noWatchdogPingsWithoutAWatchdog() throws {
