@@ -47,8 +47,10 @@ public final class HotlineConnection: @unchecked Sendable {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
+    /// Closes the connection; a thread blocked reading it wakes with end-of-stream.
     public func close() {
         if fd >= 0 {
+            shutdown(fd, Int32(SHUT_RDWR))
             Glibc.close(fd)
             fd = -1
         }

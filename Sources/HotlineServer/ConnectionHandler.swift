@@ -20,11 +20,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// after a write on the same connection sees that write.
     private var tail: EventLoopFuture<Void>?
     private var closing = false
+    private var subscriber: AlertSubscriber?
+    private let subscriberQueue: Int
 
     init(dispatcher: Dispatcher, configuration: Configuration) {
         self.dispatcher = dispatcher
         self.maxPending = configuration.limits.maxPendingPerConnection
         self.decoder = RequestDecoder(outcomes: Set(configuration.outcomes))
+        self.subscriberQueue = configuration.alerts.subscriberQueue
     }
 
     var pendingCount: Int { slots.count }
@@ -50,6 +53,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         dispatcher.connections.subtract(1, ordering: .relaxed)
+        if let subscriber { dispatcher.hub.remove(subscriber) }
         context.fireChannelInactive()
     }
 
@@ -101,6 +105,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             ]
             enqueue(context: context, req: decoded.req, immediate: .success(answer))
             return
+        case .alertsSubscribe:
+            subscribe(context: context, req: decoded.req, peer: peer)
         case .write:
             // Writes go to the writer at once: it keeps their order, and batching them
             // with other connections' is what makes group commit pay.
@@ -113,6 +119,41 @@ final class ConnectionHandler: ChannelInboundHandler {
                 context: context, req: decoded.req,
                 future: after.flatMap { dispatcher.handle(request, peer: peer, on: loop) })
         }
+    }
+
+    /// `alerts.subscribe`: answers `{"backlog": N}`, then pushes the N unacknowledged alerts
+    /// oldest first, then every new alert as it is raised (PROTOCOL.md section 7).
+    private func subscribe(context: ChannelHandlerContext, req: JSONValue?, peer: Peer) {
+        guard peer.has(.supervisor) else {
+            let error = peer.roles.isEmpty
+                ? Dispatcher.forbiddenNoRole : HotlineError(.forbidden, "Only supervisors may subscribe to alerts.")
+            enqueue(context: context, req: req, immediate: .failure(error))
+            return
+        }
+        guard subscriber == nil else {
+            enqueue(context: context, req: req, immediate: .success(["backlog": 0]))
+            return
+        }
+        let subscriber = AlertSubscriber(channel: context.channel, limit: subscriberQueue, logger: dispatcher.logger)
+        self.subscriber = subscriber
+        // From here, new alerts wait in the subscriber until the backlog has been written.
+        dispatcher.hub.add(subscriber)
+        let loop = context.eventLoop
+        let dispatcher = self.dispatcher
+        let after = tail ?? loop.makeSucceededVoidFuture()
+        let answer = loop.makePromise(of: JSONValue.self)
+        enqueue(context: context, req: req, future: answer.futureResult)
+        after.flatMap { dispatcher.unacknowledgedAlerts(on: loop) }
+            .whenComplete { result in
+                switch result {
+                case .success(let backlog):
+                    answer.succeed(["backlog": .int(Int64(backlog.count))])  // written first: it is at the head
+                    subscriber.goLive(backlog: backlog)
+                case .failure:
+                    answer.fail(HotlineError(.storage, "The unacknowledged alerts could not be read; subscribe again."))
+                    subscriber.goLive(backlog: [])
+                }
+            }
     }
 
     private func enqueue(

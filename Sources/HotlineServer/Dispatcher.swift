@@ -13,6 +13,7 @@ public final class Dispatcher: Sendable {
     let writer: EventWriter
     let readers: NIOThreadPool
     let logger: Logger
+    public let hub: AlertHub
     private let state: Mutex<State>
     let startedAt = ContinuousClock.now
     let connections = Atomic<Int>(0)
@@ -23,7 +24,11 @@ public final class Dispatcher: Sendable {
         var configurationProblem: String?
     }
 
-    public init(store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool, logger: Logger) {
+    public init(
+        store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool, logger: Logger,
+        hub: AlertHub = AlertHub()
+    ) {
+        self.hub = hub
         self.store = store
         self.writer = writer
         self.readers = readers
@@ -36,7 +41,7 @@ public final class Dispatcher: Sendable {
     /// Installs a new configuration for requests from now on.
     public func reload(_ configuration: Configuration) {
         state.withLock { $0.configuration = configuration }
-        writer.setPolicy(CallPolicy(routes: RouteTable(configuration)))
+        writer.setRules(CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts)
     }
 
     /// Why the last reload was refused, until a good configuration is loaded.
@@ -98,24 +103,48 @@ public final class Dispatcher: Sendable {
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
                 return ["calls": .array(page.calls.map(\.summaryJSON)), "next_after_seq": .optional(page.nextAfterSeq)]
             }
+        case .alertsSubscribe:
+            // Subscriptions belong to a connection; ConnectionHandler carries them out.
+            return loop.makeFailedFuture(HotlineError(.unavailable, "Subscribe on a connection of your own."))
+        case .alertAck(let alertID):
+            guard peer.has(.supervisor) else {
+                return loop.makeFailedFuture(
+                    peer.roles.isEmpty ? Self.forbiddenNoRole : HotlineError(.forbidden, "Only supervisors may acknowledge alerts."))
+            }
+            return read(on: loop) { store throws(HotlineError) in
+                let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+                let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer.uid, at: now) }
+                guard let alert = acked, let at = alert.ackedAt else {
+                    throw HotlineError(.notFound, "There is no alert \(alertID).", field: "alert_id")
+                }
+                return ["acked_at": .string(at.rfc3339), "alert_id": .string(alert.id)]
+            }
         case .stats:
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             let connections = connectionCount
             let uptime = (ContinuousClock.now - startedAt).components.seconds
             let backlog = writer.backlog
+            let subscribers = hub.count
             return read(on: loop) { store throws(HotlineError) in
                 let counts = try Self.storage { try store.counts() }
                 return [
                     "uptime_s": .int(uptime), "connections": .int(Int64(connections)), "events": .int(counts.events),
                     "calls": .int(counts.calls), "calls_open": .int(counts.callsOpen),
                     "alerts_unacked": .int(counts.alertsUnacked), "writer_backlog": .int(Int64(backlog)),
+                    "subscribers": .int(Int64(subscribers)),
                 ]
             }
         }
     }
 
+    /// Every unacknowledged alert, oldest first, for a new subscriber.
+    func unacknowledgedAlerts(on loop: any EventLoop) -> EventLoopFuture<[Alert]> {
+        let store = self.store
+        return readers.runIfActive(eventLoop: loop) { try store.unacknowledgedAlerts() }
+    }
+
     /// Runs a blocking read on the reader threads, so the event loop never waits on SQLite.
-    private func read(
+    func read(
         on loop: any EventLoop, _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store

@@ -27,13 +27,15 @@ public final class HotlineService: Service, Sendable {
     let notifier: any ServiceNotifier
     let loadConfiguration: @Sendable () throws -> Configuration
     let statusInterval: Duration
+    let alertCenter: AlertCenter?
 
     public init(
         server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: CallStore, readers: NIOThreadPool,
         listen: Listen, logger: Logger, notifier: any ServiceNotifier = SilentNotifier(),
-        statusInterval: Duration = .seconds(5),
+        statusInterval: Duration = .seconds(5), alertCenter: AlertCenter? = nil,
         loadConfiguration: @escaping @Sendable () throws -> Configuration
     ) {
+        self.alertCenter = alertCenter
         self.server = server
         self.dispatcher = dispatcher
         self.writer = writer
@@ -61,6 +63,9 @@ public final class HotlineService: Service, Sendable {
                 group.addTask { await self.pingWatchdog(every: interval / 2, tolerance: interval / 2) }
             }
             group.addTask { await self.reloadOnHangUp() }
+            if let alertCenter {
+                group.addTask { await alertCenter.run() }
+            }
             group.addTask {
                 try? await gracefulShutdown()
             }

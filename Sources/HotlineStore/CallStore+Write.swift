@@ -38,7 +38,9 @@ extension CallStore {
     /// Applies `batch` in one transaction: every event that can be stored is, each in its own
     /// savepoint so one bad event never takes the others with it, and the transaction is
     /// committed (and fsynced) before any answer is given.
-    public func commit(_ batch: [WriteSubmission], policy: CallPolicy, now: Timestamp) -> BatchOutcome {
+    public func commit(
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings = AlertSettings(), now: Timestamp
+    ) -> BatchOutcome {
         var results = [Result<JSONValue, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
         var alerts: [Alert] = []
         var needsCheckpoint = false
@@ -49,7 +51,9 @@ extension CallStore {
                     for (i, submission) in batch.enumerated() {
                         try db.inSavepoint {
                             do {
-                                switch try self.process(submission, db, policy: policy, seq: seq + 1, now: now) {
+                                switch try self.process(
+                                    submission, db, policy: policy, alerting: alerting, seq: seq + 1, now: now)
+                                {
                                 case .stored(let ack, let erased, let raised):
                                     seq += 1
                                     results[i] = .success(ack)
@@ -110,7 +114,8 @@ extension CallStore {
     public var isScrubPending: Bool { scrubPending.load(ordering: .relaxed) }
 
     private func process(
-        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, seq: Int64, now: Timestamp
+        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, alerting: AlertSettings, seq: Int64,
+        now: Timestamp
     ) throws -> Processed {
         let event = submission.event
         let body = JSONWriter.string(event.publicContent)
@@ -168,6 +173,7 @@ extension CallStore {
                 alert.id, alert.callID, alert.seq, alert.route, alert.grade.rawValue, alert.reason.rawValue,
                 alert.level, alert.raisedAt.microseconds,
             ])
+            try enqueueDeliveries(of: alert, sinks: alerting.sinks(forLevel: alert.level), now: now, db)
         }
         try saveProjection(state, db)
         return .stored(ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised)

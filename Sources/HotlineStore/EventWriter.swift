@@ -16,6 +16,7 @@ public final class EventWriter: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var policy: CallPolicy
+    private var alerting = AlertSettings()
     private var onCommit: (@Sendable ([Alert]) -> Void)?
     private var lastLoop = ContinuousClock.now
     private let finished = DispatchSemaphore(value: 0)
@@ -25,11 +26,13 @@ public final class EventWriter: @unchecked Sendable {
     /// - Parameter heartbeat: how often an idle writer still goes round its loop, proving
     ///   it is alive (``lastHeartbeat``); keep it well under the watchdog's interval.
     public init(
-        store: CallStore, policy: CallPolicy, maxBatch: Int, heartbeat: Duration = .seconds(1),
+        store: CallStore, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
+        heartbeat: Duration = .seconds(1),
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
     ) {
         self.store = store
         self.policy = policy
+        self.alerting = alerting
         self.maxBatch = maxBatch
         self.clock = clock
         let c = heartbeat.components
@@ -43,9 +46,13 @@ public final class EventWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Replaces the routing rules for events not yet processed (configuration reload).
-    public func setPolicy(_ policy: CallPolicy) {
-        condition.withLock { self.policy = policy }
+    /// Replaces the routing rules and alert sinks for events not yet processed
+    /// (configuration reload).
+    public func setRules(_ policy: CallPolicy, alerting: AlertSettings) {
+        condition.withLock {
+            self.policy = policy
+            self.alerting = alerting
+        }
     }
 
     /// Called after each commit with the alerts it raised, before the writes are answered.
@@ -103,10 +110,11 @@ public final class EventWriter: @unchecked Sendable {
             let batch = Array(queue.prefix(count))
             queue.removeFirst(count)
             let policy = self.policy
+            let alerting = self.alerting
             let onCommit = self.onCommit
             condition.unlock()
 
-            let outcome = store.commit(batch, policy: policy, now: clock())
+            let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
             if !outcome.alerts.isEmpty { onCommit?(outcome.alerts) }
             for (submission, result) in zip(batch, outcome.results) {
                 submission.completion(result)

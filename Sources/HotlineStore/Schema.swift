@@ -78,6 +78,28 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v2-alert-outbox") { db in
+            // Deliveries to alert sinks (journal, command, webhook), written in the same
+            // transaction as the alert or its re-escalation, so none is lost to a crash and
+            // each is delivered once per sink and level as far as the sink's answer tells.
+            try db.execute(
+                sql: """
+                    CREATE TABLE alert_outbox (
+                        id INTEGER PRIMARY KEY,
+                        alert_id TEXT NOT NULL REFERENCES alerts(alert_id),
+                        level INTEGER NOT NULL,
+                        sink TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER NOT NULL,
+                        delivered_at INTEGER,
+                        last_error TEXT,
+                        UNIQUE (alert_id, level, sink)
+                    );
+                    CREATE INDEX alert_outbox_due ON alert_outbox(next_attempt_at) WHERE delivered_at IS NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

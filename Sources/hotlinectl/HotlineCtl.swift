@@ -10,7 +10,8 @@ struct HotlineCtl: ParsableCommand {
         abstract: "Log and read calls on hotlined, from a terminal or a script.",
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
         subcommands: [
-            Send.self, Start.self, Update.self, End.self, Show.self, List.self, Stats.self, Keygen.self, Bench.self,
+            Send.self, Start.self, Update.self, End.self, Show.self, List.self, Alerts.self, Ack.self, Stats.self,
+            Keygen.self, Bench.self, AlertBench.self,
         ]
     )
 

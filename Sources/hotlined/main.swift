@@ -120,9 +120,12 @@ struct Hotlined: AsyncParsableCommand {
         // The writer's heartbeat must come well inside the watchdog's interval.
         let heartbeat = min(Duration.seconds(1), (Systemd.watchdogInterval() ?? .seconds(4)) / 4)
         let writer = EventWriter(
-            store: store, policy: CallPolicy(routes: RouteTable(configuration)),
+            store: store, policy: CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts,
             maxBatch: configuration.limits.maxBatchEvents, heartbeat: heartbeat)
+        let hub = AlertHub()
         writer.setCommitObserver { alerts in
+            // Consoles hear of an alert as soon as it is durable, before the write is answered.
+            hub.publish(alerts)
             for alert in alerts {
                 logger.warning(
                     "call escalated: \(alert.reason.rawValue) on \(alert.route)",
@@ -136,12 +139,14 @@ struct Hotlined: AsyncParsableCommand {
         let readers = NIOThreadPool(numberOfThreads: 2)
         readers.start()
         let dispatcher = Dispatcher(
-            store: store, writer: writer, configuration: configuration, readers: readers, logger: logger)
+            store: store, writer: writer, configuration: configuration, readers: readers, logger: logger, hub: hub)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let command = self
         let service = HotlineService(
             server: server, dispatcher: dispatcher, writer: writer, store: store, readers: readers, listen: listen,
-            logger: logger, notifier: SystemdNotifier(), loadConfiguration: { try command.loadConfiguration() })
+            logger: logger, notifier: SystemdNotifier(),
+            alertCenter: AlertCenter(store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }),
+            loadConfiguration: { try command.loadConfiguration() })
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -301,13 +301,25 @@ import Testing
     }
 
     /// Ops PROTOCOL.md section 4 lists; each must at least be recognised (never `unknown_op`).
-    @Test(.disabled("alerts.subscribe and alert.ack come with issue 4, audit.list and verify with issue 5"), arguments: [
+    @Test(arguments: [
         JSONValue.object(["op": "alerts.subscribe"]),
         .object(["op": "alert.ack", "alert_id": .string(eventID)]),
-        .object(["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"]),
+    ])
+    func alertOpsAreRecognised(value: JSONValue) {
+        let decoded = decode(value)
+        #expect(decoded.op == value["op"]?.stringValue)
+        if case .success(let r) = decoded.result {
+            #expect(r.op == value["op"]?.stringValue)
+        } else {
+            Issue.record("\(value["op"]?.stringValue ?? "?") decodes as a failure")
+        }
+    }
+
+    @Test(.disabled("audit.list and verify come with issue 5"), arguments: [
+        JSONValue.object(["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"]),
         .object(["op": "verify"]),
     ])
-    func everyProtocolOpIsRecognised(value: JSONValue) {
+    func auditOpsAreRecognised(value: JSONValue) {
         let decoded = decode(value)
         #expect(decoded.op == value["op"]?.stringValue)
         if case .failure(let e) = decoded.result {

@@ -9,9 +9,10 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var unrouted: RouteRule
     public var outcomes: [String]
     public var roles: Roles
+    public var alerts: AlertSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case paths, limits, routes, unrouted, outcomes, roles
+        case paths, limits, routes, unrouted, outcomes, roles, alerts
     }
 
     public init(
@@ -20,7 +21,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         routes: [RouteRule],
         unrouted: RouteRule,
         outcomes: [String],
-        roles: Roles = Roles()
+        roles: Roles = Roles(),
+        alerts: AlertSettings = AlertSettings()
     ) {
         self.paths = paths
         self.limits = limits
@@ -28,6 +30,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.unrouted = unrouted
         self.outcomes = outcomes
         self.roles = roles
+        self.alerts = alerts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +42,12 @@ public struct Configuration: Sendable, Equatable, Codable {
         unrouted = try c.decode(RouteRule.self, forKey: .unrouted)
         outcomes = try c.decode([String].self, forKey: .outcomes)
         roles = try c.decodeIfPresent(Roles.self, forKey: .roles) ?? Roles()
+        alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts) ?? AlertSettings()
+    }
+
+    /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
+    public func ackSeconds(route: String) -> Double {
+        RouteTable(self).rule(named: route)?.ackSeconds ?? alerts.ackSeconds
     }
 
     public struct Paths: Sendable, Equatable, Codable {
@@ -201,10 +210,13 @@ public struct RouteRule: Sendable, Equatable, Codable {
     public var anonymity: Anonymity
     /// Raise an `emergency-line` alert on `call.start`.
     public var alertOnStart: Bool
+    /// This route's acknowledgement time for alerts (else `alerts.ack_seconds`).
+    public var ackSeconds: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, numbers, grade, marking, anonymity
         case alertOnStart = "alert_on_start"
+        case ackSeconds = "ack_seconds"
     }
 
     public init(
@@ -213,7 +225,8 @@ public struct RouteRule: Sendable, Equatable, Codable {
         grade: Grade,
         marking: Marking,
         anonymity: Anonymity,
-        alertOnStart: Bool = false
+        alertOnStart: Bool = false,
+        ackSeconds: Double? = nil
     ) {
         self.name = name
         self.numbers = numbers
@@ -221,6 +234,7 @@ public struct RouteRule: Sendable, Equatable, Codable {
         self.marking = marking
         self.anonymity = anonymity
         self.alertOnStart = alertOnStart
+        self.ackSeconds = ackSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -232,6 +246,7 @@ public struct RouteRule: Sendable, Equatable, Codable {
         marking = try c.decode(Marking.self, forKey: .marking)
         anonymity = try c.decode(Anonymity.self, forKey: .anonymity)
         alertOnStart = try c.decodeIfPresent(Bool.self, forKey: .alertOnStart) ?? false
+        ackSeconds = try c.decodeIfPresent(Double.self, forKey: .ackSeconds)
     }
 }
 
@@ -303,6 +318,13 @@ extension Configuration {
         }
         if let cap = limits.maxDatabaseBytes, cap < 1_048_576 {
             problems.append(.init(path: "limits.max_database_bytes", reason: "must be at least 1048576 (1 MiB)"))
+        }
+        problems += alerts.problems()
+        for (i, route) in (routes + [unrouted]).enumerated() {
+            if let seconds = route.ackSeconds, !(seconds > 0) {
+                let at = i < routes.count ? "routes.\(i)" : "unrouted"
+                problems.append(.init(path: "\(at).ack_seconds", reason: "must be more than 0"))
+            }
         }
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }

@@ -35,6 +35,11 @@ public struct Alert: Sendable, Equatable {
         self.ackedBy = ackedBy
     }
 
+    /// The frame pushed to subscribers (PROTOCOL.md section 7): no identifying field, no note.
+    public var pushFrame: JSONValue {
+        ["push": "alert", "alert": json]
+    }
+
     public var json: JSONValue {
         var m: [String: JSONValue] = [
             "id": .string(id), "call_id": .string(callID), "route": .string(route), "grade": .string(grade.rawValue),
@@ -43,4 +48,7 @@ public struct Alert: Sendable, Equatable {
         m["acked_at"] = .optional(ackedAt?.rfc3339)
         return .object(m)
     }
+
+    /// Seconds since it was raised.
+    public func age(at now: Timestamp) -> Double { now.seconds(since: raisedAt) }
 }

@@ -7,6 +7,8 @@ public enum MessageID: String, Sendable, CaseIterable {
     case storageFailure = "5d3c1b2a4e6f48709a8b7c6d5e4f3a2e"
     case configurationRejected = "7e6d5c4b3a2f41e09d8c7b6a5f4e3d2c"
     case configurationReloaded = "2b4d6f8a0c1e43a5b7d9f1e3c5a7b9d1"
+    /// An alert delivered to the journal sink (PRIORITY=2).
+    case alertRaised = "e1a7e2d3c4b5a6978877665544332211"
 
     /// The metadata to attach: `["message_id": …]`.
     public var metadata: [String: String] { ["message_id": rawValue] }

@@ -6,6 +6,8 @@ public enum Request: Sendable, Equatable {
     case callGet(callID: String)
     case callsList(CallsQuery)
     case stats
+    case alertsSubscribe
+    case alertAck(alertID: String)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: Int64
@@ -22,6 +24,8 @@ public enum Request: Sendable, Equatable {
         case .callGet: "call.get"
         case .callsList: "calls.list"
         case .stats: "stats"
+        case .alertsSubscribe: "alerts.subscribe"
+        case .alertAck: "alert.ack"
         }
     }
 }

@@ -90,6 +90,12 @@ public struct RequestDecoder: Sendable {
         case "stats":
             _ = try reader([])
             return .stats
+        case "alerts.subscribe":
+            _ = try reader([])
+            return .alertsSubscribe
+        case "alert.ack":
+            let r = try reader(["alert_id"])
+            return .alertAck(alertID: try r.required("alert_id", r.uuid))
         case "call.start":
             return .write(.start(try decodeStart(try reader(["event_id", "call"]))))
         case "call.update":

@@ -1,0 +1,169 @@
+import AsyncHTTPClient
+import Foundation
+import HotlineCore
+import HotlineStore
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+
+/// Re-escalates unacknowledged alerts and delivers the sink outbox (journal, command,
+/// webhook), with retries and backoff. Runs beside the server; a slow or broken sink
+/// delays nothing but its own deliveries.
+public final class AlertCenter: Sendable {
+    let store: CallStore
+    let hub: AlertHub
+    let logger: Logger
+    let configuration: @Sendable () -> Configuration
+    let http: HTTPClient
+    let clock: @Sendable () -> Timestamp
+    private let inFlight = Mutex<Set<Int64>>([])
+    let tick: Duration
+
+    public init(
+        store: CallStore, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
+        configuration: @escaping @Sendable () -> Configuration,
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+    ) {
+        self.store = store
+        self.hub = hub
+        self.logger = logger
+        self.tick = tick
+        self.configuration = configuration
+        self.clock = clock
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+    }
+
+    /// Escalates and delivers until cancelled; then waits for deliveries under way.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { deliveries in
+            while !Task.isCancelled {
+                let config = configuration()
+                let now = clock()
+                do {
+                    let raised = try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    if !raised.isEmpty {
+                        for alert in raised {
+                            logger.warning(
+                                "alert \(alert.id) not acknowledged: raised to level \(alert.level)",
+                                metadata: MessageID.callEscalated.loggerMetadata([
+                                    "call_id": "\(alert.callID)", "alert_id": "\(alert.id)", "level": "\(alert.level)",
+                                    "route": "\(alert.route)",
+                                ]))
+                        }
+                        hub.publish(raised)
+                    }
+                    for delivery in try store.dueDeliveries(now: now) where claim(delivery.id) {
+                        deliveries.addTask { await self.deliver(delivery, config: config) }
+                    }
+                } catch {
+                    logger.error("alert escalation or delivery failed: \(error)")
+                }
+                do { try await Task.sleep(for: tick) } catch { break }
+            }
+            await deliveries.waitForAll()
+        }
+        try? await http.shutdown()
+    }
+
+    private func claim(_ id: Int64) -> Bool { inFlight.withLock { $0.insert(id).inserted } }
+
+    private func deliver(_ delivery: CallStore.Delivery, config: Configuration) async {
+        defer { _ = inFlight.withLock { $0.remove(delivery.id) } }
+        guard let sink = config.alerts.sinks.first(where: { $0.name == delivery.sink }) else {
+            // The sink was removed from the configuration: nothing left to deliver to.
+            try? store.markDelivered(delivery.id, at: clock())
+            logger.notice("dropping a delivery to sink \(delivery.sink), which is no longer configured")
+            return
+        }
+        let body: JSONValue = [
+            "delivery_id": .string("\(delivery.alertID)/\(delivery.level)/\(delivery.sink)"),
+            "sink": .string(sink.name), "alert": delivery.payload,
+        ]
+        do {
+            switch sink.kind {
+            case .journal: deliverToJournal(delivery)
+            case .command: try await AlertCommand.run(sink: sink, input: JSONWriter.bytes(body) + [0x0A])
+            case .webhook: try await post(body, to: sink)
+            }
+            try store.markDelivered(delivery.id, at: clock())
+        } catch {
+            let wait = min(300.0, pow(2.0, Double(delivery.attempts)))
+            logger.warning(
+                "delivering alert \(delivery.alertID) level \(delivery.level) to \(sink.name) failed (attempt \(delivery.attempts + 1)); retrying in \(Int(wait)) s: \(error)")
+            try? store.markFailed(delivery.id, error: "\(error)", retryAt: clock().adding(seconds: wait))
+        }
+    }
+
+    private func deliverToJournal(_ delivery: CallStore.Delivery) {
+        let a = delivery.payload
+        logger.critical(
+            "ALERT level \(delivery.level): \(a["reason"]?.stringValue ?? "") on \(a["route"]?.stringValue ?? "") call \(a["call_id"]?.stringValue ?? "")",
+            metadata: MessageID.alertRaised.loggerMetadata([
+                "alert_id": "\(delivery.alertID)", "call_id": "\(a["call_id"]?.stringValue ?? "")",
+                "route": "\(a["route"]?.stringValue ?? "")", "grade": "\(a["grade"]?.stringValue ?? "")",
+                "reason": "\(a["reason"]?.stringValue ?? "")", "level": "\(delivery.level)",
+            ]))
+    }
+
+    struct WebhookRefused: Error, CustomStringConvertible {
+        var status: UInt
+        var description: String { "the webhook answered HTTP \(status)" }
+    }
+
+    private func post(_ body: JSONValue, to sink: AlertSink) async throws {
+        var request = HTTPClientRequest(url: sink.url ?? "")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "hotlined/\(HotlineVersion.current)")
+        request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(body)))
+        let response = try await http.execute(request, timeout: .milliseconds(Int64(sink.timeoutSeconds * 1000)))
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        guard (200..<300).contains(response.status.code) else { throw WebhookRefused(status: response.status.code) }
+    }
+}
+
+/// Runs a command sink: argv without a shell, the alert as JSON on standard input, killed
+/// after its timeout. Delivered when it exits 0.
+enum AlertCommand {
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(sink: AlertSink, input: [UInt8]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: sink.argv[0])
+        process.arguments = Array(sink.argv.dropFirst())
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { p in
+            exited.continuation.yield(p.terminationStatus)
+            exited.continuation.finish()
+        }
+        try process.run()
+        try? stdin.fileHandleForWriting.write(contentsOf: input)
+        try? stdin.fileHandleForWriting.close()
+        let status = await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                for await status in exited.stream { return status }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(sink.timeoutSeconds * 1000)))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let status else {
+            process.terminate()
+            throw Failed(description: "\(sink.argv[0]) did not finish within \(sink.timeoutSeconds) s")
+        }
+        guard status == 0 else { throw Failed(description: "\(sink.argv[0]) exited with status \(status)") }
+    }
+}

@@ -1,0 +1,99 @@
+import HotlineCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// The subscribed supervisor consoles. Publishing never waits for one of them: each
+/// subscriber is handed the alert on its own event loop, with a bounded queue.
+public final class AlertHub: Sendable {
+    private let subscribers = Mutex<[ObjectIdentifier: AlertSubscriber]>([:])
+
+    public init() {}
+
+    func add(_ subscriber: AlertSubscriber) {
+        subscribers.withLock { $0[ObjectIdentifier(subscriber)] = subscriber }
+    }
+
+    func remove(_ subscriber: AlertSubscriber) {
+        _ = subscribers.withLock { $0.removeValue(forKey: ObjectIdentifier(subscriber)) }
+    }
+
+    public var count: Int { subscribers.withLock { $0.count } }
+
+    /// Pushes `alerts` to every subscriber; returns at once.
+    public func publish(_ alerts: [Alert]) {
+        guard !alerts.isEmpty else { return }
+        for subscriber in subscribers.withLock({ Array($0.values) }) {
+            subscriber.push(alerts)
+        }
+    }
+}
+
+/// One subscribed connection. Its state lives on the connection's event loop.
+final class AlertSubscriber: @unchecked Sendable {
+    private let channel: any Channel
+    private let limit: Int
+    private let logger: Logger
+    /// Until the backlog is written, live alerts wait here so nothing comes out of order.
+    private var buffered: [Alert]? = []
+    private var backlogKeys: Set<String> = []
+    private var unwritten = 0
+    private var closed = false
+
+    init(channel: any Channel, limit: Int, logger: Logger) {
+        self.channel = channel
+        self.limit = limit
+        self.logger = logger
+    }
+
+    func push(_ alerts: [Alert]) {
+        channel.eventLoop.execute { self.deliver(alerts) }
+    }
+
+    /// Writes the backlog (oldest first), then whatever arrived meanwhile, and goes live.
+    func goLive(backlog: [Alert]) {
+        channel.eventLoop.preconditionInEventLoop()
+        for alert in backlog { write(alert) }
+        backlogKeys = Set(backlog.map(Self.key))
+        let waiting = buffered ?? []
+        buffered = nil
+        for alert in waiting where !backlogKeys.contains(Self.key(alert)) { write(alert) }
+        backlogKeys = []
+        channel.flush()
+    }
+
+    private func deliver(_ alerts: [Alert]) {
+        if buffered != nil {
+            buffered! += alerts
+            return
+        }
+        for alert in alerts { write(alert) }
+        channel.flush()
+    }
+
+    private static func key(_ alert: Alert) -> String { "\(alert.id)/\(alert.level)" }
+
+    private func write(_ alert: Alert) {
+        guard !closed else { return }
+        if unwritten >= limit {
+            // Too far behind: it gets everything unacknowledged again when it reconnects.
+            closed = true
+            logger.warning("disconnecting an alert subscriber that fell \(unwritten) alerts behind")
+            let reason: JSONValue = [
+                "push": "disconnect",
+                "reason": .string("You fell more than \(limit) alerts behind; reconnect and subscribe to get every unacknowledged alert."),
+            ]
+            var bytes = JSONWriter.bytes(reason)
+            bytes.append(0x0A)
+            channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+            channel.close(promise: nil)
+            return
+        }
+        unwritten += 1
+        var bytes = JSONWriter.bytes(alert.pushFrame)
+        bytes.append(0x0A)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.unwritten -= 1 }
+        channel.write(channel.allocator.buffer(bytes: bytes), promise: promise)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+import HotlineCore
+
+/// Alerts after they are raised: acknowledgement, re-escalation and the sink outbox.
+extension CallStore {
+    /// Every alert not yet acknowledged, oldest first.
+    public func unacknowledgedAlerts() throws -> [Alert] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL ORDER BY raised_at, seq")
+                .map(Self.alert)
+        }
+    }
+
+    public func alert(id: String) throws -> Alert? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id]).map(Self.alert)
+        }
+    }
+
+    /// Records who acknowledged `id` and when; an alert already acknowledged keeps its first
+    /// acknowledgement (a resent ack is answered the same). Nil when there is no such alert.
+    public func acknowledgeAlert(id: String, by uid: UInt32, at now: Timestamp) throws -> Alert? {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
+                arguments: [now.microseconds, Int64(uid), id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id]).map(Self.alert)
+        }
+    }
+
+    /// Raises every unacknowledged alert whose acknowledgement time has run out to the
+    /// level it is due, queueing its sinks for that level in the same transaction.
+    /// Returns the alerts that went up, at their new level.
+    public func escalateDue(now: Timestamp, settings: AlertSettings, ackSeconds: (String) -> Double) throws -> [Alert] {
+        try pool.write { db in
+            var raised: [Alert] = []
+            let open = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL").map(Self.alert)
+            for var alert in open {
+                let due = Escalation.level(
+                    raisedAt: alert.raisedAt, now: now, ackSeconds: ackSeconds(alert.route), maxLevel: settings.maxLevel)
+                guard due > alert.level else { continue }
+                // One step at a time: each level is pushed and delivered to its sinks.
+                alert.level += 1
+                try db.execute(sql: "UPDATE alerts SET level = ? WHERE alert_id = ?", arguments: [alert.level, alert.id])
+                try enqueueDeliveries(of: alert, sinks: settings.sinks(forLevel: alert.level), now: now, db)
+                raised.append(alert)
+            }
+            return raised
+        }
+    }
+
+    /// Queues `alert` for each of `sinks` at its current level (inside the caller's transaction).
+    func enqueueDeliveries(of alert: Alert, sinks: [AlertSink], now: Timestamp, _ db: Database) throws {
+        guard !sinks.isEmpty else { return }
+        let payload = JSONWriter.string(alert.json)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO alert_outbox (alert_id, level, sink, payload, next_attempt_at)
+                VALUES (?, ?, ?, ?, ?)
+                """)
+        for sink in sinks {
+            try statement.execute(arguments: [alert.id, alert.level, sink.name, payload, now.microseconds])
+        }
+    }
+
+    /// A queued delivery of one alert level to one sink.
+    public struct Delivery: Sendable, Equatable {
+        public var id: Int64
+        public var alertID: String
+        public var level: Int
+        public var sink: String
+        public var payload: JSONValue
+        public var attempts: Int
+    }
+
+    /// Deliveries due by `now`, oldest first.
+    public func dueDeliveries(now: Timestamp, limit: Int = 100) throws -> [Delivery] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, alert_id, level, sink, payload, attempts FROM alert_outbox
+                    WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                    """,
+                arguments: [now.microseconds, limit]
+            ).map { row in
+                Delivery(
+                    id: row["id"], alertID: row["alert_id"], level: row["level"], sink: row["sink"],
+                    payload: (try? JSONParser.parse(Array((row["payload"] as String).utf8))) ?? .null,
+                    attempts: row["attempts"])
+            }
+        }
+    }
+
+    /// When the next queued delivery is due, if any.
+    public func nextDeliveryDue() throws -> Timestamp? {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM alert_outbox WHERE delivered_at IS NULL")
+                .map(Timestamp.init(microseconds:))
+        }
+    }
+
+    public func markDelivered(_ id: Int64, at now: Timestamp) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                arguments: [now.microseconds, id])
+        }
+    }
+
+    public func markFailed(_ id: Int64, error: String, retryAt: Timestamp) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                arguments: [String(error.prefix(500)), retryAt.microseconds, id])
+        }
+    }
+
+    /// The outbox as it stands, for tests and `stats`.
+    public func outboxCounts() throws -> (pending: Int, delivered: Int) {
+        try pool.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert_outbox WHERE delivered_at IS NOT NULL") ?? 0
+            )
+        }
+    }
+}
