@@ -88,7 +88,7 @@ extension CallStore {
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }
-        if needsCheckpoint || scrubPending.load(ordering: .relaxed) { scrubWAL() }
+        if needsCheckpoint { scrubWAL() }
         return BatchOutcome(results: results, alerts: alerts)
     }
 

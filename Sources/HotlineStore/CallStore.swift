@@ -36,7 +36,22 @@ public final class CallStore: Sendable {
         self.keys = keys
         self.logger = logger
         self.path = path
+        // GRDB sets synchronous=NORMAL on the writer when it turns WAL on, which does not
+        // fsync on commit. An acknowledgement promises durability: put FULL back, and check.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                throw KeyRing.Failure(description: "SQLite refused synchronous=FULL; acknowledgements would not be durable")
+            }
+        }
         try Schema.migrator.migrate(pool)
+        // An erasure whose WAL truncation had not finished before a crash is finished now.
+        scrubWAL()
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL: every commit is fsynced).
+    public func writerSynchronous() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Closes every connection; the WAL is checkpointed and removed by SQLite.

@@ -14,7 +14,6 @@ public final class EventWriter: @unchecked Sendable {
     // Guarded by `condition`.
     private var queue: [WriteSubmission] = []
     private var stopping = false
-    private var stopped = false
     private var policy: CallPolicy
     private var alerting = AlertSettings()
     private var onCommit: (@Sendable ([Alert]) -> Void)?

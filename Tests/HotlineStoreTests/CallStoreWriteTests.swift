@@ -25,6 +25,13 @@ import Testing
 
     // MARK: - One bad event in a batch
 
+    /// GRDB turns WAL on with synchronous=NORMAL on the writer, which does not fsync on
+    /// commit; an acknowledgement promises durability, so the store must put FULL back.
+    @Test func theWriterFsyncsEveryCommit() throws {
+        let t = try TemporaryStore()
+        #expect(try t.store.writerSynchronous() == 2)
+    }
+
     @Test func aFailingEventInTheMiddleOfABatchTakesNothingElseWithIt() throws {
         let startA = UUIDText.random(), neverStarted = UUIDText.random(), startB = UUIDText.random()
         let lowering = UUIDText.random(), endA = UUIDText.random()
