@@ -47,6 +47,11 @@ public final class HotlineConnection: @unchecked Sendable {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
+    /// Tells the daemon nothing more will be sent; answers can still be read.
+    public func shutdownWrite() {
+        if fd >= 0 { shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     /// Closes the connection; a thread blocked reading it wakes with end-of-stream.
     public func close() {
         if fd >= 0 {

@@ -20,6 +20,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// after a write on the same connection sees that write.
     private var tail: EventLoopFuture<Void>?
     private var closing = false
+    /// The client shut its side: answer what was read, then close.
+    private var inputClosed = false
     private var subscriber: AlertSubscriber?
     private let subscriberQueue: Int
 
@@ -33,7 +35,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     var pendingCount: Int { slots.count }
 
     func channelActive(context: ChannelHandlerContext) {
-        dispatcher.connections.add(1, ordering: .relaxed)
         let roles = dispatcher.configuration.roles
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         PeerIdentity.credentials(of: context.channel).whenComplete { result in
@@ -52,7 +53,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        dispatcher.connections.subtract(1, ordering: .relaxed)
         if let subscriber { dispatcher.hub.remove(subscriber) }
         context.fireChannelInactive()
     }
@@ -75,6 +75,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func handleLine(context: ChannelHandlerContext, _ line: ByteBuffer) {
         let decoded = decoder.decode(line: line.readableBytesView)
+        if dispatcher.isShuttingDown {
+            enqueue(context: context, req: decoded.req, immediate: .failure(Dispatcher.shuttingDown))
+            return
+        }
         guard slots.count < maxPending else {
             let error = HotlineError(
                 .unavailable,
@@ -201,7 +205,17 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         }
         if wrote { context.flush() }
-        if close { context.close(promise: nil) }
+        if close || (inputClosed && slots.isEmpty) { context.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // A script that pipelines and then half-closes still gets every answer.
+            inputClosed = true
+            if slots.isEmpty { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     static func encode(req: JSONValue?, result: Result<JSONValue, HotlineError>, allocator: ByteBufferAllocator)
@@ -226,7 +240,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// A client that sends without reading its answers fills our outbound buffer; stop
     /// reading from it until it catches up, so its backlog stays bounded and costs nobody else.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed
+        context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
         context.fireChannelWritabilityChanged()
     }
 

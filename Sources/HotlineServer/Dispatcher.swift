@@ -61,10 +61,12 @@ public final class Dispatcher: Sendable {
         .forbidden, "Your user has no hotlined role; ask an administrator to add you to a hotline group.")
 
     /// Runs `request` for `peer`; the future fails only with a ``HotlineError``.
+    static let shuttingDown = HotlineError(.unavailable, "The daemon is shutting down; send it again shortly.")
+
+    /// Runs `request` for `peer`; the future fails only with a ``HotlineError``. Whether the
+    /// daemon is stopping is decided when the request is read, not here: a read queued
+    /// behind writes read before SIGTERM is still answered.
     func handle(_ request: Request, peer: Peer, on loop: any EventLoop) -> EventLoopFuture<JSONValue> {
-        if isShuttingDown {
-            return loop.makeFailedFuture(HotlineError(.unavailable, "The daemon is shutting down; retry shortly."))
-        }
         switch request {
         case .hello, .ping:
             return loop.makeSucceededFuture([:])
@@ -101,7 +103,9 @@ public final class Dispatcher: Sendable {
             let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
             return read(on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
-                return ["calls": .array(page.calls.map(\.summaryJSON)), "next_after_seq": .optional(page.nextAfterSeq)]
+                var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
+                if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
+                return .object(answer)
             }
         case .alertsSubscribe:
             // Subscriptions belong to a connection; ConnectionHandler carries them out.
@@ -151,7 +155,7 @@ public final class Dispatcher: Sendable {
         return readers.runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
             .flatMapErrorThrowing { error in
                 if error is HotlineError { throw error }
-                throw HotlineError(.unavailable, "The daemon is shutting down; retry shortly.")
+                throw Dispatcher.shuttingDown
             }
     }
 

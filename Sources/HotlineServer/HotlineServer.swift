@@ -23,17 +23,19 @@ public final class HotlineServer: Sendable {
         let dispatcher = self.dispatcher
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(
                 .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { [self] channel in
                 let configuration = dispatcher.configuration
-                if dispatcher.connectionCount >= configuration.limits.maxConnections || dispatcher.isShuttingDown {
-                    let error = HotlineError(
-                        .unavailable,
-                        dispatcher.isShuttingDown
-                            ? "The daemon is shutting down; retry shortly."
-                            : "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
+                // Counted here, atomically, so simultaneous connects cannot pass the cap together.
+                let count = dispatcher.connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in dispatcher.connections.subtract(1, ordering: .relaxed) }
+                if count > configuration.limits.maxConnections || dispatcher.isShuttingDown {
+                    let error = dispatcher.isShuttingDown
+                        ? Dispatcher.shuttingDown
+                        : HotlineError(
+                            .unavailable, "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
                     }

@@ -49,6 +49,8 @@ public final class HotlineService: Service, Sendable {
     }
 
     public func run() async throws {
+        // Trap SIGHUP before telling systemd we are ready: its default action would end us.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         switch listen {
         case .path(let path): try await server.bind(path: path)
         case .descriptor(let fd): try await server.adopt(descriptor: fd)
@@ -62,7 +64,7 @@ public final class HotlineService: Service, Sendable {
             if let interval = notifier.watchdogInterval {
                 group.addTask { await self.pingWatchdog(every: interval / 2, tolerance: interval / 2) }
             }
-            group.addTask { await self.reloadOnHangUp() }
+            group.addTask { await self.reloadOnHangUp(hangups) }
             if let alertCenter {
                 group.addTask { await alertCenter.run() }
             }
@@ -78,12 +80,13 @@ public final class HotlineService: Service, Sendable {
         logger.info("shutting down: no new connections; answering what is in flight")
         await server.shutdown()
         writer.stop()
+        // Readers first, so that no read holds the database while it is closed.
+        try? await readers.shutdownGracefully()
         do {
             try store.close()
         } catch {
             logger.error("closing the database failed", metadata: ["error": "\(error)"])
         }
-        try? await readers.shutdownGracefully()
         logger.info("stopped", metadata: MessageID.stopped.loggerMetadata())
     }
 
@@ -121,8 +124,7 @@ public final class HotlineService: Service, Sendable {
         }
     }
 
-    private func reloadOnHangUp() async {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
+    private func reloadOnHangUp(_ signals: UnixSignalsSequence) async {
         for await _ in signals {
             reload()
         }

@@ -62,6 +62,21 @@ struct ProtocolTests {
         #expect(try c2.receive().isOK)
     }
 
+    @Test func aClientThatHalfClosesStillGetsEveryAnswer() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let c = try daemon.connect()
+        let call = UUIDText.random()
+        try c.send(Req.start(call: call, req: 1))
+        try c.send(["op": "ping", "req": 2])
+        try c.send(["op": "call.get", "call_id": .string(call), "req": 3])
+        c.shutdownWrite()  // as `nc -N` or a script at the end of its input does
+        #expect(try c.receive()["req"] == 1)
+        #expect(try c.receive()["req"] == 2)
+        #expect(try c.receive()["call"]?["id"] == .string(call))
+        #expect(try c.readLine() == nil)
+    }
+
     @Test func unknownOpAndUnknownFields() throws {
         let daemon = try Daemon()
         try daemon.start()
@@ -234,7 +249,8 @@ struct ProtocolTests {
             }
             after = page["next_after_seq"]
             pages += 1
-        } while after != nil && after != .null && pages < 10
+            if after == nil { #expect(page.objectValue?.keys.contains("next_after_seq") == false) }
+        } while after != nil && pages < 10
         #expect(seen == 20)  // [from, to): 10:20 is excluded
         #expect(pages == 3)
         let emergency = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "route": "emergency", "limit": 1000])

@@ -152,6 +152,19 @@ struct SystemdTests {
         #expect(daemon.log().contains("withholding the watchdog ping"))
     }
 
+    @Test func aReloadRightAfterReadyDoesNotKillIt() throws {
+        for _ in 0..<3 {
+            let daemon = try Daemon()
+            let notify = try DatagramListener(path: daemon.directory + "/notify")
+            try daemon.start(environment: ["NOTIFY_SOCKET": notify.path])
+            // start() returns once the socket answers; READY=1 was sent just before.
+            kill(daemon.process!.processIdentifier, SIGHUP)
+            usleep(200_000)
+            #expect(daemon.process?.isRunning == true)
+            #expect(try daemon.connect().call(["op": "ping"]).isOK)
+        }
+    }
+
     @Test func noWatchdogPingsWithoutAWatchdog() throws {
         let daemon = try Daemon()
         let notify = try DatagramListener(path: daemon.directory + "/notify")
