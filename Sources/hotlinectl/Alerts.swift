@@ -18,6 +18,13 @@ struct Alerts: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
+        // A console runs until it is told to stop: make sure SIGTERM and SIGINT can reach it
+        // even when the launcher left them blocked (a blocked mask is inherited across exec).
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
         var seen: Set<String> = []
         var announcedLoss = false
         while true {

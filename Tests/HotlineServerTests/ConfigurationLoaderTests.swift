@@ -63,7 +63,7 @@ import Testing
     @Test func theShippedConfigurationLoadsWithTheRoutesOfTheProtocol() throws {
         let c = try ConfigurationLoader.load(path: Self.shippedPath)
         #expect(c.routes == [
-            RouteRule(name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden, alertOnStart: true),
+            RouteRule(name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden, alertOnStart: true, ackSeconds: 30),
             RouteRule(name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive, anonymity: .allowed),
             RouteRule(name: "non-emergency", numbers: ["101"], grade: .scheduled, marking: .official, anonymity: .allowed),
         ])
@@ -78,6 +78,9 @@ import Testing
         #expect(c.roles.handler.groups == ["hotline"])
         #expect(c.roles.supervisor.groups == ["hotline-supervisors"])
         #expect(c.roles.auditor.groups == ["hotline-auditors"])
+        #expect(c.alerts == AlertSettings(
+            maxLevel: 3, ackSeconds: 60, subscriberQueue: 256,
+            sinks: [AlertSink(name: "journal", kind: .journal, levels: [1, 2, 3])]))
 
         // The table of PROTOCOL.md section 5, number by number.
         let table = RouteTable(c)
