@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import HotlineCore
 import Logging
@@ -15,6 +18,7 @@ public final class CallStore: Sendable {
     public let path: String
     /// Set when an erasure's WAL truncation could not finish (readers held it back).
     let scrubPending = Atomic<Bool>(false)
+    private let checkpointer: Checkpointer
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {
@@ -33,15 +37,21 @@ public final class CallStore: Sendable {
             }
         }
         self.pool = try DatabasePool(path: path, configuration: config)
+        self.checkpointer = try Checkpointer(path: path, logger: logger)
         self.keys = keys
         self.logger = logger
         self.path = path
-        // GRDB sets synchronous=NORMAL on the writer when it turns WAL on, which does not
-        // fsync on commit. An acknowledgement promises durability: put FULL back, and check.
+        // The writer commits with synchronous=NORMAL: in WAL mode a commit then writes the
+        // WAL without fsyncing it (checkpoints still sync). Durability comes from syncLog(),
+        // which EventWriter calls on its own thread before answering a batch, so the next
+        // batch's work overlaps the previous one's fsync.
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
-                throw KeyRing.Failure(description: "SQLite refused synchronous=FULL; acknowledgements would not be durable")
+            // Checkpoints are the checkpointer's job, not the committing writer's: an
+            // automatic one would stall whichever batch of acknowledgements triggered it.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1 else {
+                throw KeyRing.Failure(description: "SQLite refused synchronous=NORMAL on the writer")
             }
         }
         try Schema.migrator.migrate(pool)
@@ -49,13 +59,31 @@ public final class CallStore: Sendable {
         scrubWAL()
     }
 
-    /// The writer connection's `PRAGMA synchronous` (2 = FULL: every commit is fsynced).
+    /// Makes every commit so far durable: fdatasync of the WAL (of the database itself when
+    /// there is no WAL). Nothing may be acknowledged before this returns.
+    public func syncLog() throws {
+        for file in [path + "-wal", path] {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { continue }
+                throw KeyRing.Failure(description: "cannot open \(file) to sync it: \(String(cString: strerror(errno)))")
+            }
+            defer { Glibc.close(fd) }
+            guard fdatasync(fd) == 0 else {
+                throw KeyRing.Failure(description: "fdatasync of \(file) failed: \(String(cString: strerror(errno)))")
+            }
+            return
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (1 = NORMAL: ``syncLog()`` does the fsync).
     public func writerSynchronous() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Closes every connection; the WAL is checkpointed and removed by SQLite.
     public func close() throws {
+        checkpointer.stop()
         pool.writeWithoutTransaction { db in
             _ = try? db.checkpoint(.truncate)
         }
@@ -169,6 +197,10 @@ public final class CallStore: Sendable {
     }
 
     func callState(_ row: Row, withSecrets: Bool = true) throws -> CallState {
+        try callState(row, withLocation: withSecrets, withIdentity: withSecrets)
+    }
+
+    func callState(_ row: Row, withLocation: Bool, withIdentity: Bool) throws -> CallState {
         let id: String = row["call_id"]
         var state = CallState(
             id: id, dialled: row["dialled"], route: row["route"],
@@ -189,13 +221,11 @@ public final class CallStore: Sendable {
         if let flags = try? JSONParser.parse(Array((row["flags"] as String).utf8)).objectValue {
             state.flags = flags.compactMapValues(\.boolValue)
         }
-        if withSecrets {
-            if let sealed: Data = row["location"] {
-                state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
-            }
-            if let sealed: Data = row["identity"] {
-                state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
-            }
+        if withLocation, let sealed: Data = row["location"] {
+            state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
+        }
+        if withIdentity, let sealed: Data = row["identity"] {
+            state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
         }
         return state
     }

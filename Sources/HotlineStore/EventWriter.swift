@@ -19,6 +19,12 @@ public final class EventWriter: @unchecked Sendable {
     private var onCommit: (@Sendable ([Alert]) -> Void)?
     private var lastLoop = ContinuousClock.now
     private let finished = DispatchSemaphore(value: 0)
+    /// Committed batches waiting for their fsync, and the syncer's own heartbeat.
+    private let syncCondition = NSCondition()
+    private var syncQueue: [(batch: [WriteSubmission], outcome: CallStore.BatchOutcome)] = []
+    private var writerDone = false
+    private var lastSync = ContinuousClock.now
+    private let syncFinished = DispatchSemaphore(value: 0)
     private let clock: @Sendable () -> Timestamp
     private let idleTick: TimeInterval
 
@@ -38,11 +44,14 @@ public final class EventWriter: @unchecked Sendable {
         self.idleTick = max(0.01, Double(c.seconds) + Double(c.attoseconds) / 1e18)
     }
 
-    /// Starts the writer thread.
+    /// Starts the writer thread and the thread that fsyncs and answers what it committed.
     public func start() {
         let thread = Thread { [self] in self.run() }
         thread.name = "hotlined-writer"
         thread.start()
+        let syncer = Thread { [self] in self.runSyncer() }
+        syncer.name = "hotlined-sync"
+        syncer.start()
     }
 
     /// Replaces the routing rules and alert sinks for events not yet processed
@@ -75,8 +84,11 @@ public final class EventWriter: @unchecked Sendable {
     /// How many writes are waiting.
     public var backlog: Int { condition.withLock { queue.count } }
 
-    /// When the writer last went round its loop: a hung writer stops moving this.
-    public var lastHeartbeat: ContinuousClock.Instant { condition.withLock { lastLoop } }
+    /// When the writer and the syncer last went round their loops (the older of the two):
+    /// a hung writer, or an fsync that never returns, stops moving this.
+    public var lastHeartbeat: ContinuousClock.Instant {
+        min(condition.withLock { lastLoop }, syncCondition.withLock { lastSync })
+    }
 
     /// Finishes every queued write, then stops the thread.
     public func stop() {
@@ -86,7 +98,10 @@ public final class EventWriter: @unchecked Sendable {
             condition.signal()
             return was
         }
-        if wasRunning { finished.wait() }
+        if wasRunning {
+            finished.wait()
+            syncFinished.wait()
+        }
     }
 
     private func run() {
@@ -114,11 +129,54 @@ public final class EventWriter: @unchecked Sendable {
             condition.unlock()
 
             let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
-            if !outcome.alerts.isEmpty { onCommit?(outcome.alerts) }
-            for (submission, result) in zip(batch, outcome.results) {
-                submission.completion(result)
+            syncCondition.withLock {
+                syncQueue.append((batch, outcome))
+                syncCondition.signal()
             }
+            _ = onCommit  // observers are told after the fsync, by the syncer
+        }
+        syncCondition.withLock {
+            writerDone = true
+            syncCondition.signal()
         }
         finished.signal()
+    }
+
+    /// Takes every committed batch waiting, makes them durable with one fsync, then tells
+    /// the commit observer of their alerts and answers each write.
+    private func runSyncer() {
+        while true {
+            syncCondition.lock()
+            while syncQueue.isEmpty && !writerDone {
+                lastSync = .now
+                _ = syncCondition.wait(until: Date().addingTimeInterval(idleTick))
+            }
+            lastSync = .now
+            if syncQueue.isEmpty && writerDone {
+                syncCondition.unlock()
+                break
+            }
+            let ready = syncQueue
+            syncQueue.removeAll()
+            syncCondition.unlock()
+
+            var durable = true
+            do {
+                try store.syncLog()
+            } catch {
+                durable = false
+                store.logger.critical(
+                    "could not make committed events durable; answering them 'storage': \(error)",
+                    metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
+            }
+            let onCommit = condition.withLock { self.onCommit }
+            for (batch, outcome) in ready {
+                if durable, !outcome.alerts.isEmpty { onCommit?(outcome.alerts) }
+                for (submission, result) in zip(batch, outcome.results) {
+                    submission.completion(durable ? result : .failure(CallStore.storageFailure))
+                }
+            }
+        }
+        syncFinished.signal()
     }
 }
