@@ -85,46 +85,73 @@ struct Bench: ParsableCommand {
         var error: String?
     }
 
+    /// Request lines for `calls` calls: start (with a CLI), update (category and note), end.
+    static func workload(calls: Int, salt: Int) -> [[UInt8]] {
+        let numbers = ["999", "0800789321", "101", "112"]
+        var lines: [[UInt8]] = []
+        lines.reserveCapacity(calls * 3)
+        for k in 0..<calls {
+            let callID = UUIDText.random()
+            let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970).rfc3339
+            let events: [JSONValue] = [
+                ["op": "call.start", "event_id": .string(UUIDText.random()),
+                 "call": ["id": .string(callID), "dialled": .string(numbers[(k + salt) % numbers.count]),
+                          "received_at": .string(now), "answered_at": .string(now), "cli": "+447700900123"]],
+                ["op": "call.update", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
+                 "at": .string(now), "set": ["category": "suspicious-activity"],
+                 "note": "Caller reports a parked van left unattended for two days outside the station."],
+                ["op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
+                 "ended_at": .string(now), "outcome": "report-taken"],
+            ]
+            for event in events { lines.append(JSONWriter.bytes(event) + [0x0A]) }
+        }
+        return lines
+    }
+
     private func measure(connections n: Int) throws -> Result {
         let socket = parent.socketPath
-        let deadline = Date().addingTimeInterval(seconds)
         let workers = (0..<n).map { _ in Worker() }
         let group = DispatchGroup()
-        let start = Date()
+        let ready = DispatchSemaphore(value: 0)
+        let go = DispatchGroup()
+        go.enter()
+        nonisolated(unsafe) var deadline = Date.distantFuture
         for (i, worker) in workers.enumerated() {
             group.enter()
             let thread = Thread {
                 defer { group.leave() }
+                var signalled = false
+                defer {
+                    if !signalled {
+                        ready.signal()
+                        go.wait()
+                    }
+                }
                 do {
                     let connection = try HotlineConnection(path: socket)
                     _ = try connection.call(["op": "hello", "protocol": 1, "workstation": .string("BENCH-\(i)"), "handler": "9999"])
-                    let numbers = ["999", "0800789321", "101", "112"]
-                    var k = 0
+                    // The load generator shares the machine with the daemon: its requests are
+                    // made before the clock starts, and answers are checked, not parsed.
+                    var lines = Self.workload(calls: 400, salt: i)
+                    var next = 0
+                    signalled = true
+                    ready.signal()
+                    go.wait()
                     while Date() < deadline {
-                        let callID = UUIDText.random()
-                        let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
-                        let events: [JSONValue] = [
-                            ["op": "call.start", "event_id": .string(UUIDText.random()),
-                             "call": ["id": .string(callID), "dialled": .string(numbers[k % numbers.count]),
-                                      "received_at": .string(now.rfc3339), "answered_at": .string(now.rfc3339),
-                                      "cli": "+447700900123"]],
-                            ["op": "call.update", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
-                             "at": .string(now.rfc3339), "set": ["category": "suspicious-activity"],
-                             "note": "Caller reports a parked van left unattended for two days outside the station."],
-                            ["op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
-                             "ended_at": .string(now.rfc3339), "outcome": "report-taken"],
-                        ]
-                        k += 1
-                        for event in events {
-                            let t0 = DispatchTime.now().uptimeNanoseconds
-                            let response = try connection.call(event)
-                            let t1 = DispatchTime.now().uptimeNanoseconds
-                            guard response["ok"] == .bool(true) else {
-                                worker.error = response.errorSummary ?? "failed"
-                                return
-                            }
-                            worker.latencies.append(Double(t1 - t0) / 1e6)
+                        if next == lines.count {
+                            lines = Self.workload(calls: 400, salt: i)
+                            next = 0
                         }
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        try connection.write(lines[next])
+                        guard let answer = try connection.readLine() else { throw CLIError("hotlined closed the connection") }
+                        let t1 = DispatchTime.now().uptimeNanoseconds
+                        guard answer.contains("\"ok\":true") else {
+                            worker.error = answer
+                            return
+                        }
+                        worker.latencies.append(Double(t1 - t0) / 1e6)
+                        next += 1
                     }
                 } catch {
                     worker.error = "\(error)"
@@ -133,6 +160,10 @@ struct Bench: ParsableCommand {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        for _ in 0..<n { ready.wait() }
+        let start = Date()
+        deadline = start.addingTimeInterval(seconds)
+        go.leave()
         group.wait()
         let elapsed = Date().timeIntervalSince(start)
         if let error = workers.compactMap(\.error).first { throw CLIError("benchmark failed: \(error)") }
