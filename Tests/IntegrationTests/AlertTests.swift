@@ -193,6 +193,18 @@ struct AlertTests {
         #expect(ack.stdout.contains("acknowledged"))
     }
 
+    @Test func aBacklogLongerThanTheQueueIsDeliveredWhole() throws {
+        let daemon = try Self.daemon(queue: 8)
+        try daemon.start()
+        let w = try daemon.connect()
+        for _ in 0..<40 { #expect(try w.call(Req.start(dialled: "999")).isOK) }
+        let console = try daemon.connect()
+        #expect(try console.call(["op": "alerts.subscribe"])["backlog"] == 40)
+        for _ in 0..<40 { #expect(try console.nextPush()["push"] == "alert") }
+        #expect(try w.call(Req.start(dialled: "112")).isOK)
+        #expect(try console.nextPush()["alert"]?["level"] == 1)  // and it is still subscribed
+    }
+
     @Test func commandAndJournalSinksGetTheirLevels() throws {
         let out = "/tmp/hotlined-sink-\(getpid())-\(Int.random(in: 0...1_000_000)).out"
         defer { unlink(out) }

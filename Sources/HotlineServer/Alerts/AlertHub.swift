@@ -53,7 +53,8 @@ final class AlertSubscriber: @unchecked Sendable {
     /// Writes the backlog (oldest first), then whatever arrived meanwhile, and goes live.
     func goLive(backlog: [Alert]) {
         channel.eventLoop.preconditionInEventLoop()
-        for alert in backlog { write(alert) }
+        // The backlog is owed in full, however long: only live pushes count against the queue.
+        for alert in backlog { write(alert, counted: false) }
         backlogKeys = Set(backlog.map(Self.key))
         let waiting = buffered ?? []
         buffered = nil
@@ -73,9 +74,9 @@ final class AlertSubscriber: @unchecked Sendable {
 
     private static func key(_ alert: Alert) -> String { "\(alert.id)/\(alert.level)" }
 
-    private func write(_ alert: Alert) {
+    private func write(_ alert: Alert, counted: Bool = true) {
         guard !closed else { return }
-        if unwritten >= limit {
+        if counted, unwritten >= limit {
             // Too far behind: it gets everything unacknowledged again when it reconnects.
             closed = true
             logger.warning("disconnecting an alert subscriber that fell \(unwritten) alerts behind")
@@ -89,9 +90,13 @@ final class AlertSubscriber: @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
-        unwritten += 1
         var bytes = JSONWriter.bytes(alert.pushFrame)
         bytes.append(0x0A)
+        guard counted else {
+            channel.write(channel.allocator.buffer(bytes: bytes), promise: nil)
+            return
+        }
+        unwritten += 1
         let promise = channel.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenComplete { _ in self.unwritten -= 1 }
         channel.write(channel.allocator.buffer(bytes: bytes), promise: promise)
