@@ -50,9 +50,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Throughput and acknowledgement latency of a release build; see docs/PERFORMANCE.md.
+# Throughput, acknowledgement latency and alert latency of a release build; see docs/PERFORMANCE.md.
 bench: release
 	Benchmarks/throughput.sh $(BENCH_ARGS)
+	Benchmarks/alert-latency.sh --writers 0,64 --probes 300
 
 # Installs the release binaries, the systemd units, sysusers and tmpfiles entries, the
 # configuration (never over an existing one: that is left, and the new one put beside it
