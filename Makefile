@@ -46,9 +46,10 @@ run: build
 
 # Every test: unit tests of the pure core and the store, and integration tests that start
 # the built daemon on temporary sockets and databases.
+# A test that hangs fails the run after 25 minutes rather than holding CI.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
 
 # Throughput, acknowledgement latency and alert latency of a release build; see docs/PERFORMANCE.md.
 bench: release

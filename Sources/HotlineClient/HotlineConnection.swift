@@ -47,6 +47,12 @@ public final class HotlineConnection: @unchecked Sendable {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
+    /// Makes a read that waits longer than `seconds` fail instead of blocking for ever.
+    public func setReceiveTimeout(seconds: Int) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Tells the daemon nothing more will be sent; answers can still be read.
     public func shutdownWrite() {
         if fd >= 0 { shutdown(fd, Int32(SHUT_WR)) }

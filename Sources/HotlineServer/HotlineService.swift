@@ -136,9 +136,20 @@ public final class HotlineService: Service, Sendable {
         notifier.reloading()
         do {
             let configuration = try loadConfiguration()
+            let running = dispatcher.configuration
             dispatcher.reload(configuration)
             dispatcher.configurationProblem = nil
             logger.notice("configuration reloaded", metadata: MessageID.configurationReloaded.loggerMetadata())
+            // What a reload cannot change under a running daemon, it says so.
+            var needRestart: [String] = []
+            if configuration.paths != running.paths { needRestart.append("paths") }
+            if configuration.limits.maxBatchEvents != running.limits.maxBatchEvents { needRestart.append("limits.max_batch_events") }
+            if configuration.limits.maxDatabaseBytes != running.limits.maxDatabaseBytes {
+                needRestart.append("limits.max_database_bytes")
+            }
+            if !needRestart.isEmpty {
+                logger.warning("\(needRestart.joined(separator: ", ")) changed: that takes effect at the next restart")
+            }
         } catch {
             dispatcher.configurationProblem = "new configuration rejected, running the previous one: \(error)"
             logger.error(

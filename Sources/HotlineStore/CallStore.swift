@@ -115,7 +115,7 @@ public final class CallStore: Sendable {
             var notes: [Note] = []
             let rows = try Row.fetchAll(
                 db,
-                sql: "SELECT seq, body, secret FROM events WHERE call_id = ? AND op = 'call.update' AND secret IS NOT NULL ORDER BY seq",
+                sql: "SELECT seq, body, secret, peer_uid FROM events WHERE call_id = ? AND op = 'call.update' AND secret IS NOT NULL ORDER BY seq",
                 arguments: [id]
             )
             for r in rows {
@@ -123,7 +123,9 @@ public final class CallStore: Sendable {
                 guard let text = secret["note"]?.stringValue else { continue }
                 let body = try JSONParser.parse(Array((r["body"] as String).utf8))
                 let at = (try? Timestamp(rfc3339: body["at"]?.stringValue ?? "")) ?? state.receivedAt
-                let by = body["handler"]?.stringValue ?? body["workstation"]?.stringValue ?? "uid \(state.ownerUID)"
+                let by = Note.author(
+                    handler: body["handler"]?.stringValue, workstation: body["workstation"]?.stringValue,
+                    uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64))
                 notes.append(Note(at: at, by: by, text: text))
             }
             let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])

@@ -15,12 +15,8 @@ struct CallerOptions: ParsableArguments {
     var callerAddress: String?
 
     func add(to members: inout [String: JSONValue]) {
-        if let cli { members["cli"] = .string(cli) }
-        var caller: [String: JSONValue] = [:]
-        if let callerName { caller["name"] = .string(callerName) }
-        if let callerContact { caller["contact"] = .string(callerContact) }
-        if let callerAddress { caller["address"] = .string(callerAddress) }
-        if !caller.isEmpty { members["caller"] = .object(caller) }
+        let identity = CallerIdentity(cli: cli, name: callerName, contact: callerContact, address: callerAddress)
+        members.merge(identity.json.objectValue ?? [:]) { _, new in new }
     }
 }
 

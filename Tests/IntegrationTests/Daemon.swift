@@ -112,7 +112,13 @@ final class Daemon: @unchecked Sendable {
         process = nil
     }
 
-    func connect() throws -> HotlineConnection { try HotlineConnection(path: socket) }
+    /// A connection whose reads give up after 60 s, so a missing answer fails the test
+    /// instead of hanging the run.
+    func connect() throws -> HotlineConnection {
+        let connection = try HotlineConnection(path: socket)
+        connection.setReceiveTimeout(seconds: 60)
+        return connection
+    }
 
     /// Every byte of the database and its companions (WAL, shared memory, journal).
     func databaseBytes() -> [(String, [UInt8])] {

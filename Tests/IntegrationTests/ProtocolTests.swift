@@ -215,10 +215,17 @@ struct ProtocolTests {
     @Test func tooManyConnectionsIsUnavailable() throws {
         let daemon = try Daemon(limits: ["max_connections": 2])
         try daemon.start()
+        // start() pinged on a connection of its own: wait until the daemon has seen it close.
+        for _ in 0..<100 {
+            if try daemon.connect().call(["op": "stats"])["connections"] == 1 { break }
+            usleep(20_000)
+        }
+        usleep(50_000)
         let a = try daemon.connect(), b = try daemon.connect()
         #expect(try a.call(["op": "ping"]).isOK)
         #expect(try b.call(["op": "ping"]).isOK)
         let c = try daemon.connect()
+        try #require(c.waitReadable(milliseconds: 5000), "the third connection was neither refused nor closed")
         let refused = try c.receive()
         #expect(refused.errorCode == "unavailable")
         #expect(try c.readLine() == nil)

@@ -138,7 +138,7 @@ public struct CallPolicy: Sendable {
             state.grade = wanted
         }
         if let text = e.note {
-            decision.note = Note(at: e.at, by: e.handler ?? e.workstation ?? "uid \(peer.uid)", text: text)
+            decision.note = Note(at: e.at, by: Note.author(handler: e.handler, workstation: e.workstation, uid: peer.uid), text: text)
         }
         decision.state = state
         return decision

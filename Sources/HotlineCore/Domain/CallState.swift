@@ -119,4 +119,9 @@ public struct Note: Sendable, Equatable {
     }
 
     public var json: JSONValue { ["at": .string(at.rfc3339), "by": .string(by), "text": .string(text)] }
+
+    /// Who wrote a note: the handler's number, else the workstation, else the writer's uid.
+    public static func author(handler: String?, workstation: String?, uid: UInt32) -> String {
+        handler ?? workstation ?? "uid \(uid)"
+    }
 }

@@ -10,6 +10,4 @@ public enum MessageID: String, Sendable, CaseIterable {
     /// An alert delivered to the journal sink (PRIORITY=2).
     case alertRaised = "e1a7e2d3c4b5a6978877665544332211"
 
-    /// The metadata to attach: `["message_id": …]`.
-    public var metadata: [String: String] { ["message_id": rawValue] }
 }

@@ -205,7 +205,7 @@ public struct RequestDecoder: Sendable {
             changes.identity = try identity(s)
         }
         if note == nil, changes == CallChanges() {
-            throw .invalid(s == nil ? "set" : "set", "A call.update needs \"set\" with at least one field, or \"note\".")
+            throw .invalid("set", "A call.update needs \"set\" with at least one field, or \"note\".")
         }
         return CallUpdate(
             eventID: eventID, callID: callID, at: at, changes: changes, note: note, workstation: workstation,

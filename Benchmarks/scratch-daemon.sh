@@ -1,0 +1,11 @@
+# Sourced by the benchmark scripts: starts a release hotlined with the shipped configuration
+# on a scratch directory ($dir, socket $dir/s.sock) and stops it and cleans up on exit.
+cd "$(dirname "$0")/.."
+bin=$(swift build -c release --show-bin-path)
+dir=$(mktemp -d "${TMPDIR:-/var/tmp}/hotlined-bench.XXXXXX")
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+"$bin/hotlinectl" keygen > "$dir/hotlined.key"
+sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $dir/hotlined.key|" Config/hotlined.yaml > "$dir/hotlined.yaml"
+"$bin/hotlined" --config "$dir/hotlined.yaml" --socket "$dir/s.sock" --database "$dir/calls.sqlite" 2>"$dir/daemon.log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$dir/s.sock" ] && break; sleep 0.1; done
