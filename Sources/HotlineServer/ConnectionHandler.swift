@@ -76,7 +76,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func handleLine(context: ChannelHandlerContext, _ line: ByteBuffer) {
         let decoded = decoder.decode(line: line.readableBytesView)
         if dispatcher.isShuttingDown {
-            enqueue(context: context, req: decoded.req, immediate: .failure(Dispatcher.shuttingDown))
+            enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError.shuttingDown))
             return
         }
         guard slots.count < maxPending else {

@@ -61,8 +61,6 @@ public final class Dispatcher: Sendable {
         .forbidden, "Your user has no hotlined role; ask an administrator to add you to a hotline group.")
 
     /// Runs `request` for `peer`; the future fails only with a ``HotlineError``.
-    static let shuttingDown = HotlineError(.unavailable, "The daemon is shutting down; send it again shortly.")
-
     /// Runs `request` for `peer`; the future fails only with a ``HotlineError``. Whether the
     /// daemon is stopping is decided when the request is read, not here: a read queued
     /// behind writes read before SIGTERM is still answered.
@@ -155,7 +153,7 @@ public final class Dispatcher: Sendable {
         return readers.runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
             .flatMapErrorThrowing { error in
                 if error is HotlineError { throw error }
-                throw Dispatcher.shuttingDown
+                throw HotlineError.shuttingDown
             }
     }
 

@@ -33,7 +33,7 @@ public final class HotlineServer: Sendable {
                 channel.closeFuture.whenComplete { _ in dispatcher.connections.subtract(1, ordering: .relaxed) }
                 if count > configuration.limits.maxConnections || dispatcher.isShuttingDown {
                     let error = dispatcher.isShuttingDown
-                        ? Dispatcher.shuttingDown
+                        ? HotlineError.shuttingDown
                         : HotlineError(
                             .unavailable, "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
                     return channel.eventLoop.makeCompletedFuture {

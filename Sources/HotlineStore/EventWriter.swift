@@ -77,7 +77,7 @@ public final class EventWriter: @unchecked Sendable {
             return true
         }
         if !accepted {
-            submission.completion(.failure(HotlineError(.unavailable, "The daemon is shutting down; send the event again shortly.")))
+            submission.completion(.failure(.shuttingDown))
         }
     }
 
@@ -125,7 +125,6 @@ public final class EventWriter: @unchecked Sendable {
             queue.removeFirst(count)
             let policy = self.policy
             let alerting = self.alerting
-            let onCommit = self.onCommit
             condition.unlock()
 
             let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
@@ -133,7 +132,7 @@ public final class EventWriter: @unchecked Sendable {
                 syncQueue.append((batch, outcome))
                 syncCondition.signal()
             }
-            _ = onCommit  // observers are told after the fsync, by the syncer
+            // The syncer answers them, and tells the commit observer, after the fsync.
         }
         syncCondition.withLock {
             writerDone = true

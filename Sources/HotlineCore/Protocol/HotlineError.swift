@@ -13,6 +13,9 @@ public struct HotlineError: Error, Sendable, Equatable, CustomStringConvertible 
         self.field = field
     }
 
+    /// The answer to anything that arrives while the daemon is stopping.
+    public static let shuttingDown = HotlineError(.unavailable, "The daemon is shutting down; send it again shortly.")
+
     public static func invalid(_ field: String, _ message: String) -> HotlineError {
         HotlineError(.invalid, message, field: field)
     }
