@@ -33,16 +33,24 @@ extension CallStore {
     /// level it is due, queueing its sinks for that level in the same transaction.
     /// Returns the alerts that went up, at their new level.
     public func escalateDue(now: Timestamp, settings: AlertSettings, ackSeconds: (String) -> Double) throws -> [Alert] {
-        try pool.write { db in
+        // Runs every tick: look with a read first, and take the write lock (which the event
+        // writer needs) only when some alert is due.
+        let due = try unacknowledgedAlerts().filter { alert in
+            Escalation.level(
+                raisedAt: alert.raisedAt, now: now, ackSeconds: ackSeconds(alert.route), maxLevel: settings.maxLevel)
+                > alert.level
+        }
+        guard !due.isEmpty else { return [] }
+        return try pool.write { db in
             var raised: [Alert] = []
-            let open = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL").map(Self.alert)
-            for var alert in open {
-                let due = Escalation.level(
-                    raisedAt: alert.raisedAt, now: now, ackSeconds: ackSeconds(alert.route), maxLevel: settings.maxLevel)
-                guard due > alert.level else { continue }
-                // One step at a time: each level is pushed and delivered to its sinks.
+            for var alert in due {
+                // One step at a time: each level is pushed and delivered to its sinks. An
+                // alert acknowledged or raised since the read above is left alone.
+                try db.execute(
+                    sql: "UPDATE alerts SET level = level + 1 WHERE alert_id = ? AND level = ? AND acked_at IS NULL",
+                    arguments: [alert.id, alert.level])
+                guard db.changesCount == 1 else { continue }
                 alert.level += 1
-                try db.execute(sql: "UPDATE alerts SET level = ? WHERE alert_id = ?", arguments: [alert.level, alert.id])
                 try enqueueDeliveries(of: alert, sinks: settings.sinks(forLevel: alert.level), now: now, db)
                 raised.append(alert)
             }

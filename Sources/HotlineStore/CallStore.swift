@@ -84,9 +84,7 @@ public final class CallStore: Sendable {
     /// Closes every connection; the WAL is checkpointed and removed by SQLite.
     public func close() throws {
         checkpointer.stop()
-        pool.writeWithoutTransaction { db in
-            _ = try? db.checkpoint(.truncate)
-        }
+        scrubWAL()
         try pool.close()
     }
 

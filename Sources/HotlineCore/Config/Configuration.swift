@@ -47,7 +47,8 @@ public struct Configuration: Sendable, Equatable, Codable {
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
     public func ackSeconds(route: String) -> Double {
-        RouteTable(self).rule(named: route)?.ackSeconds ?? alerts.ackSeconds
+        (routes.first { $0.name == route } ?? (unrouted.name == route ? unrouted : nil))?.ackSeconds
+            ?? alerts.ackSeconds
     }
 
     public struct Paths: Sendable, Equatable, Codable {
