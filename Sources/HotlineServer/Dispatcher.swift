@@ -70,10 +70,7 @@ public final class Dispatcher: Sendable {
             return loop.makeSucceededFuture([:])
         case .write(let event):
             guard peer.has(.handler) || peer.has(.supervisor) else {
-                return loop.makeFailedFuture(
-                    peer.roles.isEmpty
-                        ? Self.forbiddenNoRole
-                        : HotlineError(.forbidden, "Only handlers and supervisors may write call events."))
+                return loop.makeFailedFuture(Self.forbidden(peer, "Only handlers and supervisors may write call events."))
             }
             let promise = loop.makePromise(of: JSONValue.self)
             writer.submit(
@@ -86,7 +83,8 @@ public final class Dispatcher: Sendable {
             return promise.futureResult
         case .callGet(let callID):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-            return read(on: loop) { store throws(HotlineError) in
+            return audited(peer, "call.get", subject: ["call_ids": [.string(callID)]], on: loop) {
+                store throws(HotlineError) in
                 let found = try Self.storage { try store.call(id: callID) }
                 guard let detail = found else {
                     throw HotlineError(.notFound, "There is no call \(callID).", field: "call_id")
@@ -94,28 +92,62 @@ public final class Dispatcher: Sendable {
                 if !peer.has(.supervisor), !peer.has(.auditor), detail.state.ownerUID != peer.uid {
                     throw HotlineError(.forbidden, "A handler may read only the calls it started.", field: "call_id")
                 }
-                return ["call": detail.json]
+                return (["call": detail.json], [:])
             }
         case .callsList(let query):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
-            return read(on: loop) { store throws(HotlineError) in
+            var filter = query.json
+            if ownerOnly, case .object(var m) = filter {
+                m["owner_uid"] = .int(Int64(peer.uid))
+                filter = .object(m)
+            }
+            return audited(peer, "calls.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
                 var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
                 if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
-                return .object(answer)
+                return (.object(answer), ["call_ids": .array(page.calls.map { .string($0.id) })])
+            }
+        case .auditList(let from, let to):
+            guard peer.has(.auditor) else { return loop.makeFailedFuture(Self.forbidden(peer, "Only auditors may read the audit log.")) }
+            let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
+            return audited(peer, "audit.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
+                let page = try Self.storage { try store.auditEntries(from: from, to: to) }
+                var answer: [String: JSONValue] = ["entries": .array(page.entries.map(\.json))]
+                if let next = page.nextFrom { answer["next_from"] = .string(next.rfc3339) }
+                return (.object(answer), ["entries": .int(Int64(page.entries.count))])
+            }
+        case .verify:
+            guard peer.has(.auditor) else {
+                return loop.makeFailedFuture(Self.forbidden(peer, "Only auditors may verify the log."))
+            }
+            let logger = self.logger
+            return audited(peer, "verify", subject: [:], on: loop) { store throws(HotlineError) in
+                let report = try Self.storage { try store.verify() }
+                if report.ok {
+                    logger.notice(
+                        "verify: the log is intact; \(report.events) events, \(report.auditEntries) audit entries",
+                        metadata: ["head": "\(report.eventHead)", "audit_head": "\(report.auditHead)"])
+                } else {
+                    logger.critical(
+                        "verify: the log was tampered with: \(report.problems.joined(separator: "; "))",
+                        metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
+                }
+                var detail: [String: JSONValue] = ["ok": .bool(report.ok), "events": .int(report.events)]
+                detail["first_bad_seq"] = .optional(report.firstBadSeq)
+                detail["first_bad_audit_seq"] = .optional(report.firstBadAuditSeq)
+                return (report.json, detail)
             }
         case .alertsSubscribe:
             // Subscriptions belong to a connection; ConnectionHandler carries them out.
             return loop.makeFailedFuture(HotlineError(.unavailable, "Subscribe on a connection of your own."))
         case .alertAck(let alertID):
             guard peer.has(.supervisor) else {
-                return loop.makeFailedFuture(
-                    peer.roles.isEmpty ? Self.forbiddenNoRole : HotlineError(.forbidden, "Only supervisors may acknowledge alerts."))
+                return loop.makeFailedFuture(Self.forbidden(peer, "Only supervisors may acknowledge alerts."))
             }
             return read(on: loop) { store throws(HotlineError) in
                 let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
-                let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer.uid, at: now) }
+                let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
                 guard let alert = acked, let at = alert.ackedAt else {
                     throw HotlineError(.notFound, "There is no alert \(alertID).", field: "alert_id")
                 }
@@ -143,6 +175,37 @@ public final class Dispatcher: Sendable {
     func unacknowledgedAlerts(on loop: any EventLoop) -> EventLoopFuture<[Alert]> {
         let store = self.store
         return readers.runIfActive(eventLoop: loop) { try store.unacknowledgedAlerts() }
+    }
+
+    static func forbidden(_ peer: Peer, _ message: String) -> HotlineError {
+        peer.roles.isEmpty ? forbiddenNoRole : HotlineError(.forbidden, message)
+    }
+
+    /// Runs a read whose answer must be audited (PROTOCOL.md section 8): the answer goes out
+    /// only once its audit entry (`subject` plus what `body` adds) is durable. A refusal or
+    /// a miss is audited too, with its error code as `result`; if the entry cannot be
+    /// written the read is answered `storage` and discloses nothing.
+    func audited(
+        _ peer: Peer, _ op: String, subject: [String: JSONValue], on loop: any EventLoop,
+        _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> (JSONValue, [String: JSONValue])
+    ) -> EventLoopFuture<JSONValue> {
+        read(on: loop) { store throws(HotlineError) in
+            let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+            var detail = subject
+            let outcome: Result<JSONValue, HotlineError>
+            do throws(HotlineError) {
+                let (answer, more) = try body(store)
+                detail.merge(more) { _, new in new }
+                detail["result"] = "ok"
+                outcome = .success(answer)
+            } catch {
+                guard error.code == .notFound || error.code == .forbidden else { throw error }
+                detail["result"] = .string(error.code.rawValue)
+                outcome = .failure(error)
+            }
+            _ = try Self.storage { try store.audit(AuditEntry(peer: peer, op: op, at: now, detail: detail)) }
+            return try outcome.get()
+        }
     }
 
     /// Runs a blocking read on the reader threads, so the event loop never waits on SQLite.

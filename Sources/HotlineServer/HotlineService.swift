@@ -28,14 +28,17 @@ public final class HotlineService: Service, Sendable {
     let loadConfiguration: @Sendable () throws -> Configuration
     let statusInterval: Duration
     let alertCenter: AlertCenter?
+    let retentionInterval: Duration
 
     public init(
         server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: CallStore, readers: NIOThreadPool,
         listen: Listen, logger: Logger, notifier: any ServiceNotifier = SilentNotifier(),
         statusInterval: Duration = .seconds(5), alertCenter: AlertCenter? = nil,
+        retentionInterval: Duration = .seconds(86_400),
         loadConfiguration: @escaping @Sendable () throws -> Configuration
     ) {
         self.alertCenter = alertCenter
+        self.retentionInterval = retentionInterval
         self.server = server
         self.dispatcher = dispatcher
         self.writer = writer
@@ -58,6 +61,7 @@ public final class HotlineService: Service, Sendable {
         logger.info(
             "hotlined \(HotlineVersion.current) ready", metadata: MessageID.started.loggerMetadata(["database": "\(store.path)"]))
         notifier.ready(status: statusLine())
+        logChainHeads("at start")
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.reportStatus() }
@@ -65,6 +69,7 @@ public final class HotlineService: Service, Sendable {
                 group.addTask { await self.pingWatchdog(every: interval / 2, tolerance: interval / 2) }
             }
             group.addTask { await self.reloadOnHangUp(hangups) }
+            group.addTask { await self.applyRetention() }
             if let alertCenter {
                 group.addTask { await alertCenter.run() }
             }
@@ -80,6 +85,7 @@ public final class HotlineService: Service, Sendable {
         logger.info("shutting down: no new connections; answering what is in flight")
         await server.shutdown()
         writer.stop()
+        logChainHeads("at stop")
         // Readers first, so that no read holds the database while it is closed.
         try? await readers.shutdownGracefully()
         do {
@@ -121,6 +127,46 @@ public final class HotlineService: Service, Sendable {
                 logger.error("the writer has not moved for \(age); withholding the watchdog ping")
             }
             do { try await Task.sleep(for: period) } catch { return }
+        }
+    }
+
+    /// Journals where both chains end: anchors kept outside the database, so that a log
+    /// rewritten from some row on (hashes recomputed) is still caught by
+    /// `hotlinectl verify --anchor SEQ:HASH`.
+    func logChainHeads(_ when: String) {
+        let heads = store.heads
+        logger.notice(
+            "chain heads \(when): events \(heads.events), audit \(heads.audit)",
+            metadata: MessageID.chainHead.loggerMetadata([
+                "events_head": "\(heads.events)", "audit_head": "\(heads.audit)",
+            ]))
+    }
+
+    /// Purges what the retention rules say is due: once at start, then every
+    /// `retentionInterval` (a day). Each purge is audited; the journal says what went.
+    private func applyRetention() async {
+        while !Task.isCancelled {
+            let rules = dispatcher.configuration.retention
+            if !rules.isEmpty {
+                let store = self.store
+                let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+                do {
+                    let report = try await readers.runIfActive {
+                        try store.purge(rules: rules, now: now, uid: getuid(), pid: getpid())
+                    }
+                    if report.calls > 0 {
+                        logger.notice(
+                            "retention purged \(report.calls) ended calls (\(report.events) events)",
+                            metadata: MessageID.retentionPurged.loggerMetadata([
+                                "audit_seqs": "\(report.auditSeqs.map(String.init).joined(separator: ","))"
+                            ]))
+                        logChainHeads("after retention")
+                    }
+                } catch {
+                    logger.error("retention could not purge; trying again later: \(error)")
+                }
+            }
+            do { try await Task.sleep(for: retentionInterval) } catch { return }
         }
     }
 

@@ -18,15 +18,30 @@ extension CallStore {
         }
     }
 
-    /// Records who acknowledged `id` and when; an alert already acknowledged keeps its first
-    /// acknowledgement (a resent ack is answered the same). Nil when there is no such alert.
-    public func acknowledgeAlert(id: String, by uid: UInt32, at now: Timestamp) throws -> Alert? {
-        try pool.write { db in
+    /// Records who acknowledged `id` and when, with an audit entry, durably; an alert already
+    /// acknowledged keeps its first acknowledgement (a resent ack is answered the same and
+    /// audited no more). Nil when there is no such alert.
+    public func acknowledgeAlert(id: String, by peer: Peer, at now: Timestamp) throws -> Alert? {
+        let (alert, audited) = try pool.write { db -> (Alert?, Chain.Head?) in
             try db.execute(
                 sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
-                arguments: [now.microseconds, Int64(uid), id])
-            return try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id]).map(Self.alert)
+                arguments: [now.microseconds, Int64(peer.uid), id])
+            let acked = db.changesCount == 1
+            let alert = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id])
+                .map(Self.alert)
+            guard acked, let alert else { return (alert, nil) }
+            let entry = AuditEntry(
+                peer: peer, op: "alert.ack", at: now,
+                detail: [
+                    "alert_id": .string(alert.id), "call_ids": [.string(alert.callID)], "level": .int(Int64(alert.level)),
+                ])
+            return (alert, try appendAudit(entry, db))
         }
+        if audited != nil {
+            try syncLog()
+            publish(events: nil, audit: audited)
+        }
+        return alert
     }
 
     /// Raises every unacknowledged alert whose acknowledgement time has run out to the

@@ -21,7 +21,7 @@ public struct WriteSubmission: Sendable {
 
 extension CallStore {
     enum Processed {
-        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert])
+        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert], hash: Data, audit: Chain.Head?)
         case duplicate(ack: JSONValue)
     }
 
@@ -44,18 +44,21 @@ extension CallStore {
         var results = [Result<JSONValue, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
         var alerts: [Alert] = []
         var needsCheckpoint = false
+        var head = Chain.Head.empty
+        var auditHead: Chain.Head? = nil
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
-                    var seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM events")) ?? 0
+                    head = try Self.lastEvent(db)
                     for (i, submission) in batch.enumerated() {
                         try db.inSavepoint {
                             do {
                                 switch try self.process(
-                                    submission, db, policy: policy, alerting: alerting, seq: seq + 1, now: now)
+                                    submission, db, policy: policy, alerting: alerting, after: head, now: now)
                                 {
-                                case .stored(let ack, let erased, let raised):
-                                    seq += 1
+                                case .stored(let ack, let erased, let raised, let hash, let audited):
+                                    head = Chain.Head(seq: head.seq + 1, hash: hash)
+                                    auditHead = audited ?? auditHead
                                     results[i] = .success(ack)
                                     needsCheckpoint = needsCheckpoint || erased
                                     alerts += raised
@@ -88,6 +91,7 @@ extension CallStore {
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }
+        publish(events: head, audit: auditHead)
         if needsCheckpoint { scrubWAL() }
         return BatchOutcome(results: results, alerts: alerts)
     }
@@ -114,9 +118,10 @@ extension CallStore {
     public var isScrubPending: Bool { scrubPending.load(ordering: .relaxed) }
 
     private func process(
-        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, alerting: AlertSettings, seq: Int64,
-        now: Timestamp
+        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, alerting: AlertSettings,
+        after previous: Chain.Head, now: Timestamp
     ) throws -> Processed {
+        let seq = previous.seq + 1
         let event = submission.event
         let body = JSONWriter.string(event.publicContent)
         if let existing = try Row.fetchOne(
@@ -154,22 +159,43 @@ extension CallStore {
         let ackJSON = JSONValue.object(ack)
 
         let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }
+        let sealedIdentity = try decision.storedIdentity.isEmpty
+            ? nil : keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
+        let content = Chain.EventContent(
+            seq: seq, eventID: event.eventID, callID: state.id, op: event.op, body: body, secret: secret,
+            ack: JSONWriter.string(ackJSON), recordedAt: now.microseconds, peerUID: Int64(submission.peer.uid),
+            peerPID: Int64(submission.peer.pid), identityCommitment: sealedIdentity.map(Chain.commitment(to:)))
+        let digest = content.digest
+        let hash = Chain.link(previous.hash, digest)
         try db.cachedStatement(
             sql: """
-                INSERT INTO events (seq, event_id, call_id, op, body, secret, ack, recorded_at, peer_uid, peer_pid)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO events (
+                    seq, event_id, call_id, op, body, secret, ack, recorded_at, peer_uid, peer_pid,
+                    identity_commitment, digest, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            seq, event.eventID, state.id, event.op, body, secret, JSONWriter.string(ackJSON), now.microseconds,
-            Int64(submission.peer.uid), Int64(submission.peer.pid),
+            seq, content.eventID, content.callID, content.op, content.body, content.secret, content.ack,
+            content.recordedAt, content.peerUID, content.peerPID, content.identityCommitment, digest, hash,
         ])
         if decision.eraseEarlierIdentity {
             try db.cachedStatement(sql: "DELETE FROM event_identity WHERE call_id = ?").execute(arguments: [state.id])
         }
-        if !decision.storedIdentity.isEmpty {
-            let sealed = try keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
+        if let sealedIdentity {
             try db.cachedStatement(sql: "INSERT INTO event_identity (seq, call_id, secret) VALUES (?, ?, ?)")
-                .execute(arguments: [seq, state.id, sealed])
+                .execute(arguments: [seq, state.id, sealedIdentity])
+        }
+        // Lowering a marking (a supervisor's decision: CallPolicy refuses anyone else) is
+        // audited as well as logged.
+        var audited: Chain.Head? = nil
+        if let before = current?.marking, state.marking < before {
+            audited = try appendAudit(
+                AuditEntry(
+                    peer: submission.peer, op: AuditOp.markingLowered, at: now,
+                    detail: [
+                        "call_ids": [.string(state.id)], "seq": .int(seq), "from": .string(before.rawValue),
+                        "to": .string(state.marking.rawValue),
+                    ]), db)
         }
         for alert in raised {
             try db.cachedStatement(
@@ -191,7 +217,8 @@ extension CallStore {
             ? (state.identity.isEmpty ? nil : try keys.sealJSON(state.identity.json, context: "\(state.id)/identity"))
             : row?["identity"]
         try saveProjection(state, location: location, identity: identity, isNew: row == nil, db)
-        return .stored(ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised)
+        return .stored(
+            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, hash: hash, audit: audited)
     }
 
     private func duplicate(of existing: Row, event: WriteEvent, body: String, _ db: Database) throws -> Processed {

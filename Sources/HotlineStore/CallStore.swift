@@ -19,6 +19,8 @@ public final class CallStore: Sendable {
     /// Set when an erasure's WAL truncation could not finish (readers held it back).
     let scrubPending = Atomic<Bool>(false)
     private let checkpointer: Checkpointer
+    /// The last committed row of each chain (see ``heads``).
+    let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {
@@ -55,6 +57,8 @@ public final class CallStore: Sendable {
             }
         }
         try Schema.migrator.migrate(pool)
+        let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
+        chainHeads.withLock { $0 = heads }
         // An erasure whose WAL truncation had not finished before a crash is finished now.
         scrubWAL()
     }

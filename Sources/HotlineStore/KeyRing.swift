@@ -39,25 +39,10 @@ public struct KeyRing: Sendable {
         guard hex.utf8.count == 64 else {
             throw Failure(description: "key \(position) must be 64 hexadecimal characters (256 bits), found \(hex.utf8.count) characters")
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        var iterator = hex.utf8.makeIterator()
-        while let hi = iterator.next(), let lo = iterator.next() {
-            guard let h = hexDigit(hi), let l = hexDigit(lo) else {
-                throw Failure(description: "key \(position) has a character that is not hexadecimal")
-            }
-            bytes.append(h << 4 | l)
+        guard let bytes = Data(hex: hex) else {
+            throw Failure(description: "key \(position) has a character that is not hexadecimal")
         }
         return SymmetricKey(data: bytes)
-    }
-
-    private static func hexDigit(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// A key's id: the first 32 bits of a hash of it (not the key, and not enough to find it).
@@ -72,9 +57,7 @@ public struct KeyRing: Sendable {
 
     /// A fresh 256-bit key as 64 lower-case hexadecimal characters.
     public static func generateHex() -> String {
-        SymmetricKey(size: .bits256).withUnsafeBytes { raw in
-            raw.map { String(format: "%02x", $0) }.joined()
-        }
+        SymmetricKey(size: .bits256).withUnsafeBytes { raw in Data(raw).hex }
     }
 
     /// Seals `plaintext` for the place named by `context` (for example `call-id/identity`).

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The database schema, as named migrations that are only ever appended to.
@@ -99,6 +100,51 @@ enum Schema {
                     CREATE INDEX alert_outbox_due ON alert_outbox(next_attempt_at) WHERE delivered_at IS NULL;
                     """
             )
+        }
+        migrator.registerMigration("v3-audit-and-chain") { db in
+            // Tamper evidence (Chain) for the event log, and the audit log of who read what.
+            // `purged_by` is set on the events whose content retention removed: the audit
+            // entry that did it. Their digest stays, so the chain still verifies.
+            try db.execute(
+                sql: """
+                    ALTER TABLE events ADD COLUMN identity_commitment BLOB;
+                    ALTER TABLE events ADD COLUMN digest BLOB;
+                    ALTER TABLE events ADD COLUMN hash BLOB;
+                    ALTER TABLE events ADD COLUMN purged_by INTEGER;
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY,
+                        at INTEGER NOT NULL,
+                        uid INTEGER NOT NULL,
+                        pid INTEGER NOT NULL,
+                        role TEXT,
+                        op TEXT NOT NULL,
+                        detail TEXT NOT NULL,
+                        digest BLOB NOT NULL,
+                        hash BLOB NOT NULL
+                    );
+                    CREATE INDEX audit_by_at ON audit(at, seq);
+                    """
+            )
+            // Events written before the chain existed are chained now, in order.
+            var previous = Chain.genesis
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT e.*, i.secret AS identity FROM events e LEFT JOIN event_identity i ON i.seq = e.seq
+                    ORDER BY e.seq
+                    """)
+            var updates: [(Int64, Data?, Data, Data)] = []
+            while let row = try rows.next() {
+                let commitment = (row["identity"] as Data?).map(Chain.commitment(to:))
+                let digest = CallStore.eventContent(row, identityCommitment: commitment).digest
+                previous = Chain.link(previous, digest)
+                updates.append((row["seq"], commitment, digest, previous))
+            }
+            let update = try db.makeStatement(
+                sql: "UPDATE events SET identity_commitment = ?, digest = ?, hash = ? WHERE seq = ?")
+            for (seq, commitment, digest, hash) in updates {
+                try update.execute(arguments: [commitment, digest, hash, seq])
+            }
         }
         return migrator
     }

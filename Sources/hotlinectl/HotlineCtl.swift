@@ -11,7 +11,7 @@ struct HotlineCtl: ParsableCommand {
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
         subcommands: [
             Send.self, Start.self, Update.self, End.self, Show.self, List.self, Alerts.self, Ack.self, Stats.self,
-            Keygen.self, Bench.self, AlertBench.self,
+            Audit.self, Verify.self, Keygen.self, Bench.self, AlertBench.self,
         ]
     )
 
@@ -20,6 +20,19 @@ struct HotlineCtl: ParsableCommand {
 
     var socketPath: String {
         socket ?? ProcessInfo.processInfo.environment["HOTLINE_SOCKET"] ?? "/run/hotlined/hotlined.sock"
+    }
+
+    /// ArgumentParser's main, but a ``CLIError`` exits with its own code and message.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data("hotlinectl: \(error.description)\n".utf8))
+            Foundation.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
     }
 
     func connect() throws -> HotlineConnection {

@@ -315,7 +315,7 @@ import Testing
         }
     }
 
-    @Test(.disabled("audit.list and verify come with issue 5"), arguments: [
+    @Test(arguments: [
         JSONValue.object(["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"]),
         .object(["op": "verify"]),
     ])

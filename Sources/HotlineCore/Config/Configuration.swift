@@ -10,9 +10,10 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var outcomes: [String]
     public var roles: Roles
     public var alerts: AlertSettings
+    public var retention: [RetentionRule]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case paths, limits, routes, unrouted, outcomes, roles, alerts
+        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention
     }
 
     public init(
@@ -22,7 +23,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         unrouted: RouteRule,
         outcomes: [String],
         roles: Roles = Roles(),
-        alerts: AlertSettings = AlertSettings()
+        alerts: AlertSettings = AlertSettings(),
+        retention: [RetentionRule] = []
     ) {
         self.paths = paths
         self.limits = limits
@@ -31,6 +33,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.outcomes = outcomes
         self.roles = roles
         self.alerts = alerts
+        self.retention = retention
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +46,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         outcomes = try c.decode([String].self, forKey: .outcomes)
         roles = try c.decodeIfPresent(Roles.self, forKey: .roles) ?? Roles()
         alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts) ?? AlertSettings()
+        retention = try c.decodeIfPresent([RetentionRule].self, forKey: .retention) ?? []
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
@@ -325,6 +329,15 @@ extension Configuration {
             if let seconds = route.ackSeconds, !(seconds > 0) {
                 let at = i < routes.count ? "routes.\(i)" : "unrouted"
                 problems.append(.init(path: "\(at).ack_seconds", reason: "must be more than 0"))
+            }
+        }
+        let routeNames = Set((routes + [unrouted]).map(\.name))
+        for (i, rule) in retention.enumerated() {
+            if rule.purgeAfterDays < 1 || rule.purgeAfterDays > 36_500 {
+                problems.append(.init(path: "retention.\(i).purge_after_days", reason: "must be between 1 and 36500"))
+            }
+            if let route = rule.route, !routeNames.contains(route) {
+                problems.append(.init(path: "retention.\(i).route", reason: "\"\(route)\" is not a configured route"))
             }
         }
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }

@@ -9,5 +9,12 @@ public enum MessageID: String, Sendable, CaseIterable {
     case configurationReloaded = "2b4d6f8a0c1e43a5b7d9f1e3c5a7b9d1"
     /// An alert delivered to the journal sink (PRIORITY=2).
     case alertRaised = "e1a7e2d3c4b5a6978877665544332211"
+    /// `verify` found the event log or the audit log altered.
+    case tamperDetected = "b7a3c9e1f2d44c6a8e0f1a2b3c4d5e6f"
+    /// Where both chains end, written at start, stop and after retention: anchors for
+    /// `hotlinectl verify --anchor` kept outside the database.
+    case chainHead = "3c8e1f0a7b2d4e9c9a6b5d4c3e2f1a0b"
+    /// Retention purged ended calls.
+    case retentionPurged = "6a2f9d4e1c8b47a3b5e0d9c8a7f6e5d4"
 
 }

@@ -8,6 +8,8 @@ public enum Request: Sendable, Equatable {
     case stats
     case alertsSubscribe
     case alertAck(alertID: String)
+    case auditList(from: Timestamp, to: Timestamp)
+    case verify
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: Int64
@@ -26,6 +28,8 @@ public enum Request: Sendable, Equatable {
         case .stats: "stats"
         case .alertsSubscribe: "alerts.subscribe"
         case .alertAck: "alert.ack"
+        case .auditList: "audit.list"
+        case .verify: "verify"
         }
     }
 }

@@ -102,6 +102,15 @@ public struct RequestDecoder: Sendable {
             return .write(.update(try decodeUpdate(try reader(["event_id", "call_id", "at", "set", "note"]))))
         case "call.end":
             return .write(.end(try decodeEnd(try reader(["event_id", "call_id", "ended_at", "outcome"]))))
+        case "audit.list":
+            let r = try reader(["from", "to"])
+            let from = try r.required("from", r.timestamp)
+            let to = try r.required("to", r.timestamp)
+            guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
+            return .auditList(from: from, to: to)
+        case "verify":
+            _ = try reader([])
+            return .verify
         case "call.get":
             let r = try reader(["call_id"])
             return .callGet(callID: try r.required("call_id", r.uuid))

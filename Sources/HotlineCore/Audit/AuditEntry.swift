@@ -1,0 +1,54 @@
+/// One entry of the audit log (PROTOCOL.md section 8): who consulted or disclosed what,
+/// and when. Data Protection Act 2018 section 62 asks for exactly this of every read.
+public struct AuditEntry: Sendable, Equatable {
+    /// Its position in the audit log; 0 until it is stored.
+    public var seq: Int64
+    public var at: Timestamp
+    public var uid: UInt32
+    public var pid: Int32
+    /// The role the request was allowed by (nil for the daemon's own work, like retention).
+    public var role: Role?
+    public var op: String
+    /// What was read or done: `call_ids`, `filter`, `result`, … (op-specific members).
+    public var detail: [String: JSONValue]
+
+    public init(
+        seq: Int64 = 0, at: Timestamp, uid: UInt32, pid: Int32, role: Role?, op: String, detail: [String: JSONValue]
+    ) {
+        self.seq = seq
+        self.at = at
+        self.uid = uid
+        self.pid = pid
+        self.role = role
+        self.op = op
+        self.detail = detail
+    }
+
+    /// An entry for `peer`'s request, at the role that allowed it.
+    public init(peer: Peer, op: String, at: Timestamp, detail: [String: JSONValue]) {
+        self.init(at: at, uid: peer.uid, pid: peer.pid, role: peer.primaryRole, op: op, detail: detail)
+    }
+
+    /// As `audit.list` answers it: the fixed members, then the op's own.
+    public var json: JSONValue {
+        var m = detail
+        m["seq"] = .int(seq)
+        m["at"] = .string(at.rfc3339)
+        m["uid"] = .int(Int64(uid))
+        m["pid"] = .int(Int64(pid))
+        m["role"] = .optional(role?.rawValue)
+        m["op"] = .string(op)
+        return .object(m)
+    }
+
+    /// The detail as stored and chained: canonical JSON (sorted keys).
+    public var detailText: String { JSONWriter.string(.object(detail)) }
+}
+
+/// The ops that write audit entries besides the reads of PROTOCOL.md section 8.
+public enum AuditOp {
+    /// A supervisor lowered a call's marking (written with the event that did it).
+    public static let markingLowered = "marking.lower"
+    /// Retention removed the content of ended calls.
+    public static let retentionPurge = "retention.purge"
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import HotlineCore
+import Synchronization
+
+/// The audit log (who read what, PROTOCOL.md section 8) and the heads of both chains.
+extension CallStore {
+    /// Where each chain ends, as far as this process has committed: the anchors `verify`
+    /// holds the database to, so rows deleted from the end are noticed too.
+    public struct Heads: Sendable, Equatable {
+        public var events: Chain.Head
+        public var audit: Chain.Head
+
+        public init(events: Chain.Head, audit: Chain.Head) {
+            self.events = events
+            self.audit = audit
+        }
+    }
+
+    public var heads: Heads { chainHeads.withLock { $0 } }
+
+    /// Records chain heads after their commit; never moves one backwards.
+    func publish(events: Chain.Head?, audit: Chain.Head?) {
+        chainHeads.withLock { heads in
+            if let events, events.seq > heads.events.seq { heads.events = events }
+            if let audit, audit.seq > heads.audit.seq { heads.audit = audit }
+        }
+    }
+
+    static func lastEvent(_ db: Database) throws -> Chain.Head {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+            .map { Chain.Head(seq: $0["seq"], hash: $0["hash"] ?? Chain.genesis) } ?? .empty
+    }
+
+    static func lastAudit(_ db: Database) throws -> Chain.Head {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
+            .map { Chain.Head(seq: $0["seq"], hash: $0["hash"]) } ?? .empty
+    }
+
+    /// An event row's chained content (the columns of `events`; identity as its commitment).
+    static func eventContent(_ row: Row, identityCommitment: Data?) -> Chain.EventContent {
+        Chain.EventContent(
+            seq: row["seq"], eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
+            secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
+            peerPID: row["peer_pid"], identityCommitment: identityCommitment)
+    }
+
+    static func auditContent(_ row: Row) -> Chain.AuditContent {
+        Chain.AuditContent(
+            seq: row["seq"], at: row["at"], uid: row["uid"], pid: row["pid"], role: row["role"], op: row["op"],
+            detail: row["detail"])
+    }
+
+    /// Appends `entry` to the audit log inside the caller's transaction; returns the new head.
+    func appendAudit(_ entry: AuditEntry, _ db: Database) throws -> Chain.Head {
+        let previous = try Self.lastAudit(db)
+        let content = Chain.AuditContent(
+            seq: previous.seq + 1, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
+            role: entry.role?.rawValue, op: entry.op, detail: entry.detailText)
+        let digest = content.digest
+        let hash = Chain.link(previous.hash, digest)
+        try db.cachedStatement(
+            sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash,
+        ])
+        return Chain.Head(seq: content.seq, hash: hash)
+    }
+
+    /// Appends `entry` and makes it durable before returning: a read is answered only once
+    /// its audit entry is on disk. Returns the entry with its `seq`.
+    @discardableResult
+    public func audit(_ entry: AuditEntry) throws -> AuditEntry {
+        let head = try pool.write { db in try appendAudit(entry, db) }
+        try syncLog()
+        publish(events: nil, audit: head)
+        var stored = entry
+        stored.seq = head.seq
+        return stored
+    }
+
+    /// A page of `audit.list`.
+    public struct AuditPage: Sendable {
+        public var entries: [AuditEntry]
+        /// Set when there are more entries in the range: ask again from this time.
+        public var nextFrom: Timestamp?
+    }
+
+    /// Entries made in `[from, to)`, oldest first, at most about `limit` of them. A page
+    /// never splits the entries of one microsecond, so `nextFrom` loses and repeats nothing.
+    public func auditEntries(from: Timestamp, to: Timestamp, limit: Int = 5000) throws -> AuditPage {
+        try pool.read { db in
+            var rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM audit WHERE at >= ? AND at < ? ORDER BY at, seq LIMIT ?",
+                arguments: [from.microseconds, to.microseconds, limit + 1])
+            var nextFrom: Timestamp? = nil
+            if rows.count > limit, let cut: Int64 = rows.last?["at"] {
+                let kept = rows.filter { ($0["at"] as Int64) < cut }
+                if !kept.isEmpty {  // else one microsecond holds more than a page: give it whole
+                    rows = kept
+                    nextFrom = Timestamp(microseconds: cut)
+                } else {
+                    rows = try Row.fetchAll(
+                        db, sql: "SELECT * FROM audit WHERE at = ? ORDER BY seq", arguments: [cut])
+                    let after = try Int64.fetchOne(
+                        db, sql: "SELECT MIN(at) FROM audit WHERE at > ? AND at < ?",
+                        arguments: [cut, to.microseconds])
+                    nextFrom = after.map(Timestamp.init(microseconds:))
+                }
+            }
+            return AuditPage(entries: try rows.map(Self.auditEntry), nextFrom: nextFrom)
+        }
+    }
+
+    static func auditEntry(_ row: Row) throws -> AuditEntry {
+        let detail = try JSONParser.parse(Array((row["detail"] as String).utf8)).objectValue ?? [:]
+        return AuditEntry(
+            seq: row["seq"], at: Timestamp(microseconds: row["at"]),
+            uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), pid: Int32(truncatingIfNeeded: row["pid"] as Int64),
+            role: (row["role"] as String?).flatMap(Role.init(rawValue:)), op: row["op"], detail: detail)
+    }
+}

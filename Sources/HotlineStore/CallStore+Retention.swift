@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import HotlineCore
+
+/// Retention: removing ended calls once the configuration says they have been kept long
+/// enough, without breaking the tamper-evidence chain.
+///
+/// A purged call's projection, caller identity, alerts and deliveries are deleted; its
+/// events stay in the log as tombstones (seq, ids, op, time, peer, digest and hash) with
+/// their content (body, free text, acknowledgement) removed and `purged_by` naming the
+/// audit entry of the purge. The chain still verifies: a tombstone's stored digest stands
+/// for the content it had, and `verify` checks that an audited purge covers it.
+extension CallStore {
+    public struct PurgeReport: Sendable, Equatable {
+        public var calls = 0
+        public var events = 0
+        /// The audit entries that record it, one for each transaction.
+        public var auditSeqs: [Int64] = []
+    }
+
+    /// Calls purged per transaction, so a large first purge never holds the writer long.
+    static let purgeChunk = 256
+
+    /// Purges every ended call `rules` say is due at `now`, audited as the daemon's own work
+    /// (`uid`, `pid`), then removes the freed pages from the WAL as erasure does.
+    public func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport {
+        var report = PurgeReport()
+        guard let horizon = Retention.horizon(now: now, rules: rules) else { return report }
+        let due = try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT call_id, route, marking, ended_at FROM calls WHERE ended_at IS NOT NULL AND ended_at <= ?",
+                arguments: [horizon.microseconds]
+            ).filter { row in
+                Retention.isDue(
+                    route: row["route"], marking: Marking(rawValue: row["marking"]) ?? .secret,
+                    endedAt: (row["ended_at"] as Int64?).map(Timestamp.init(microseconds:)), now: now, rules: rules)
+            }.map { $0["call_id"] as String }
+        }
+        var start = 0
+        while start < due.count {
+            let chunk = Array(due[start..<min(start + Self.purgeChunk, due.count)])
+            start += chunk.count
+            let (events, head) = try pool.write { db -> (Int, Chain.Head?) in
+                // Only calls that still exist and are still ended (a wrap-up may have raced us).
+                let ids = try chunk.filter { id in
+                    try Bool.fetchOne(
+                        db, sql: "SELECT ended_at IS NOT NULL FROM calls WHERE call_id = ?", arguments: [id]) == true
+                }
+                guard !ids.isEmpty else { return (0, nil) }
+                var events = 0
+                for id in ids {
+                    events += try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM events WHERE call_id = ? AND purged_by IS NULL", arguments: [id]
+                    ) ?? 0
+                }
+                let head = try appendAudit(
+                    AuditEntry(
+                        at: now, uid: uid, pid: pid, role: nil, op: AuditOp.retentionPurge,
+                        detail: [
+                            "call_ids": .array(ids.map(JSONValue.string)), "events": .int(Int64(events)),
+                            "rules": .array(rules.map(\.json)),
+                        ]), db)
+                for id in ids {
+                    try db.execute(
+                        sql: "UPDATE events SET body = '', ack = '', secret = NULL, purged_by = ? WHERE call_id = ? AND purged_by IS NULL",
+                        arguments: [head.seq, id])
+                    try db.execute(sql: "DELETE FROM event_identity WHERE call_id = ?", arguments: [id])
+                    try db.execute(
+                        sql: "DELETE FROM alert_outbox WHERE alert_id IN (SELECT alert_id FROM alerts WHERE call_id = ?)",
+                        arguments: [id])
+                    try db.execute(sql: "DELETE FROM alerts WHERE call_id = ?", arguments: [id])
+                    try db.execute(sql: "DELETE FROM calls WHERE call_id = ?", arguments: [id])
+                }
+                report.calls += ids.count
+                return (events, head)
+            }
+            report.events += events
+            if let head {
+                report.auditSeqs.append(head.seq)
+                try syncLog()
+                publish(events: nil, audit: head)
+            }
+        }
+        if report.calls > 0 { scrubWAL() }
+        return report
+    }
+
+    /// Walks both chains, holding them to the heads this process committed.
+    public func verify() throws -> VerifyReport {
+        let heads = self.heads
+        return try pool.read { db in
+            try ChainVerifier.verify(
+                db, eventAnchors: heads.events.seq > 0 ? [heads.events] : [],
+                auditAnchors: heads.audit.seq > 0 ? [heads.audit] : [])
+        }
+    }
+}

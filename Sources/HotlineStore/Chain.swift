@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+
+/// Tamper evidence for the event log and the audit log (PROTOCOL.md section 9).
+///
+/// Each row has a `digest`, SHA-256 over its canonical content, and a `hash`, SHA-256 over
+/// the previous row's hash followed by this row's digest (the first row follows 32 zero
+/// bytes). Changing, deleting, inserting or reordering a row breaks the chain at that row.
+///
+/// Canonical content is a domain tag followed by every field in a fixed order, each as a
+/// 4-byte big-endian length and its bytes (integers as decimal ASCII; an absent value as the
+/// length FF FF FF FF and no bytes). docs/SECURITY.md spells it out so that an auditor can
+/// check a database with tools of their own.
+///
+/// The caller's identity is not part of an event's content: it may be erased. What is
+/// chained instead is a commitment, SHA-256 of the identity's ciphertext (AES-GCM with a
+/// random nonce), which says nothing of the plaintext and proves the identity row is the one
+/// written with the event for as long as it exists.
+public enum Chain {
+    public static let genesis = Data(repeating: 0, count: 32)
+
+    struct Content {
+        private(set) var bytes: [UInt8]
+
+        init(tag: String) {
+            bytes = []
+            append(Array(tag.utf8))
+        }
+
+        mutating func append(_ field: [UInt8]?) {
+            guard let field else {
+                bytes += [0xFF, 0xFF, 0xFF, 0xFF]
+                return
+            }
+            let n = UInt32(field.count)
+            bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+            bytes += field
+        }
+
+        mutating func append(_ text: String?) { append(text.map { Array($0.utf8) }) }
+        mutating func append(_ data: Data?) { append(data.map { Array($0) }) }
+        mutating func append(_ number: Int64?) { append(number.map { String($0) }) }
+
+        var digest: Data { Data(SHA256.hash(data: bytes)) }
+    }
+
+    /// One event row's chained content.
+    public struct EventContent: Sendable {
+        public var seq: Int64
+        public var eventID: String
+        public var callID: String
+        public var op: String
+        public var body: String
+        public var secret: Data?
+        public var ack: String
+        public var recordedAt: Int64
+        public var peerUID: Int64
+        public var peerPID: Int64
+        public var identityCommitment: Data?
+
+        public init(
+            seq: Int64, eventID: String, callID: String, op: String, body: String, secret: Data?, ack: String,
+            recordedAt: Int64, peerUID: Int64, peerPID: Int64, identityCommitment: Data?
+        ) {
+            self.seq = seq
+            self.eventID = eventID
+            self.callID = callID
+            self.op = op
+            self.body = body
+            self.secret = secret
+            self.ack = ack
+            self.recordedAt = recordedAt
+            self.peerUID = peerUID
+            self.peerPID = peerPID
+            self.identityCommitment = identityCommitment
+        }
+
+        public var digest: Data {
+            var c = Content(tag: "hotlined event v1")
+            c.append(seq)
+            c.append(eventID)
+            c.append(callID)
+            c.append(op)
+            c.append(body)
+            c.append(secret)
+            c.append(ack)
+            c.append(recordedAt)
+            c.append(peerUID)
+            c.append(peerPID)
+            c.append(identityCommitment)
+            return c.digest
+        }
+    }
+
+    /// One audit entry's chained content.
+    public struct AuditContent: Sendable {
+        public var seq: Int64
+        public var at: Int64
+        public var uid: Int64
+        public var pid: Int64
+        public var role: String?
+        public var op: String
+        public var detail: String
+
+        public var digest: Data {
+            var c = Content(tag: "hotlined audit v1")
+            c.append(seq)
+            c.append(at)
+            c.append(uid)
+            c.append(pid)
+            c.append(role)
+            c.append(op)
+            c.append(detail)
+            return c.digest
+        }
+    }
+
+    /// The hash of a row that follows `previous` and has content `digest`.
+    public static func link(_ previous: Data, _ digest: Data) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        hasher.update(data: digest)
+        return Data(hasher.finalize())
+    }
+
+    /// The commitment to an identity's ciphertext that an event chains in its place.
+    public static func commitment(to sealedIdentity: Data) -> Data {
+        Data(SHA256.hash(data: sealedIdentity))
+    }
+
+    /// Where a chain ends: its last row's position and hash.
+    public struct Head: Sendable, Equatable, CustomStringConvertible {
+        public var seq: Int64
+        public var hash: Data
+
+        public init(seq: Int64, hash: Data) {
+            self.seq = seq
+            self.hash = hash
+        }
+
+        public static let empty = Head(seq: 0, hash: Chain.genesis)
+
+        /// `SEQ:HEX`, the form `hotlinectl verify --anchor` takes.
+        public var description: String { "\(seq):\(hash.hex)" }
+
+        public init?(_ text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, let hash = Data(hex: String(parts[1])),
+                hash.count == 32
+            else { return nil }
+            self.init(seq: seq, hash: hash)
+        }
+    }
+}
+
+extension Data {
+    /// Lower-case hexadecimal.
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(count * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    init?(hex: String) {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = Self.nibble(utf8[i]), let lo = Self.nibble(utf8[i + 1]) else { return nil }
+            bytes.append(hi << 4 | lo)
+            i += 2
+        }
+        self.init(bytes)
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import GRDB
+import HotlineCore
+
+/// What `verify` found: both chains walked from their first row, with the first bad row of
+/// each and a sentence for every problem (up to a few), so an auditor knows where to look.
+public struct VerifyReport: Sendable, Equatable {
+    public var events: Int64 = 0
+    public var firstBadSeq: Int64?
+    public var auditEntries: Int64 = 0
+    public var firstBadAuditSeq: Int64?
+    /// Where each chain ends in the database: note them to use as anchors later.
+    public var eventHead: Chain.Head = .empty
+    public var auditHead: Chain.Head = .empty
+    public var problems: [String] = []
+
+    public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil }
+
+    public init() {}
+
+    static let maxProblems = 20
+
+    mutating func badEvent(_ seq: Int64, _ problem: String) {
+        firstBadSeq = Swift.min(firstBadSeq ?? seq, seq)
+        if problems.count < Self.maxProblems { problems.append(problem) }
+    }
+
+    mutating func badAudit(_ seq: Int64, _ problem: String) {
+        firstBadAuditSeq = Swift.min(firstBadAuditSeq ?? seq, seq)
+        if problems.count < Self.maxProblems { problems.append(problem) }
+    }
+
+    /// As the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
+    public var json: JSONValue {
+        var m: [String: JSONValue] = [
+            "ok": .bool(ok), "events": .int(events), "audit_entries": .int(auditEntries),
+            "head": .string(eventHead.description), "audit_head": .string(auditHead.description),
+            "problems": .array(problems.map(JSONValue.string)),
+        ]
+        if let firstBadSeq { m["first_bad_seq"] = .int(firstBadSeq) }
+        if let firstBadAuditSeq { m["first_bad_audit_seq"] = .int(firstBadAuditSeq) }
+        return .object(m)
+    }
+}
+
+/// Walks the tamper-evidence chains of a database (see ``Chain``). Needs no key: it hashes
+/// ciphertexts, never opens them. Used by the daemon's `verify` and by
+/// `hotlinectl verify --database FILE` offline.
+public enum ChainVerifier {
+    /// Checks every row of both chains; `eventAnchors` and `auditAnchors` are heads known
+    /// from elsewhere (the running daemon, the journal, an earlier `verify`): a chain that
+    /// disagrees with one was rewritten, and one that stops short of one lost its end.
+    public static func verify(
+        _ db: Database, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
+    ) throws -> VerifyReport {
+        var report = VerifyReport()
+        let purges = try verifyAudit(db, anchors: auditAnchors, into: &report)
+        try verifyEvents(db, anchors: eventAnchors, purges: purges, into: &report)
+        try verifyIdentities(db, into: &report)
+        return report
+    }
+
+    /// One chain walked row by row: missing positions, rows that do not follow the one
+    /// before, and disagreement with anchors. What a row's content is, its caller decides.
+    private struct Walk {
+        let noun: String
+        let anchors: [Int64: Data]
+        var previous = Chain.genesis
+        var expected: Int64 = 1
+        var head = Chain.Head.empty
+        var count: Int64 = 0
+
+        init(_ noun: String, anchors: [Chain.Head]) {
+            self.noun = noun
+            self.anchors = Dictionary(anchors.map { ($0.seq, $0.hash) }, uniquingKeysWith: { a, _ in a })
+        }
+
+        /// The problems with the row at `seq`, whose content hashes to `digest` (nil when
+        /// the content does not match its stored digest, already reported by the caller).
+        mutating func step(seq: Int64, digest: Data?, hash: Data) -> [(Int64, String)] {
+            var problems: [(Int64, String)] = []
+            count += 1
+            if seq != expected { problems.append((expected, "\(noun)s \(expected)…\(seq - 1) are missing: deleted")) }
+            if let digest, Chain.link(previous, digest) != hash {
+                problems.append(
+                    (seq, "\(noun) \(seq) does not follow \(noun) \(seq - 1): one of them was changed and re-hashed, or a row was inserted"))
+            }
+            if let anchor = anchors[seq], anchor != hash {
+                problems.append((seq, "the \(noun)s up to \(seq) were rewritten: they differ from the anchor \(seq):\(anchor.hex)"))
+            }
+            head = Chain.Head(seq: seq, hash: hash)
+            previous = hash
+            expected = seq + 1
+            return problems
+        }
+
+        /// Anchors past the last row: rows were deleted from the end.
+        func end() -> [(Int64, String)] {
+            anchors.filter { $0.key > head.seq }.map { seq, hash in
+                (head.seq + 1, "\(noun)s after \(head.seq) are missing: the anchor \(seq):\(hash.hex) is past the end")
+            }
+        }
+    }
+
+    /// The audit chain; returns which calls each retention purge covered.
+    private static func verifyAudit(
+        _ db: Database, anchors: [Chain.Head], into report: inout VerifyReport
+    ) throws -> [Int64: Set<String>] {
+        var purges: [Int64: Set<String>] = [:]
+        var walk = Walk("audit entry", anchors: anchors)
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
+        while let row = try rows.next() {
+            let seq: Int64 = row["seq"]
+            let content = CallStore.auditContent(row)
+            let digest = content.digest
+            let matches = digest == row["digest"]
+            if !matches { report.badAudit(seq, "audit entry \(seq) was changed: its content does not match its digest") }
+            for (at, problem) in walk.step(seq: seq, digest: matches ? digest : nil, hash: row["hash"]) {
+                report.badAudit(at, problem)
+            }
+            if content.op == AuditOp.retentionPurge,
+                let detail = try? JSONParser.parse(Array(content.detail.utf8)),
+                let ids = detail["call_ids"]?.arrayValue
+            {
+                purges[seq] = Set(ids.compactMap(\.stringValue))
+            }
+        }
+        for (at, problem) in walk.end() { report.badAudit(at, problem) }
+        report.auditEntries = walk.count
+        report.auditHead = walk.head
+        return purges
+    }
+
+    private static func verifyEvents(
+        _ db: Database, anchors: [Chain.Head], purges: [Int64: Set<String>], into report: inout VerifyReport
+    ) throws {
+        var walk = Walk("event", anchors: anchors)
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
+        while let row = try rows.next() {
+            let seq: Int64 = row["seq"]
+            let stored: Data? = row["digest"]
+            var digest: Data? = stored
+            if let purgedBy: Int64 = row["purged_by"] {
+                // Retention removed the content; the digest stands for it, and the purge must
+                // be one the audit log records for this call.
+                if purges[purgedBy]?.contains(row["call_id"] as String) != true {
+                    report.badEvent(
+                        seq, "event \(seq) had its content removed, but no retention purge in the audit log covers it")
+                }
+            } else if CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest != stored {
+                report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")
+                digest = nil
+            }
+            for (at, problem) in walk.step(seq: seq, digest: digest ?? nil, hash: row["hash"] ?? Data()) {
+                report.badEvent(at, problem)
+            }
+        }
+        for (at, problem) in walk.end() { report.badEvent(at, problem) }
+        report.events = walk.count
+        report.eventHead = walk.head
+    }
+
+    /// Identity rows must be the ones their events committed to; one may be missing only
+    /// when the caller asked for anonymity (erasure) or retention purged the call.
+    private static func verifyIdentities(_ db: Database, into report: inout VerifyReport) throws {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT i.seq AS identity_seq, i.call_id AS identity_call, i.secret,
+                       e.seq, e.call_id, e.identity_commitment, e.purged_by
+                FROM event_identity i LEFT JOIN events e ON e.seq = i.seq
+                UNION ALL
+                SELECT NULL, NULL, NULL, e.seq, e.call_id, e.identity_commitment, e.purged_by
+                FROM events e
+                WHERE e.identity_commitment IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_identity i WHERE i.seq = e.seq)
+                """)
+        var anonymousCalls: Set<String>? = nil
+        for row in rows {
+            if let secret: Data = row["secret"] {
+                let seq: Int64 = row["identity_seq"]
+                let commitment: Data? = row["identity_commitment"]
+                if commitment != Chain.commitment(to: secret) || row["identity_call"] as String? != row["call_id"] {
+                    report.badEvent(seq, "the caller identity stored for event \(seq) is not the one the event committed to")
+                }
+                continue
+            }
+            let seq: Int64 = row["seq"]
+            let callID: String = row["call_id"]
+            if row["purged_by"] as Int64? != nil { continue }
+            if anonymousCalls == nil {
+                // The acknowledgements are chained, so an anonymity they record is genuine.
+                anonymousCalls = Set(
+                    try String.fetchAll(
+                        db, sql: "SELECT DISTINCT call_id FROM events WHERE ack LIKE '%\"anonymous\":true%'"))
+            }
+            if anonymousCalls?.contains(callID) != true {
+                report.badEvent(
+                    seq, "the caller identity of event \(seq) was deleted, but the caller never became anonymous")
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import GRDB
+import HotlineCore
+import HotlineStore
+import Testing
+
+/// Tamper evidence (PROTOCOL.md section 9, `verify`): every kind of change to the event log
+/// or the audit log made below the daemon, straight in SQLite, is found at its row.
+@Suite struct ChainTests {
+    let t: TemporaryStore
+    init() throws { t = try TemporaryStore() }
+
+    static let calls = (1...4).map { String(format: "c0c0c0c0-0000-4000-8000-%012d", $0) }
+
+    /// Eight events over four calls, with identity, notes, an erasure and an alert.
+    func writeLog() {
+        let alice = CallerIdentity(cli: "07700900123", name: "Alice Example")
+        t.commit([
+            Fixture.start(Self.calls[0], dialled: "999", identity: alice),
+            Fixture.start(Self.calls[1], dialled: "0800 789 321", identity: alice),
+            Fixture.update(Self.calls[0], note: "caller reports smoke"),
+        ])
+        t.commit([
+            Fixture.update(Self.calls[1], CallChanges(anonymousRequested: true), note: "wants to stay anonymous"),
+            Fixture.start(Self.calls[2], identity: CallerIdentity(name: "Bob Example")),
+            Fixture.end(Self.calls[0]),
+            Fixture.start(Self.calls[3]),
+            Fixture.end(Self.calls[2]),
+        ])
+    }
+
+    /// Runs SQL on a connection of its own, as an insider with the file would.
+    func tamper(_ sql: String, arguments: StatementArguments = []) throws {
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        defer { try? queue.close() }
+        try queue.write { db in try db.execute(sql: sql, arguments: arguments) }
+    }
+
+    /// What an offline `verify` of the file says, with no anchor but those given.
+    func offline(anchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []) throws -> VerifyReport {
+        try t.read { db in try ChainVerifier.verify(db, eventAnchors: anchors, auditAnchors: auditAnchors) }
+    }
+
+    /// Recomputes the digest and hash of every event from `seq` on, as a careful forger would.
+    func rehash(from seq: Int64) throws {
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        defer { try? queue.close() }
+        try queue.write { db in
+            var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
+                ?? Chain.genesis
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq]) {
+                let content = Chain.EventContent(
+                    seq: row["seq"], eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
+                    secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
+                    peerPID: row["peer_pid"], identityCommitment: row["identity_commitment"])
+                let digest = content.digest
+                previous = Chain.link(previous, digest)
+                try db.execute(
+                    sql: "UPDATE events SET digest = ?, hash = ? WHERE seq = ?", arguments: [digest, previous, row["seq"]])
+            }
+        }
+    }
+
+    @Test func anUntouchedLogVerifiesAndEndsAtTheHeadsTheStoreCommitted() throws {
+        writeLog()
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
+        let report = try t.store.verify()
+        #expect(report.ok, "\(report.problems)")
+        #expect(report.events == 8)
+        #expect(report.auditEntries == 1)
+        #expect(report.firstBadSeq == nil)
+        #expect(report.eventHead == t.store.heads.events)
+        #expect(report.auditHead == t.store.heads.audit)
+        #expect(report.eventHead.seq == 8)
+        #expect(try offline() == report)
+
+        // The heads survive a restart and the chain goes on from them.
+        try t.reopen()
+        #expect(t.store.heads == CallStore.Heads(events: report.eventHead, audit: report.auditHead))
+        t.commit([Fixture.update(Self.calls[3], note: "after restart")])
+        let after = try t.store.verify()
+        #expect(after.ok, "\(after.problems)")
+        #expect(after.events == 9)
+    }
+
+    @Test func aChangedEventIsFoundAtItsSeq() throws {
+        writeLog()
+        try tamper("UPDATE events SET body = replace(body, '999', '101') WHERE seq = 1")
+        let report = try t.store.verify()
+        #expect(!report.ok)
+        #expect(report.firstBadSeq == 1)
+        #expect(report.problems.first?.contains("event 1 was changed") == true)
+        #expect(try offline().firstBadSeq == 1)
+    }
+
+    @Test(arguments: ["peer_uid = 0", "recorded_at = recorded_at + 1", "ack = replace(ack, '\"escalated\":true', '\"escalated\":false')", "secret = NULL", "op = 'call.end'"])
+    func everyChainedColumnIsCovered(change: String) throws {
+        writeLog()
+        try tamper("UPDATE events SET \(change) WHERE seq = 3")
+        #expect(try offline().firstBadSeq == 3)
+    }
+
+    @Test func aLogRewrittenFromAnEditOnIsFoundOnlyAgainstAnAnchor() throws {
+        writeLog()
+        let original = try offline().eventHead
+        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 5")
+        try rehash(from: 5)
+        #expect(try offline().ok, "a forger who re-hashes everything after the edit is not caught without an anchor")
+        // The running store holds its own head, and an anchor kept from before catches it.
+        for report in [try t.store.verify(), try offline(anchors: [original])] {
+            #expect(report.firstBadSeq == 8)
+            #expect(report.problems.contains { $0.contains("rewritten") })
+        }
+    }
+
+    @Test func reHashingOneRowAloneIsFoundAtTheRowAfter() throws {
+        writeLog()
+        let original = try offline().eventHead
+        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 5")
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        try queue.write { db in
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM events WHERE seq = 5"))
+            let previous = try #require(try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = 4"))
+            let digest = Chain.EventContent(
+                seq: 5, eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
+                secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
+                peerPID: row["peer_pid"], identityCommitment: row["identity_commitment"]
+            ).digest
+            try db.execute(
+                sql: "UPDATE events SET digest = ?, hash = ? WHERE seq = 5",
+                arguments: [digest, Chain.link(previous, digest)])
+        }
+        try queue.close()
+        let report = try offline(anchors: [original])
+        #expect(report.firstBadSeq == 6)
+        #expect(report.problems.first?.contains("event 6 does not follow event 5") == true)
+    }
+
+    @Test func aDeletedEventIsFoundAtItsSeq() throws {
+        writeLog()
+        try tamper("DELETE FROM events WHERE seq = 3")
+        let report = try offline()
+        #expect(report.firstBadSeq == 3)
+        #expect(report.problems.first?.contains("missing") == true)
+        #expect(report.events == 7)
+    }
+
+    @Test func eventsDeletedFromTheEndAreFoundAgainstAHead() throws {
+        writeLog()
+        let head = try offline().eventHead
+        try tamper("DELETE FROM events WHERE seq >= 7")
+        #expect(try offline().ok, "without an anchor a shortened log looks whole")
+        #expect(try offline(anchors: [head]).firstBadSeq == 7)
+        #expect(try t.store.verify().firstBadSeq == 7)
+    }
+
+    @Test func anInsertedEventIsFoundAtItsSeq() throws {
+        writeLog()
+        // Make room at 4 by moving every later row up one, then forge a row there.
+        try tamper("UPDATE events SET seq = seq + 1000 WHERE seq >= 4")
+        try tamper("UPDATE events SET seq = seq - 999 WHERE seq >= 1004")
+        try tamper(
+            """
+            INSERT INTO events (seq, event_id, call_id, op, body, ack, recorded_at, peer_uid, peer_pid, digest, hash)
+            SELECT 4, 'f0f0f0f0-0000-4000-8000-000000000000', call_id, op, body, ack, recorded_at, peer_uid, peer_pid,
+                   digest, hash FROM events WHERE seq = 3
+            """)
+        #expect(try offline().firstBadSeq == 4)
+    }
+
+    @Test func anEventAppendedByHandIsFound() throws {
+        writeLog()
+        try tamper(
+            """
+            INSERT INTO events (seq, event_id, call_id, op, body, ack, recorded_at, peer_uid, peer_pid, digest, hash)
+            VALUES (9, 'f1f1f1f1-0000-4000-8000-000000000000', ?, 'call.end', '{}', '{}', 0, 0, 0, zeroblob(32), zeroblob(32))
+            """, arguments: [Self.calls[3]])
+        #expect(try offline().firstBadSeq == 9)
+    }
+
+    @Test func reorderedEventsAreFoundAtTheFirstOfThem() throws {
+        writeLog()
+        try tamper("UPDATE events SET seq = 100 WHERE seq = 2")
+        try tamper("UPDATE events SET seq = 2 WHERE seq = 3")
+        try tamper("UPDATE events SET seq = 3 WHERE seq = 100")
+        let report = try offline()
+        #expect(report.firstBadSeq == 2)
+        #expect(report.events == 8)
+    }
+
+    @Test func erasureForAnonymityKeepsTheChainWhole() throws {
+        writeLog()
+        // Call 1 went anonymous: its identity is gone, and that is no tampering.
+        #expect(try t.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM event_identity WHERE call_id = ?", arguments: [Self.calls[1]]) } == 0)
+        #expect(try t.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events WHERE identity_commitment IS NOT NULL") } == 3)
+        #expect(try offline().ok)
+    }
+
+    @Test func anIdentityDeletedWithoutAnonymityIsFound() throws {
+        writeLog()
+        // Call 0 is on 999 (anonymity forbidden): its identity must stay.
+        try tamper("DELETE FROM event_identity WHERE seq = 1")
+        let report = try offline()
+        #expect(report.firstBadSeq == 1)
+        #expect(report.problems.first?.contains("never became anonymous") == true)
+    }
+
+    @Test func anIdentitySwappedForAnotherIsFound() throws {
+        writeLog()
+        try tamper("UPDATE event_identity SET secret = (SELECT secret FROM event_identity WHERE seq = 1) WHERE seq = 5")
+        #expect(try offline().firstBadSeq == 5)
+    }
+
+    @Test func aChangedDeletedOrReorderedAuditEntryIsFound() throws {
+        for i in 1...5 {
+            try t.store.audit(
+                AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["n": .int(Int64(i))]))
+        }
+        #expect(try offline().ok)
+        try tamper("UPDATE audit SET uid = 0 WHERE seq = 2")
+        #expect(try offline().firstBadAuditSeq == 2)
+        try tamper("UPDATE audit SET uid = 1002 WHERE seq = 2")
+        #expect(try offline().ok)
+        try tamper("DELETE FROM audit WHERE seq = 4")
+        #expect(try offline().firstBadAuditSeq == 4)
+        let heads = t.store.heads
+        try tamper("DELETE FROM audit WHERE seq >= 4")
+        #expect(try offline().ok)
+        #expect(try offline(auditAnchors: [heads.audit]).firstBadAuditSeq == 4)
+        #expect(try t.store.verify().firstBadAuditSeq == 4)
+        try tamper("UPDATE audit SET seq = 10 WHERE seq = 1")
+        try tamper("UPDATE audit SET seq = 1 WHERE seq = 2")
+        try tamper("UPDATE audit SET seq = 2 WHERE seq = 10")
+        #expect(try offline().firstBadAuditSeq == 1)
+    }
+
+    @Test func aDatabaseFromBeforeTheChainIsChainedWhenOpened() throws {
+        writeLog()
+        let before = try offline()
+        try tamper(
+            """
+            DROP TABLE audit;
+            ALTER TABLE events DROP COLUMN identity_commitment;
+            ALTER TABLE events DROP COLUMN digest;
+            ALTER TABLE events DROP COLUMN hash;
+            ALTER TABLE events DROP COLUMN purged_by;
+            DELETE FROM grdb_migrations WHERE identifier = 'v3-audit-and-chain';
+            """)
+        try t.reopen()
+        let after = try t.store.verify()
+        #expect(after.ok, "\(after.problems)")
+        #expect(after.events == 8)
+        // The same content gives the same chain, except where erasure took an identity
+        // before the chain existed: no commitment can be made to what is gone.
+        #expect(after.eventHead.seq == before.eventHead.seq)
+    }
+}
