@@ -163,7 +163,10 @@ public final class HotlineService: Service, Sendable {
                         logChainHeads("after retention")
                     }
                 } catch {
-                    logger.error("retention could not purge; trying again later: \(error)")
+                    // Soon, not tomorrow: the fault (a full disk, a lock) is usually brief.
+                    logger.error("retention could not purge; trying again in an hour: \(error)")
+                    do { try await Task.sleep(for: min(retentionInterval, .seconds(3600))) } catch { return }
+                    continue
                 }
             }
             do { try await Task.sleep(for: retentionInterval) } catch { return }

@@ -16,6 +16,8 @@ extension CallStore {
         public var events = 0
         /// The audit entries that record it, one for each transaction.
         public var auditSeqs: [Int64] = []
+
+        public init() {}
     }
 
     /// Calls purged per transaction, so a large first purge never holds the writer long.

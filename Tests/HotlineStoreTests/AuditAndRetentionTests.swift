@@ -1,0 +1,199 @@
+import Foundation
+import GRDB
+import HotlineCore
+import HotlineStore
+import Testing
+
+/// The audit log (who read what, and the audited writes) and retention purges, below the
+/// socket: what is stored, how it pages, and that purging keeps the chain verifiable.
+@Suite struct AuditAndRetentionTests {
+    let t: TemporaryStore
+    init() throws { t = try TemporaryStore() }
+
+    static let callA = "a1a1a1a1-0000-4000-8000-00000000000a"
+    static let callB = "b2b2b2b2-0000-4000-8000-00000000000b"
+    static let callC = "c3c3c3c3-0000-4000-8000-00000000000c"
+
+    func entries() throws -> [AuditEntry] {
+        try t.store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries
+    }
+
+    @Test func anAuditEntryIsStoredAsGivenAndNumberedInOrder() throws {
+        let first = try t.store.audit(
+            AuditEntry(
+                peer: Fixture.supervisor, op: "call.get", at: Fixture.now,
+                detail: ["call_ids": [.string(Self.callA)], "result": "ok"]))
+        let second = try t.store.audit(
+            AuditEntry(peer: Fixture.handler, op: "calls.list", at: Fixture.now.adding(seconds: 1), detail: ["result": "forbidden"]))
+        #expect(first.seq == 1)
+        #expect(second.seq == 2)
+        #expect(try entries() == [first, second])
+        #expect(first.json == [
+            "seq": 1, "at": "2026-11-24T19:05:00Z", "uid": 1002, "pid": 4243, "role": "supervisor", "op": "call.get",
+            "call_ids": [.string(Self.callA)], "result": "ok",
+        ])
+        #expect(t.store.heads.audit.seq == 2)
+    }
+
+    @Test func auditListPagesWithoutSplittingAMicrosecond() throws {
+        // Five entries at t0, three at t1, two at t2.
+        let t0 = Fixture.now, t1 = t0.adding(seconds: 1), t2 = t0.adding(seconds: 2)
+        for at in [t0, t0, t0, t0, t0, t1, t1, t1, t2, t2] {
+            try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: at, detail: [:]))
+        }
+        let end = t0.adding(seconds: 60)
+        let page1 = try t.store.auditEntries(from: t0, to: end, limit: 7)
+        #expect(page1.entries.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(page1.nextFrom == t1)
+        let page2 = try t.store.auditEntries(from: t1, to: end, limit: 7)
+        #expect(page2.entries.map(\.seq) == [6, 7, 8, 9, 10])
+        #expect(page2.nextFrom == nil)
+        // More entries in one microsecond than a page: that microsecond comes whole.
+        let crowded = try t.store.auditEntries(from: t0, to: end, limit: 3)
+        #expect(crowded.entries.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(crowded.nextFrom == t1)
+        // `to` is exclusive.
+        #expect(try t.store.auditEntries(from: t0, to: t1).entries.count == 5)
+    }
+
+    @Test func loweringAMarkingIsAuditedWithTheEventAndRaisingItIsNot() throws {
+        t.commit([Fixture.start(Self.callA, dialled: "0800 789 321")])
+        t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
+        #expect(try entries().isEmpty)
+        let lowered = t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official)), by: Fixture.supervisor)
+        #expect(lowered.ack?["marking"] == "OFFICIAL")
+        let audit = try entries()
+        #expect(audit.count == 1)
+        #expect(audit.first?.op == AuditOp.markingLowered)
+        #expect(audit.first?.uid == Fixture.supervisor.uid)
+        #expect(audit.first?.role == .supervisor)
+        #expect(audit.first?.detail == [
+            "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL",
+        ])
+        // A handler's attempt is refused and leaves no entry.
+        t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
+        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official))).error?.code == .forbidden)
+        #expect(try entries().count == 1)
+        #expect(try t.store.verify().ok)
+    }
+
+    @Test func anAlertAcknowledgementIsAuditedOnce() throws {
+        let outcome = t.commit([Fixture.start(Self.callA, dialled: "999")])
+        let alert = try #require(outcome.alerts.first)
+        let acked = try t.store.acknowledgeAlert(id: alert.id, by: Fixture.supervisor, at: Fixture.now.adding(seconds: 9))
+        #expect(acked?.ackedAt == Fixture.now.adding(seconds: 9))
+        let again = try t.store.acknowledgeAlert(id: alert.id, by: Fixture.supervisor, at: Fixture.now.adding(seconds: 20))
+        #expect(again?.ackedAt == Fixture.now.adding(seconds: 9))
+        #expect(try t.store.acknowledgeAlert(id: UUIDText.random(), by: Fixture.supervisor, at: Fixture.now) == nil)
+        let audit = try entries()
+        #expect(audit.map(\.op) == ["alert.ack"])
+        #expect(audit.first?.detail == ["alert_id": .string(alert.id), "call_ids": [.string(Self.callA)], "level": 1])
+    }
+
+    // MARK: - Retention
+
+    /// Three ended calls and one open: A on the hotline ended 40 days ago, B on 101 ended
+    /// 40 days ago, C on 101 ended 5 days ago, and an open hotline call.
+    func writeCalls(open: String) {
+        let identity = CallerIdentity(cli: "07700900999", name: "Carol Retained")
+        t.commit([
+            Fixture.start(Self.callA, dialled: "0800 789 321", at: "2026-10-01T10:00:00Z", identity: identity),
+            Fixture.update(Self.callA, at: "2026-10-01T10:01:00Z", note: "purple van seen twice"),
+            Fixture.end(Self.callA, at: "2026-10-15T10:05:00Z"),
+            Fixture.start(Self.callB, dialled: "101", at: "2026-10-15T11:00:00Z"),
+            Fixture.end(Self.callB, at: "2026-10-15T11:05:00Z"),
+            Fixture.start(Self.callC, dialled: "101", at: "2026-11-19T11:00:00Z"),
+            Fixture.end(Self.callC, at: "2026-11-19T11:05:00Z"),
+            Fixture.start(open, dialled: "0800 789 321", at: "2026-09-01T10:00:00Z"),
+        ])
+    }
+
+    @Test func retentionPurgesWhatTheFirstMatchingRuleSaysAndNothingElse() throws {
+        let open = UUIDText.random()
+        writeCalls(open: open)
+        let rules = [
+            RetentionRule(route: "anti-terrorist-hotline", marking: .officialSensitive, purgeAfterDays: 30),
+            RetentionRule(route: "non-emergency", purgeAfterDays: 31),
+        ]
+        let now = Fixture.now  // 2026-11-24: A and B ended 40 days ago, C 5 days ago
+        // Call A's ciphertexts (its note, its caller's identity): none may outlive the purge.
+        let sealed = try t.read { db in
+            try Data.fetchAll(
+                db,
+                sql: """
+                    SELECT secret FROM events WHERE call_id = ?1 AND secret IS NOT NULL
+                    UNION ALL SELECT secret FROM event_identity WHERE call_id = ?1
+                    UNION ALL SELECT identity FROM calls WHERE call_id = ?1
+                    """, arguments: [Self.callA])
+        }
+        #expect(sealed.count == 3)
+        let report = try t.store.purge(rules: rules, now: now, uid: 0, pid: 1)
+        #expect(report.calls == 2)
+        #expect(report.events == 5)
+        #expect(report.auditSeqs == [1])
+        #expect(try t.store.call(id: Self.callA)?.state.id == nil)
+        #expect(try t.store.call(id: Self.callB)?.state.id == nil)
+        #expect(try t.store.call(id: Self.callC)?.state.id != nil)
+        #expect(try t.store.call(id: open)?.state.id != nil)  // never ended: never purged
+
+        // Nothing of the purged calls is left in the files: no byte run of their ciphertexts.
+        for (file, bytes) in try t.fileBytes() {
+            for blob in sealed {
+                for chunk in [UInt8](blob).chunks(of: 16) {
+                    #expect(!bytes.contains(bytes: chunk), "a ciphertext of a purged call is still in \(file)")
+                }
+            }
+        }
+        let audit = try entries()
+        #expect(audit.count == 1)
+        #expect(audit.first?.op == AuditOp.retentionPurge)
+        #expect(audit.first?.role == nil)
+        #expect(Set(audit.first?.detail["call_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []) == [Self.callA, Self.callB])
+        #expect(audit.first?.detail["events"] == 5)
+
+        // The events stay as tombstones; the chain still verifies, and so does a restart's.
+        let tombstones = try t.read { db in
+            try Row.fetchAll(db, sql: "SELECT body, ack, secret, purged_by FROM events WHERE purged_by IS NOT NULL")
+        }
+        #expect(tombstones.count == 5)
+        #expect(tombstones.allSatisfy { ($0["body"] as String) == "" && ($0["secret"] as Data?) == nil })
+        let verified = try t.store.verify()
+        #expect(verified.ok, "\(verified.problems)")
+        #expect(verified.events == 8)
+        try t.reopen()
+        #expect(try t.store.verify().ok)
+
+        // A second run finds nothing more to do.
+        #expect(try t.store.purge(rules: rules, now: now, uid: 0, pid: 1).calls == 0)
+        #expect(try entries().count == 1)
+    }
+
+    @Test func contentRemovedWithoutAnAuditedPurgeIsTampering() throws {
+        let open = UUIDText.random()
+        writeCalls(open: open)
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: [:]))
+        // An insider blanks call C's events and points them at an audit entry that is no purge.
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        try queue.write { db in
+            try db.execute(
+                sql: "UPDATE events SET body = '', ack = '', secret = NULL, purged_by = 1 WHERE call_id = ?",
+                arguments: [Self.callC])
+        }
+        try queue.close()
+        let report = try t.store.verify()
+        #expect(report.firstBadSeq == 6)
+        #expect(report.problems.first?.contains("no retention purge") == true)
+    }
+
+    @Test func noRulesOrNoMatchingRuleKeepsEverything() throws {
+        writeCalls(open: UUIDText.random())
+        #expect(try t.store.purge(rules: [], now: Fixture.now, uid: 0, pid: 1).calls == 0)
+        let report = try t.store.purge(
+            rules: [RetentionRule(route: "emergency", purgeAfterDays: 1)], now: Fixture.now, uid: 0, pid: 1)
+        #expect(report == CallStore.PurgeReport())
+        #expect(try entries().isEmpty)
+        #expect(try t.store.counts().calls == 4)
+    }
+}
