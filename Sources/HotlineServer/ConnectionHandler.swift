@@ -13,6 +13,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let maxPending: Int
     private var decoder: RequestDecoder
     private var peer: Peer?
+    private var credentials: PeerIdentity.Credentials?
+    /// The configuration generation `peer`'s roles were worked out under.
+    private var peerGeneration = -1
+    /// Lines read while the peer's roles are being worked out, handled in order after.
+    private var heldLines: [ByteBuffer] = []
+    private var resolving = false
     /// Answers not yet written, oldest first; nil while the request is still running.
     private var slots: [(response: ByteBuffer?, closeAfter: Bool)] = []
     private var slotBase = 0
@@ -35,21 +41,45 @@ final class ConnectionHandler: ChannelInboundHandler {
     var pendingCount: Int { slots.count }
 
     func channelActive(context: ChannelHandlerContext) {
-        let roles = dispatcher.configuration.roles
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         PeerIdentity.credentials(of: context.channel).whenComplete { result in
             let (handler, context) = loopBound.value
             switch result {
             case .success(let cred):
-                handler.peer = Peer(
-                    uid: cred.uid, gid: cred.gid, pid: cred.pid,
-                    roles: PeerIdentity.roles(uid: cred.uid, gid: cred.gid, configuration: roles))
+                handler.credentials = cred
+                handler.resolvePeer(context: context)
             case .failure(let error):
                 handler.dispatcher.logger.warning("cannot read peer credentials; closing", metadata: ["error": "\(error)"])
                 context.close(promise: nil)
             }
         }
         context.fireChannelActive()
+    }
+
+    /// Works out the peer's roles off the event loop; lines that arrive meanwhile are held
+    /// (and reading paused) so they are answered in order, under the roles now configured.
+    private func resolvePeer(context: ChannelHandlerContext) {
+        guard let credentials, !resolving else { return }
+        resolving = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        dispatcher.resolvePeer(credentials, on: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.resolving = false
+            switch result {
+            case .success(let (peer, generation)):
+                handler.peer = peer
+                handler.peerGeneration = generation
+            case .failure:
+                // Only when the daemon is stopping; the held lines are answered so.
+                handler.peer = handler.peer ?? Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, roles: [])
+                handler.peerGeneration = -1
+            }
+            let held = handler.heldLines
+            handler.heldLines = []
+            for line in held { handler.handleLine(context: context, line) }
+            handler.updateAutoRead(context: context)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -74,6 +104,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func handleLine(context: ChannelHandlerContext, _ line: ByteBuffer) {
+        if resolving || credentials == nil
+            || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent) && !dispatcher.isShuttingDown
+        {
+            heldLines.append(line)
+            resolvePeer(context: context)
+            return
+        }
         let decoded = decoder.decode(line: line.readableBytesView)
         if dispatcher.isShuttingDown {
             enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError.shuttingDown))
@@ -240,9 +277,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// A client that sends without reading its answers fills our outbound buffer; stop
     /// reading from it until it catches up, so its backlog stays bounded and costs nobody else.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed
-        context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
+        updateAutoRead(context: context)
         context.fireChannelWritabilityChanged()
+    }
+
+    private func updateAutoRead(context: ChannelHandlerContext) {
+        let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
+        context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -38,9 +38,14 @@ public final class Dispatcher: Sendable {
 
     public var configuration: Configuration { state.withLock { $0.configuration } }
 
+    /// Bumped by every reload: connections then work out their peer's roles again, so a
+    /// role taken away applies to open connections too, from their next request.
+    let rolesGeneration = Atomic<Int>(0)
+
     /// Installs a new configuration for requests from now on.
     public func reload(_ configuration: Configuration) {
         state.withLock { $0.configuration = configuration }
+        rolesGeneration.add(1, ordering: .sequentiallyConsistent)
         writer.setRules(CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts)
     }
 
@@ -136,6 +141,7 @@ public final class Dispatcher: Sendable {
                 var detail: [String: JSONValue] = ["ok": .bool(report.ok), "events": .int(report.events)]
                 detail["first_bad_seq"] = .optional(report.firstBadSeq)
                 detail["first_bad_audit_seq"] = .optional(report.firstBadAuditSeq)
+                if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
                 return (report.json, detail)
             }
         case .alertsSubscribe:
@@ -168,6 +174,21 @@ public final class Dispatcher: Sendable {
                     "subscribers": .int(Int64(subscribers)),
                 ]
             }
+        }
+    }
+
+    /// The peer with the roles the current configuration gives it. User and group lookups
+    /// can block (NSS, LDAP), so they run on the reader threads, never on an event loop.
+    func resolvePeer(_ cred: PeerIdentity.Credentials, on loop: any EventLoop) -> EventLoopFuture<(Peer, Int)> {
+        let generation = rolesGeneration.load(ordering: .sequentiallyConsistent)
+        let roles = configuration.roles
+        return readers.runIfActive(eventLoop: loop) {
+            (
+                Peer(
+                    uid: cred.uid, gid: cred.gid, pid: cred.pid,
+                    roles: PeerIdentity.roles(uid: cred.uid, gid: cred.gid, configuration: roles)),
+                generation
+            )
         }
     }
 

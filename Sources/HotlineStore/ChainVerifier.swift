@@ -13,8 +13,11 @@ public struct VerifyReport: Sendable, Equatable {
     public var eventHead: Chain.Head = .empty
     public var auditHead: Chain.Head = .empty
     public var problems: [String] = []
+    /// Calls whose projection (what `call.get` and `calls.list` show) disagrees with their
+    /// events: edited in the `calls` table, or deleted from it.
+    public var badCalls: [String] = []
 
-    public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil }
+    public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil && badCalls.isEmpty }
 
     public init() {}
 
@@ -30,6 +33,11 @@ public struct VerifyReport: Sendable, Equatable {
         if problems.count < Self.maxProblems { problems.append(problem) }
     }
 
+    mutating func badCall(_ id: String, _ problem: String) {
+        badCalls.append(id)
+        if problems.count < Self.maxProblems { problems.append(problem) }
+    }
+
     /// As the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
     public var json: JSONValue {
         var m: [String: JSONValue] = [
@@ -39,6 +47,7 @@ public struct VerifyReport: Sendable, Equatable {
         ]
         if let firstBadSeq { m["first_bad_seq"] = .int(firstBadSeq) }
         if let firstBadAuditSeq { m["first_bad_audit_seq"] = .int(firstBadAuditSeq) }
+        if !badCalls.isEmpty { m["bad_calls"] = .array(badCalls.prefix(100).map(JSONValue.string)) }
         return .object(m)
     }
 }
@@ -57,6 +66,7 @@ public enum ChainVerifier {
         let purges = try verifyAudit(db, anchors: auditAnchors, into: &report)
         try verifyEvents(db, anchors: eventAnchors, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
+        try verifyProjection(db, into: &report)
         return report
     }
 
@@ -158,6 +168,54 @@ public enum ChainVerifier {
         for (at, problem) in walk.end() { report.badEvent(at, problem) }
         report.events = walk.count
         report.eventHead = walk.head
+    }
+
+    /// Each call's projection must say what its chained events say: the acknowledgement of
+    /// its last event gives route, grade, marking, anonymity and escalation; its `call.end`
+    /// gives the outcome and end time. A call whose events are in the log must have one.
+    private static func verifyProjection(_ db: Database, into report: inout VerifyReport) throws {
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
+                       c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
+                       (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
+                       (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end') AS end_body
+                FROM calls c LEFT JOIN events e ON e.seq = c.last_seq
+                """)
+        while let row = try rows.next() {
+            let id: String = row["call_id"]
+            guard row["last_call"] as String? == id, row["max_seq"] as Int64? == row["last_seq"] as Int64?,
+                let ack = try? JSONParser.parse(Array((row["last_ack"] as String? ?? "").utf8))
+            else {
+                report.badCall(id, "call \(id) in the calls table does not match the events of that call")
+                continue
+            }
+            var differs: [String] = []
+            for key in ["route", "grade", "marking"] where ack[key]?.stringValue != row[key] as String? {
+                differs.append(key)
+            }
+            for key in ["anonymous", "escalated"] where ack[key]?.boolValue != row[key] as Bool? {
+                differs.append(key)
+            }
+            let end = (row["end_body"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            if end?["outcome"]?.stringValue != row["outcome"] as String? { differs.append("outcome") }
+            let endedAt = end?["ended_at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
+            if endedAt != row["ended_at"] as Int64? { differs.append("ended_at") }
+            if !differs.isEmpty {
+                report.badCall(
+                    id, "call \(id) was changed in the calls table: its \(differs.joined(separator: ", ")) differ from its events")
+            }
+        }
+        for id in try String.fetchAll(
+            db,
+            sql: """
+                SELECT DISTINCT call_id FROM events
+                WHERE purged_by IS NULL AND call_id NOT IN (SELECT call_id FROM calls) ORDER BY call_id
+                """)
+        {
+            report.badCall(id, "call \(id) was deleted from the calls table, though its events are in the log")
+        }
     }
 
     /// Identity rows must be the ones their events committed to; one may be missing only

@@ -128,6 +128,9 @@ struct Verify: ParsableCommand {
             print("TAMPERING FOUND in a log of \(events) events and \(audit) audit entries.")
             if let seq = r["first_bad_seq"]?.intValue { print("  first bad event:       seq \(seq)") }
             if let seq = r["first_bad_audit_seq"]?.intValue { print("  first bad audit entry: seq \(seq)") }
+            if let calls = r["bad_calls"]?.arrayValue, !calls.isEmpty {
+                print("  calls whose state disagrees with their events: \(calls.count)")
+            }
             for p in r["problems"]?.arrayValue ?? [] { print("  - \(p.stringValue ?? "")") }
         }
         print("Event chain head: \(r["head"]?.stringValue ?? "-")")

@@ -3,21 +3,61 @@ import Foundation
 import HotlineClient
 import HotlineCore
 
-/// Identifying fields given on the command line.
+/// Identifying fields, from a file or standard input (private) or from flags (which other
+/// local users can read in the process list while the command runs).
 struct CallerOptions: ParsableArguments {
-    @Option(help: "The caller's line identity.")
+    @Option(
+        name: .customLong("caller-from"),
+        help: ArgumentHelp(
+            "Read the caller's identity from this file, or '-' for standard input: a JSON object with any of cli, name, contact, address.",
+            discussion: "Unlike the flags below, this keeps the identity out of the process list."))
+    var callerFrom: String?
+    @Option(help: "The caller's line identity (visible in the process list; prefer --caller-from).")
     var cli: String?
-    @Option(name: .customLong("caller-name"), help: "The caller's name.")
+    @Option(name: .customLong("caller-name"), help: "The caller's name (visible in the process list).")
     var callerName: String?
-    @Option(name: .customLong("caller-contact"), help: "How to reach the caller.")
+    @Option(name: .customLong("caller-contact"), help: "How to reach the caller (visible in the process list).")
     var callerContact: String?
-    @Option(name: .customLong("caller-address"), help: "The caller's address.")
+    @Option(name: .customLong("caller-address"), help: "The caller's address (visible in the process list).")
     var callerAddress: String?
 
-    func add(to members: inout [String: JSONValue]) {
-        let identity = CallerIdentity(cli: cli, name: callerName, contact: callerContact, address: callerAddress)
+    func validate() throws {
+        if callerFrom != nil, cli != nil || callerName != nil || callerContact != nil || callerAddress != nil {
+            throw ValidationError("Give the caller's identity with --caller-from or with flags, not both.")
+        }
+    }
+
+    func add(to members: inout [String: JSONValue]) throws {
+        var identity = CallerIdentity(cli: cli, name: callerName, contact: callerContact, address: callerAddress)
+        if let callerFrom {
+            let text = try readPrivateInput(callerFrom, flag: "--caller-from")
+            guard case .object(let fields)? = try? JSONParser.parse(Array(text.utf8)) else {
+                throw ValidationError("--caller-from must hold one JSON object, such as {\"cli\": \"07700900123\", \"name\": \"…\"}.")
+            }
+            let known: Set<String> = ["cli", "name", "contact", "address"]
+            if let odd = fields.keys.sorted().first(where: { !known.contains($0) }) {
+                throw ValidationError("--caller-from: \"\(odd)\" is not an identity field (cli, name, contact, address).")
+            }
+            identity = CallerIdentity(
+                cli: fields["cli"]?.stringValue, name: fields["name"]?.stringValue,
+                contact: fields["contact"]?.stringValue, address: fields["address"]?.stringValue)
+        }
         members.merge(identity.json.objectValue ?? [:]) { _, new in new }
     }
+}
+
+/// The text of a file, or of standard input for `-`, for values kept out of argv.
+func readPrivateInput(_ path: String, flag: String) throws -> String {
+    let data: Data?
+    if path == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        data = FileManager.default.contents(atPath: path)
+    }
+    guard let data, let text = String(data: data, encoding: .utf8) else {
+        throw ValidationError("\(flag): cannot read \(path == "-" ? "standard input" : path) as UTF-8 text.")
+    }
+    return text
 }
 
 /// Who writes an update or end: announced with `hello`, as a workstation does.
@@ -84,7 +124,7 @@ struct Start: ParsableCommand {
         if let workstation { call["workstation"] = .string(workstation) }
         if let handler { call["handler"] = .string(handler) }
         if anonymous { call["anonymous_requested"] = true }
-        caller.add(to: &call)
+        try caller.add(to: &call)
         let request: JSONValue = ["op": "call.start", "event_id": .string(newEventID()), "call": .object(call)]
         let ack = try perform(request, on: try parent.connect(), json: output.json)
         if !output.json { printAck(ack, verb: "started") }
@@ -109,7 +149,9 @@ struct Update: ParsableCommand {
     @Option(help: "OFFICIAL, OFFICIAL-SENSITIVE or SECRET.") var marking: String?
     @Flag(help: "The caller asks to stay anonymous: their identity is erased.") var anonymous = false
     @OptionGroup var caller: CallerOptions
-    @Option(help: "A note for the call's log.") var note: String?
+    @Option(help: "A note for the call's log (visible in the process list; prefer --note-from).") var note: String?
+    @Option(name: .customLong("note-from"), help: "Read the note from this file, or '-' for standard input.")
+    var noteFrom: String?
     @OptionGroup var author: AuthorOptions
     @OptionGroup var output: OutputOptions
 
@@ -130,13 +172,21 @@ struct Update: ParsableCommand {
         if let grade { set["grade"] = .string(grade) }
         if let marking { set["marking"] = .string(marking) }
         if anonymous { set["anonymous_requested"] = true }
-        caller.add(to: &set)
+        try caller.add(to: &set)
         var request: [String: JSONValue] = [
             "op": "call.update", "event_id": .string(newEventID()), "call_id": .string(callID),
             "at": .string(try parseTime(at, flag: "--at").rfc3339),
         ]
         if !set.isEmpty { request["set"] = .object(set) }
-        if let note { request["note"] = .string(note) }
+        if let noteFrom {
+            guard note == nil, !(noteFrom == "-" && caller.callerFrom == "-") else {
+                throw ValidationError("--note-from goes without --note, and only one of it and --caller-from may read standard input.")
+            }
+            let text = try readPrivateInput(noteFrom, flag: "--note-from")
+            request["note"] = .string(text.hasSuffix("\n") ? String(text.dropLast()) : text)
+        } else if let note {
+            request["note"] = .string(note)
+        }
         let ack = try perform(.object(request), on: try author.connect(parent), json: output.json)
         if !output.json { printAck(ack, verb: "updated") }
     }

@@ -155,7 +155,10 @@ import Testing
         writeLog()
         let head = try offline().eventHead
         try tamper("DELETE FROM events WHERE seq >= 7")
-        #expect(try offline().ok, "without an anchor a shortened log looks whole")
+        // Without an anchor the chain itself looks whole; only the projections, which still
+        // name the deleted events, give it away.
+        #expect(try offline().firstBadSeq == nil)
+        #expect(try offline().badCalls == [Self.calls[2], Self.calls[3]])
         #expect(try offline(anchors: [head]).firstBadSeq == 7)
         #expect(try t.store.verify().firstBadSeq == 7)
     }
@@ -259,5 +262,43 @@ import Testing
         // The same content gives the same chain, except where erasure took an identity
         // before the chain existed: no commitment can be made to what is gone.
         #expect(after.eventHead.seq == before.eventHead.seq)
+    }
+}
+
+/// `verify` also holds each call's projection (what `call.get` and `calls.list` show) to
+/// the call's chained events.
+@Suite struct ProjectionVerifyTests {
+    let chain: ChainTests
+    init() throws { chain = try ChainTests() }
+
+    @Test(arguments: [
+        ("marking = 'OFFICIAL'", "marking"), ("grade = 'resolution'", "grade"), ("anonymous = 0", "anonymous"),
+        ("escalated = 0", "escalated"), ("outcome = 'hoax'", "outcome"), ("ended_at = ended_at - 1", "ended_at"),
+        ("route = 'unrouted'", "route"),
+    ])
+    func anEditedProjectionIsFound(change: String, field: String) throws {
+        chain.writeLog()
+        // Call 1 is on the hotline (OFFICIAL-SENSITIVE), anonymous; call 0 escalated and ended.
+        let target = ["anonymous = 0", "marking = 'OFFICIAL'"].contains(change) ? ChainTests.calls[1] : ChainTests.calls[0]
+        try chain.tamper("UPDATE calls SET \(change) WHERE call_id = ?", arguments: [target])
+        let report = try chain.offline()
+        #expect(!report.ok)
+        #expect(report.firstBadSeq == nil)  // the log itself is intact
+        #expect(report.badCalls == [target])
+        #expect(report.problems.first?.contains(field) == true, "\(report.problems)")
+    }
+
+    @Test func aDeletedOrForgedProjectionIsFound() throws {
+        chain.writeLog()
+        try chain.tamper("DELETE FROM calls WHERE call_id = ?", arguments: [ChainTests.calls[2]])
+        #expect(try chain.offline().badCalls == [ChainTests.calls[2]])
+        try chain.tamper(
+            """
+            INSERT INTO calls SELECT 'f2f2f2f2-0000-4000-8000-000000000000', dialled, route, route_anonymity, route_grade,
+                grade, marking, anonymous, anonymous_requested, escalated, threat_alert_raised, category, location, flags,
+                outcome, received_at, answered_at, ended_at, workstation, handler, owner_uid, identity, 999, 999
+            FROM calls WHERE call_id = ?
+            """, arguments: [ChainTests.calls[3]])
+        #expect(Set(try chain.offline().badCalls) == [ChainTests.calls[2], "f2f2f2f2-0000-4000-8000-000000000000"])
     }
 }
