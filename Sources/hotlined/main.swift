@@ -102,7 +102,8 @@ struct Hotlined: AsyncParsableCommand {
         } catch {
             logger.critical("refusing to start without an encryption key: \(error)")
             Systemd.notify("STATUS=refusing to start without an encryption key")
-            throw ExitCode(1)
+            // EX_CONFIG: a restart cannot help (RestartPreventExitStatus=78 in the unit).
+            throw ExitCode(78)
         }
 
         let store: CallStore
