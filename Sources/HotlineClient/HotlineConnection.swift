@@ -142,6 +142,17 @@ public final class HotlineConnection: @unchecked Sendable {
         return try receive()
     }
 
+    /// Waits (`milliseconds`, or -1 for ever) until the daemon or the descriptor `other`
+    /// has something to read; says which.
+    public func waitReadable(milliseconds: Int32, orInput other: Int32) -> (daemon: Bool, other: Bool) {
+        if buffer.contains(0x0A) { return (true, false) }
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: other, events: Int16(POLLIN), revents: 0)]
+        var n: Int32
+        repeat { n = poll(&fds, 2, milliseconds) } while n < 0 && errno == EINTR
+        guard n > 0 else { return (false, false) }
+        return (fds[0].revents != 0, fds[1].revents != 0)
+    }
+
     /// Waits up to `milliseconds` for data to read; false on time-out.
     public func waitReadable(milliseconds: Int32) -> Bool {
         if buffer.contains(0x0A) { return true }

@@ -79,6 +79,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             handler.heldLines = []
             for line in held { handler.handleLine(context: context, line) }
             handler.updateAutoRead(context: context)
+            if handler.inputClosed && handler.slots.isEmpty && !handler.resolving { context.close(promise: nil) }
         }
     }
 
@@ -217,8 +218,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             handler.fill(context: context, index: index, req: req, result: mapped)
         }
+        // The tail completes when this request *and every one before it* is answered: a write
+        // does not wait for earlier reads, so its own completion says nothing of theirs.
         let done = future.map { _ in () }.recover { _ in () }
-        tail = done
+        tail = tail.map { $0.and(done).map { _ in () } } ?? done
     }
 
     private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
@@ -249,7 +252,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A script that pipelines and then half-closes still gets every answer.
             inputClosed = true
-            if slots.isEmpty { context.close(promise: nil) }
+            if slots.isEmpty && heldLines.isEmpty && !resolving { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -262,7 +265,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch result {
         case .success(let value):
             members = value.objectValue ?? [:]
-            members["ok"] = true
+            // A success is "ok": true, except where the op's own answer says otherwise:
+            // `verify` answers "ok": false for a tampered log (PROTOCOL.md section 9), with
+            // no "error", since the request itself succeeded.
+            if members["ok"] == nil { members["ok"] = true }
         case .failure(let error):
             members = ["ok": false, "error": error.json]
         }

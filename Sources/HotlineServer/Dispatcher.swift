@@ -102,20 +102,19 @@ public final class Dispatcher: Sendable {
         case .callsList(let query):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
-            var filter = query.json
-            if ownerOnly, case .object(var m) = filter {
-                m["owner_uid"] = .int(Int64(peer.uid))
-                filter = .object(m)
-            }
-            return audited(peer, "calls.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
+            var filter = query.json.objectValue?.filter { $0.value != .null } ?? [:]
+            if ownerOnly { filter["owner_uid"] = .int(Int64(peer.uid)) }
+            return audited(peer, "calls.list", subject: ["filter": .object(filter)], on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
                 var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
                 if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
                 return (.object(answer), ["call_ids": .array(page.calls.map { .string($0.id) })])
             }
         case .auditList(let from, let to):
-            guard peer.has(.auditor) else { return loop.makeFailedFuture(Self.forbidden(peer, "Only auditors may read the audit log.")) }
             let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
+            guard peer.has(.auditor) else {
+                return refused(peer, "audit.list", subject: ["filter": filter], "Only auditors may read the audit log.", on: loop)
+            }
             return audited(peer, "audit.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.auditEntries(from: from, to: to) }
                 var answer: [String: JSONValue] = ["entries": .array(page.entries.map(\.json))]
@@ -124,7 +123,7 @@ public final class Dispatcher: Sendable {
             }
         case .verify:
             guard peer.has(.auditor) else {
-                return loop.makeFailedFuture(Self.forbidden(peer, "Only auditors may verify the log."))
+                return refused(peer, "verify", subject: [:], "Only auditors may verify the log.", on: loop)
             }
             let logger = self.logger
             return audited(peer, "verify", subject: [:], on: loop) { store throws(HotlineError) in
@@ -139,8 +138,8 @@ public final class Dispatcher: Sendable {
                         metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
                 }
                 var detail: [String: JSONValue] = ["ok": .bool(report.ok), "events": .int(report.events)]
-                detail["first_bad_seq"] = .optional(report.firstBadSeq)
-                detail["first_bad_audit_seq"] = .optional(report.firstBadAuditSeq)
+                if let seq = report.firstBadSeq { detail["first_bad_seq"] = .int(seq) }
+                if let seq = report.firstBadAuditSeq { detail["first_bad_audit_seq"] = .int(seq) }
                 if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
                 return (report.json, detail)
             }
@@ -200,6 +199,17 @@ public final class Dispatcher: Sendable {
 
     static func forbidden(_ peer: Peer, _ message: String) -> HotlineError {
         peer.roles.isEmpty ? forbiddenNoRole : HotlineError(.forbidden, message)
+    }
+
+    /// Refuses an op the peer's role does not allow; audited like a refused read when the
+    /// peer holds some role (one with none is refused before anything, unaudited).
+    func refused(
+        _ peer: Peer, _ op: String, subject: [String: JSONValue], _ message: String, on loop: any EventLoop
+    ) -> EventLoopFuture<JSONValue> {
+        guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
+        return audited(peer, op, subject: subject, on: loop) { _ throws(HotlineError) in
+            throw HotlineError(.forbidden, message)
+        }
     }
 
     /// Runs a read whose answer must be audited (PROTOCOL.md section 8): the answer goes out

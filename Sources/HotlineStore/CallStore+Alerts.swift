@@ -34,6 +34,7 @@ extension CallStore {
                 peer: peer, op: "alert.ack", at: now,
                 detail: [
                     "alert_id": .string(alert.id), "call_ids": [.string(alert.callID)], "level": .int(Int64(alert.level)),
+                    "result": "ok",
                 ])
             return (alert, try appendAudit(entry, db))
         }

@@ -194,7 +194,7 @@ extension CallStore {
                     peer: submission.peer, op: AuditOp.markingLowered, at: now,
                     detail: [
                         "call_ids": [.string(state.id)], "seq": .int(seq), "from": .string(before.rawValue),
-                        "to": .string(state.marking.rawValue),
+                        "to": .string(state.marking.rawValue), "result": "ok",
                     ]), db)
         }
         for alert in raised {

@@ -41,7 +41,7 @@ public struct VerifyReport: Sendable, Equatable {
     /// As the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
     public var json: JSONValue {
         var m: [String: JSONValue] = [
-            "ok": .bool(ok), "events": .int(events), "audit_entries": .int(auditEntries),
+            "ok": .bool(ok), "intact": .bool(ok), "events": .int(events), "audit_entries": .int(auditEntries),
             "head": .string(eventHead.description), "audit_head": .string(auditHead.description),
             "problems": .array(problems.map(JSONValue.string)),
         ]

@@ -95,7 +95,7 @@ struct Verify: ParsableCommand {
             report = try perform(["op": "verify"], on: try parent.connect(), json: output.json)
         }
         if !output.json { Self.describe(report) }
-        if report["ok"] != .bool(true) { throw ExitCode(1) }
+        if report["intact"] != .bool(true) { throw ExitCode(1) }
     }
 
     static func offline(_ path: String, anchors: [Chain.Head], auditAnchors: [Chain.Head]) throws -> VerifyReport {
@@ -122,7 +122,7 @@ struct Verify: ParsableCommand {
     static func describe(_ r: JSONValue) {
         let events = r["events"]?.intValue ?? 0
         let audit = r["audit_entries"]?.intValue ?? 0
-        if r["ok"] == .bool(true) {
+        if r["intact"] == .bool(true) {
             print("The log is intact: \(events) events and \(audit) audit entries verified.")
         } else {
             print("TAMPERING FOUND in a log of \(events) events and \(audit) audit entries.")

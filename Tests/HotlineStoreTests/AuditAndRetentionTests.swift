@@ -68,7 +68,7 @@ import Testing
         #expect(audit.first?.uid == Fixture.supervisor.uid)
         #expect(audit.first?.role == .supervisor)
         #expect(audit.first?.detail == [
-            "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL",
+            "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL", "result": "ok",
         ])
         // A handler's attempt is refused and leaves no entry.
         t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
@@ -87,7 +87,7 @@ import Testing
         #expect(try t.store.acknowledgeAlert(id: UUIDText.random(), by: Fixture.supervisor, at: Fixture.now) == nil)
         let audit = try entries()
         #expect(audit.map(\.op) == ["alert.ack"])
-        #expect(audit.first?.detail == ["alert_id": .string(alert.id), "call_ids": [.string(Self.callA)], "level": 1])
+        #expect(audit.first?.detail == ["alert_id": .string(alert.id), "call_ids": [.string(Self.callA)], "level": 1, "result": "ok"])
     }
 
     // MARK: - Retention

@@ -65,6 +65,46 @@ struct CommandLineTests {
         #expect(down.stderr.contains("cannot connect"))
     }
 
+    @Test func identityAndNotesCanBeGivenOutsideTheProcessList() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        let identity = #"{"cli": "+44 7700 900777", "name": "Pat Private"}"#
+        let start = try run(
+            Daemon.hotlinectl, ["start", "--dialled", "999", "--caller-from", "-", "--json"], stdin: identity, environment: env)
+        #expect(start.status == 0, "\(start.stderr)")
+        let call = try #require(try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["call_id"]?.stringValue)
+        let noteFile = daemon.directory + "/note.txt"
+        try "Caller fears reprisals\n".write(toFile: noteFile, atomically: true, encoding: .utf8)
+        let update = try run(Daemon.hotlinectl, ["update", call, "--note-from", noteFile], environment: env)
+        #expect(update.status == 0, "\(update.stderr)")
+        let shown = try daemon.connect().call(["op": "call.get", "call_id": .string(call)])
+        #expect(shown["call"]?["cli"] == "+44 7700 900777")
+        #expect(shown["call"]?["caller"]?["name"] == "Pat Private")
+        #expect(shown["call"]?["notes"]?.arrayValue?.map { $0["text"] } == ["Caller fears reprisals"])
+        // Bad input says what is wrong; flags and --caller-from together are refused.
+        let bad = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-"], stdin: #"{"nmae": "x"}"#, environment: env)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("\"nmae\" is not an identity field"), "\(bad.stderr)")
+        let both = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-", "--cli", "01"], stdin: "{}", environment: env)
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("not both"), "\(both.stderr)")
+    }
+
+    @Test func theDaemonRefusesToStartWithoutAKey() throws {
+        let daemon = try Daemon()
+        try FileManager.default.removeItem(atPath: daemon.directory + "/hotlined.key")
+        let r = try run(Daemon.hotlined, ["--config", daemon.configPath, "--socket", daemon.socket, "--database", daemon.database])
+        #expect(r.status == 78)  // EX_CONFIG: systemd does not restart it (RestartPreventExitStatus=78)
+        #expect(r.stderr.contains("refusing to start without an encryption key"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: daemon.database), "nothing may be written without a key")
+        // A key that is not 64 hexadecimal characters is no key either.
+        try "0123abcd\n".write(toFile: daemon.directory + "/hotlined.key", atomically: true, encoding: .utf8)
+        let short = try run(Daemon.hotlined, ["--config", daemon.configPath, "--socket", daemon.socket, "--database", daemon.database])
+        #expect(short.status == 78)
+        #expect(short.stderr.contains("64 hexadecimal characters"), "\(short.stderr)")
+    }
+
     @Test func hotlinectlSendSpeaksTheRawProtocol() throws {
         let daemon = try Daemon()
         try daemon.start()

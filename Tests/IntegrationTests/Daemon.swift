@@ -137,10 +137,10 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
-/// Runs a command to its end; returns its exit status and output.
+/// Runs a command to its end; returns its exit status, its output and the pid it ran as.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil)
-    throws -> (status: Int32, stdout: String, stderr: String)
+    throws -> (status: Int32, stdout: String, stderr: String, pid: Int32)
 {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
@@ -156,7 +156,10 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil, envi
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self),
+        p.processIdentifier
+    )
 }
 
 /// Builders for protocol requests.
