@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 "HotlineCore",
                 "HotlineStore",
+                "HotlineTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +71,8 @@ let package = Package(
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The system's timezone database, for the core's shift arithmetic (Foundation).
+        .target(name: "HotlineTime", dependencies: ["HotlineCore"], swiftSettings: strict),
         // A small blocking client of the protocol, for hotlinectl, benchmarks and tests.
         .target(name: "HotlineClient", dependencies: ["HotlineCore"], swiftSettings: strict),
         .executableTarget(
@@ -92,6 +95,7 @@ let package = Package(
                 "HotlineCore",
                 "HotlineClient",
                 "HotlineStore",
+                "HotlineTime",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

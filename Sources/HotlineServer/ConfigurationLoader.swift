@@ -1,5 +1,6 @@
 import Foundation
 import HotlineCore
+import HotlineTime
 import Yams
 
 /// Reads `hotlined.yaml` into a ``Configuration`` and checks it, with errors naming the key.
@@ -36,7 +37,13 @@ public enum ConfigurationLoader {
         } catch let error as YamlError {
             throw Failure(file: file, problems: ["is not valid YAML: \(error)"])
         }
-        let problems = configuration.problems()
+        var problems = configuration.problems()
+        if SystemTimeZone(configuration.shifts.timezone) == nil {
+            problems.append(
+                .init(
+                    path: "shifts.timezone",
+                    reason: "\"\(configuration.shifts.timezone)\" is not in the system's timezone database (an IANA name such as Europe/London)"))
+        }
         guard problems.isEmpty else { throw Failure(file: file, problems: problems.map(\.description)) }
         return configuration
     }

@@ -1,5 +1,6 @@
 import Foundation
 import HotlineCore
+import HotlineTime
 import HotlineStore
 import Logging
 import NIOCore
@@ -143,6 +144,25 @@ public final class Dispatcher: Sendable {
                 if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
                 return (report.json, detail)
             }
+        case .export(let query):
+            let subject: [String: JSONValue] = ["filter": Self.exportFilter(query)]
+            guard peer.has(.supervisor) || peer.has(.auditor) else {
+                return refused(peer, "export", subject: subject, "Only supervisors and auditors may export.", on: loop)
+            }
+            let settings = configuration.shifts
+            let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+            return audited(peer, "export", subject: subject, on: loop) { store throws(HotlineError) in
+                let window = try Self.window(of: query, settings: settings, now: now)
+                let page = try Self.storage {
+                    try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
+                }
+                var answer: [String: JSONValue] = ["shift": window.json, "calls": .array(page.calls)]
+                if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
+                return (
+                    .object(answer),
+                    ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
+                )
+            }
         case .alertsSubscribe:
             // Subscriptions belong to a connection; ConnectionHandler carries them out.
             return loop.makeFailedFuture(HotlineError(.unavailable, "Subscribe on a connection of your own."))
@@ -195,6 +215,35 @@ public final class Dispatcher: Sendable {
     func unacknowledgedAlerts(on loop: any EventLoop) -> EventLoopFuture<[Alert]> {
         let store = self.store
         return readers.runIfActive(eventLoop: loop) { try store.unacknowledgedAlerts() }
+    }
+
+    static func exportFilter(_ query: ExportQuery) -> JSONValue {
+        var m: [String: JSONValue] = ["limit": .int(Int64(query.limit))]
+        switch query.window {
+        case .shift(let spec): m["shift"] = .string(spec)
+        case .range(let from, let to):
+            m["from"] = .string(from.rfc3339)
+            m["to"] = .string(to.rfc3339)
+        }
+        if let after = query.afterSeq { m["after_seq"] = .int(after) }
+        return .object(m)
+    }
+
+    /// The instants an export covers: the named shift on the configured calendar, or the range.
+    static func window(of query: ExportQuery, settings: ShiftSettings, now: Timestamp) throws(HotlineError) -> ShiftWindow {
+        switch query.window {
+        case .range(let from, let to):
+            return ShiftWindow(name: nil, date: nil, from: from, to: to, timezone: settings.timezone)
+        case .shift(let spec):
+            guard let calendar = settings.calendar else {
+                throw HotlineError(.storage, "The configured timezone \(settings.timezone) is not in the system's timezone database.")
+            }
+            do {
+                return try calendar.resolve(spec, now: now)
+            } catch {
+                throw HotlineError(.invalid, "Cannot export that shift: \(error.description).", field: "shift")
+            }
+        }
     }
 
     static func forbidden(_ peer: Peer, _ message: String) -> HotlineError {

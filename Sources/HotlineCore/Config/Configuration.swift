@@ -11,9 +11,10 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var roles: Roles
     public var alerts: AlertSettings
     public var retention: [RetentionRule]
+    public var shifts: ShiftSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention
+        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts
     }
 
     public init(
@@ -24,7 +25,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         outcomes: [String],
         roles: Roles = Roles(),
         alerts: AlertSettings = AlertSettings(),
-        retention: [RetentionRule] = []
+        retention: [RetentionRule] = [],
+        shifts: ShiftSettings = ShiftSettings()
     ) {
         self.paths = paths
         self.limits = limits
@@ -34,6 +36,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.roles = roles
         self.alerts = alerts
         self.retention = retention
+        self.shifts = shifts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +50,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         roles = try c.decodeIfPresent(Roles.self, forKey: .roles) ?? Roles()
         alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts) ?? AlertSettings()
         retention = try c.decodeIfPresent([RetentionRule].self, forKey: .retention) ?? []
+        shifts = try c.decodeIfPresent(ShiftSettings.self, forKey: .shifts) ?? ShiftSettings()
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
@@ -340,6 +344,7 @@ extension Configuration {
                 problems.append(.init(path: "retention.\(i).route", reason: "\"\(route)\" is not a configured route"))
             }
         }
+        problems += shifts.problems()
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }
         return problems

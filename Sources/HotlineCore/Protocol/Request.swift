@@ -10,6 +10,7 @@ public enum Request: Sendable, Equatable {
     case alertAck(alertID: String)
     case auditList(from: Timestamp, to: Timestamp)
     case verify
+    case export(ExportQuery)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: Int64
@@ -30,6 +31,7 @@ public enum Request: Sendable, Equatable {
         case .alertAck: "alert.ack"
         case .auditList: "audit.list"
         case .verify: "verify"
+        case .export: "export"
         }
     }
 }
@@ -58,5 +60,25 @@ public struct CallsQuery: Sendable, Equatable {
         m["route"] = .optional(route)
         m["after_seq"] = .optional(afterSeq)
         return .object(m)
+    }
+}
+
+/// `export`'s page request: a shift (`previous`, `current`, `NAME:YYYY-MM-DD`) or a range.
+public struct ExportQuery: Sendable, Equatable {
+    public enum Window: Sendable, Equatable {
+        case shift(String)
+        case range(from: Timestamp, to: Timestamp)
+    }
+    public var window: Window
+    public var afterSeq: Int64?
+    public var limit: Int
+
+    public static let defaultLimit = 1000
+    public static let maxLimit = 5000
+
+    public init(window: Window, afterSeq: Int64? = nil, limit: Int = defaultLimit) {
+        self.window = window
+        self.afterSeq = afterSeq
+        self.limit = limit
     }
 }

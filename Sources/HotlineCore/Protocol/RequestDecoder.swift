@@ -111,6 +111,28 @@ public struct RequestDecoder: Sendable {
         case "verify":
             _ = try reader([])
             return .verify
+        case "export":
+            let r = try reader(["shift", "from", "to", "after_seq", "limit"])
+            let shift = try r.string("shift", maxLength: 80)
+            let from = try r.timestamp("from")
+            let to = try r.timestamp("to")
+            let window: ExportQuery.Window
+            switch (shift, from, to) {
+            case (let shift?, nil, nil):
+                window = .shift(shift)
+            case (nil, let from?, let to?):
+                guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
+                window = .range(from: from, to: to)
+            case (_?, _, _):
+                throw .invalid("shift", "Give either \"shift\" or \"from\" and \"to\", not both.")
+            case (nil, nil, _):
+                throw .invalid("from", "Give \"shift\" (previous, current or NAME:YYYY-MM-DD), or \"from\" and \"to\".")
+            case (nil, _, nil):
+                throw .invalid("to", "\"to\" is required with \"from\".")
+            }
+            let limit = try r.integer("limit", in: 1...Int64(ExportQuery.maxLimit)) ?? Int64(ExportQuery.defaultLimit)
+            return .export(
+                ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)))
         case "call.get":
             let r = try reader(["call_id"])
             return .callGet(callID: try r.required("call_id", r.uuid))

@@ -1,0 +1,35 @@
+import GRDB
+import HotlineCore
+
+extension CallStore {
+    /// A page of the shift-end export: summaries (no identity, no note) of calls received
+    /// in `[from, to)` in the order they started, each with its alerts.
+    public struct ExportPage: Sendable {
+        public var calls: [JSONValue]
+        public var nextAfterSeq: Int64?
+    }
+
+    public func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage {
+        let page = try listCalls(CallsQuery(from: from, to: to, limit: limit, afterSeq: afterSeq))
+        guard !page.calls.isEmpty else { return ExportPage(calls: [], nextAfterSeq: nil) }
+        let alerts = try pool.read { db in
+            // The page's calls are consecutive in first_seq: one range scan finds their alerts.
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.* FROM alerts a JOIN calls c ON c.call_id = a.call_id
+                    WHERE c.first_seq BETWEEN ? AND ? ORDER BY a.raised_at, a.seq
+                    """,
+                arguments: [page.calls.first!.firstSeq, page.calls.last!.firstSeq]
+            ).map(Self.alert)
+        }
+        let byCall = Dictionary(grouping: alerts, by: \.callID)
+        let calls = page.calls.map { state -> JSONValue in
+            guard case .object(var m) = state.summaryJSON else { return state.summaryJSON }
+            m["handling_seconds"] = .optional(state.handlingSeconds)
+            m["alerts"] = .array((byCall[state.id] ?? []).map(\.json))
+            return .object(m)
+        }
+        return ExportPage(calls: calls, nextAfterSeq: page.nextAfterSeq)
+    }
+}
