@@ -16,8 +16,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var credentials: PeerIdentity.Credentials?
     /// The configuration generation `peer`'s roles were worked out under.
     private var peerGeneration = -1
-    /// Lines read while the peer's roles are being worked out, handled in order after.
-    private var heldLines: [ByteBuffer] = []
+    /// What was read while the peer's roles were being worked out, handled in order after.
+    private var heldFrames: [Frame] = []
     private var resolving = false
     /// Answers not yet written, oldest first; nil while the request is still running.
     private var slots: [(response: ByteBuffer?, closeAfter: Bool)] = []
@@ -75,11 +75,13 @@ final class ConnectionHandler: ChannelInboundHandler {
                 handler.peer = handler.peer ?? Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, roles: [])
                 handler.peerGeneration = -1
             }
-            let held = handler.heldLines
-            handler.heldLines = []
-            for line in held { handler.handleLine(context: context, line) }
+            let held = handler.heldFrames
+            handler.heldFrames = []
+            for frame in held { handler.handle(context: context, frame) }
             handler.updateAutoRead(context: context)
-            if handler.inputClosed && handler.slots.isEmpty && !handler.resolving { context.close(promise: nil) }
+            if handler.inputClosed && handler.slots.isEmpty && !handler.resolving && handler.heldFrames.isEmpty {
+                context.close(promise: nil)
+            }
         }
     }
 
@@ -89,8 +91,19 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(context: context, unwrapInboundIn(data))
+    }
+
+    private func handle(context: ChannelHandlerContext, _ frame: Frame) {
         guard !closing else { return }
-        switch unwrapInboundIn(data) {
+        if resolving || !heldFrames.isEmpty || credentials == nil
+            || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent) && !dispatcher.isShuttingDown
+        {
+            heldFrames.append(frame)
+            resolvePeer(context: context)
+            return
+        }
+        switch frame {
         case .tooLong:
             closing = true
             let error = HotlineError(
@@ -105,13 +118,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func handleLine(context: ChannelHandlerContext, _ line: ByteBuffer) {
-        if resolving || credentials == nil
-            || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent) && !dispatcher.isShuttingDown
-        {
-            heldLines.append(line)
-            resolvePeer(context: context)
-            return
-        }
         let decoded = decoder.decode(line: line.readableBytesView)
         if dispatcher.isShuttingDown {
             enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError.shuttingDown))
@@ -245,14 +251,14 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         }
         if wrote { context.flush() }
-        if close || (inputClosed && slots.isEmpty) { context.close(promise: nil) }
+        if close || (inputClosed && slots.isEmpty && heldFrames.isEmpty && !resolving) { context.close(promise: nil) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A script that pipelines and then half-closes still gets every answer.
             inputClosed = true
-            if slots.isEmpty && heldLines.isEmpty && !resolving { context.close(promise: nil) }
+            if slots.isEmpty && heldFrames.isEmpty && !resolving { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)

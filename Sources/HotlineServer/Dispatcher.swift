@@ -47,6 +47,7 @@ public final class Dispatcher: Sendable {
     public func reload(_ configuration: Configuration) {
         state.withLock { $0.configuration = configuration }
         rolesGeneration.add(1, ordering: .sequentiallyConsistent)
+        hub.disconnectAll(reason: "The configuration was reloaded; reconnect and subscribe again.")
         writer.setRules(CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts)
     }
 
@@ -168,12 +169,21 @@ public final class Dispatcher: Sendable {
             return loop.makeFailedFuture(HotlineError(.unavailable, "Subscribe on a connection of your own."))
         case .alertAck(let alertID):
             guard peer.has(.supervisor) else {
-                return loop.makeFailedFuture(Self.forbidden(peer, "Only supervisors may acknowledge alerts."))
+                return refused(
+                    peer, "alert.ack", subject: ["alert_id": .string(alertID)], "Only supervisors may acknowledge alerts.",
+                    on: loop)
             }
             return read(on: loop) { store throws(HotlineError) in
                 let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+                // The first acknowledgement is audited with the write that records it.
                 let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
                 guard let alert = acked, let at = alert.ackedAt else {
+                    _ = try Self.storage {
+                        try store.audit(
+                            AuditEntry(
+                                peer: peer, op: "alert.ack", at: now,
+                                detail: ["alert_id": .string(alertID), "result": "not_found"]))
+                    }
                     throw HotlineError(.notFound, "There is no alert \(alertID).", field: "alert_id")
                 }
                 return ["acked_at": .string(at.rfc3339), "alert_id": .string(alert.id)]

@@ -22,7 +22,7 @@ extension CallStore {
     /// acknowledged keeps its first acknowledgement (a resent ack is answered the same and
     /// audited no more). Nil when there is no such alert.
     public func acknowledgeAlert(id: String, by peer: Peer, at now: Timestamp) throws -> Alert? {
-        let (alert, audited) = try pool.write { db -> (Alert?, Chain.Head?) in
+        let (alert, audited) = try writeRestoringHeads { db -> (Alert?, Chain.Head?) in
             try db.execute(
                 sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
                 arguments: [now.microseconds, Int64(peer.uid), id])

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HotlineCore
+import Logging
 import Synchronization
 
 /// The audit log (who read what, PROTOCOL.md section 8) and the heads of both chains.
@@ -51,27 +52,58 @@ extension CallStore {
             detail: row["detail"])
     }
 
-    /// Appends `entry` to the audit log inside the caller's transaction; returns the new head.
+    /// Appends `entry` to the audit log inside the caller's transaction (one that
+    /// ``writeRestoringHeads(_:)`` or ``commit(_:policy:alerting:now:)`` runs); returns the
+    /// new head.
     func appendAudit(_ entry: AuditEntry, _ db: Database) throws -> Chain.Head {
-        let previous = try Self.lastAudit(db)
+        let known = writerHeads.withLock { $0.audit }
+        let previous = try chainEnd(known: known, tail: Self.lastAudit(db), chain: "audit log")
         let content = Chain.AuditContent(
-            seq: previous.seq + 1, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
+            seq: previous.nextSeq, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
             role: entry.role?.rawValue, op: entry.op, detail: entry.detailText)
         let digest = content.digest
-        let hash = Chain.link(previous.hash, digest)
+        let hash = Chain.link(previous.head.hash, digest)
         try db.cachedStatement(
             sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
             content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash,
         ])
-        return Chain.Head(seq: content.seq, hash: hash)
+        let head = Chain.Head(seq: content.seq, hash: hash)
+        writerHeads.withLock { $0.audit = head }
+        return head
+    }
+
+    /// Where to chain the next row: onto the end this process wrote (`known`), whatever
+    /// the file's last row (`tail`) now says, numbered after both. A difference means the
+    /// file was changed under the daemon: it is journalled as tampering, and the new row
+    /// will not follow the changed end, so `verify` keeps finding it.
+    func chainEnd(known: Chain.Head, tail: Chain.Head, chain: String) -> (head: Chain.Head, nextSeq: Int64) {
+        guard known.seq > 0 || tail.seq > 0 else { return (.empty, 1) }
+        if known.seq > 0, tail != known {
+            logger.critical(
+                "the end of the \(chain) is not what this daemon wrote: expected \(known), found \(tail); the database was changed under it",
+                metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
+        }
+        let head = known.seq > 0 ? known : tail
+        return (head, max(head.seq, tail.seq) + 1)
+    }
+
+    /// `pool.write`, putting the writer's chain heads back if the transaction fails.
+    func writeRestoringHeads<T>(_ body: (Database) throws -> T) throws -> T {
+        let saved = writerHeads.withLock { $0 }
+        do {
+            return try pool.write(body)
+        } catch {
+            writerHeads.withLock { $0 = saved }
+            throw error
+        }
     }
 
     /// Appends `entry` and makes it durable before returning: a read is answered only once
     /// its audit entry is on disk. Returns the entry with its `seq`.
     @discardableResult
     public func audit(_ entry: AuditEntry) throws -> AuditEntry {
-        let head = try pool.write { db in try appendAudit(entry, db) }
+        let head = try writeRestoringHeads { db in try appendAudit(entry, db) }
         try syncLog()
         publish(events: nil, audit: head)
         var stored = entry

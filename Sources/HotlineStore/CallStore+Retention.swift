@@ -28,25 +28,33 @@ extension CallStore {
     public func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport {
         var report = PurgeReport()
         guard let horizon = Retention.horizon(now: now, rules: rules) else { return report }
+        // The end as the daemon recorded it (server time), not only as the workstation
+        // said: a back-dated ended_at must not get a call purged early.
+        let dueSQL = """
+            SELECT c.call_id, c.route, c.marking, c.ended_at,
+                   (SELECT MAX(recorded_at) FROM events e WHERE e.call_id = c.call_id AND e.op = 'call.end') AS recorded_end
+            FROM calls c WHERE c.ended_at IS NOT NULL
+            """
+        func isDue(_ row: Row) -> Bool {
+            guard let endedAt: Int64 = row["ended_at"] else { return false }
+            let end = Timestamp(microseconds: max(endedAt, row["recorded_end"] as Int64? ?? endedAt))
+            return Retention.isDue(
+                route: row["route"], marking: Marking(rawValue: row["marking"]) ?? .secret, endedAt: end, now: now,
+                rules: rules)
+        }
         let due = try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT call_id, route, marking, ended_at FROM calls WHERE ended_at IS NOT NULL AND ended_at <= ?",
-                arguments: [horizon.microseconds]
-            ).filter { row in
-                Retention.isDue(
-                    route: row["route"], marking: Marking(rawValue: row["marking"]) ?? .secret,
-                    endedAt: (row["ended_at"] as Int64?).map(Timestamp.init(microseconds:)), now: now, rules: rules)
-            }.map { $0["call_id"] as String }
+            try Row.fetchAll(db, sql: dueSQL + " AND c.ended_at <= ?", arguments: [horizon.microseconds])
+                .filter(isDue).map { $0["call_id"] as String }
         }
         var start = 0
         while start < due.count {
             let chunk = Array(due[start..<min(start + Self.purgeChunk, due.count)])
             start += chunk.count
-            let (events, head) = try pool.write { db -> (Int, Chain.Head?) in
-                // Only calls that still exist and are still ended (a wrap-up may have raced us).
+            let (events, head) = try writeRestoringHeads { db -> (Int, Chain.Head?) in
+                // Decided again on the call as it is now: a wrap-up since may have raised its
+                // marking to one kept longer.
                 let ids = try chunk.filter { id in
-                    try Bool.fetchOne(
-                        db, sql: "SELECT ended_at IS NOT NULL FROM calls WHERE call_id = ?", arguments: [id]) == true
+                    try Row.fetchOne(db, sql: dueSQL + " AND c.call_id = ?", arguments: [id]).map(isDue) == true
                 }
                 guard !ids.isEmpty else { return (0, nil) }
                 var events = 0

@@ -46,18 +46,24 @@ extension CallStore {
         var needsCheckpoint = false
         var head = Chain.Head.empty
         var auditHead: Chain.Head? = nil
+        let startHeads = writerHeads.withLock { $0 }
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
-                    head = try Self.lastEvent(db)
+                    let end = try self.chainEnd(known: startHeads.events, tail: Self.lastEvent(db), chain: "event log")
+                    head = end.head
+                    var nextSeq = end.nextSeq
                     for (i, submission) in batch.enumerated() {
+                        let auditBefore = self.writerHeads.withLock { $0.audit }
                         try db.inSavepoint {
                             do {
                                 switch try self.process(
-                                    submission, db, policy: policy, alerting: alerting, after: head, now: now)
+                                    submission, db, policy: policy, alerting: alerting, after: head, seq: nextSeq,
+                                    now: now)
                                 {
                                 case .stored(let ack, let erased, let raised, let hash, let audited):
-                                    head = Chain.Head(seq: head.seq + 1, hash: hash)
+                                    head = Chain.Head(seq: nextSeq, hash: hash)
+                                    nextSeq += 1
                                     auditHead = audited ?? auditHead
                                     results[i] = .success(ack)
                                     needsCheckpoint = needsCheckpoint || erased
@@ -68,8 +74,10 @@ extension CallStore {
                                 return .commit
                             } catch let error as HotlineError {
                                 results[i] = .failure(error)
+                                self.writerHeads.withLock { $0.audit = auditBefore }
                                 return .rollback
                             } catch {
+                                self.writerHeads.withLock { $0.audit = auditBefore }
                                 self.logger.error(
                                     "storing an event failed",
                                     metadata: [
@@ -81,10 +89,12 @@ extension CallStore {
                             }
                         }
                     }
+                    self.writerHeads.withLock { $0.events = head }
                     return .commit
                 }
             }
         } catch {
+            writerHeads.withLock { $0 = startHeads }
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",
                 metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])
@@ -101,7 +111,15 @@ extension CallStore {
     /// When readers keep it from finishing, it is tried again at the next commit or idle tick.
     public func scrubWAL() {
         for _ in 1...50 {
-            if let result = try? pool.writeWithoutTransaction({ db in try db.checkpoint(.truncate) }),
+            // Without waiting on readers: a truncating checkpoint that waited (the busy
+            // timeout) would hold the writer, and every 999 acknowledgement, behind a long
+            // read such as `verify`. Busy now means try again shortly, or at the idle tick.
+            let attempt = try? pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = 0")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+                return try db.checkpoint(.truncate)
+            }
+            if let result = attempt,
                 result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount
             {
                 scrubPending.store(false, ordering: .relaxed)
@@ -119,9 +137,8 @@ extension CallStore {
 
     private func process(
         _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, alerting: AlertSettings,
-        after previous: Chain.Head, now: Timestamp
+        after previous: Chain.Head, seq: Int64, now: Timestamp
     ) throws -> Processed {
-        let seq = previous.seq + 1
         let event = submission.event
         let body = JSONWriter.string(event.publicContent)
         if let existing = try Row.fetchOne(

@@ -21,6 +21,11 @@ public final class CallStore: Sendable {
     private let checkpointer: Checkpointer
     /// The last committed row of each chain (see ``heads``).
     let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
+    /// Each chain's end as this process wrote it, moved inside the writer's transaction
+    /// (GRDB runs one at a time) and put back when one rolls back. New rows are chained to
+    /// it, not to whatever the file's last row now is, so rows deleted from or forged onto
+    /// the end while the daemon runs stay visible to `verify` instead of being absorbed.
+    let writerHeads = Mutex(Heads(events: .empty, audit: .empty))
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {
@@ -59,6 +64,7 @@ public final class CallStore: Sendable {
         try Schema.migrator.migrate(pool)
         let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
         chainHeads.withLock { $0 = heads }
+        writerHeads.withLock { $0 = heads }
         // An erasure whose WAL truncation had not finished before a crash is finished now.
         scrubWAL()
     }

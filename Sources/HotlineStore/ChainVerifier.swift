@@ -152,10 +152,13 @@ public enum ChainVerifier {
             var digest: Data? = stored
             if let purgedBy: Int64 = row["purged_by"] {
                 // Retention removed the content; the digest stands for it, and the purge must
-                // be one the audit log records for this call.
+                // be one the audit log records for this call. A tombstone holds no content:
+                // content put back from a backup would otherwise pass on the old digest.
                 if purges[purgedBy]?.contains(row["call_id"] as String) != true {
                     report.badEvent(
                         seq, "event \(seq) had its content removed, but no retention purge in the audit log covers it")
+                } else if row["body"] as String != "" || row["ack"] as String != "" || row["secret"] as Data? != nil {
+                    report.badEvent(seq, "event \(seq) was purged, yet has content again: restored from elsewhere")
                 }
             } else if CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest != stored {
                 report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")
@@ -179,14 +182,18 @@ public enum ChainVerifier {
             sql: """
                 SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
                        c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
+                       c.owner_uid, c.received_at, c.answered_at, c.identity IS NOT NULL AS has_identity,
+                       s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
                        (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
                        (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end') AS end_body
-                FROM calls c LEFT JOIN events e ON e.seq = c.last_seq
+                FROM calls c LEFT JOIN events e ON e.seq = c.last_seq LEFT JOIN events s ON s.seq = c.first_seq
                 """)
         while let row = try rows.next() {
             let id: String = row["call_id"]
             guard row["last_call"] as String? == id, row["max_seq"] as Int64? == row["last_seq"] as Int64?,
-                let ack = try? JSONParser.parse(Array((row["last_ack"] as String? ?? "").utf8))
+                row["start_call"] as String? == id, row["start_op"] as String? == "call.start",
+                let ack = try? JSONParser.parse(Array((row["last_ack"] as String? ?? "").utf8)),
+                let start = try? JSONParser.parse(Array((row["start_body"] as String? ?? "").utf8))
             else {
                 report.badCall(id, "call \(id) in the calls table does not match the events of that call")
                 continue
@@ -202,6 +209,14 @@ public enum ChainVerifier {
             if end?["outcome"]?.stringValue != row["outcome"] as String? { differs.append("outcome") }
             let endedAt = end?["ended_at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
             if endedAt != row["ended_at"] as Int64? { differs.append("ended_at") }
+            // Who started it decides which handler may read it.
+            if row["owner_uid"] as Int64? != row["start_uid"] as Int64? { differs.append("owner_uid") }
+            for key in ["received_at", "answered_at"] {
+                let stated = start[key]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
+                if stated != row[key] as Int64? { differs.append(key) }
+            }
+            // An anonymous call keeps no identity: one put back after erasure is tampering.
+            if ack["anonymous"]?.boolValue == true, row["has_identity"] as Bool? == true { differs.append("identity") }
             if !differs.isEmpty {
                 report.badCall(
                     id, "call \(id) was changed in the calls table: its \(differs.joined(separator: ", ")) differ from its events")
@@ -236,6 +251,10 @@ public enum ChainVerifier {
         for row in rows {
             if let secret: Data = row["secret"] {
                 let seq: Int64 = row["identity_seq"]
+                if row["purged_by"] as Int64? != nil {
+                    report.badEvent(seq, "a caller identity for event \(seq) is back, though retention purged its call")
+                    continue
+                }
                 let commitment: Data? = row["identity_commitment"]
                 if commitment != Chain.commitment(to: secret) || row["identity_call"] as String? != row["call_id"] {
                     report.badEvent(seq, "the caller identity stored for event \(seq) is not the one the event committed to")

@@ -94,18 +94,35 @@ import Testing
 
     /// Three ended calls and one open: A on the hotline ended 40 days ago, B on 101 ended
     /// 40 days ago, C on 101 ended 5 days ago, and an open hotline call.
+    /// Each batch is recorded when its calls ended: retention counts from the later of the
+    /// workstation's `ended_at` and the daemon's own time of recording.
     func writeCalls(open: String) {
         let identity = CallerIdentity(cli: "07700900999", name: "Carol Retained")
+        t.commit(
+            [
+                Fixture.start(Self.callA, dialled: "0800 789 321", at: "2026-10-01T10:00:00Z", identity: identity),
+                Fixture.update(Self.callA, at: "2026-10-01T10:01:00Z", note: "purple van seen twice"),
+                Fixture.end(Self.callA, at: "2026-10-15T10:05:00Z"),
+                Fixture.start(Self.callB, dialled: "101", at: "2026-10-15T11:00:00Z"),
+                Fixture.end(Self.callB, at: "2026-10-15T11:05:00Z"),
+            ], now: Fixture.ts("2026-10-15T11:06:00Z"))
+        t.commit(
+            [
+                Fixture.start(Self.callC, dialled: "101", at: "2026-11-19T11:00:00Z"),
+                Fixture.end(Self.callC, at: "2026-11-19T11:05:00Z"),
+                Fixture.start(open, dialled: "0800 789 321", at: "2026-09-01T10:00:00Z"),
+            ], now: Fixture.ts("2026-11-19T11:06:00Z"))
+    }
+
+    @Test func aBackDatedEndIsKeptUntilTheDaemonsOwnRecordOfItIsOldEnough() throws {
+        // Received and ended "in September" by the workstation's clock, recorded today.
         t.commit([
-            Fixture.start(Self.callA, dialled: "0800 789 321", at: "2026-10-01T10:00:00Z", identity: identity),
-            Fixture.update(Self.callA, at: "2026-10-01T10:01:00Z", note: "purple van seen twice"),
-            Fixture.end(Self.callA, at: "2026-10-15T10:05:00Z"),
-            Fixture.start(Self.callB, dialled: "101", at: "2026-10-15T11:00:00Z"),
-            Fixture.end(Self.callB, at: "2026-10-15T11:05:00Z"),
-            Fixture.start(Self.callC, dialled: "101", at: "2026-11-19T11:00:00Z"),
-            Fixture.end(Self.callC, at: "2026-11-19T11:05:00Z"),
-            Fixture.start(open, dialled: "0800 789 321", at: "2026-09-01T10:00:00Z"),
+            Fixture.start(Self.callA, dialled: "101", at: "2026-09-01T10:00:00Z"),
+            Fixture.end(Self.callA, at: "2026-09-01T10:05:00Z"),
         ])
+        let rules = [RetentionRule(purgeAfterDays: 30)]
+        #expect(try t.store.purge(rules: rules, now: Fixture.now, uid: 0, pid: 1).calls == 0)
+        #expect(try t.store.purge(rules: rules, now: Fixture.now.adding(seconds: 30 * 86_400), uid: 0, pid: 1).calls == 1)
     }
 
     @Test func retentionPurgesWhatTheFirstMatchingRuleSaysAndNothingElse() throws {
@@ -185,6 +202,34 @@ import Testing
         let report = try t.store.verify()
         #expect(report.firstBadSeq == 6)
         #expect(report.problems.first?.contains("no retention purge") == true)
+    }
+
+    @Test func aPurgedCallPutBackFromABackupIsFound() throws {
+        writeCalls(open: UUIDText.random())
+        let backup = try DatabaseQueue(path: t.path)
+        try backup.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [t.path + ".backup"]) }
+        try backup.close()
+        try t.store.purge(rules: [RetentionRule(route: "non-emergency", purgeAfterDays: 30)], now: Fixture.now, uid: 0, pid: 1)
+        #expect(try t.store.verify().ok)
+        // The backup is attached and call B's event contents and projection copied back.
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        try queue.inDatabase { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS old", arguments: [t.path + ".backup"])
+            try db.execute(
+                sql: """
+                    UPDATE events SET body = (SELECT body FROM old.events o WHERE o.seq = events.seq),
+                                      ack = (SELECT ack FROM old.events o WHERE o.seq = events.seq)
+                    WHERE call_id = ?
+                    """, arguments: [Self.callB])
+            try db.execute(sql: "INSERT INTO calls SELECT * FROM old.calls WHERE call_id = ?", arguments: [Self.callB])
+        }
+        try queue.close()
+        let report = try t.store.verify()
+        #expect(!report.ok)
+        #expect(report.firstBadSeq == 4)
+        #expect(report.problems.first?.contains("restored") == true, "\(report.problems)")
     }
 
     @Test func noRulesOrNoMatchingRuleKeepsEverything() throws {

@@ -107,8 +107,8 @@ import Testing
     @Test func aLogRewrittenFromAnEditOnIsFoundOnlyAgainstAnAnchor() throws {
         writeLog()
         let original = try offline().eventHead
-        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 5")
-        try rehash(from: 5)
+        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 6")
+        try rehash(from: 6)
         #expect(try offline().ok, "a forger who re-hashes everything after the edit is not caught without an anchor")
         // The running store holds its own head, and an anchor kept from before catches it.
         for report in [try t.store.verify(), try offline(anchors: [original])] {
@@ -161,6 +161,53 @@ import Testing
         #expect(try offline().badCalls == [Self.calls[2], Self.calls[3]])
         #expect(try offline(anchors: [head]).firstBadSeq == 7)
         #expect(try t.store.verify().firstBadSeq == 7)
+    }
+
+    @Test func rowsDeletedFromTheEndStayMissingWhateverIsWrittenAfter() throws {
+        writeLog()
+        for i in 1...2 {
+            try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["n": .int(Int64(i))]))
+        }
+        try tamper("DELETE FROM events WHERE seq >= 7")
+        try tamper("DELETE FROM audit WHERE seq = 2")
+        // The daemon goes on writing: new rows follow what it wrote, not the shortened file.
+        t.commit([Fixture.update(Self.calls[3], note: "later"), Fixture.update(Self.calls[3], note: "later still")])
+        for i in 1...3 {
+            try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["n": .int(Int64(i))]))
+        }
+        let report = try offline()  // no anchor needed any more: the gap is in the file
+        #expect(report.firstBadSeq == 7)
+        #expect(report.events == 8)
+        #expect(try t.read { try Int64.fetchAll($0, sql: "SELECT seq FROM events WHERE seq > 6") } == [9, 10])
+        #expect(report.firstBadAuditSeq == 2)
+        #expect(try t.read { try Int64.fetchAll($0, sql: "SELECT seq FROM audit") } == [1, 3, 4, 5])
+    }
+
+    @Test func aWellFormedRowForgedOntoTheEndIsFoundOnceTheDaemonWritesAgain() throws {
+        writeLog()
+        // A forger computes a valid digest and hash for a new last row…
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        try queue.write { db in
+            let previous = try #require(try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = 8"))
+            let forged = Chain.EventContent(
+                seq: 9, eventID: "f3f3f3f3-0000-4000-8000-000000000000", callID: Self.calls[3], op: "call.end",
+                body: "{}", secret: nil, ack: "{}", recordedAt: 0, peerUID: 0, peerPID: 0, identityCommitment: nil)
+            try db.execute(
+                sql: """
+                    INSERT INTO events (seq, event_id, call_id, op, body, ack, recorded_at, peer_uid, peer_pid, digest, hash)
+                    VALUES (9, ?, ?, 'call.end', '{}', '{}', 0, 0, 0, ?, ?)
+                    """,
+                arguments: [forged.eventID, forged.callID, forged.digest, Chain.link(previous, forged.digest)])
+        }
+        try queue.close()
+        #expect(try offline().firstBadSeq == nil, "a well-formed forgery at the end passes the chain alone")
+        // …but the daemon chains its next event to the end it wrote, so the forgery shows.
+        t.commit([Fixture.update(Self.calls[2], note: "after the forgery")])
+        let report = try offline()
+        #expect(report.firstBadSeq == 10)
+        #expect(report.problems.first?.contains("does not follow") == true)
     }
 
     @Test func anInsertedEventIsFoundAtItsSeq() throws {
@@ -286,6 +333,21 @@ import Testing
         #expect(report.firstBadSeq == nil)  // the log itself is intact
         #expect(report.badCalls == [target])
         #expect(report.problems.first?.contains(field) == true, "\(report.problems)")
+    }
+
+    @Test func aProjectionGivenToAnotherHandlerOrGivenItsIdentityBackIsFound() throws {
+        chain.writeLog()
+        try chain.tamper("UPDATE calls SET owner_uid = 4343 WHERE call_id = ?", arguments: [ChainTests.calls[2]])
+        #expect(try chain.offline().problems.first?.contains("owner_uid") == true)
+        try chain.tamper("UPDATE calls SET owner_uid = 1001 WHERE call_id = ?", arguments: [ChainTests.calls[2]])
+        #expect(try chain.offline().ok)
+        // Call 1 went anonymous: an identity blob copied back into its projection is found.
+        try chain.tamper(
+            "UPDATE calls SET identity = (SELECT identity FROM calls WHERE call_id = ?) WHERE call_id = ?",
+            arguments: [ChainTests.calls[0], ChainTests.calls[1]])
+        #expect(try chain.offline().badCalls == [ChainTests.calls[1]])
+        try chain.tamper("UPDATE calls SET identity = NULL, received_at = received_at - 60000000 WHERE call_id = ?", arguments: [ChainTests.calls[1]])
+        #expect(try chain.offline().problems.first?.contains("received_at") == true)
     }
 
     @Test func aDeletedOrForgedProjectionIsFound() throws {

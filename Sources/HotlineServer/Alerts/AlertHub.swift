@@ -20,6 +20,15 @@ public final class AlertHub: Sendable {
 
     public var count: Int { subscribers.withLock { $0.count } }
 
+    /// Disconnects every subscriber, telling it why. After a reload that may have taken the
+    /// supervisor role from someone: consoles reconnect and subscribe again under the roles
+    /// now configured, and get every unacknowledged alert again, so nothing is missed.
+    func disconnectAll(reason: String) {
+        for subscriber in subscribers.withLock({ Array($0.values) }) {
+            subscriber.disconnect(reason: reason)
+        }
+    }
+
     /// Pushes `alerts` to every subscriber; returns at once.
     public func publish(_ alerts: [Alert]) {
         guard !alerts.isEmpty else { return }
@@ -74,20 +83,26 @@ final class AlertSubscriber: @unchecked Sendable {
 
     private static func key(_ alert: Alert) -> String { "\(alert.id)/\(alert.level)" }
 
+    func disconnect(reason: String) {
+        channel.eventLoop.execute { self.close(reason: reason) }
+    }
+
+    /// Sends `{"push": "disconnect", "reason": …}` and closes the connection.
+    private func close(reason: String) {
+        guard !closed else { return }
+        closed = true
+        var bytes = JSONWriter.bytes(["push": "disconnect", "reason": .string(reason)])
+        bytes.append(0x0A)
+        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+        channel.close(promise: nil)
+    }
+
     private func write(_ alert: Alert, counted: Bool = true) {
         guard !closed else { return }
         if counted, unwritten >= limit {
             // Too far behind: it gets everything unacknowledged again when it reconnects.
-            closed = true
             logger.warning("disconnecting an alert subscriber that fell \(unwritten) alerts behind")
-            let reason: JSONValue = [
-                "push": "disconnect",
-                "reason": .string("You fell more than \(limit) alerts behind; reconnect and subscribe to get every unacknowledged alert."),
-            ]
-            var bytes = JSONWriter.bytes(reason)
-            bytes.append(0x0A)
-            channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
-            channel.close(promise: nil)
+            close(reason: "You fell more than \(limit) alerts behind; reconnect and subscribe to get every unacknowledged alert.")
             return
         }
         var bytes = JSONWriter.bytes(alert.pushFrame)
