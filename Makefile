@@ -14,6 +14,7 @@ UNITDIR      ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
+GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
 .PHONY: all deps build release run test bench clean install
 
@@ -62,13 +63,20 @@ bench: release
 # BIN=DIR installs binaries already built there (the tests stage a debug build that way).
 install: $(if $(BIN),,release)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/hotlined
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/hotlined $(DESTDIR)$(GENERATORDIR)
 	install -m 0755 $${BIN:-$$($(SWIFT) build -c release --show-bin-path)}/hotlined $(DESTDIR)$(BINDIR)/hotlined
 	install -m 0755 $${BIN:-$$($(SWIFT) build -c release --show-bin-path)}/hotlinectl $(DESTDIR)$(BINDIR)/hotlinectl
 	sed 's|/usr/bin/hotlined|$(BINDIR)/hotlined|; s|/etc/hotlined|$(SYSCONFDIR)/hotlined|g; s|/usr/share/doc/hotlined|$(DOCDIR)|' \
 	  systemd/hotlined.service > $(DESTDIR)$(UNITDIR)/hotlined.service
 	sed 's|/usr/share/doc/hotlined|$(DOCDIR)|' systemd/hotlined.socket > $(DESTDIR)$(UNITDIR)/hotlined.socket
-	chmod 0644 $(DESTDIR)$(UNITDIR)/hotlined.service $(DESTDIR)$(UNITDIR)/hotlined.socket
+	sed 's|/usr/bin/hotlinectl|$(BINDIR)/hotlinectl|; s|/usr/share/doc/hotlined|$(DOCDIR)|' \
+	  systemd/hotlined-export.service > $(DESTDIR)$(UNITDIR)/hotlined-export.service
+	sed 's|/usr/share/doc/hotlined|$(DOCDIR)|' systemd/hotlined-export.timer > $(DESTDIR)$(UNITDIR)/hotlined-export.timer
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hotlined.service $(DESTDIR)$(UNITDIR)/hotlined.socket \
+	  $(DESTDIR)$(UNITDIR)/hotlined-export.service $(DESTDIR)$(UNITDIR)/hotlined-export.timer
+	sed 's|/usr/bin/hotlined|$(BINDIR)/hotlined|; s|/etc/hotlined|$(SYSCONFDIR)/hotlined|g' \
+	  systemd/hotlined-export-generator > $(DESTDIR)$(GENERATORDIR)/hotlined-export-generator
+	chmod 0755 $(DESTDIR)$(GENERATORDIR)/hotlined-export-generator
 	install -m 0644 systemd/hotlined.sysusers $(DESTDIR)$(SYSUSERSDIR)/hotlined.conf
 	sed 's|/etc/hotlined|$(SYSCONFDIR)/hotlined|g' systemd/hotlined.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/hotlined.conf
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml ]; then \

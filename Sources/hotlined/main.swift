@@ -36,6 +36,13 @@ struct Hotlined: AsyncParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and exit (0 when valid).")
     var checkConfig = false
 
+    @Option(
+        name: .customLong("export-units"),
+        help: ArgumentHelp(
+            "Write the scheduled export's systemd drop-ins (timer times from the shifts, the export directory) under this directory and exit.",
+            discussion: "Run by the generator hotlined-export-generator; by hand: hotlined --export-units /run/systemd/generator."))
+    var exportUnits: String?
+
     /// The configuration file with the command line's overrides applied.
     func loadConfiguration() throws -> Configuration {
         var configuration = try ConfigurationLoader.load(path: config)
@@ -52,6 +59,17 @@ struct Hotlined: AsyncParsableCommand {
             FileHandle.standardError.write(Data("hotlined: configuration rejected: \(error)\n".utf8))
             Systemd.notify("STATUS=configuration rejected: \(error)")
             throw ExitCode(78)  // EX_CONFIG
+        }
+        if let exportUnits {
+            for (unit, text) in [
+                ("hotlined-export.timer", ExportSchedule.timerDropIn(configuration)),
+                ("hotlined-export.service", ExportSchedule.serviceDropIn(configuration)),
+            ] {
+                let dir = exportUnits + "/" + unit + ".d"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try text.write(toFile: dir + "/50-hotlined-shifts.conf", atomically: true, encoding: .utf8)
+            }
+            return
         }
         if checkConfig {
             print("\(config): valid (\(configuration.routes.count) routes, \(configuration.outcomes.count) outcomes)")

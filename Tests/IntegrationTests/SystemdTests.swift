@@ -215,16 +215,77 @@ struct SystemdTests {
             "/usr/bin/make",
             ["-C", Daemon.packageRoot.path, "install", "PREFIX=\(prefix)", "SYSCONFDIR=\(daemon.directory)/etc", "BIN=\(Daemon.binDirectory)"])
         #expect(install.status == 0, "\(install.stderr)")
-        let units = ["hotlined.service", "hotlined.socket"].map { prefix + "/lib/systemd/system/" + $0 }
+        let units = ["hotlined.service", "hotlined.socket", "hotlined-export.service", "hotlined-export.timer"]
+            .map { prefix + "/lib/systemd/system/" + $0 }
         let verify = try run(Self.analyze, ["verify"] + units)
         #expect(verify.status == 0)
         #expect(verify.stdout.isEmpty && verify.stderr.isEmpty, "systemd-analyze verify warned:\n\(verify.stdout)\(verify.stderr)")
-        for file in ["bin/hotlined", "bin/hotlinectl", "lib/sysusers.d/hotlined.conf", "lib/tmpfiles.d/hotlined.conf", "share/doc/hotlined/README.md"] {
+        for file in [
+            "bin/hotlined", "bin/hotlinectl", "lib/sysusers.d/hotlined.conf", "lib/tmpfiles.d/hotlined.conf",
+            "share/doc/hotlined/README.md", "lib/systemd/system-generators/hotlined-export-generator",
+        ] {
             #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "make install did not install \(file)")
         }
         let service = try String(contentsOfFile: units[0], encoding: .utf8)
         #expect(service.contains("ExecStart=\(prefix)/bin/hotlined --config \(daemon.directory)/etc/hotlined/hotlined.yaml"))
         #expect(FileManager.default.fileExists(atPath: daemon.directory + "/etc/hotlined/hotlined.yaml"))
+    }
+
+    /// The scheduled export follows the configuration: the generator turns the configured
+    /// shifts' ends into the timer's times (and the export directory into the service's),
+    /// and systemd reads them as real calendar events in the shifts' timezone.
+    @Test func theExportTimerFiresWhenTheConfiguredShiftsEnd() throws {
+        let daemon = try Daemon()
+        let prefix = daemon.directory + "/usr"
+        let etc = daemon.directory + "/etc"
+        let install = try run(
+            "/usr/bin/make",
+            ["-C", Daemon.packageRoot.path, "install", "PREFIX=\(prefix)", "SYSCONFDIR=\(etc)", "BIN=\(Daemon.binDirectory)"])
+        try #require(install.status == 0, "\(install.stderr)")
+        // Two twelve-hour shifts in New York, exports to a directory of their own.
+        var config = try String(contentsOfFile: etc + "/hotlined/hotlined.yaml", encoding: .utf8)
+        let shifts = try #require(config.range(of: "\nshifts:\n"))
+        config.replaceSubrange(
+            shifts.lowerBound..<config.endIndex,
+            with: """
+
+                shifts:
+                  timezone: America/New_York
+                  export_dir: /srv/hotline-exports
+                  schedule:
+                    - {name: days, start: "06:30", end: "18:30"}
+                    - {name: nights, start: "18:30", end: "06:30"}
+
+                """)
+        try config.write(toFile: etc + "/hotlined/hotlined.yaml", atomically: true, encoding: .utf8)
+        let out = daemon.directory + "/generator"
+        let generator = try run(prefix + "/lib/systemd/system-generators/hotlined-export-generator", [out, out, out])
+        #expect(generator.status == 0)
+        let timer = try String(contentsOfFile: out + "/hotlined-export.timer.d/50-hotlined-shifts.conf", encoding: .utf8)
+        let times = timer.split(separator: "\n").filter { $0.hasPrefix("OnCalendar=") }
+        #expect(times == ["OnCalendar=", "OnCalendar=*-*-* 06:30:30 America/New_York", "OnCalendar=*-*-* 18:30:30 America/New_York"])
+        let service = try String(contentsOfFile: out + "/hotlined-export.service.d/50-hotlined-shifts.conf", encoding: .utf8)
+        #expect(service.contains("Environment=HOTLINED_EXPORT_DIR=/srv/hotline-exports\n"))
+        for time in times.dropFirst() {
+            let spec = String(time.dropFirst("OnCalendar=".count))
+            let calendar = try run(Self.analyze, ["calendar", spec])
+            #expect(calendar.status == 0, "\(spec): \(calendar.stderr)")
+            #expect(calendar.stdout.contains("Next elapse"), "\(calendar.stdout)")
+        }
+        // The unit with the drop-ins still verifies.
+        let unitDir = prefix + "/lib/systemd/system"
+        for unit in ["hotlined-export.timer", "hotlined-export.service"] {
+            try FileManager.default.createDirectory(atPath: unitDir + "/\(unit).d", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: out + "/\(unit).d/50-hotlined-shifts.conf", toPath: unitDir + "/\(unit).d/50-hotlined-shifts.conf")
+        }
+        let verify = try run(Self.analyze, ["verify", unitDir + "/hotlined-export.timer", unitDir + "/hotlined-export.service"])
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stdout)\(verify.stderr)")
+        // A configuration that does not validate leaves the shipped times alone.
+        try "shifts: [".write(toFile: etc + "/hotlined/hotlined.yaml", atomically: true, encoding: .utf8)
+        let bad = daemon.directory + "/generator-bad"
+        #expect(try run(prefix + "/lib/systemd/system-generators/hotlined-export-generator", [bad, bad, bad]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: bad + "/hotlined-export.timer.d/50-hotlined-shifts.conf"))
     }
 
     @Test func theServiceIsHardenedToAnExposureOfAtMostTwo() throws {
