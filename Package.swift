@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Tests only: the export's CSV read back by an independent CSV parser.
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // The pure domain: records, validation, normalisation, routing, markings,
@@ -101,7 +103,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: strict),
+        .testTarget(
+            name: "HotlineCoreTests",
+            dependencies: ["HotlineCore", .product(name: "SwiftCSV", package: "SwiftCSV")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HotlineSystemdTests",
             dependencies: ["HotlineSystemd", .product(name: "Logging", package: "swift-log")],
@@ -118,6 +124,7 @@ let package = Package(
                 "HotlineCore",
                 "HotlineServer",
                 "HotlineStore",
+                "HotlineTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -8,6 +8,14 @@ public struct ExportCall: Sendable, Equatable {
         public var raisedAt: Timestamp
         public var ackedAt: Timestamp?
 
+        public init(id: String, reason: String, level: Int, raisedAt: Timestamp, ackedAt: Timestamp?) {
+            self.id = id
+            self.reason = reason
+            self.level = level
+            self.raisedAt = raisedAt
+            self.ackedAt = ackedAt
+        }
+
         public var ackSeconds: Double? { ackedAt.map { $0.seconds(since: raisedAt) } }
     }
 

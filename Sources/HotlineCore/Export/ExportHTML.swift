@@ -197,7 +197,7 @@ public struct ExportHTML: Sendable {
     }
 
     /// A step for the y axis that gives about five gridlines: 1, 2, 5, 10, 20, 50, …
-    static func niceStep(_ peak: Int) -> Int {
+    public static func niceStep(_ peak: Int) -> Int {
         var magnitude = 1
         while true {
             for f in [1, 2, 5] where peak <= f * magnitude * 6 { return f * magnitude }
