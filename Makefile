@@ -3,6 +3,9 @@
 
 SWIFT        ?= swift
 APT_PACKAGES := libsqlite3-dev libsystemd-dev systemd util-linux sqlite3
+# Only the tests need these: the shift report is rendered by headless Chromium, and its
+# screenshot's pixels counted with python3.
+TEST_APT_PACKAGES := chromium python3
 RUN_DIR      := $(CURDIR)/.run
 BENCH_ARGS   ?= --connections 1,8,64 --seconds 5 --repeats 3
 
@@ -22,7 +25,7 @@ all: build
 
 # Installs the Debian packages the build and tests need, only when one is missing.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -48,7 +51,8 @@ run: build
 # Every test: unit tests of the pure core and the store, and integration tests that start
 # the built daemon on temporary sockets and databases.
 # A test that hangs fails the run after 25 minutes rather than holding CI.
-test: deps
+test:
+	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
 
