@@ -194,6 +194,9 @@ struct RoleTests {
         func ask(_ request: JSONValue) throws -> JSONValue {
             input.fileHandleForWriting.write(Data((JSONWriter.string(request) + "\n").utf8))
             while !buffered.contains(0x0A) {
+                // Never wait for ever: ten seconds without an answer fails the test.
+                var pfd = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                try #require(poll(&pfd, 1, 10_000) > 0, "no answer from hotlinectl send within 10 s")
                 let chunk = output.fileHandleForReading.availableData
                 try #require(!chunk.isEmpty, "hotlinectl send ended")
                 buffered += chunk
