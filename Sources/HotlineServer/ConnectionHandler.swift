@@ -40,6 +40,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     var pendingCount: Int { slots.count }
 
+    /// Answers are owed, lines are held, or alerts are pushed here: not idle.
+    var isBusy: Bool { !slots.isEmpty || !heldFrames.isEmpty || resolving || subscriber != nil }
+
     func channelActive(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         PeerIdentity.credentials(of: context.channel).whenComplete { result in

@@ -42,10 +42,18 @@ public final class HotlineServer: Sendable {
                 }
                 self.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    let limits = configuration.limits
+                    let connection = ConnectionHandler(dispatcher: dispatcher, configuration: configuration)
+                    func amount(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFramer(maxLineBytes: configuration.limits.maxLineBytes)))
+                        ConnectionTimeouts(
+                            limits: .init(
+                                line: amount(limits.lineTimeoutSeconds), write: amount(limits.writeTimeoutSeconds),
+                                idle: amount(limits.idleTimeoutSeconds)),
+                            isBusy: { connection.isBusy }))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(dispatcher: dispatcher, configuration: configuration))
+                        ByteToMessageHandler(LineFramer(maxLineBytes: limits.maxLineBytes)))
+                    try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
     }

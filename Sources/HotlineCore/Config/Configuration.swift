@@ -103,6 +103,13 @@ public struct Configuration: Sendable, Equatable, Codable {
         /// A cap on the database file's size, so the log cannot fill the disk it shares;
         /// writes past it are answered `storage`. Nil: no cap but the disk.
         public var maxDatabaseBytes: Int?
+        /// A request line begun must be finished within this many seconds.
+        public var lineTimeoutSeconds: Double
+        /// A client that reads none of its answers for this long is disconnected.
+        public var writeTimeoutSeconds: Double
+        /// A connection with nothing sent, nothing owed and no alert subscription is closed
+        /// after this long.
+        public var idleTimeoutSeconds: Double
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxLineBytes = "max_line_bytes"
@@ -110,6 +117,9 @@ public struct Configuration: Sendable, Equatable, Codable {
             case maxPendingPerConnection = "max_pending_per_connection"
             case maxBatchEvents = "max_batch_events"
             case maxDatabaseBytes = "max_database_bytes"
+            case lineTimeoutSeconds = "line_timeout_seconds"
+            case writeTimeoutSeconds = "write_timeout_seconds"
+            case idleTimeoutSeconds = "idle_timeout_seconds"
         }
 
         public init(
@@ -117,13 +127,19 @@ public struct Configuration: Sendable, Equatable, Codable {
             maxConnections: Int = 512,
             maxPendingPerConnection: Int = 1024,
             maxBatchEvents: Int = 512,
-            maxDatabaseBytes: Int? = nil
+            maxDatabaseBytes: Int? = nil,
+            lineTimeoutSeconds: Double = 30,
+            writeTimeoutSeconds: Double = 60,
+            idleTimeoutSeconds: Double = 3600
         ) {
             self.maxLineBytes = maxLineBytes
             self.maxConnections = maxConnections
             self.maxPendingPerConnection = maxPendingPerConnection
             self.maxBatchEvents = maxBatchEvents
             self.maxDatabaseBytes = maxDatabaseBytes
+            self.lineTimeoutSeconds = lineTimeoutSeconds
+            self.writeTimeoutSeconds = writeTimeoutSeconds
+            self.idleTimeoutSeconds = idleTimeoutSeconds
         }
 
         public init(from decoder: any Decoder) throws {
@@ -136,6 +152,9 @@ public struct Configuration: Sendable, Equatable, Codable {
                 try c.decodeIfPresent(Int.self, forKey: .maxPendingPerConnection) ?? d.maxPendingPerConnection
             maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
             maxDatabaseBytes = try c.decodeIfPresent(Int.self, forKey: .maxDatabaseBytes)
+            lineTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .lineTimeoutSeconds) ?? d.lineTimeoutSeconds
+            writeTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .writeTimeoutSeconds) ?? d.writeTimeoutSeconds
+            idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         }
     }
 
@@ -324,6 +343,12 @@ extension Configuration {
         }
         if limits.maxBatchEvents < 1 {
             problems.append(.init(path: "limits.max_batch_events", reason: "must be at least 1"))
+        }
+        for (key, value) in [
+            ("line_timeout_seconds", limits.lineTimeoutSeconds), ("write_timeout_seconds", limits.writeTimeoutSeconds),
+            ("idle_timeout_seconds", limits.idleTimeoutSeconds),
+        ] where !(value >= 0.1 && value <= 86_400) {
+            problems.append(.init(path: "limits.\(key)", reason: "must be between 0.1 and 86400 seconds"))
         }
         if let cap = limits.maxDatabaseBytes, cap < 1_048_576 {
             problems.append(.init(path: "limits.max_database_bytes", reason: "must be at least 1048576 (1 MiB)"))
