@@ -196,12 +196,14 @@ public final class Dispatcher: Sendable {
             let subscribers = hub.count
             return read(on: loop) { store throws(HotlineError) in
                 let counts = try Self.storage { try store.counts() }
-                return [
+                var answer: [String: JSONValue] = [
                     "uptime_s": .int(uptime), "connections": .int(Int64(connections)), "events": .int(counts.events),
                     "calls": .int(counts.calls), "calls_open": .int(counts.callsOpen),
                     "alerts_unacked": .int(counts.alertsUnacked), "writer_backlog": .int(Int64(backlog)),
                     "subscribers": .int(Int64(subscribers)),
                 ]
+                if let fault = store.storageFault { answer["storage_fault"] = .string(fault) }
+                return .object(answer)
             }
         }
     }

@@ -105,6 +105,7 @@ public final class HotlineService: Service, Sendable {
         } else {
             line += ", database unreadable"
         }
+        if let fault = store.storageFault { line = "STORAGE FAULT: \(fault); " + line }
         if let problem = dispatcher.configurationProblem { line += "; \(problem)" }
         return prefix + line
     }

@@ -48,6 +48,9 @@ extension CallStore {
         var auditHead: Chain.Head? = nil
         let startHeads = writerHeads.withLock { $0 }
         do {
+            // Writing to a database file that was removed or replaced would write to a file
+            // nobody will open again: everything "acknowledged" would be lost at restart.
+            try checkDatabaseFile()
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     let end = try self.chainEnd(known: startHeads.events, tail: Self.lastEvent(db), chain: "event log")
@@ -95,12 +98,14 @@ extension CallStore {
             }
         } catch {
             writerHeads.withLock { $0 = startHeads }
+            noteStorageFault("\(error)")
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",
                 metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }
+        clearStorageFault()
         publish(events: head, audit: auditHead)
         if needsCheckpoint { scrubWAL() }
         return BatchOutcome(results: results, alerts: alerts)

@@ -21,6 +21,11 @@ public final class CallStore: Sendable {
     private let checkpointer: Checkpointer
     /// The last committed row of each chain (see ``heads``).
     let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
+    /// What is wrong with storage right now (the last failed commit's reason), cleared by
+    /// the next commit that succeeds: `stats` and `STATUS=` show it.
+    let storageFaultState = Mutex<String?>(nil)
+    /// The database file's device and inode when it was opened.
+    private let fileIdentity: (dev: UInt64, ino: UInt64)?
     /// Each chain's end as this process wrote it, moved inside the writer's transaction
     /// (GRDB runs one at a time) and put back when one rolls back. New rows are chained to
     /// it, not to whatever the file's last row now is, so rows deleted from or forged onto
@@ -44,6 +49,7 @@ public final class CallStore: Sendable {
             }
         }
         self.pool = try DatabasePool(path: path, configuration: config)
+        self.fileIdentity = Self.identity(of: path)
         self.checkpointer = try Checkpointer(path: path, logger: logger)
         self.keys = keys
         self.logger = logger
@@ -84,6 +90,52 @@ public final class CallStore: Sendable {
             }
             return
         }
+    }
+
+    /// Device and inode of `path`, or nil when it cannot be seen.
+    static func identity(of path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    public struct StorageFault: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Throws when the database file is no longer the one this store opened (removed,
+    /// renamed or replaced underneath it): writes stop until the same file is back.
+    func checkDatabaseFile() throws {
+        guard let opened = fileIdentity else { return }
+        guard let now = Self.identity(of: path) else {
+            throw StorageFault(description: "the database file \(path) was removed while open; writes stop until it is back")
+        }
+        guard now == opened else {
+            throw StorageFault(description: "the database file \(path) was replaced while open; writes stop until the original is back")
+        }
+    }
+
+    /// What is wrong with storage now, if anything.
+    public var storageFault: String? { storageFaultState.withLock { $0 } }
+
+    func noteStorageFault(_ reason: String) {
+        let first = storageFaultState.withLock { state -> Bool in
+            defer { state = reason }
+            return state == nil
+        }
+        if first {
+            logger.critical(
+                "storage fault: \(reason); writes are answered 'storage' until it clears",
+                metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
+        }
+    }
+
+    func clearStorageFault() {
+        let was = storageFaultState.withLock { state -> String? in
+            defer { state = nil }
+            return state
+        }
+        if let was { logger.notice("storage fault cleared; writes succeed again (it was: \(was))") }
     }
 
     /// The writer connection's `PRAGMA synchronous` (1 = NORMAL: ``syncLog()`` does the fsync).

@@ -164,6 +164,7 @@ public final class EventWriter: @unchecked Sendable {
                 try store.syncLog()
             } catch {
                 durable = false
+                store.noteStorageFault("\(error)")
                 store.logger.critical(
                     "could not make committed events durable; answering them 'storage': \(error)",
                     metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])

@@ -11,7 +11,8 @@ import Glibc
 final class Daemon: @unchecked Sendable {
     let directory: String
     let socket: String
-    let database: String
+    /// The database file; a test may move it (onto a small file system, say) before start.
+    var database: String
     let configPath: String
     let keyHex: String
     private(set) var process: Process?
