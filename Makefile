@@ -19,7 +19,17 @@ TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
 GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
-.PHONY: all deps build release run test bench clean install
+.PHONY: all deps build release run test bench clean install crash-loop
+
+# kill -9 the daemon CYCLES times under load and check nothing acknowledged is lost
+# (docs/RELIABILITY.md). CYCLES=100 by default.
+CYCLES ?= 100
+crash-loop: release
+	@dir=$$(mktemp -d); bin=$$($(SWIFT) build -c release --show-bin-path); \
+	  $$bin/hotlinectl keygen > $$dir/key; \
+	  sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $$dir/key|" Config/hotlined.yaml > $$dir/hotlined.yaml; \
+	  $$bin/hotlinectl crash-loop --hotlined $$bin/hotlined --config $$dir/hotlined.yaml --directory $$dir --cycles $(CYCLES); \
+	  status=$$?; rm -rf $$dir; exit $$status
 
 all: build
 

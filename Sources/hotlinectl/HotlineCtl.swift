@@ -11,7 +11,7 @@ struct HotlineCtl: ParsableCommand {
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
         subcommands: [
             Send.self, Start.self, Update.self, End.self, Show.self, List.self, Alerts.self, Ack.self, Stats.self,
-            Export.self, Audit.self, Verify.self, Keygen.self, Bench.self, AlertBench.self,
+            Export.self, Audit.self, Verify.self, Keygen.self, Bench.self, AlertBench.self, CrashLoop.self,
         ]
     )
 
