@@ -19,7 +19,17 @@ TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
 GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
-.PHONY: all deps build release run test bench clean install crash-loop
+.PHONY: all deps build release run test bench clean install crash-loop fuzz
+
+# libFuzzer (with AddressSanitizer) over the request decoder and validator, from the seed
+# corpus in Tests/FuzzCorpus, for FUZZ_SECONDS (make test runs it briefly). New inputs it
+# finds stay in .build-fuzz/corpus; a crash leaves crash-* here, to add to the corpus.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	$(SWIFT) build --product hotline-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus && cp Tests/FuzzCorpus/* .build-fuzz/corpus/
+	.build-fuzz/debug/hotline-fuzz .build-fuzz/corpus -dict=Tests/fuzz.dict -max_len=8192 -timeout=10 \
+	  -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 
 # kill -9 the daemon CYCLES times under load and check nothing acknowledged is lost
 # (docs/RELIABILITY.md). CYCLES=100 by default.
@@ -65,6 +75,7 @@ test:
 	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 # Throughput, acknowledgement latency and alert latency of a release build; see docs/PERFORMANCE.md.
 bench: release

@@ -91,6 +91,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libFuzzer over the request decoder and validator (make fuzz); built normally, a
+        // replayer of a corpus for the tests.
+        .executableTarget(name: "hotline-fuzz", dependencies: ["HotlineCore"], path: "Sources/HotlineFuzz", swiftSettings: strict),
         .executableTarget(
             name: "hotlinectl",
             dependencies: [

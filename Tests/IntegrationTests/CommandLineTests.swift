@@ -171,3 +171,15 @@ struct CommandLineTests {
         #expect(try daemon.connect().call(Req.update(call: own, set: ["marking": "OFFICIAL"]))["marking"] == "OFFICIAL")
     }
 }
+
+/// The fuzz target built normally replays a corpus through the same checks as libFuzzer
+/// runs (make fuzz): the seed corpus passes them.
+@Suite struct FuzzCorpusTests {
+    @Test func theSeedCorpusPassesTheFuzzChecks() throws {
+        let corpus = Daemon.packageRoot.appendingPathComponent("Tests/FuzzCorpus").path
+        let r = try run(Daemon.binDirectory + "/hotline-fuzz", [corpus])
+        #expect(r.status == 0, "\(r.stderr)")
+        let count = try FileManager.default.contentsOfDirectory(atPath: corpus).count
+        #expect(r.stdout.contains("\(count) inputs checked"), "\(r.stdout)")
+    }
+}
