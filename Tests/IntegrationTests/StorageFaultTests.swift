@@ -85,6 +85,34 @@ struct StorageFaultTests {
         try Self.expectNothingLost(daemon, acked + [after])
     }
 
+    @Test func aDatabaseLockedByAnotherProcessMakesWritesWaitNotFail() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let c = try daemon.connect()
+        #expect(try c.call(Req.start(dialled: "101")).isOK)
+        // Another process takes the write lock for two seconds (the writer's busy timeout is 10).
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = [
+            "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(2); c.execute('COMMIT')",
+            daemon.database,
+        ]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        _ = out.fileHandleForReading.availableData  // "locked"
+        let started = Date()
+        let other = try daemon.connect()
+        #expect(try other.call(["op": "ping"]).isOK)  // others are served meanwhile
+        let call = UUIDText.random()
+        let answer = try c.call(Req.start(call: call, dialled: "999"))
+        #expect(answer.isOK, "\(answer)")
+        #expect(Date().timeIntervalSince(started) > 1.0, "the write did not wait for the lock")
+        holder.waitUntilExit()
+        #expect(try other.call(["op": "call.get", "call_id": .string(call)]).isOK)
+    }
+
     @Test func aDatabaseMovedAwayStopsWritesUntilItIsBack() throws {
         guard let (daemon, disk) = try Self.daemonOnTmpfs() else { return }
         defer { Self.unmount(daemon, disk) }
