@@ -77,10 +77,12 @@ test:
 	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
-# Throughput, acknowledgement latency and alert latency of a release build; see docs/PERFORMANCE.md.
+# Throughput, acknowledgement latency, alert latency and the shift-end export of a release
+# build; see docs/PERFORMANCE.md.
 bench: release
 	Benchmarks/throughput.sh $(BENCH_ARGS)
 	Benchmarks/alert-latency.sh --writers 0,64 --probes 300
+	Benchmarks/export.sh --calls 100000 --small 10000 --repeats 3
 
 # Installs the release binaries, the systemd units, sysusers and tmpfiles entries, the
 # configuration (never over an existing one: that is left, and the new one put beside it
