@@ -130,7 +130,7 @@ import Testing
     @Test func theUnknownKeyMessageListsTheKnownKeys() {
         let problems = Self.problems(Self.minimal(replacing: "  max_line_bytes: 4096", with: "  max_line_byte: 4096"))
         #expect(problems == [
-            "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: max_batch_events, max_connections, max_database_bytes, max_line_bytes, max_pending_per_connection)"
+            "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: idle_timeout_seconds, line_timeout_seconds, max_batch_events, max_connections, max_database_bytes, max_line_bytes, max_pending_per_connection, write_timeout_seconds)"
         ])
     }
 
