@@ -45,4 +45,22 @@ import Testing
         #expect(try console.nextPush()["alert"]?["route"] == "emergency")
         #expect(try console.call(["op": "ping"]).isOK)
     }
+
+    @Test func aClientThatStopsReadingIsDisconnectedAfterTheWriteTimeout() throws {
+        let daemon = try Daemon(limits: ["write_timeout_seconds": 1])
+        try daemon.start()
+        let greedy = try daemon.connect()
+        // Ask for far more answers than the daemon will queue, and never read one.
+        let lines = Array(String(repeating: "{\"op\":\"stats\"}\n", count: 20_000).utf8)
+        let writer = Thread { try? greedy.write(lines) }
+        writer.start()
+        let watcher = try daemon.connect()
+        var connections: Int64 = -1
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            usleep(200_000)
+            connections = try watcher.call(["op": "stats"])["connections"]?.intValue ?? -1
+        } while connections != 1 && Date() < deadline
+        #expect(connections == 1, "the client that stopped reading is still connected")
+    }
 }
