@@ -102,8 +102,8 @@ func ts(_ text: String) -> Timestamp {
         #expect(c.shift(containing: ts("2026-11-24T20:00:00Z")) == nil)
         #expect(c.previous(at: ts("2026-11-24T20:00:00Z"))?.date == "2026-11-24")
         #expect(c.previous(at: ts("2026-11-24T07:00:00Z"))?.date == "2026-11-23")
-        #expect(c.endTimes == [LocalTime(hour: 18, minute: 0)])
-        #expect(calendar.endTimes.map(\.description) == ["07:00", "15:00", "23:00"])
+        #expect(c.settings.endTimes == [LocalTime(hour: 18, minute: 0)])
+        #expect(calendar.settings.endTimes.map(\.description) == ["07:00", "15:00", "23:00"])
     }
 
     @Test func shiftSettingsThatCannotWorkAreProblems() {

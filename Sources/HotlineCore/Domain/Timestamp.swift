@@ -108,12 +108,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let (days, secOfDay) = secs.floorDiv(86_400)
         let (y, m, d) = Self.civilFromDays(Int(days))
         let hh = Int(secOfDay) / 3600, mm = (Int(secOfDay) % 3600) / 60, ss = Int(secOfDay) % 60
-        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T" + pad(hh, 2) + ":" + pad(mm, 2) + ":" + pad(ss, 2)
+        var s = digits(y, 4) + "-" + digits(m, 2) + "-" + digits(d, 2) + "T" + digits(hh, 2) + ":" + digits(mm, 2) + ":" + digits(ss, 2)
         if micros != 0 {
             if micros % 1000 == 0 {
-                s += "." + pad(Int(micros / 1000), 3)
+                s += "." + digits(Int(micros / 1000), 3)
             } else {
-                s += "." + pad(Int(micros), 6)
+                s += "." + digits(Int(micros), 6)
             }
         }
         return s + "Z"
@@ -134,10 +134,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         self.microseconds = (Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second)) * 1_000_000
     }
 
-    private func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
@@ -180,4 +176,10 @@ extension Int64 {
         let q = self / d, r = self % d
         return r < 0 ? (q - 1, r + d) : (q, r)
     }
+}
+
+/// Zero-padded decimal digits, for times, dates and file names.
+func digits(_ n: Int, _ width: Int) -> String {
+    let text = String(n)
+    return String(repeating: "0", count: max(0, width - text.count)) + text
 }

@@ -15,10 +15,7 @@ public enum ExportSchedule {
 
     /// `OnCalendar=` lines, one a shift end, in the shifts' timezone.
     public static func onCalendar(_ settings: ShiftSettings) -> [String] {
-        let ends = Array(Set(settings.schedule.map(\.end.minuteOfDay))).sorted()
-        return ends.map { m in
-            "OnCalendar=*-*-* \(digits(m / 60, 2)):\(digits(m % 60, 2)):\(digits(delaySeconds, 2)) \(settings.timezone)"
-        }
+        settings.endTimes.map { "OnCalendar=*-*-* \($0):\(digits(delaySeconds, 2)) \(settings.timezone)" }
     }
 
     /// A drop-in for `hotlined-export.timer` replacing the shipped times.

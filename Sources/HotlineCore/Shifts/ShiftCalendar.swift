@@ -171,18 +171,9 @@ public struct ShiftCalendar: Sendable {
         return back == (y, m, d) ? days : nil
     }
 
-    /// When each shift ends, as local wall-clock times: what the export timer fires on.
-    public var endTimes: [LocalTime] {
-        Array(Set(settings.schedule.map(\.end.minuteOfDay))).sorted().map { LocalTime(hour: $0 / 60, minute: $0 % 60) }
-    }
 }
 
 extension Int64 {
     fileprivate func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : -((-self + d - 1) / d) }
 }
 
-/// Zero-padded decimal digits, for dates and file names.
-func digits(_ n: Int, _ width: Int) -> String {
-    let text = String(n)
-    return String(repeating: "0", count: max(0, width - text.count)) + text
-}

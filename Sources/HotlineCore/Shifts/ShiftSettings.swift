@@ -38,6 +38,11 @@ public struct ShiftSettings: Sendable, Equatable, Codable {
 
     public func shift(named name: String) -> ShiftDefinition? { schedule.first { $0.name == name } }
 
+    /// When the shifts end, as local wall-clock times, each once: what the export timer fires on.
+    public var endTimes: [LocalTime] {
+        Array(Set(schedule.map(\.end.minuteOfDay))).sorted().map { LocalTime(hour: $0 / 60, minute: $0 % 60) }
+    }
+
     /// What decoding cannot check (the timezone name needs the timezone database: the
     /// loader checks it).
     public func problems() -> [Configuration.Problem] {
@@ -144,6 +149,6 @@ public struct LocalTime: Sendable, Equatable, Comparable, Codable, CustomStringC
     }
 
     public var minuteOfDay: Int { hour * 60 + minute }
-    public var description: String { (hour < 10 ? "0" : "") + "\(hour):" + (minute < 10 ? "0" : "") + "\(minute)" }
+    public var description: String { digits(hour, 2) + ":" + digits(minute, 2) }
     public static func < (a: LocalTime, b: LocalTime) -> Bool { a.minuteOfDay < b.minuteOfDay }
 }
