@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import HotlineCore
-import HotlineStore
+@testable import HotlineStore
 import Testing
 
 /// Tamper evidence (PROTOCOL.md section 9, `verify`): every kind of change to the event log
@@ -53,11 +53,8 @@ import Testing
             var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
                 ?? Chain.genesis
             for row in try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq]) {
-                let content = Chain.EventContent(
-                    seq: row["seq"], eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
-                    secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
-                    peerPID: row["peer_pid"], identityCommitment: row["identity_commitment"])
-                let digest = content.digest
+                // The digest as the store computes it, from the row's columns.
+                let digest = CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest
                 previous = Chain.link(previous, digest)
                 try db.execute(
                     sql: "UPDATE events SET digest = ?, hash = ? WHERE seq = ?", arguments: [digest, previous, row["seq"]])
@@ -127,11 +124,7 @@ import Testing
         try queue.write { db in
             let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM events WHERE seq = 5"))
             let previous = try #require(try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = 4"))
-            let digest = Chain.EventContent(
-                seq: 5, eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
-                secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
-                peerPID: row["peer_pid"], identityCommitment: row["identity_commitment"]
-            ).digest
+            let digest = CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest
             try db.execute(
                 sql: "UPDATE events SET digest = ?, hash = ? WHERE seq = 5",
                 arguments: [digest, Chain.link(previous, digest)])
