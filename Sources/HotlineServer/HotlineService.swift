@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The daemon as a swift-service-lifecycle ``Service``: serves until a graceful shutdown
@@ -29,6 +30,7 @@ public final class HotlineService: Service, Sendable {
     let statusInterval: Duration
     let alertCenter: AlertCenter?
     let retentionInterval: Duration
+    let restartRequested = Mutex(false)
 
     public init(
         server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: CallStore, readers: NIOThreadPool,
@@ -76,6 +78,7 @@ public final class HotlineService: Service, Sendable {
             group.addTask {
                 try? await gracefulShutdown()
             }
+            group.addTask { await self.stopOnSyncFailure() }
             // The first to finish is the shutdown signal; the others are then cancelled.
             await group.next()
             group.cancelAll()
@@ -109,6 +112,30 @@ public final class HotlineService: Service, Sendable {
         if let problem = dispatcher.configurationProblem { line += "; \(problem)" }
         return prefix + line
     }
+
+    /// After a failed fdatasync nothing more can be acknowledged by this process
+    /// (``CallStore/syncLog()``): shut down, answering what is in flight `storage`, so that
+    /// the exit status (``exitStatus``) has systemd start a fresh one. While the file system
+    /// is read-only a fresh one could not open the database, so this one stays, serving
+    /// what needs no write, until the file system is writable again.
+    private func stopOnSyncFailure() async {
+        while !Task.isCancelled {
+            if let failure = store.syncFailure, store.directoryWritable {
+                logger.critical(
+                    "shutting down so that systemd restarts hotlined: \(failure)",
+                    metadata: MessageID.storageFailure.loggerMetadata())
+                notifier.status("STORAGE FAULT: \(failure); restarting")
+                restartRequested.withLock { $0 = true }
+                return
+            }
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        }
+    }
+
+    /// What the process should exit with once ``run()`` returns: 74 (EX_IOERR, which the
+    /// unit's `Restart=on-failure` restarts) when it stopped itself after a failed
+    /// fdatasync, else 0 (a stop that was asked for).
+    public var exitStatus: Int32 { restartRequested.withLock { $0 } ? 74 : 0 }
 
     private func reportStatus() async {
         while !Task.isCancelled {

@@ -90,6 +90,7 @@ extension CallStore {
 
     /// `pool.write`, putting the writer's chain heads back if the transaction fails.
     func writeRestoringHeads<T>(_ body: (Database) throws -> T) throws -> T {
+        try checkWritable()
         let saved = writerHeads.withLock { $0 }
         do {
             return try pool.write(body)

@@ -50,7 +50,7 @@ extension CallStore {
         do {
             // Writing to a database file that was removed or replaced would write to a file
             // nobody will open again: everything "acknowledged" would be lost at restart.
-            try checkDatabaseFile()
+            try checkWritable()
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     let end = try self.chainEnd(known: startHeads.events, tail: Self.lastEvent(db), chain: "event log")
@@ -98,7 +98,7 @@ extension CallStore {
             }
         } catch {
             writerHeads.withLock { $0 = startHeads }
-            noteStorageFault("\(error)")
+            noteStorageFault(explain(error))
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",
                 metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])

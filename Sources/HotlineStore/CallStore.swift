@@ -24,6 +24,7 @@ public final class CallStore: Sendable {
     /// What is wrong with storage right now (the last failed commit's reason), cleared by
     /// the next commit that succeeds: `stats` and `STATUS=` show it.
     let storageFaultState = Mutex<String?>(nil)
+    let syncFailureState = Mutex<String?>(nil)
     /// The database file's device and inode when it was opened.
     private let fileIdentity: (dev: UInt64, ino: UInt64)?
     /// Each chain's end as this process wrote it, moved inside the writer's transaction
@@ -77,7 +78,15 @@ public final class CallStore: Sendable {
 
     /// Makes every commit so far durable: fdatasync of the WAL (of the database itself when
     /// there is no WAL). Nothing may be acknowledged before this returns.
+    ///
+    /// A failed fdatasync is not retried: Linux reports a write-back error once and may mark
+    /// the pages it could not write clean, so a later fdatasync can succeed while WAL frames
+    /// are missing from the disk, and SQLite's recovery would then drop every frame after
+    /// them, acknowledged ones included. So the store stops writing for good (``syncFailure``)
+    /// and the daemon restarts, letting SQLite recover the log from what is on disk; the
+    /// events not acknowledged are resent by their workstations (docs/RELIABILITY.md).
     public func syncLog() throws {
+        if let failure = syncFailure { throw StorageFault(description: failure) }
         for file in [path + "-wal", path] {
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
@@ -86,10 +95,28 @@ public final class CallStore: Sendable {
             }
             defer { Glibc.close(fd) }
             guard fdatasync(fd) == 0 else {
-                throw KeyRing.Failure(description: "fdatasync of \(file) failed: \(String(cString: strerror(errno)))")
+                let code = errno
+                let reason =
+                    (code == EROFS ? "the file system holding \(directory) is read-only: " : "")
+                    + "fdatasync of \(file) failed (\(String(cString: strerror(code)))): what the kernel could not "
+                    + "write may be lost, so nothing more is acknowledged until hotlined restarts and recovers "
+                    + "the log from disk"
+                syncFailureState.withLock { $0 = $0 ?? reason }
+                noteStorageFault(reason)
+                throw StorageFault(description: reason)
             }
             return
         }
+    }
+
+    /// Why writes stopped for the life of this process (a failed fdatasync), if they did.
+    public var syncFailure: String? { syncFailureState.withLock { $0 } }
+
+    /// Throws when nothing may be written: after a failed fdatasync, or when the database
+    /// file is not the one this store opened.
+    func checkWritable() throws {
+        if let failure = syncFailure { throw StorageFault(description: failure) }
+        try checkDatabaseFile()
     }
 
     /// Device and inode of `path`, or nil when it cannot be seen.
@@ -116,7 +143,36 @@ public final class CallStore: Sendable {
     }
 
     /// What is wrong with storage now, if anything.
-    public var storageFault: String? { storageFaultState.withLock { $0 } }
+    public var storageFault: String? { syncFailure ?? storageFaultState.withLock { $0 } }
+
+    /// `error`, with what the file system holding the database says of itself when that
+    /// explains it better than SQLite's "disk I/O error": read-only, or no space left.
+    func explain(_ error: any Error) -> String {
+        if !directoryWritable { return "the file system holding \(directory) is read-only (\(error))" }
+        var fs = statvfs()
+        if statvfs(directory, &fs) == 0, fs.f_bavail == 0 {
+            return "the file system holding \(directory) is full (\(error))"
+        }
+        return "\(error)"
+    }
+
+    /// The directory holding the database.
+    public var directory: String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
+    }
+
+    /// False when a file cannot be created in ``directory`` because its file system is
+    /// read-only. (An ext4 that remounted itself read-only after an error still shows `rw`
+    /// to statvfs and access; only writing tells.)
+    public var directoryWritable: Bool {
+        let probe = directory + "/.hotlined-write-probe"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return errno != EROFS }
+        Glibc.close(fd)
+        unlink(probe)
+        return true
+    }
 
     func noteStorageFault(_ reason: String) {
         let first = storageFaultState.withLock { state -> Bool in

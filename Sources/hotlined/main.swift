@@ -168,7 +168,8 @@ struct Hotlined: AsyncParsableCommand {
             loadConfiguration: { try command.loadConfiguration() })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        if service.exitStatus != 0 { Foundation.exit(service.exitStatus) }
     }
 }

@@ -8,11 +8,12 @@ import Glibc
 #endif
 
 /// Storage faults under a running daemon (issue: faults): the disk fills, the database file
-/// is moved away. (Linux refuses to remount a file system read-only while the daemon holds
-/// files open for writing, so that fault cannot be staged this way.) Each write meanwhile is answered
-/// `storage` and nothing of it is stored; reads and other connections go on; `stats` and
-/// the log say what is wrong; and writes succeed again when the fault clears, without a
-/// restart. Nothing acknowledged is lost. The database sits on a small tmpfs of its own.
+/// is moved away or locked, the file system turns read-only, fdatasync fails. Each write
+/// meanwhile is answered `storage` and nothing of it is acknowledged; other connections go
+/// on; `stats` and the log say what is wrong. Writes succeed again when the fault clears,
+/// without a restart, except where clearing needs one: an ext4 that remounted itself
+/// read-only after an error must be unmounted and checked, and after a failed fdatasync the
+/// daemon exits for systemd to restart it. Nothing acknowledged is lost.
 @Suite(.serialized)
 struct StorageFaultTests {
     /// A daemon whose database is on a fresh 8 MiB tmpfs; nil (saying why) when this machine
@@ -131,5 +132,128 @@ struct StorageFaultTests {
         daemon.stop()
         try daemon.start()
         try Self.expectNothingLost(daemon, [before, after])
+    }
+
+    /// A daemon whose database is on a fresh 32 MiB ext4 image, loop-mounted with
+    /// `errors=remount-ro`; nil (saying why) when this machine cannot mount one.
+    static func daemonOnExt4() throws -> (daemon: Daemon, disk: String, image: String, device: String)? {
+        let daemon = try Daemon()
+        let disk = daemon.directory + "/disk", image = daemon.directory + "/disk.img"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: image, contents: nil),
+            truncate(image, 32 << 20) == 0,
+            try run("/usr/sbin/mkfs.ext4", ["-q", "-F", image]).status == 0
+        else {
+            print("skipped: cannot make an ext4 image here")
+            return nil
+        }
+        let mounted = try run("/usr/bin/mount", ["-o", "loop,errors=remount-ro", image, disk])
+        guard mounted.status == 0 else {
+            print("skipped: cannot loop-mount an ext4 image here (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return nil
+        }
+        let source = try run("/usr/bin/findmnt", ["-n", "-o", "SOURCE", disk]).stdout
+        let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
+        daemon.database = disk + "/calls.sqlite"
+        try daemon.start()
+        return (daemon, disk, image, device)
+    }
+
+    @Test func aFileSystemThatTurnsReadOnlyAnswersStorageAndLosesNothing() throws {
+        guard let (daemon, disk, image, device) = try Self.daemonOnExt4() else { return }
+        var mounted = true
+        defer {
+            daemon.stop()
+            if mounted { _ = try? run("/usr/bin/umount", ["-l", disk]) }
+        }
+        let c = try daemon.connect()
+        let (acked, _) = try Self.writeUntilRefused(c, max: 20)
+        #expect(acked.count == 20)
+        // ext4 meets an error and remounts itself read-only, as errors=remount-ro does when
+        // the disk underneath fails; the daemon's files stay open.
+        let trigger = "/sys/fs/ext4/\(device)/trigger_fs_error"
+        guard FileManager.default.isWritableFile(atPath: trigger) else {
+            print("skipped: \(trigger) is not there to stage an ext4 error")
+            return
+        }
+        try "hotlined storage-fault test".write(toFile: trigger, atomically: false, encoding: .utf8)
+        let options = try run("/usr/bin/findmnt", ["-n", "-o", "OPTIONS", disk]).stdout
+        #expect(options.hasPrefix("ro") || options.contains("emergency_ro"), "\(options)")
+        let refusedCall = UUIDText.random(), refusedEvent = UUIDText.random()
+        let refused = try c.call(Req.start(call: refusedCall, event: refusedEvent, dialled: "999"))
+        #expect(refused.errorCode == "storage", "\(refused)")
+        #expect(try c.call(Req.start(dialled: "0800 789 321")).errorCode == "storage")
+        let other = try daemon.connect()
+        #expect(try other.call(["op": "ping"]).isOK)
+        let fault = try other.call(["op": "stats"])["storage_fault"]?.stringValue
+        #expect(fault?.contains("read-only") == true, "\(fault ?? "no storage_fault")")
+        #expect(daemon.log().contains("storage fault"))
+        // A fresh daemon could not open the database on a read-only file system: this one
+        // stays up for what needs no write.
+        usleep(600_000)
+        #expect(daemon.process?.isRunning == true)
+        #expect(try other.call(["op": "ping"]).isOK)
+        // An ext4 that remounted itself read-only cannot be made writable again while
+        // mounted: stop, check, mount, start. Everything acknowledged is there; the refused
+        // event, sent again, is stored once.
+        #expect(daemon.stop() == 0, "hotlined did not stop cleanly on a read-only file system:\n\(daemon.log())")
+        #expect(try run("/usr/bin/umount", [disk]).status == 0)
+        mounted = false
+        let fsck = try run("/usr/sbin/e2fsck", ["-f", "-y", image])
+        #expect(fsck.status <= 1, "e2fsck: \(fsck.stdout) \(fsck.stderr)")
+        #expect(try run("/usr/bin/mount", ["-o", "loop", image, disk]).status == 0)
+        mounted = true
+        try daemon.start()
+        try Self.expectNothingLost(daemon, acked)
+        let again = try daemon.connect()
+        #expect(try again.call(Req.start(call: refusedCall, event: refusedEvent, dialled: "999")).isOK)
+        #expect(try again.call(["op": "call.get", "call_id": .string(refusedCall)]).isOK)
+    }
+
+    /// Builds Tests/faults/failing-fsync.c into `directory`; nil when there is no C compiler.
+    static func failingFsyncShim(in directory: String) throws -> String? {
+        let source = Daemon.packageRoot.appendingPathComponent("Tests/faults/failing-fsync.c").path
+        let library = directory + "/failing-fsync.so"
+        let built = try run("/usr/bin/cc", ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
+        guard built.status == 0 else {
+            print("skipped: cannot build the fsync shim (\(built.stderr))")
+            return nil
+        }
+        return library
+    }
+
+    @Test func aFailedFdatasyncAcknowledgesNothingMoreAndTheDaemonExitsForARestart() throws {
+        let daemon = try Daemon()
+        guard let shim = try Self.failingFsyncShim(in: daemon.directory) else { return }
+        let flag = daemon.directory + "/fail-fsync"
+        try daemon.start(environment: ["LD_PRELOAD": shim, "HOTLINE_FAIL_FSYNC": flag])
+        defer { daemon.stop() }
+        let c = try daemon.connect()
+        let (acked, _) = try Self.writeUntilRefused(c, max: 20)
+        #expect(acked.count == 20)
+        // The disk fails to write back: fdatasync answers EIO.
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let failedCall = UUIDText.random(), failedEvent = UUIDText.random()
+        let failed = try c.call(Req.start(call: failedCall, event: failedEvent, dialled: "999"))
+        #expect(failed.errorCode == "storage", "\(failed)")
+        // The error clears, but Linux may have dropped the pages it could not write: nothing
+        // more is acknowledged by this process, the event just refused included...
+        try FileManager.default.removeItem(atPath: flag)
+        if let resent = try? c.call(Req.start(call: failedCall, event: failedEvent, dialled: "999")) {
+            #expect(!resent.isOK, "acknowledged after a failed fdatasync: \(resent)")
+        }
+        // ...and it exits with EX_IOERR, which the unit's Restart=on-failure restarts.
+        let deadline = Date().addingTimeInterval(30)
+        while daemon.process?.isRunning == true, Date() < deadline { usleep(50_000) }
+        #expect(daemon.stop() == 74, "\(daemon.log())")
+        #expect(daemon.log().contains("fdatasync of"))
+        // The restarted daemon has everything acknowledged; the refused event, resent, is
+        // stored once whether or not its frames reached the disk.
+        try daemon.start()
+        try Self.expectNothingLost(daemon, acked)
+        let again = try daemon.connect()
+        #expect(try again.call(Req.start(call: failedCall, event: failedEvent, dialled: "999")).isOK)
+        let events = try again.call(["op": "call.get", "call_id": .string(failedCall)])
+        #expect(events.isOK, "\(events)")
     }
 }
