@@ -91,10 +91,17 @@ public final class HotlineService: Service, Sendable {
         logChainHeads("at stop")
         // Readers first, so that no read holds the database while it is closed.
         try? await readers.shutdownGracefully()
-        do {
-            try store.close()
-        } catch {
-            logger.error("closing the database failed", metadata: ["error": "\(error)"])
+        if let failure = store.syncFailure {
+            // Closing would checkpoint: copy into the database file whatever the page cache
+            // now holds of the WAL, which after a failed fdatasync may not be what is on
+            // disk. Left as a crash leaves it, the next start recovers what is on disk.
+            logger.critical("leaving the database unclosed for the next start to recover: \(failure)")
+        } else {
+            do {
+                try store.close()
+            } catch {
+                logger.error("closing the database failed", metadata: ["error": "\(error)"])
+            }
         }
         logger.info("stopped", metadata: MessageID.stopped.loggerMetadata())
     }

@@ -38,10 +38,10 @@ extension CallStore {
                 ])
             return (alert, try appendAudit(entry, db))
         }
-        if audited != nil {
-            try syncLog()
-            publish(events: nil, audit: audited)
-        }
+        // A resent ack is answered from the row; that row too must be on disk first (the
+        // first ack's sync may still be under way, or may have failed).
+        if audited != nil || alert?.ackedAt != nil { try syncLog() }
+        if audited != nil { publish(events: nil, audit: audited) }
         return alert
     }
 
@@ -57,6 +57,7 @@ extension CallStore {
                 > alert.level
         }
         guard !due.isEmpty else { return [] }
+        try checkWritable()
         return try pool.write { db in
             var raised: [Alert] = []
             for var alert in due {
@@ -126,6 +127,7 @@ extension CallStore {
     }
 
     public func markDelivered(_ id: Int64, at now: Timestamp) throws {
+        try checkWritable()
         try pool.write { db in
             try db.execute(
                 sql: "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
@@ -134,6 +136,7 @@ extension CallStore {
     }
 
     public func markFailed(_ id: Int64, error: String, retryAt: Timestamp) throws {
+        try checkWritable()
         try pool.write { db in
             try db.execute(
                 sql: "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",

@@ -116,13 +116,24 @@ extension CallStore {
     /// When readers keep it from finishing, it is tried again at the next commit or idle tick.
     public func scrubWAL() {
         for _ in 1...50 {
+            // Not after a failed fsync: see the checkpointer.
+            if syncFailure != nil { return }
             // Without waiting on readers: a truncating checkpoint that waited (the busy
             // timeout) would hold the writer, and every 999 acknowledgement, behind a long
             // read such as `verify`. Busy now means try again shortly, or at the idle tick.
-            let attempt = try? pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA busy_timeout = 0")
-                defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
-                return try db.checkpoint(.truncate)
+            let attempt: (walFrameCount: Int, checkpointedFrameCount: Int)?
+            do {
+                attempt = try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA busy_timeout = 0")
+                    defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+                    return try db.checkpoint(.truncate)
+                }
+            } catch {
+                if syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
+                    noteStorageFault(syncFailure ?? "\(error)")
+                    return
+                }
+                attempt = nil
             }
             if let result = attempt,
                 result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount

@@ -24,7 +24,11 @@ public final class CallStore: Sendable {
     /// What is wrong with storage right now (the last failed commit's reason), cleared by
     /// the next commit that succeeds: `stats` and `STATUS=` show it.
     let storageFaultState = Mutex<String?>(nil)
-    let syncFailureState = Mutex<String?>(nil)
+    let syncFailed = SyncFailure()
+    /// The WAL, open since the store was: fdatasync on a descriptor opened before any
+    /// write sees every write-back error since, even one another descriptor was told of.
+    /// -1 while there is no WAL (the database file is synced instead).
+    let walDescriptor = Mutex<CInt>(-1)
     /// The database file's device and inode when it was opened.
     private let fileIdentity: (dev: UInt64, ino: UInt64)?
     /// Each chain's end as this process wrote it, moved inside the writer's transaction
@@ -51,7 +55,7 @@ public final class CallStore: Sendable {
         }
         self.pool = try DatabasePool(path: path, configuration: config)
         self.fileIdentity = Self.identity(of: path)
-        self.checkpointer = try Checkpointer(path: path, logger: logger)
+        self.checkpointer = try Checkpointer(path: path, logger: logger, syncFailure: syncFailed)
         self.keys = keys
         self.logger = logger
         self.path = path
@@ -69,6 +73,7 @@ public final class CallStore: Sendable {
             }
         }
         try Schema.migrator.migrate(pool)
+        walDescriptor.withLock { $0 = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
         let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
         chainHeads.withLock { $0 = heads }
         writerHeads.withLock { $0 = heads }
@@ -86,31 +91,35 @@ public final class CallStore: Sendable {
     /// and the daemon restarts, letting SQLite recover the log from what is on disk; the
     /// events not acknowledged are resent by their workstations (docs/RELIABILITY.md).
     public func syncLog() throws {
-        if let failure = syncFailure { throw StorageFault(description: failure) }
-        for file in [path + "-wal", path] {
-            let fd = open(file, O_RDONLY | O_CLOEXEC)
+        // One at a time, and the failure recorded before the lock is let go: no other
+        // caller may sync successfully in between and acknowledge.
+        try walDescriptor.withLock { wal throws(StorageFault) in
+            if let failure = syncFailure { throw StorageFault(description: failure) }
+            if wal < 0 { wal = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
+            var file = path + "-wal", fd = wal
             if fd < 0 {
-                if errno == ENOENT { continue }
-                throw KeyRing.Failure(description: "cannot open \(file) to sync it: \(String(cString: strerror(errno)))")
+                file = path
+                fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    throw StorageFault(description: "cannot open \(file) to sync it: \(String(cString: strerror(errno)))")
+                }
             }
-            defer { Glibc.close(fd) }
+            defer { if fd != wal { Glibc.close(fd) } }
             guard fdatasync(fd) == 0 else {
                 let code = errno
-                let reason =
+                let reason = syncFailed.record(
                     (code == EROFS ? "the file system holding \(directory) is read-only: " : "")
-                    + "fdatasync of \(file) failed (\(String(cString: strerror(code)))): what the kernel could not "
-                    + "write may be lost, so nothing more is acknowledged until hotlined restarts and recovers "
-                    + "the log from disk"
-                syncFailureState.withLock { $0 = $0 ?? reason }
+                        + "fdatasync of \(file) failed (\(String(cString: strerror(code)))): what the kernel could not "
+                        + "write may be lost, so nothing more is acknowledged until hotlined restarts and recovers "
+                        + "the log from disk")
                 noteStorageFault(reason)
                 throw StorageFault(description: reason)
             }
-            return
         }
     }
 
     /// Why writes stopped for the life of this process (a failed fdatasync), if they did.
-    public var syncFailure: String? { syncFailureState.withLock { $0 } }
+    public var syncFailure: String? { syncFailed.reason }
 
     /// Throws when nothing may be written: after a failed fdatasync, or when the database
     /// file is not the one this store opened.
@@ -168,7 +177,8 @@ public final class CallStore: Sendable {
     public var directoryWritable: Bool {
         let probe = directory + "/.hotlined-write-probe"
         let fd = open(probe, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return errno != EROFS }
+        // EIO too: an ext4 shut down after an error answers that, and is no more writable.
+        guard fd >= 0 else { return errno != EROFS && errno != EIO }
         Glibc.close(fd)
         unlink(probe)
         return true
@@ -204,6 +214,10 @@ public final class CallStore: Sendable {
         checkpointer.stop()
         scrubWAL()
         try pool.close()
+        walDescriptor.withLock { wal in
+            if wal >= 0 { Glibc.close(wal) }
+            wal = -1
+        }
     }
 
     // MARK: - Reading

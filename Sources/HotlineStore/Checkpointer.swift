@@ -7,17 +7,19 @@ import Logging
 final class Checkpointer: @unchecked Sendable {
     private let queue: DatabaseQueue
     private let logger: Logger
+    private let syncFailure: SyncFailure
     private let stopped = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     /// WAL frames (pages) beyond which a checkpoint is run.
     static let threshold = 1000
 
-    init(path: String, logger: Logger) throws {
+    init(path: String, logger: Logger, syncFailure: SyncFailure) throws {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(1)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         queue = try DatabaseQueue(path: path, configuration: config)
         self.logger = logger
+        self.syncFailure = syncFailure
         let thread = Thread { [self] in self.run() }
         thread.name = "hotlined-checkpoint"
         thread.start()
@@ -25,6 +27,9 @@ final class Checkpointer: @unchecked Sendable {
 
     private func run() {
         while stopped.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+            // After a failed fsync the WAL may lack frames the page cache still holds:
+            // copying them into the database would mix what is on disk with what is not.
+            if syncFailure.reason != nil { continue }
             do {
                 let frames = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
                 // A WAL that keeps growing means readers hold it; a restart follows the next
@@ -33,7 +38,11 @@ final class Checkpointer: @unchecked Sendable {
                     logger.warning("the WAL holds \(frames.walFrameCount) pages; a long read may be holding it back")
                 }
             } catch {
-                logger.debug("checkpoint deferred: \(error)")
+                if syncFailure.record(ifFsyncError: error, during: "a checkpoint") {
+                    logger.critical("a checkpoint's fsync failed; no more checkpoints: \(error)")
+                } else {
+                    logger.debug("checkpoint deferred: \(error)")
+                }
             }
         }
         finished.signal()

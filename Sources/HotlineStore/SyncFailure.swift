@@ -1,0 +1,36 @@
+import GRDB
+import Synchronization
+
+/// Whether this process may still acknowledge anything. The first failed fsync, whoever
+/// meets it (``CallStore/syncLog()``, a checkpoint, a WAL truncation), sets it for good:
+/// Linux reports a write-back error once, to each open file, and may mark the pages it
+/// could not write as clean, so a later fsync can succeed while data is missing from the
+/// disk. Nothing is acknowledged and nothing is checkpointed after it; a restart recovers
+/// the log from what is on disk (docs/RELIABILITY.md).
+final class SyncFailure: Sendable {
+    private let state = Mutex<String?>(nil)
+
+    /// Why writes stopped, or nil while they may go on.
+    var reason: String? { state.withLock { $0 } }
+
+    /// Records `reason` unless a failure is recorded already; returns the one in force.
+    @discardableResult
+    func record(_ reason: String) -> String {
+        state.withLock { current in
+            if current == nil { current = reason }
+            return current ?? reason
+        }
+    }
+
+    /// Records `error` when it is SQLite saying that an fsync failed; true if it was.
+    @discardableResult
+    func record(ifFsyncError error: any Error, during what: String) -> Bool {
+        guard let error = error as? DatabaseError,
+            error.extendedResultCode == .SQLITE_IOERR_FSYNC || error.extendedResultCode == .SQLITE_IOERR_DIR_FSYNC
+        else { return false }
+        record(
+            "an fsync failed during \(what) (\(error.message ?? "\(error)")): what the kernel could not write may be "
+                + "lost, so nothing more is acknowledged until hotlined restarts and recovers the log from disk")
+        return true
+    }
+}
