@@ -236,7 +236,9 @@ public enum ChainVerifier {
     /// Identity rows must be the ones their events committed to; one may be missing only
     /// when the caller asked for anonymity (erasure) or retention purged the call.
     private static func verifyIdentities(_ db: Database, into report: inout VerifyReport) throws {
-        let rows = try Row.fetchAll(
+        // A cursor: every caller identity of the log at once would cost memory in
+        // proportion to the log (the soak saw `verify` add 56 MiB on 354,170 events).
+        let rows = try Row.fetchCursor(
             db,
             sql: """
                 SELECT i.seq AS identity_seq, i.call_id AS identity_call, i.secret,
@@ -248,7 +250,7 @@ public enum ChainVerifier {
                 WHERE e.identity_commitment IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_identity i WHERE i.seq = e.seq)
                 """)
         var anonymousCalls: Set<String>? = nil
-        for row in rows {
+        while let row = try rows.next() {
             if let secret: Data = row["secret"] {
                 let seq: Int64 = row["identity_seq"]
                 if row["purged_by"] as Int64? != nil {
