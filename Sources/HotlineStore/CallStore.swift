@@ -152,7 +152,12 @@ public final class CallStore: Sendable {
     }
 
     /// What is wrong with storage now, if anything.
-    public var storageFault: String? { syncFailure ?? storageFaultState.withLock { $0 } }
+    public var storageFault: String? {
+        guard let failure = syncFailure else { return storageFaultState.withLock { $0 } }
+        // Whoever met the failure (a checkpoint, say) may not have known why.
+        if failure.contains("read-only") || directoryWritable { return failure }
+        return "the file system holding \(directory) is read-only: \(failure)"
+    }
 
     /// `error`, with what the file system holding the database says of itself when that
     /// explains it better than SQLite's "disk I/O error": read-only, or no space left.
