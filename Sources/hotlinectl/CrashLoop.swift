@@ -11,7 +11,8 @@ import Glibc
 /// nothing acknowledged is lost (issue 7). It starts `hotlined` itself on the configuration
 /// given; writers pipeline calls (start, update, end) and, after each crash, resend every
 /// event not yet acknowledged, as a workstation would. After each restart: every
-/// acknowledged event is still there (a resend answers `duplicate` with the same `seq`),
+/// acknowledged event is still there with its `seq` (those new since the last check are
+/// resent and must answer `duplicate` with it; the older ones are read from the file),
 /// none is stored twice (the log holds exactly the events acknowledged), `PRAGMA
 /// integrity_check` is ok and `verify` is intact.
 struct CrashLoop: ParsableCommand {
@@ -32,6 +33,7 @@ struct CrashLoop: ParsableCommand {
         let lock = NSLock()
         var events: [(id: String, request: JSONValue)] = []
         var acked: [String: Int64] = [:]  // event_id → seq
+        var resent: Set<String> = []  // acknowledged events already checked by resending them
         var answered = 0  // responses read in this run
         let prefix: Int
 
@@ -163,18 +165,32 @@ struct CrashLoop: ParsableCommand {
         throw CLIError("hotlined did not start")
     }
 
-    /// Every acknowledged event resent answers duplicate with its seq; the log holds exactly
-    /// the acknowledged events (none twice); verify is intact. Returns the log's size.
+    /// Every event acknowledged since the last check, resent, answers duplicate with its seq;
+    /// every one acknowledged before is still in the log with its seq (read from the file:
+    /// resending them all again after every crash would make a long run quadratic); the log
+    /// holds exactly the acknowledged events (none twice); verify is intact. Returns the
+    /// log's size.
     @discardableResult
     func check(_ writers: [Writer], socket: String, database: String) throws -> (Int, Bool) {
         let c = try HotlineConnection(path: socket)
         var acked = 0
+        var stored: [Substring: Int64] = [:]
+        for line in try sqlite(database, "SELECT event_id || ' ' || seq FROM events").split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let seq = Int64(parts[1]) { stored[parts[0]] = seq }
+        }
         for writer in writers {
             writer.lock.lock()
-            let known = writer.events.filter { writer.acked[$0.id] != nil }.map { ($0.request, writer.acked[$0.id]!) }
+            for (id, seq) in writer.acked where stored[Substring(id)] != seq {
+                writer.lock.unlock()
+                throw CLIError("acknowledged event \(id) (seq \(seq)) is \(stored[Substring(id)].map { "at seq \($0)" } ?? "missing") in the log")
+            }
+            acked += writer.acked.count
+            let known = writer.events.filter { writer.acked[$0.id] != nil && !writer.resent.contains($0.id) }
+                .map { ($0.request, writer.acked[$0.id]!) }
+            writer.resent.formUnion(known.compactMap { $0.0["event_id"]?.stringValue })
             writer.answered = 0
             writer.lock.unlock()
-            acked += known.count
             // Resent pipelined, 500 at a time: every one must be a duplicate with its seq.
             var start = 0
             while start < known.count {
