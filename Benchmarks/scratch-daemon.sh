@@ -1,7 +1,9 @@
 # Sourced by the benchmark scripts: starts a release hotlined with the shipped configuration
 # on a scratch directory ($dir, socket $dir/s.sock) and stops it and cleans up on exit.
+# BIN=DIR uses hotlined and hotlinectl already built there instead of `swift build`'s.
+[ -z "${BIN:-}" ] || BIN=$(cd "$BIN" && pwd)
 cd "$(dirname "$0")/.."
-bin=$(swift build -c release --show-bin-path)
+bin=${BIN:-$(swift build -c release --show-bin-path)}
 dir=$(mktemp -d "${TMPDIR:-/var/tmp}/hotlined-bench.XXXXXX")
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 "$bin/hotlinectl" keygen > "$dir/hotlined.key"
@@ -9,3 +11,4 @@ sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $dir/hotlined.key|" 
 "$bin/hotlined" --config "$dir/hotlined.yaml" --socket "$dir/s.sock" --database "$dir/calls.sqlite" 2>"$dir/daemon.log" &
 pid=$!
 for _ in $(seq 100); do [ -S "$dir/s.sock" ] && break; sleep 0.1; done
+[ -S "$dir/s.sock" ] || { echo "hotlined did not start:" >&2; cat "$dir/daemon.log" >&2; exit 1; }

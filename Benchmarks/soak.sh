@@ -20,12 +20,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--minutes N] [--rate CALLS_PER_SECOND] [--log FILE]" >&2; exit 2 ;;
   esac
 done
-if [ -n "${BIN:-}" ]; then
-  BIN=$(cd "$BIN" && pwd)
-  swift() { echo "$BIN"; }  # scratch-daemon.sh asks `swift build -c release --show-bin-path`
-fi
 . "$(dirname "$0")/scratch-daemon.sh"
-[ -S "$dir/s.sock" ] || { echo "hotlined did not start:" >&2; cat "$dir/daemon.log" >&2; exit 1; }
 [ -z "$log" ] || : > "$log"
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(df -T "$dir" | awk 'NR==2 {print $2}') file system," \
   "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 2^20}' /proc/meminfo) RAM; hotlined pid $pid, $rate calls/s for $minutes min"

@@ -51,7 +51,15 @@ extension CallStore {
     public func escalateDue(now: Timestamp, settings: AlertSettings, ackSeconds: (String) -> Double) throws -> [Alert] {
         // Runs every tick: look with a read first, and take the write lock (which the event
         // writer needs) only when some alert is due.
-        let due = try unacknowledgedAlerts().filter { alert in
+        // Only those below the top level can be due: the rest, however many, are not read
+        // (alerts_escalating). Sorted here, oldest first: an ORDER BY would have SQLite walk
+        // every unacknowledged alert in raise order instead.
+        let below = try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND level < ?", arguments: [settings.maxLevel]
+            ).map(Self.alert)
+        }.sorted { ($0.raisedAt.microseconds, $0.seq) < ($1.raisedAt.microseconds, $1.seq) }
+        let due = below.filter { alert in
             Escalation.level(
                 raisedAt: alert.raisedAt, now: now, ackSeconds: ackSeconds(alert.route), maxLevel: settings.maxLevel)
                 > alert.level
