@@ -40,7 +40,7 @@ extension CallStore {
         }
         // A resent ack is answered from the row; that row too must be on disk first (the
         // first ack's sync may still be under way, or may have failed).
-        if audited != nil || alert?.ackedAt != nil { try syncLog() }
+        if alert?.ackedAt != nil { try syncLog() }
         if audited != nil { publish(events: nil, audit: audited) }
         return alert
     }

@@ -98,7 +98,7 @@ extension CallStore {
             }
         } catch {
             writerHeads.withLock { $0 = startHeads }
-            noteStorageFault(explain(error))
+            noteStorageFault(explain("\(error)"))
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",
                 metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])
@@ -129,8 +129,8 @@ extension CallStore {
                     return try db.checkpoint(.truncate)
                 }
             } catch {
-                if syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
-                    noteStorageFault(syncFailure ?? "\(error)")
+                if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
+                    noteStorageFault(explain(reason))
                     return
                 }
                 attempt = nil

@@ -106,13 +106,8 @@ public final class CallStore: Sendable {
             }
             defer { if fd != wal { Glibc.close(fd) } }
             guard fdatasync(fd) == 0 else {
-                let code = errno
-                let reason = syncFailed.record(
-                    (code == EROFS ? "the file system holding \(directory) is read-only: " : "")
-                        + "fdatasync of \(file) failed (\(String(cString: strerror(code)))): what the kernel could not "
-                        + "write may be lost, so nothing more is acknowledged until hotlined restarts and recovers "
-                        + "the log from disk")
-                noteStorageFault(reason)
+                let reason = syncFailed.record("fdatasync of \(file) failed (\(String(cString: strerror(errno))))")
+                noteStorageFault(explain(reason))
                 throw StorageFault(description: reason)
             }
         }
@@ -152,22 +147,19 @@ public final class CallStore: Sendable {
     }
 
     /// What is wrong with storage now, if anything.
-    public var storageFault: String? {
-        guard let failure = syncFailure else { return storageFaultState.withLock { $0 } }
-        // Whoever met the failure (a checkpoint, say) may not have known why.
-        if failure.contains("read-only") || directoryWritable { return failure }
-        return "the file system holding \(directory) is read-only: \(failure)"
-    }
+    /// A failed fsync is explained when asked: whoever met it (a checkpoint, say) may not
+    /// have known why.
+    public var storageFault: String? { syncFailure.map(explain) ?? storageFaultState.withLock { $0 } }
 
-    /// `error`, with what the file system holding the database says of itself when that
+    /// `reason`, with what the file system holding the database says of itself when that
     /// explains it better than SQLite's "disk I/O error": read-only, or no space left.
-    func explain(_ error: any Error) -> String {
-        if !directoryWritable { return "the file system holding \(directory) is read-only (\(error))" }
+    func explain(_ reason: String) -> String {
+        if !directoryWritable { return "the file system holding \(directory) is read-only (\(reason))" }
         var fs = statvfs()
         if statvfs(directory, &fs) == 0, fs.f_bavail == 0 {
-            return "the file system holding \(directory) is full (\(error))"
+            return "the file system holding \(directory) is full (\(reason))"
         }
-        return "\(error)"
+        return reason
     }
 
     /// The directory holding the database.

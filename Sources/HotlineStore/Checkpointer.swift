@@ -38,7 +38,7 @@ final class Checkpointer: @unchecked Sendable {
                     logger.warning("the WAL holds \(frames.walFrameCount) pages; a long read may be holding it back")
                 }
             } catch {
-                if syncFailure.record(ifFsyncError: error, during: "a checkpoint") {
+                if syncFailure.record(ifFsyncError: error, during: "a checkpoint") != nil {
                     logger.critical("a checkpoint's fsync failed; no more checkpoints: \(error)")
                 } else {
                     logger.debug("checkpoint deferred: \(error)")

@@ -13,24 +13,26 @@ final class SyncFailure: Sendable {
     /// Why writes stopped, or nil while they may go on.
     var reason: String? { state.withLock { $0 } }
 
-    /// Records `reason` unless a failure is recorded already; returns the one in force.
+    /// Records the failure `cause` describes unless one is recorded already; returns the
+    /// reason in force.
     @discardableResult
-    func record(_ reason: String) -> String {
-        state.withLock { current in
+    func record(_ cause: String) -> String {
+        let reason =
+            "\(cause): what the kernel could not write may be lost, so nothing more is acknowledged until "
+            + "hotlined restarts and recovers the log from disk"
+        return state.withLock { current in
             if current == nil { current = reason }
             return current ?? reason
         }
     }
 
-    /// Records `error` when it is SQLite saying that an fsync failed; true if it was.
+    /// Records `error` when it is SQLite saying that an fsync failed; returns the reason in
+    /// force then, nil for any other error.
     @discardableResult
-    func record(ifFsyncError error: any Error, during what: String) -> Bool {
+    func record(ifFsyncError error: any Error, during what: String) -> String? {
         guard let error = error as? DatabaseError,
             error.extendedResultCode == .SQLITE_IOERR_FSYNC || error.extendedResultCode == .SQLITE_IOERR_DIR_FSYNC
-        else { return false }
-        record(
-            "an fsync failed during \(what) (\(error.message ?? "\(error)")): what the kernel could not write may be "
-                + "lost, so nothing more is acknowledged until hotlined restarts and recovers the log from disk")
-        return true
+        else { return nil }
+        return record("an fsync failed during \(what) (\(error.message ?? "\(error)"))")
     }
 }

@@ -12,14 +12,14 @@ import Testing
 
     @Test func onlySQLiteFsyncErrorsCountAsAFailedFsync() {
         let failure = SyncFailure()
-        #expect(!failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_FULL), during: "a checkpoint"))
-        #expect(!failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_BUSY), during: "a checkpoint"))
+        #expect(failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_FULL), during: "a checkpoint") == nil)
+        #expect(failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_BUSY), during: "a checkpoint") == nil)
         #expect(failure.reason == nil)
-        #expect(failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_IOERR_FSYNC), during: "a checkpoint"))
-        let first = failure.reason
+        let first = failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_IOERR_FSYNC), during: "a checkpoint")
+        #expect(first != nil && first == failure.reason)
         #expect(first?.contains("a checkpoint") == true)
         // The first failure stands.
-        #expect(failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_IOERR_DIR_FSYNC), during: "a WAL truncation"))
+        #expect(failure.record(ifFsyncError: DatabaseError(resultCode: .SQLITE_IOERR_DIR_FSYNC), during: "a WAL truncation") == first)
         #expect(failure.reason == first)
     }
 
