@@ -186,9 +186,9 @@ struct CrashLoop: ParsableCommand {
                 throw CLIError("acknowledged event \(id) (seq \(seq)) is \(stored[Substring(id)].map { "at seq \($0)" } ?? "missing") in the log")
             }
             acked += writer.acked.count
-            let known = writer.events.filter { writer.acked[$0.id] != nil && !writer.resent.contains($0.id) }
-                .map { ($0.request, writer.acked[$0.id]!) }
-            writer.resent.formUnion(known.compactMap { $0.0["event_id"]?.stringValue })
+            let fresh = writer.events.filter { writer.acked[$0.id] != nil && !writer.resent.contains($0.id) }
+            writer.resent.formUnion(fresh.map(\.id))
+            let known = fresh.map { ($0.request, writer.acked[$0.id]!) }
             writer.answered = 0
             writer.lock.unlock()
             // Resent pipelined, 500 at a time: every one must be a duplicate with its seq.

@@ -27,12 +27,18 @@ struct StorageFaultTests {
             print("skipped: cannot mount a tmpfs here (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
             return nil
         }
+        try startOrUnmount(daemon, on: disk)
+        return (daemon, disk)
+    }
+
+    /// Starts `daemon` with its database on the file system mounted at `disk`, unmounting it
+    /// if the daemon does not start (the caller's clean-up is not set up yet).
+    static func startOrUnmount(_ daemon: Daemon, on disk: String) throws {
         daemon.database = disk + "/calls.sqlite"
         do { try daemon.start() } catch {
             _ = try? run("/usr/bin/umount", ["-l", disk])
             throw error
         }
-        return (daemon, disk)
     }
 
     static func unmount(_ daemon: Daemon, _ disk: String) {
@@ -157,11 +163,7 @@ struct StorageFaultTests {
         }
         let source = try run("/usr/bin/findmnt", ["-n", "-o", "SOURCE", disk]).stdout
         let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
-        daemon.database = disk + "/calls.sqlite"
-        do { try daemon.start() } catch {
-            _ = try? run("/usr/bin/umount", ["-l", disk])
-            throw error
-        }
+        try startOrUnmount(daemon, on: disk)
         return (daemon, disk, image, device)
     }
 
