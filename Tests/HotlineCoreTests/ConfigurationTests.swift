@@ -150,19 +150,42 @@ import Testing
     func countLimitsMustBeAtLeastOne(value: Int) {
         var c = Self.shipped
         c.limits.maxConnections = value
+        c.limits.maxConnectionsPerUID = value
         c.limits.maxPendingPerConnection = value
         c.limits.maxBatchEvents = value
+        c.limits.maxQueuedWrites = value
         #expect(
             c.problems() == [
                 .init(path: "limits.max_connections", reason: "must be at least 1"),
+                .init(path: "limits.max_connections_per_uid", reason: "must be between 1 and limits.max_connections"),
                 .init(path: "limits.max_pending_per_connection", reason: "must be at least 1"),
+                .init(path: "limits.max_queued_writes", reason: "must be at least 1"),
                 .init(path: "limits.max_batch_events", reason: "must be at least 1"),
             ]
         )
         c.limits.maxConnections = 1
+        c.limits.maxConnectionsPerUID = 1
         c.limits.maxPendingPerConnection = 1
         c.limits.maxBatchEvents = 1
+        c.limits.maxQueuedWrites = 1
         #expect(c.problems() == [])
+    }
+
+    @Test func theFairnessLimitsAreChecked() {
+        var c = Self.shipped
+        c.limits.maxConnectionsPerUID = c.limits.maxConnections + 1
+        c.limits.maxPendingBytesPerConnection = c.limits.maxLineBytes - 1
+        c.limits.maxBulkReadsPerConnection = 0
+        c.limits.bulkReadThreads = 65
+        c.limits.maxNotesPerAnswer = 0
+        c.limits.maxDeliveriesPerSink = 0
+        #expect(
+            c.problems().map(\.path) == [
+                "limits.max_connections_per_uid", "limits.max_pending_bytes_per_connection",
+                "limits.max_bulk_reads_per_connection", "limits.bulk_read_threads", "limits.max_notes_per_answer",
+                "limits.max_deliveries_per_sink",
+            ])
+        #expect(c.problems().first?.reason == "must be between 1 and limits.max_connections")
     }
 
     @Test func pathsMustNotBeEmpty() {

@@ -96,8 +96,25 @@ public struct Configuration: Sendable, Equatable, Codable {
         /// The longest request line, LF included (`limits.max_line_bytes`).
         public var maxLineBytes: Int
         public var maxConnections: Int
-        /// Requests a connection may have unanswered before it is told `unavailable`.
+        /// Connections one Unix user may hold at once, so one user cannot take every slot.
+        public var maxConnectionsPerUID: Int
+        /// What one connection may hold: requests read and not yet answered plus answers
+        /// ready and not yet written. At the cap the daemon stops reading from it.
         public var maxPendingPerConnection: Int
+        /// The same budget in bytes (request lines held plus answers not yet written).
+        public var maxPendingBytesPerConnection: Int
+        /// Writes queued for the writer from every connection together; past it a
+        /// connection's next write waits (it is not refused).
+        public var maxQueuedWrites: Int
+        /// Bulk reads (`calls.list`, `call.get`, `export`, `verify`, `audit.list`) one
+        /// connection may have running or unwritten at once.
+        public var maxBulkReadsPerConnection: Int
+        /// Threads that run bulk reads for every connection together.
+        public var bulkReadThreads: Int
+        /// The most notes one `call.get` answer carries; the rest are paged.
+        public var maxNotesPerAnswer: Int
+        /// Deliveries to one alert sink (a command's processes, a webhook's requests) at once.
+        public var maxDeliveriesPerSink: Int
         /// The most events one transaction commits.
         public var maxBatchEvents: Int
         /// A cap on the database file's size, so the log cannot fill the disk it shares;
@@ -114,7 +131,14 @@ public struct Configuration: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxLineBytes = "max_line_bytes"
             case maxConnections = "max_connections"
+            case maxConnectionsPerUID = "max_connections_per_uid"
             case maxPendingPerConnection = "max_pending_per_connection"
+            case maxPendingBytesPerConnection = "max_pending_bytes_per_connection"
+            case maxQueuedWrites = "max_queued_writes"
+            case maxBulkReadsPerConnection = "max_bulk_reads_per_connection"
+            case bulkReadThreads = "bulk_read_threads"
+            case maxNotesPerAnswer = "max_notes_per_answer"
+            case maxDeliveriesPerSink = "max_deliveries_per_sink"
             case maxBatchEvents = "max_batch_events"
             case maxDatabaseBytes = "max_database_bytes"
             case lineTimeoutSeconds = "line_timeout_seconds"
@@ -125,7 +149,14 @@ public struct Configuration: Sendable, Equatable, Codable {
         public init(
             maxLineBytes: Int = 65536,
             maxConnections: Int = 512,
+            maxConnectionsPerUID: Int = 64,
             maxPendingPerConnection: Int = 1024,
+            maxPendingBytesPerConnection: Int = 1_048_576,
+            maxQueuedWrites: Int = 8192,
+            maxBulkReadsPerConnection: Int = 1,
+            bulkReadThreads: Int = 2,
+            maxNotesPerAnswer: Int = 1000,
+            maxDeliveriesPerSink: Int = 4,
             maxBatchEvents: Int = 512,
             maxDatabaseBytes: Int? = nil,
             lineTimeoutSeconds: Double = 30,
@@ -134,7 +165,14 @@ public struct Configuration: Sendable, Equatable, Codable {
         ) {
             self.maxLineBytes = maxLineBytes
             self.maxConnections = maxConnections
+            self.maxConnectionsPerUID = maxConnectionsPerUID
             self.maxPendingPerConnection = maxPendingPerConnection
+            self.maxPendingBytesPerConnection = maxPendingBytesPerConnection
+            self.maxQueuedWrites = maxQueuedWrites
+            self.maxBulkReadsPerConnection = maxBulkReadsPerConnection
+            self.bulkReadThreads = bulkReadThreads
+            self.maxNotesPerAnswer = maxNotesPerAnswer
+            self.maxDeliveriesPerSink = maxDeliveriesPerSink
             self.maxBatchEvents = maxBatchEvents
             self.maxDatabaseBytes = maxDatabaseBytes
             self.lineTimeoutSeconds = lineTimeoutSeconds
@@ -148,8 +186,17 @@ public struct Configuration: Sendable, Equatable, Codable {
             let d = Limits()
             maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? d.maxLineBytes
             maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+            maxConnectionsPerUID = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerUID) ?? d.maxConnectionsPerUID
             maxPendingPerConnection =
                 try c.decodeIfPresent(Int.self, forKey: .maxPendingPerConnection) ?? d.maxPendingPerConnection
+            maxPendingBytesPerConnection =
+                try c.decodeIfPresent(Int.self, forKey: .maxPendingBytesPerConnection) ?? d.maxPendingBytesPerConnection
+            maxQueuedWrites = try c.decodeIfPresent(Int.self, forKey: .maxQueuedWrites) ?? d.maxQueuedWrites
+            maxBulkReadsPerConnection =
+                try c.decodeIfPresent(Int.self, forKey: .maxBulkReadsPerConnection) ?? d.maxBulkReadsPerConnection
+            bulkReadThreads = try c.decodeIfPresent(Int.self, forKey: .bulkReadThreads) ?? d.bulkReadThreads
+            maxNotesPerAnswer = try c.decodeIfPresent(Int.self, forKey: .maxNotesPerAnswer) ?? d.maxNotesPerAnswer
+            maxDeliveriesPerSink = try c.decodeIfPresent(Int.self, forKey: .maxDeliveriesPerSink) ?? d.maxDeliveriesPerSink
             maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
             maxDatabaseBytes = try c.decodeIfPresent(Int.self, forKey: .maxDatabaseBytes)
             lineTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .lineTimeoutSeconds) ?? d.lineTimeoutSeconds
@@ -338,8 +385,30 @@ extension Configuration {
         if limits.maxConnections < 1 {
             problems.append(.init(path: "limits.max_connections", reason: "must be at least 1"))
         }
+        if limits.maxConnectionsPerUID < 1 || limits.maxConnectionsPerUID > limits.maxConnections {
+            problems.append(
+                .init(path: "limits.max_connections_per_uid", reason: "must be between 1 and limits.max_connections"))
+        }
         if limits.maxPendingPerConnection < 1 {
             problems.append(.init(path: "limits.max_pending_per_connection", reason: "must be at least 1"))
+        }
+        if limits.maxPendingBytesPerConnection < limits.maxLineBytes {
+            problems.append(
+                .init(
+                    path: "limits.max_pending_bytes_per_connection",
+                    reason: "must be at least limits.max_line_bytes, so that one whole request fits"))
+        }
+        if limits.maxQueuedWrites < 1 {
+            problems.append(.init(path: "limits.max_queued_writes", reason: "must be at least 1"))
+        }
+        for (key, value, range) in [
+            ("max_bulk_reads_per_connection", limits.maxBulkReadsPerConnection, 1...64),
+            ("bulk_read_threads", limits.bulkReadThreads, 1...64),
+            ("max_notes_per_answer", limits.maxNotesPerAnswer, 1...100_000),
+            ("max_deliveries_per_sink", limits.maxDeliveriesPerSink, 1...1024),
+        ] where !range.contains(value) {
+            problems.append(
+                .init(path: "limits.\(key)", reason: "must be between \(range.lowerBound) and \(range.upperBound)"))
         }
         if limits.maxBatchEvents < 1 {
             problems.append(.init(path: "limits.max_batch_events", reason: "must be at least 1"))
