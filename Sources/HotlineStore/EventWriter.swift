@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import HotlineCore
 import Logging
@@ -7,12 +8,26 @@ import Logging
 ///
 /// One fsync serves every workstation that was waiting, so throughput grows with the number
 /// of connected workstations while each acknowledgement stays durable.
+///
+/// Fairness: each source (a connection) has its own queue, and a batch is assembled round
+/// robin, one write from each source in turn, so a quiet workstation's `call.start` goes
+/// into the next batch however many writes another one has pipelined. The queues together
+/// hold at most `maxQueued` writes; past that ``offer(_:source:)`` says no and the source
+/// waits for ``whenRoom(_:)``.
+///
+/// `@unchecked Sendable`: every mutable field is guarded by `condition` (the writer's) or
+/// `syncCondition` (the syncer's), as marked.
 public final class EventWriter: @unchecked Sendable {
     private let store: CallStore
     private let maxBatch: Int
+    private let maxQueued: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var queue: [WriteSubmission] = []
+    private var queues: [Int: Deque<WriteSubmission>] = [:]
+    /// Sources with writes queued, in the order they are next served.
+    private var ring: Deque<Int> = []
+    private var queued = 0
+    private var roomWaiters: [@Sendable () -> Void] = []
     private var stopping = false
     private var policy: CallPolicy
     private var alerting = AlertSettings()
@@ -32,13 +47,14 @@ public final class EventWriter: @unchecked Sendable {
     ///   it is alive (``lastHeartbeat``); keep it well under the watchdog's interval.
     public init(
         store: CallStore, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
-        heartbeat: Duration = .seconds(1),
+        maxQueued: Int = Configuration.Limits().maxQueuedWrites, heartbeat: Duration = .seconds(1),
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
     ) {
         self.store = store
         self.policy = policy
         self.alerting = alerting
         self.maxBatch = maxBatch
+        self.maxQueued = maxQueued
         self.clock = clock
         let c = heartbeat.components
         self.idleTick = max(0.01, Double(c.seconds) + Double(c.attoseconds) / 1e18)
@@ -68,21 +84,62 @@ public final class EventWriter: @unchecked Sendable {
         condition.withLock { self.onCommit = observer }
     }
 
-    /// Queues a write. After ``stop()`` it is answered `unavailable` at once.
-    public func submit(_ submission: WriteSubmission) {
-        let accepted = condition.withLock { () -> Bool in
-            guard !stopping else { return false }
-            queue.append(submission)
+    /// Queues a write from `source` unless every queue together already holds `maxQueued`:
+    /// then it returns false and queues nothing (wait for ``whenRoom(_:)`` and offer again).
+    /// After ``stop()`` the write is answered `unavailable` at once, and this returns true.
+    public func offer(_ submission: WriteSubmission, source: Int) -> Bool {
+        enqueue(submission, source: source, force: false)
+    }
+
+    /// Queues a write whatever the cap (in-process callers that have no way to wait).
+    public func submit(_ submission: WriteSubmission, source: Int = 0) {
+        _ = enqueue(submission, source: source, force: true)
+    }
+
+    private func enqueue(_ submission: WriteSubmission, source: Int, force: Bool) -> Bool {
+        enum Outcome { case queued, full, stopped }
+        let outcome = condition.withLock { () -> Outcome in
+            guard !stopping else { return .stopped }
+            guard force || queued < maxQueued else { return .full }
+            if queues[source, default: []].isEmpty { ring.append(source) }
+            queues[source, default: []].append(submission)
+            queued += 1
             condition.signal()
-            return true
+            return .queued
         }
-        if !accepted {
-            submission.completion(.failure(.shuttingDown))
+        if outcome == .stopped { submission.completion(.failure(.shuttingDown)) }
+        return outcome != .full
+    }
+
+    /// Calls `callback` once, on the writer's thread, when the queues next have room (at
+    /// once, on this thread, if they have room now or the writer is stopping).
+    public func whenRoom(_ callback: @escaping @Sendable () -> Void) {
+        let now = condition.withLock { () -> Bool in
+            if queued < maxQueued || stopping { return true }
+            roomWaiters.append(callback)
+            return false
         }
+        if now { callback() }
     }
 
     /// How many writes are waiting.
-    public var backlog: Int { condition.withLock { queue.count } }
+    public var backlog: Int { condition.withLock { queued } }
+
+    /// Takes up to `maxBatch` writes, one from each source in turn. Call with `condition` held.
+    private func takeBatch() -> [WriteSubmission] {
+        var batch: [WriteSubmission] = []
+        batch.reserveCapacity(min(queued, maxBatch))
+        while batch.count < maxBatch, let source = ring.popFirst() {
+            batch.append(queues[source]!.removeFirst())
+            if queues[source]!.isEmpty {
+                queues[source] = nil
+            } else {
+                ring.append(source)
+            }
+        }
+        queued -= batch.count
+        return batch
+    }
 
     /// When the writer and the syncer last went round their loops (the older of the two):
     /// a hung writer, or an fsync that never returns, stops moving this.
@@ -107,7 +164,7 @@ public final class EventWriter: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping {
+            while queued == 0 && !stopping {
                 lastLoop = .now
                 if !condition.wait(until: Date().addingTimeInterval(idleTick)), store.isScrubPending {
                     condition.unlock()
@@ -116,16 +173,22 @@ public final class EventWriter: @unchecked Sendable {
                 }
             }
             lastLoop = .now
-            if queue.isEmpty && stopping {
+            if queued == 0 && stopping {
+                let waiters = roomWaiters
+                roomWaiters = []
                 condition.unlock()
+                for waiter in waiters { waiter() }
                 break
             }
-            let count = min(queue.count, maxBatch)
-            let batch = Array(queue.prefix(count))
-            queue.removeFirst(count)
+            let batch = takeBatch()
             let policy = self.policy
             let alerting = self.alerting
+            let waiters = roomWaiters
+            roomWaiters = []
             condition.unlock()
+            // Room was made: every source that waited offers again (one that loses the race
+            // for the room waits again).
+            for waiter in waiters { waiter() }
 
             let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
             syncCondition.withLock {

@@ -136,4 +136,54 @@ import Testing
         #expect(seenAtAnswer.withLock { $0 } == 1)
         #expect(observed.withLock { $0.map(\.reason) } == [.emergencyLine])
     }
+
+    /// Round robin: a quiet source's one write goes into the first batch, however many
+    /// writes another source queued before it.
+    @Test func aQuietSourceIsServedBeforeABusyOnesBacklog() throws {
+        let writer = writer(maxBatch: 8)
+        let answers = Answers()
+        let busy = 200
+        for index in 0..<busy {
+            writer.submit(
+                WriteSubmission(event: Fixture.start(UUIDText.random()), peer: Fixture.handler) { result in
+                    answers.append(Answer(thread: 1, index: index, result: result))
+                }, source: 1)
+        }
+        writer.submit(
+            WriteSubmission(event: Fixture.start(UUIDText.random(), dialled: "999"), peer: Fixture.handler) { result in
+                answers.append(Answer(thread: 2, index: 0, result: result))
+            }, source: 2)
+        writer.start()
+        writer.stop()
+        let quiet = try #require(answers.all.first { $0.thread == 2 })
+        // One from the busy source, then the quiet one: the second event in the log.
+        #expect(quiet.result.seq == 2)
+        // The busy source's own writes are still answered in its order, every one.
+        #expect(answers.all.filter { $0.thread == 1 }.map(\.index) == Array(0..<busy))
+    }
+
+    /// Past `maxQueued` an offer is declined and nothing is queued; the source is called
+    /// back once there is room, and its offer then succeeds.
+    @Test func offersPastTheCapAreDeclinedUntilThereIsRoom() throws {
+        let writer = EventWriter(store: t.store, policy: t.policy, maxBatch: 16, maxQueued: 3, clock: { Fixture.now })
+        let answers = Answers()
+        func submission(_ index: Int) -> WriteSubmission {
+            WriteSubmission(event: Fixture.start(UUIDText.random()), peer: Fixture.handler) { result in
+                answers.append(Answer(thread: 0, index: index, result: result))
+            }
+        }
+        for index in 0..<3 { #expect(writer.offer(submission(index), source: index)) }
+        #expect(!writer.offer(submission(3), source: 3))
+        #expect(writer.backlog == 3)
+        let room = DispatchSemaphore(value: 0)
+        writer.whenRoom { room.signal() }
+        // Nothing is taken before the writer runs: no call back yet.
+        #expect(room.wait(timeout: .now() + 0.2) == .timedOut)
+        writer.start()
+        #expect(room.wait(timeout: .now() + 30) == .success)
+        #expect(writer.offer(submission(3), source: 3))
+        writer.stop()
+        #expect(answers.all.map(\.index).sorted() == [0, 1, 2, 3])
+        #expect(answers.all.allSatisfy { $0.result.seq != nil })
+    }
 }
