@@ -1,70 +1,116 @@
 import HotlineCore
+import HotlineStore
 import Logging
 import NIOCore
 import Synchronization
 
-/// One workstation connection: decodes each line, runs it, and writes the answers back in
-/// the order the requests came, however the work behind them finishes.
+import DequeModule
+import HotlineCore
+import HotlineStore
+import Logging
+import NIOCore
+import Synchronization
+
+/// One workstation connection: cuts lines from what it reads, runs each request, and
+/// writes the answers back in the order the requests came, however the work behind them
+/// finishes.
+///
+/// Everything the connection holds counts against one budget (issue 12): requests read
+/// and not yet answered, and answers ready but not yet written, at most
+/// `limits.max_pending_per_connection` of them and `limits.max_pending_bytes_per_connection`
+/// bytes. At the budget no further line is taken from the bytes read, and reading stops
+/// (backpressure): a client that pipelines faster than it reads its answers only slows
+/// itself. Bulk reads start only while the client is reading its answers, at most
+/// `limits.max_bulk_reads_per_connection` at a time; writes the writer has no room for
+/// wait here, in order, and are offered again when it has.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// One request's place in the order of answers.
+    private struct Slot {
+        var response: ByteBuffer?
+        /// What it holds of the byte budget: its request line until answered, then its answer.
+        var cost: Int
+        var closeAfter: Bool
+        var bulk: Bool
+    }
+
+    /// A write the writer had no room for, to offer again.
+    private struct WaitingWrite {
+        var event: WriteEvent
+        var peer: Peer
+        var promise: EventLoopPromise<JSONValue>
+    }
+
     private let dispatcher: Dispatcher
-    private let maxPending: Int
+    private let limits: Configuration.Limits
+    private let credentials: PeerIdentity.Credentials
+    /// This connection's queue at the writer.
+    private let source: Int
     private var decoder: RequestDecoder
+    private var framer: LineFramer
+    /// Bytes read and not yet cut into lines.
+    private var input: ByteBuffer?
     private var peer: Peer?
-    private var credentials: PeerIdentity.Credentials?
     /// The configuration generation `peer`'s roles were worked out under.
     private var peerGeneration = -1
-    /// What was read while the peer's roles were being worked out, handled in order after.
-    private var heldFrames: [Frame] = []
     private var resolving = false
-    /// Answers not yet written, oldest first; nil while the request is still running.
-    private var slots: [(response: ByteBuffer?, closeAfter: Bool)] = []
+    private var slots: Deque<Slot> = []
     private var slotBase = 0
-    /// Completes when every request so far has been answered: reads wait on it, so a read
-    /// after a write on the same connection sees that write.
+    private var heldBytes = 0
+    /// Completes when every write and urgent read so far has been answered: reads wait on
+    /// it, so a read after a write on the same connection sees that write.
     private var tail: EventLoopFuture<Void>?
+    private var waitingWrites: Deque<WaitingWrite> = []
+    private var waitingForRoom = false
+    /// Bulk reads read and not yet started, oldest first.
+    private var waitingBulk: Deque<() -> Void> = []
+    /// Bulk reads started whose answers are not yet written.
+    private var bulkOutstanding = 0
+    private var progressing = false
+    /// What autoRead was last set to, so it is set only when it changes.
+    private var reading: Bool?
+    private var progressAgain = false
     private var closing = false
     /// The client shut its side: answer what was read, then close.
     private var inputClosed = false
     private var subscriber: AlertSubscriber?
     private let subscriberQueue: Int
 
-    init(dispatcher: Dispatcher, configuration: Configuration) {
+    private static let sources = Atomic<Int>(0)
+
+    init(dispatcher: Dispatcher, configuration: Configuration, credentials: PeerIdentity.Credentials) {
         self.dispatcher = dispatcher
-        self.maxPending = configuration.limits.maxPendingPerConnection
+        self.limits = configuration.limits
+        self.credentials = credentials
+        self.source = Self.sources.wrappingAdd(1, ordering: .relaxed).newValue
         self.decoder = RequestDecoder(outcomes: Set(configuration.outcomes))
+        self.framer = LineFramer(maxLineBytes: configuration.limits.maxLineBytes)
         self.subscriberQueue = configuration.alerts.subscriberQueue
     }
 
     var pendingCount: Int { slots.count }
 
-    /// Answers are owed, lines are held, or alerts are pushed here: not idle.
-    var isBusy: Bool { !slots.isEmpty || !heldFrames.isEmpty || resolving || subscriber != nil }
+    /// Answers are owed, roles are being looked up, or alerts are pushed here: not idle.
+    var isBusy: Bool { !slots.isEmpty || resolving || subscriber != nil }
+
+    /// Whether the budget has room for one more request.
+    private var hasRoom: Bool {
+        slots.count < limits.maxPendingPerConnection && heldBytes < limits.maxPendingBytesPerConnection
+    }
 
     func channelActive(context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        PeerIdentity.credentials(of: context.channel).whenComplete { result in
-            let (handler, context) = loopBound.value
-            switch result {
-            case .success(let cred):
-                handler.credentials = cred
-                handler.resolvePeer(context: context)
-            case .failure(let error):
-                handler.dispatcher.logger.warning("cannot read peer credentials; closing", metadata: ["error": "\(error)"])
-                context.close(promise: nil)
-            }
-        }
+        resolvePeer(context: context)
         context.fireChannelActive()
     }
 
-    /// Works out the peer's roles off the event loop; lines that arrive meanwhile are held
-    /// (and reading paused) so they are answered in order, under the roles now configured.
+    /// Works out the peer's roles off the event loop, on the urgent reader threads; no line
+    /// is taken meanwhile, so each is answered in order under the roles now configured.
     private func resolvePeer(context: ChannelHandlerContext) {
-        guard let credentials, !resolving else { return }
+        guard !resolving else { return }
         resolving = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        updateAutoRead(context: context)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         dispatcher.resolvePeer(credentials, on: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
@@ -74,44 +120,86 @@ final class ConnectionHandler: ChannelInboundHandler {
                 handler.peer = peer
                 handler.peerGeneration = generation
             case .failure:
-                // Only when the daemon is stopping; the held lines are answered so.
+                // Only when the daemon is stopping; what was read is answered so.
+                let credentials = handler.credentials
                 handler.peer = handler.peer ?? Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, roles: [])
                 handler.peerGeneration = -1
             }
-            let held = handler.heldFrames
-            handler.heldFrames = []
-            for frame in held { handler.handle(context: context, frame) }
-            handler.updateAutoRead(context: context)
-            if handler.inputClosed && handler.slots.isEmpty && !handler.resolving && handler.heldFrames.isEmpty {
-                context.close(promise: nil)
-            }
+            handler.progress(context: context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let subscriber { dispatcher.hub.remove(subscriber) }
+        // Writes still waiting for room were never offered: nothing was stored for them.
+        for waiting in waitingWrites { waiting.promise.fail(HotlineError(.unavailable, "The connection closed.")) }
+        waitingWrites.removeAll()
+        waitingBulk.removeAll()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(context: context, unwrapInboundIn(data))
+        var bytes = unwrapInboundIn(data)
+        if input == nil || input!.readableBytes == 0 {
+            input = bytes
+        } else {
+            input!.writeBuffer(&bytes)
+        }
+        progress(context: context)
+    }
+
+    /// Writes what answers are ready, starts what bulk reads may start, takes what lines the
+    /// budget allows, and then decides whether to read on. Called after anything changes;
+    /// re-entry (an answer ready at once) just asks for another round.
+    private func progress(context: ChannelHandlerContext) {
+        if progressing {
+            progressAgain = true
+            return
+        }
+        progressing = true
+        repeat {
+            progressAgain = false
+            takeLines(context: context)
+            startBulkReads(context: context)
+            // Answers written leave room for more lines and bulk reads: go round again.
+            if flushReady(context: context) { progressAgain = true }
+        } while progressAgain
+        progressing = false
+        updateAutoRead(context: context)
+        if inputClosed && slots.isEmpty && !resolving && !hasCompleteLine { context.close(promise: nil) }
+    }
+
+    /// Whether the bytes read still hold a line not yet taken (waiting for room or roles).
+    private var hasCompleteLine: Bool {
+        input?.readableBytesView.contains(0x0A) ?? false
+    }
+
+    private func takeLines(context: ChannelHandlerContext) {
+        while !closing, !resolving, hasRoom, input != nil {
+            if peer == nil
+                || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent)
+                    && !dispatcher.isShuttingDown
+            {
+                resolvePeer(context: context)
+                return
+            }
+            guard let frame = framer.next(&input!) else { break }
+            handle(context: context, frame)
+        }
+        if let buffer = input, buffer.readableBytes == 0 {
+            input = nil
+        } else if input != nil, input!.readerIndex > 65536 {
+            input!.discardReadBytes()
+        }
     }
 
     private func handle(context: ChannelHandlerContext, _ frame: Frame) {
-        guard !closing else { return }
-        if resolving || !heldFrames.isEmpty || credentials == nil
-            || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent) && !dispatcher.isShuttingDown
-        {
-            heldFrames.append(frame)
-            resolvePeer(context: context)
-            return
-        }
         switch frame {
         case .tooLong:
             closing = true
             let error = HotlineError(
                 .lineTooLong,
-                "The line is longer than \(dispatcher.configuration.limits.maxLineBytes) bytes; the connection will be closed.")
+                "The line is longer than \(limits.maxLineBytes) bytes (limits.max_line_bytes); the connection will be closed.")
             enqueue(context: context, req: nil, immediate: .failure(error), closeAfter: true)
         case .line(let line):
             let isBlank = line.readableBytesView.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
@@ -126,13 +214,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError.shuttingDown))
             return
         }
-        guard slots.count < maxPending else {
-            let error = HotlineError(
-                .unavailable,
-                "More than \(maxPending) requests are waiting on this connection; wait for answers before sending more.")
-            enqueue(context: context, req: decoded.req, immediate: .failure(error))
-            return
-        }
         let request: Request
         switch decoded.result {
         case .failure(let error):
@@ -145,8 +226,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError(.unavailable, "The connection is not ready yet.")))
             return
         }
-        switch request {
-        case .hello(let hello):
+        let cost = line.readableBytes
+        let loop = context.eventLoop
+        let dispatcher = self.dispatcher
+        switch (request, request.requestClass) {
+        case (.hello(let hello), _):
             decoder.workstation = hello.workstation ?? decoder.workstation
             decoder.handler = hello.handler ?? decoder.handler
             let answer: JSONValue = [
@@ -155,20 +239,60 @@ final class ConnectionHandler: ChannelInboundHandler {
                 "roles": .array(peer.roles.sorted().map { .string($0.rawValue) }),
             ]
             enqueue(context: context, req: decoded.req, immediate: .success(answer))
-            return
-        case .alertsSubscribe:
+        case (.alertsSubscribe, _):
             subscribe(context: context, req: decoded.req, peer: peer)
-        case .write:
-            // Writes go to the writer at once: it keeps their order, and batching them
-            // with other connections' is what makes group commit pay.
-            enqueue(context: context, req: decoded.req, future: dispatcher.handle(request, peer: peer, on: context.eventLoop))
-        default:
-            let dispatcher = self.dispatcher
-            let loop = context.eventLoop
+        case (.write(let event), _):
+            // Writes go to the writer at once, in order: it keeps their order, and batching
+            // them with other connections' is what makes group commit pay.
+            let promise = loop.makePromise(of: JSONValue.self)
+            enqueue(context: context, req: decoded.req, future: promise.futureResult, cost: cost)
+            waitingWrites.append(WaitingWrite(event: event, peer: peer, promise: promise))
+            offerWaitingWrites(context: context)
+        case (_, .bulkRead):
+            let promise = loop.makePromise(of: JSONValue.self)
+            enqueue(context: context, req: decoded.req, future: promise.futureResult, cost: cost, bulk: true)
+            let after = tail ?? loop.makeSucceededVoidFuture()
+            waitingBulk.append {
+                after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }.cascade(to: promise)
+            }
+        case (_, _):
             let after = tail ?? loop.makeSucceededVoidFuture()
             enqueue(
                 context: context, req: decoded.req,
-                future: after.flatMap { dispatcher.handle(request, peer: peer, on: loop) })
+                future: after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }, cost: cost)
+        }
+    }
+
+    /// Offers the waiting writes to the writer, oldest first; when it is full, waits for
+    /// room (the global `limits.max_queued_writes`), and the rest wait behind.
+    private func offerWaitingWrites(context: ChannelHandlerContext) {
+        while let first = waitingWrites.first {
+            guard dispatcher.offerWrite(first.event, peer: first.peer, source: source, promise: first.promise) else {
+                guard !waitingForRoom else { return }
+                waitingForRoom = true
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let loop = context.eventLoop
+                dispatcher.writer.whenRoom {
+                    loop.execute {
+                        let (handler, context) = loopBound.value
+                        handler.waitingForRoom = false
+                        handler.offerWaitingWrites(context: context)
+                    }
+                }
+                return
+            }
+            waitingWrites.removeFirst()
+        }
+    }
+
+    /// Starts waiting bulk reads while this connection may run more and its client is
+    /// reading its answers: a bulk answer is built only when it can be written.
+    private func startBulkReads(context: ChannelHandlerContext) {
+        while bulkOutstanding < limits.maxBulkReadsPerConnection, context.channel.isWritable,
+            let start = waitingBulk.popFirst()
+        {
+            bulkOutstanding += 1
+            start()
         }
     }
 
@@ -212,13 +336,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         closeAfter: Bool = false
     ) {
         let index = slotBase + slots.count
-        slots.append((nil, closeAfter))
+        slots.append(Slot(response: nil, cost: 0, closeAfter: closeAfter, bulk: false))
         fill(context: context, index: index, req: req, result: immediate)
     }
 
-    private func enqueue(context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>) {
+    /// Takes a place in the order of answers for a request under way; `cost` is the bytes
+    /// it holds until answered. Unless `bulk`, later reads wait for it (``tail``).
+    private func enqueue(
+        context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>, cost: Int = 0,
+        bulk: Bool = false
+    ) {
         let index = slotBase + slots.count
-        slots.append((nil, false))
+        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: bulk))
+        heldBytes += cost
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context) = loopBound.value
@@ -227,6 +357,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             handler.fill(context: context, index: index, req: req, result: mapped)
         }
+        guard !bulk else { return }
         // The tail completes when this request *and every one before it* is answered: a write
         // does not wait for earlier reads, so its own completion says nothing of theirs.
         let done = future.map { _ in () }.recover { _ in () }
@@ -236,32 +367,42 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
         let position = index - slotBase
         guard position >= 0, position < slots.count else { return }
-        slots[position].response = Self.encode(req: req, result: result, allocator: context.channel.allocator)
-        flushReady(context: context)
+        let response = Self.encode(req: req, result: result, allocator: context.channel.allocator)
+        heldBytes += response.readableBytes - slots[position].cost
+        slots[position].cost = response.readableBytes
+        slots[position].response = response
+        progress(context: context)
     }
 
-    private func flushReady(context: ChannelHandlerContext) {
+    /// Writes the answers that are ready, in order, while the client is reading: what it
+    /// does not read stays here, counted against its budget, not in the socket's buffer.
+    /// Returns whether it wrote any.
+    @discardableResult
+    private func flushReady(context: ChannelHandlerContext) -> Bool {
         var wrote = false
         var close = false
-        while let first = slots.first, let response = first.response {
+        while let first = slots.first, let response = first.response, context.channel.isWritable || first.closeAfter {
             context.write(wrapOutboundOut(response), promise: nil)
             wrote = true
             slots.removeFirst()
             slotBase += 1
+            heldBytes -= first.cost
+            if first.bulk { bulkOutstanding -= 1 }
             if first.closeAfter {
                 close = true
                 break
             }
         }
         if wrote { context.flush() }
-        if close || (inputClosed && slots.isEmpty && heldFrames.isEmpty && !resolving) { context.close(promise: nil) }
+        if close { context.close(promise: nil) }
+        return wrote
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A script that pipelines and then half-closes still gets every answer.
             inputClosed = true
-            if slots.isEmpty && heldFrames.isEmpty && !resolving { context.close(promise: nil) }
+            progress(context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -289,15 +430,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         return buffer
     }
 
-    /// A client that sends without reading its answers fills our outbound buffer; stop
-    /// reading from it until it catches up, so its backlog stays bounded and costs nobody else.
+    /// A client that sends without reading its answers fills our outbound buffer: its
+    /// answers then wait in its budget, and once that is spent it is no longer read from,
+    /// so its backlog stays bounded and costs nobody else. When it reads again, go on.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        updateAutoRead(context: context)
+        progress(context: context)
         context.fireChannelWritabilityChanged()
     }
 
     private func updateAutoRead(context: ChannelHandlerContext) {
         let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
+            && !closing && hasRoom
+        guard resume != reading else { return }
+        reading = resume
         context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
     }
 

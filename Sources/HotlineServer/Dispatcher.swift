@@ -12,7 +12,10 @@ import Synchronization
 public final class Dispatcher: Sendable {
     let store: CallStore
     let writer: EventWriter
+    /// Urgent reads (`alert.ack`, `stats`, a subscriber's backlog, a new peer's roles).
     let readers: NIOThreadPool
+    /// Bulk reads (``RequestClass/bulkRead``), apart so they cannot hold up the urgent ones.
+    let bulkReaders: NIOThreadPool
     let logger: Logger
     public let hub: AlertHub
     private let state: Mutex<State>
@@ -26,13 +29,14 @@ public final class Dispatcher: Sendable {
     }
 
     public init(
-        store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool, logger: Logger,
-        hub: AlertHub = AlertHub()
+        store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
+        bulkReaders: NIOThreadPool, logger: Logger, hub: AlertHub = AlertHub()
     ) {
         self.hub = hub
         self.store = store
         self.writer = writer
         self.readers = readers
+        self.bulkReaders = bulkReaders
         self.logger = logger
         self.state = Mutex(State(configuration: configuration))
     }
@@ -76,17 +80,10 @@ public final class Dispatcher: Sendable {
         case .hello, .ping:
             return loop.makeSucceededFuture([:])
         case .write(let event):
-            guard peer.has(.handler) || peer.has(.supervisor) else {
-                return loop.makeFailedFuture(Self.forbidden(peer, "Only handlers and supervisors may write call events."))
-            }
             let promise = loop.makePromise(of: JSONValue.self)
-            writer.submit(
-                WriteSubmission(event: event, peer: peer) { result in
-                    switch result {
-                    case .success(let ack): promise.succeed(ack)
-                    case .failure(let error): promise.fail(error)
-                    }
-                })
+            if !offerWrite(event, peer: peer, source: 0, promise: promise) {
+                promise.fail(HotlineError(.unavailable, "The writer's queue is full; retry shortly."))
+            }
             return promise.futureResult
         case .callGet(let callID):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
@@ -208,6 +205,24 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// Offers a call event to the writer for `source` (a connection), answering `promise`
+    /// when it is durable or refused. False: the writer's queues are full
+    /// (`limits.max_queued_writes`) and nothing was done; offer again after
+    /// ``EventWriter/whenRoom(_:)``.
+    func offerWrite(_ event: WriteEvent, peer: Peer, source: Int, promise: EventLoopPromise<JSONValue>) -> Bool {
+        guard peer.has(.handler) || peer.has(.supervisor) else {
+            promise.fail(Self.forbidden(peer, "Only handlers and supervisors may write call events."))
+            return true
+        }
+        return writer.offer(
+            WriteSubmission(event: event, peer: peer) { result in
+                switch result {
+                case .success(let ack): promise.succeed(ack)
+                case .failure(let error): promise.fail(error)
+                }
+            }, source: source)
+    }
+
     /// The peer with the roles the current configuration gives it. User and group lookups
     /// can block (NSS, LDAP), so they run on the reader threads, never on an event loop.
     func resolvePeer(_ cred: PeerIdentity.Credentials, on loop: any EventLoop) -> EventLoopFuture<(Peer, Int)> {
@@ -281,7 +296,7 @@ public final class Dispatcher: Sendable {
         _ peer: Peer, _ op: String, subject: [String: JSONValue], on loop: any EventLoop,
         _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> (JSONValue, [String: JSONValue])
     ) -> EventLoopFuture<JSONValue> {
-        read(on: loop) { store throws(HotlineError) in
+        read(on: loop, pool: bulkReaders) { store throws(HotlineError) in
             let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
             var detail = subject
             let outcome: Result<JSONValue, HotlineError>
@@ -300,12 +315,14 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Runs a blocking read on the reader threads, so the event loop never waits on SQLite.
+    /// Runs a blocking read on reader threads (the urgent ones unless `pool` says otherwise),
+    /// so the event loop never waits on SQLite.
     func read(
-        on loop: any EventLoop, _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
+        on loop: any EventLoop, pool: NIOThreadPool? = nil,
+        _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
-        return readers.runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
+        return (pool ?? readers).runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
             .flatMapErrorThrowing { error in
                 if error is HotlineError { throw error }
                 throw HotlineError.shuttingDown

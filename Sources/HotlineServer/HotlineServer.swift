@@ -12,6 +12,8 @@ public final class HotlineServer: Sendable {
     let logger: Logger
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// Open connections by the uid on the other end (`limits.max_connections_per_uid`).
+    private let perUID = Mutex<[UInt32: Int]>([:])
 
     public init(dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger) {
         self.dispatcher = dispatcher
@@ -28,34 +30,64 @@ public final class HotlineServer: Sendable {
                 .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { [self] channel in
                 let configuration = dispatcher.configuration
+                let limits = configuration.limits
                 // Counted here, atomically, so simultaneous connects cannot pass the cap together.
                 let count = dispatcher.connections.wrappingAdd(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in dispatcher.connections.subtract(1, ordering: .relaxed) }
-                if count > configuration.limits.maxConnections || dispatcher.isShuttingDown {
+                if count > limits.maxConnections || dispatcher.isShuttingDown {
                     let error = dispatcher.isShuttingDown
                         ? HotlineError.shuttingDown
                         : HotlineError(
-                            .unavailable, "Too many connections (\(configuration.limits.maxConnections)); retry shortly.")
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
-                    }
+                            .unavailable,
+                            "Too many connections: the daemon takes \(limits.maxConnections) at once (limits.max_connections); retry shortly.")
+                    return Self.refuse(channel, error)
                 }
-                self.track(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    let limits = configuration.limits
-                    let connection = ConnectionHandler(dispatcher: dispatcher, configuration: configuration)
-                    func amount(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
-                    try channel.pipeline.syncOperations.addHandler(
-                        ConnectionTimeouts(
-                            limits: .init(
-                                line: amount(limits.lineTimeoutSeconds), write: amount(limits.writeTimeoutSeconds),
-                                idle: amount(limits.idleTimeoutSeconds)),
-                            isBusy: { connection.isBusy }))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFramer(maxLineBytes: limits.maxLineBytes)))
-                    try channel.pipeline.syncOperations.addHandler(connection)
+                // Who is connecting comes from the kernel; each uid has its own share of the slots.
+                return PeerIdentity.credentials(of: channel).flatMap { credentials in
+                    let held = self.perUID.withLock { counts -> Int in
+                        counts[credentials.uid, default: 0] += 1
+                        return counts[credentials.uid]!
+                    }
+                    channel.closeFuture.whenComplete { _ in
+                        self.perUID.withLock { counts in
+                            counts[credentials.uid]! -= 1
+                            if counts[credentials.uid] == 0 { counts[credentials.uid] = nil }
+                        }
+                    }
+                    if held > limits.maxConnectionsPerUID {
+                        return Self.refuse(
+                            channel,
+                            HotlineError(
+                                .unavailable,
+                                "Too many connections from uid \(credentials.uid): one user may hold \(limits.maxConnectionsPerUID) at once (limits.max_connections_per_uid); close some or retry shortly."
+                            ))
+                    }
+                    self.track(channel)
+                    return channel.eventLoop.makeCompletedFuture {
+                        let connection = ConnectionHandler(
+                            dispatcher: dispatcher, configuration: configuration, credentials: credentials)
+                        func amount(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
+                        try channel.pipeline.syncOperations.addHandler(
+                            ConnectionTimeouts(
+                                limits: .init(
+                                    line: amount(limits.lineTimeoutSeconds), write: amount(limits.writeTimeoutSeconds),
+                                    idle: amount(limits.idleTimeoutSeconds)),
+                                isBusy: { connection.isBusy }))
+                        try channel.pipeline.syncOperations.addHandler(connection)
+                    }
+                }.flatMapError { error in
+                    self.logger.warning("cannot read peer credentials; closing", metadata: ["error": "\(error)"])
+                    return channel.close()
                 }
             }
+    }
+
+    /// Answers a connection the daemon will not take with one `unavailable` line saying which
+    /// limit, then closes it.
+    private static func refuse(_ channel: any Channel, _ error: HotlineError) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
+        }
     }
 
     private func track(_ channel: any Channel) {

@@ -91,6 +91,7 @@ public final class HotlineService: Service, Sendable {
         logChainHeads("at stop")
         // Readers first, so that no read holds the database while it is closed.
         try? await readers.shutdownGracefully()
+        try? await dispatcher.bulkReaders.shutdownGracefully()
         if let failure = store.syncFailure {
             // Closing would checkpoint: copy into the database file whatever the page cache
             // now holds of the WAL, which after a failed fdatasync may not be what is on
@@ -186,7 +187,8 @@ public final class HotlineService: Service, Sendable {
                 let store = self.store
                 let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
                 do {
-                    let report = try await readers.runIfActive {
+                    // A purge can take a while: bulk threads, so urgent reads never wait behind it.
+                    let report = try await dispatcher.bulkReaders.runIfActive {
                         try store.purge(rules: rules, now: now, uid: getuid(), pid: getpid())
                     }
                     if report.calls > 0 {
@@ -227,10 +229,11 @@ public final class HotlineService: Service, Sendable {
             // What a reload cannot change under a running daemon, it says so.
             var needRestart: [String] = []
             if configuration.paths != running.paths { needRestart.append("paths") }
-            if configuration.limits.maxBatchEvents != running.limits.maxBatchEvents { needRestart.append("limits.max_batch_events") }
-            if configuration.limits.maxDatabaseBytes != running.limits.maxDatabaseBytes {
-                needRestart.append("limits.max_database_bytes")
-            }
+            let limits = (configuration.limits, running.limits)
+            if limits.0.maxBatchEvents != limits.1.maxBatchEvents { needRestart.append("limits.max_batch_events") }
+            if limits.0.maxDatabaseBytes != limits.1.maxDatabaseBytes { needRestart.append("limits.max_database_bytes") }
+            if limits.0.maxQueuedWrites != limits.1.maxQueuedWrites { needRestart.append("limits.max_queued_writes") }
+            if limits.0.bulkReadThreads != limits.1.bulkReadThreads { needRestart.append("limits.bulk_read_threads") }
             if !needRestart.isEmpty {
                 logger.warning("\(needRestart.joined(separator: ", ")) changed: that takes effect at the next restart")
             }

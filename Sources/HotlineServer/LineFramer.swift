@@ -11,19 +11,21 @@ enum Frame {
 /// A line longer than the limit is never buffered whole: once the limit is passed without
 /// an LF, `.tooLong` is emitted and everything after it is discarded (the connection is
 /// then closed).
-struct LineFramer: ByteToMessageDecoder {
-    typealias InboundOut = Frame
-
+///
+/// ``ConnectionHandler`` pulls one line at a time with ``next(_:)``, only while the
+/// connection has room in its budget: lines not yet wanted stay bytes in its buffer.
+struct LineFramer {
     let maxLineBytes: Int
     private var scanned = 0
     private var overflowed = false
 
     init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// The next frame in `buffer`, consumed from it; nil until a whole line is there.
+    mutating func next(_ buffer: inout ByteBuffer) -> Frame? {
         if overflowed {
             buffer.moveReaderIndex(to: buffer.writerIndex)
-            return .needMoreData
+            return nil
         }
         let newline = buffer.withUnsafeReadableBytes { raw -> Int? in
             guard scanned < raw.count else { return nil }
@@ -31,35 +33,22 @@ struct LineFramer: ByteToMessageDecoder {
         }
         guard let newline else {
             scanned = buffer.readableBytes
-            if buffer.readableBytes >= maxLineBytes {
-                overflowed = true
-                buffer.moveReaderIndex(to: buffer.writerIndex)
-                context.fireChannelRead(wrapInboundOut(.tooLong))
-            }
-            return .needMoreData
+            if buffer.readableBytes >= maxLineBytes { return overflow(&buffer) }
+            return nil
         }
         scanned = 0
-        if newline + 1 > maxLineBytes {
-            overflowed = true
-            buffer.moveReaderIndex(to: buffer.writerIndex)
-            context.fireChannelRead(wrapInboundOut(.tooLong))
-            return .needMoreData
-        }
+        if newline + 1 > maxLineBytes { return overflow(&buffer) }
         var line = buffer.readSlice(length: newline)!
         buffer.moveReaderIndex(forwardBy: 1)
         if line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 0x0D {
             line.moveWriterIndex(to: line.writerIndex - 1)
         }
-        context.fireChannelRead(wrapInboundOut(.line(line)))
-        return .continue
+        return .line(line)
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
-        -> DecodingState
-    {
-        // A partial line at disconnect is not a request: nothing was acknowledged for it.
-        while try decode(context: context, buffer: &buffer) == .continue {}
+    private mutating func overflow(_ buffer: inout ByteBuffer) -> Frame {
+        overflowed = true
         buffer.moveReaderIndex(to: buffer.writerIndex)
-        return .needMoreData
+        return .tooLong
     }
 }

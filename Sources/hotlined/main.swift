@@ -140,7 +140,8 @@ struct Hotlined: AsyncParsableCommand {
         let heartbeat = min(Duration.seconds(1), (Systemd.watchdogInterval() ?? .seconds(4)) / 4)
         let writer = EventWriter(
             store: store, policy: CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts,
-            maxBatch: configuration.limits.maxBatchEvents, heartbeat: heartbeat)
+            maxBatch: configuration.limits.maxBatchEvents, maxQueued: configuration.limits.maxQueuedWrites,
+            heartbeat: heartbeat)
         let hub = AlertHub()
         writer.setCommitObserver { alerts in
             // Consoles hear of an alert as soon as it is durable, before the write is answered.
@@ -157,8 +158,12 @@ struct Hotlined: AsyncParsableCommand {
         writer.start()
         let readers = NIOThreadPool(numberOfThreads: 2)
         readers.start()
+        // Bulk reads get threads of their own, so a flood of them never delays an urgent one.
+        let bulkReaders = NIOThreadPool(numberOfThreads: configuration.limits.bulkReadThreads)
+        bulkReaders.start()
         let dispatcher = Dispatcher(
-            store: store, writer: writer, configuration: configuration, readers: readers, logger: logger, hub: hub)
+            store: store, writer: writer, configuration: configuration, readers: readers, bulkReaders: bulkReaders,
+            logger: logger, hub: hub)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let command = self
         let service = HotlineService(

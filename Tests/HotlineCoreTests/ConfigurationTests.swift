@@ -157,7 +157,7 @@ import Testing
         #expect(
             c.problems() == [
                 .init(path: "limits.max_connections", reason: "must be at least 1"),
-                .init(path: "limits.max_connections_per_uid", reason: "must be between 1 and limits.max_connections"),
+                .init(path: "limits.max_connections_per_uid", reason: "must be at least 1"),
                 .init(path: "limits.max_pending_per_connection", reason: "must be at least 1"),
                 .init(path: "limits.max_queued_writes", reason: "must be at least 1"),
                 .init(path: "limits.max_batch_events", reason: "must be at least 1"),
@@ -173,8 +173,8 @@ import Testing
 
     @Test func theFairnessLimitsAreChecked() {
         var c = Self.shipped
-        c.limits.maxConnectionsPerUID = c.limits.maxConnections + 1
-        c.limits.maxPendingBytesPerConnection = c.limits.maxLineBytes - 1
+        c.limits.maxConnectionsPerUID = 0
+        c.limits.maxPendingBytesPerConnection = 65535
         c.limits.maxBulkReadsPerConnection = 0
         c.limits.bulkReadThreads = 65
         c.limits.maxNotesPerAnswer = 0
@@ -185,7 +185,7 @@ import Testing
                 "limits.max_bulk_reads_per_connection", "limits.bulk_read_threads", "limits.max_notes_per_answer",
                 "limits.max_deliveries_per_sink",
             ])
-        #expect(c.problems().first?.reason == "must be between 1 and limits.max_connections")
+        #expect(c.problems().first?.reason == "must be at least 1")
     }
 
     @Test func pathsMustNotBeEmpty() {

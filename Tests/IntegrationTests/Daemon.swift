@@ -105,6 +105,15 @@ final class Daemon: @unchecked Sendable {
         return p.terminationStatus
     }
 
+    /// The daemon's resident memory (VmRSS), in KiB.
+    func rssKilobytes() -> Int {
+        guard let pid = process?.processIdentifier,
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+
     /// kill -9: no chance to flush or close anything.
     func crash() {
         guard let p = process else { return }

@@ -281,9 +281,7 @@ struct ProtocolTests {
         let call = UUIDText.random()
         #expect(try other.call(Req.start(call: call)).isOK)
         #expect(try other.call(["op": "call.get", "call_id": .string(call)]).isOK)
-        let rss = try String(contentsOfFile: "/proc/\(daemon.process!.processIdentifier)/status", encoding: .utf8)
-            .split(separator: "\n").first { $0.hasPrefix("VmRSS:") }!
-        let kilobytes = Int(rss.split(separator: " ", omittingEmptySubsequences: true)[1])!
+        let kilobytes = daemon.rssKilobytes()
         #expect(kilobytes < 100_000, "the daemon holds \(kilobytes) kB for a client that does not read")
         flooder.close()
         _ = done.wait(timeout: .now() + 10)

@@ -385,18 +385,17 @@ extension Configuration {
         if limits.maxConnections < 1 {
             problems.append(.init(path: "limits.max_connections", reason: "must be at least 1"))
         }
-        if limits.maxConnectionsPerUID < 1 || limits.maxConnectionsPerUID > limits.maxConnections {
-            problems.append(
-                .init(path: "limits.max_connections_per_uid", reason: "must be between 1 and limits.max_connections"))
+        // Above max_connections it is simply never reached: not an error.
+        if limits.maxConnectionsPerUID < 1 {
+            problems.append(.init(path: "limits.max_connections_per_uid", reason: "must be at least 1"))
         }
         if limits.maxPendingPerConnection < 1 {
             problems.append(.init(path: "limits.max_pending_per_connection", reason: "must be at least 1"))
         }
-        if limits.maxPendingBytesPerConnection < limits.maxLineBytes {
-            problems.append(
-                .init(
-                    path: "limits.max_pending_bytes_per_connection",
-                    reason: "must be at least limits.max_line_bytes, so that one whole request fits"))
+        // A line is taken while the connection holds less than this, so a line longer than
+        // the budget still fits; the floor only keeps pipelining worth having.
+        if limits.maxPendingBytesPerConnection < 65536 {
+            problems.append(.init(path: "limits.max_pending_bytes_per_connection", reason: "must be at least 65536"))
         }
         if limits.maxQueuedWrites < 1 {
             problems.append(.init(path: "limits.max_queued_writes", reason: "must be at least 1"))
