@@ -45,7 +45,9 @@ public final class AlertCenter: Sendable {
                 let config = configuration()
                 let now = clock()
                 do {
-                    let raised = try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    let raised = try hub.publishEscalations {
+                        try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    }
                     if !raised.isEmpty {
                         for alert in raised {
                             logger.warning(
@@ -55,7 +57,6 @@ public final class AlertCenter: Sendable {
                                     "route": "\(alert.route)",
                                 ]))
                         }
-                        hub.publish(raised)
                     }
                     for delivery in try store.dueDeliveries(now: now) where claim(delivery.id) {
                         deliveries.addTask { await self.deliver(delivery, config: config) }
