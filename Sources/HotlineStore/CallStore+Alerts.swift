@@ -192,16 +192,26 @@ extension CallStore {
         public var attempts: Int
     }
 
-    /// Deliveries due by `now`, oldest first.
-    public func dueDeliveries(now: Timestamp, limit: Int = 100) throws -> [Delivery] {
-        try pool.read { db in
+    /// Deliveries due by `now`, oldest first, leaving out those to `excludingSinks` (busy
+    /// ones) and `excludingIDs` (under way).
+    public func dueDeliveries(
+        now: Timestamp, limit: Int = 100, excludingSinks: [String] = [], excludingIDs: Set<Int64> = []
+    ) throws -> [Delivery] {
+        let sinks = excludingSinks.isEmpty ? "" : " AND sink NOT IN (\(databaseQuestionMarks(count: excludingSinks.count)))"
+        let ids = excludingIDs.isEmpty ? "" : " AND id NOT IN (\(databaseQuestionMarks(count: excludingIDs.count)))"
+        var arguments: StatementArguments = [now.microseconds]
+        arguments += StatementArguments(excludingSinks)
+        arguments += StatementArguments(Array(excludingIDs))
+        arguments += [limit]
+        return try pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT id, alert_id, level, sink, payload, attempts FROM alert_outbox
-                    WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                    WHERE delivered_at IS NULL AND next_attempt_at <= ?\(sinks)\(ids)
+                    ORDER BY next_attempt_at, id LIMIT ?
                     """,
-                arguments: [now.microseconds, limit]
+                arguments: arguments
             ).map { row in
                 Delivery(
                     id: row["id"], alertID: row["alert_id"], level: row["level"], sink: row["sink"],

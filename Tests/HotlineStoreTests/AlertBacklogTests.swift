@@ -124,4 +124,23 @@ import Testing
         }
         #expect(plan.contains { $0.contains("alerts_unacked") && $0.contains("raised_at>") }, "\(plan)")
     }
+
+    // MARK: - The sink outbox
+
+    @Test func dueDeliveriesLeaveOutBusySinksAndDeliveriesUnderWay() throws {
+        let sinks = AlertSettings(sinks: [
+            AlertSink(name: "pager", kind: .command, levels: [1], argv: ["/bin/true"]),
+            AlertSink(name: "board", kind: .journal, levels: [1]),
+        ])
+        raise(3, alerting: sinks)
+        let later = Fixture.now.adding(seconds: 10)
+        let all = try t.store.dueDeliveries(now: later)
+        #expect(all.count == 6)
+        let pager = all.filter { $0.sink == "pager" }
+        #expect(try t.store.dueDeliveries(now: later, excludingSinks: ["pager"]).map(\.sink) == ["board", "board", "board"])
+        let rest = try t.store.dueDeliveries(now: later, excludingIDs: [pager[0].id, pager[1].id])
+        #expect(rest.count == 4)
+        #expect(!rest.contains { $0.id == pager[0].id || $0.id == pager[1].id })
+        #expect(try t.store.dueDeliveries(now: later, limit: 2, excludingSinks: ["pager", "board"]).isEmpty)
+    }
 }

@@ -18,7 +18,8 @@ public final class AlertCenter: Sendable {
     let configuration: @Sendable () -> Configuration
     let http: HTTPClient
     let clock: @Sendable () -> Timestamp
-    private let inFlight = Mutex<Set<Int64>>([])
+    /// Deliveries under way: their ids, and how many to each sink.
+    private let inFlight = Mutex(InFlight())
     let tick: Duration
 
     public init(
@@ -58,7 +59,14 @@ public final class AlertCenter: Sendable {
                                 ]))
                         }
                     }
-                    for delivery in try store.dueDeliveries(now: now) where claim(delivery.id) {
+                    // At most max_deliveries_per_sink to one sink at once; the rest stay due
+                    // in the outbox, unclaimed, for a later tick. Sinks at their cap are left
+                    // out of the query, so they cannot crowd the others out of its page.
+                    let cap = config.limits.maxDeliveriesPerSink
+                    let busy = inFlight.withLock { $0 }
+                    let due = try store.dueDeliveries(
+                        now: now, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids)
+                    for delivery in due where claim(delivery, cap: cap) {
                         deliveries.addTask { await self.deliver(delivery, config: config) }
                     }
                 } catch {
@@ -71,10 +79,32 @@ public final class AlertCenter: Sendable {
         try? await http.shutdown()
     }
 
-    private func claim(_ id: Int64) -> Bool { inFlight.withLock { $0.insert(id).inserted } }
+    struct InFlight {
+        var ids: Set<Int64> = []
+        var perSink: [String: Int] = [:]
+
+        func sinks(atCap cap: Int) -> [String] { perSink.filter { $0.value >= cap }.map(\.key) }
+    }
+
+    private func claim(_ delivery: CallStore.Delivery, cap: Int) -> Bool {
+        inFlight.withLock { state in
+            guard !state.ids.contains(delivery.id), state.perSink[delivery.sink, default: 0] < cap else { return false }
+            state.ids.insert(delivery.id)
+            state.perSink[delivery.sink, default: 0] += 1
+            return true
+        }
+    }
+
+    private func release(_ delivery: CallStore.Delivery) {
+        inFlight.withLock { state in
+            state.ids.remove(delivery.id)
+            let left = state.perSink[delivery.sink, default: 1] - 1
+            state.perSink[delivery.sink] = left > 0 ? left : nil
+        }
+    }
 
     private func deliver(_ delivery: CallStore.Delivery, config: Configuration) async {
-        defer { _ = inFlight.withLock { $0.remove(delivery.id) } }
+        defer { release(delivery) }
         guard let sink = config.alerts.sinks.first(where: { $0.name == delivery.sink }) else {
             // The sink was removed from the configuration: nothing left to deliver to.
             try? store.markDelivered(delivery.id, at: clock())
