@@ -30,7 +30,7 @@ extension CallStore {
     public func acknowledgeAlert(id: String, by peer: Peer, at requested: Timestamp) throws -> Alert? {
         let (alert, audited) = try lastAcknowledgement.withLock { last throws -> (Alert?, Chain.Head?) in
             let previous = try last ?? latestAcknowledgement()
-            let now = Timestamp(microseconds: max(requested.microseconds, previous.map { $0 + 1 } ?? .min))
+            let now = Timestamp(microseconds: max(requested.microseconds, previous + 1))
             let outcome = try writeRestoringHeads { db -> (Alert?, Chain.Head?) in
                 try db.execute(
                     sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
@@ -57,9 +57,10 @@ extension CallStore {
         return alert
     }
 
-    /// The latest `acked_at` in the file (a scan: read once, then kept up to date).
-    private func latestAcknowledgement() throws -> Int64? {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(acked_at) FROM alerts") }
+    /// The latest `acked_at` in the file, `Int64.min` for none (a scan: read once, then
+    /// kept up to date).
+    private func latestAcknowledgement() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(acked_at) FROM alerts") } ?? .min
     }
 
     /// What a new subscriber is owed (PROTOCOL.md section 7): every alert unacknowledged
@@ -74,7 +75,7 @@ extension CallStore {
         /// The last event committed when it was counted: later alerts are not in it.
         public var lastSeq: Int64
         /// The latest `acked_at` when it was counted: alerts acknowledged later are in it.
-        public var ackHorizon: Int64?
+        public var ackHorizon: Int64
     }
 
     /// Counts the backlog (a COUNT over the unacknowledged alerts' index, nothing read).
@@ -119,7 +120,7 @@ extension CallStore {
             let acknowledged = try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM alerts WHERE acked_at > ? AND seq <= ?" + after + order,
-                arguments: [backlog.ackHorizon ?? Int64.min] + arguments
+                arguments: [backlog.ackHorizon] + arguments
             ).map(Self.alert)
             return Array((unacknowledged + acknowledged).sorted(by: Self.backlogOrder).prefix(limit))
         }
