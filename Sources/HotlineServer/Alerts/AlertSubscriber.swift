@@ -10,8 +10,9 @@ import NIOPosix
 ///
 /// Every push, backlog or live, counts against one bounded queue (`alerts.subscriber_queue`):
 /// pushes written and not yet taken by the socket, plus live alerts held back until the
-/// backlog is out. A page is read only when the pushes written have drained to half the
-/// queue, and is no bigger than the room left; a console that lets it fill is disconnected.
+/// backlog is out; a console that lets it overflow is disconnected. The backlog takes at
+/// most half of it: a page is read only when the backlog pushes written have drained to a
+/// quarter of the queue (the console is reading), and tops them up to half.
 final class AlertSubscriber: @unchecked Sendable {
     private let channel: any Channel
     private let limit: Int
@@ -114,16 +115,13 @@ final class AlertSubscriber: @unchecked Sendable {
 
     private func readNextPage() {
         guard case .paging(let backlog) = phase, !reading, !closed, channel.isActive, sent < backlog.count else { return }
-        // Wait until the console has read half of what was written, so pages are of half
-        // the queue or more, not one push at a time.
-        guard unwritten <= limit / 2 else { return }
-        let size = min(limit - unwritten - held.count, backlog.count - sent)
-        guard size > 0 else {
-            // Live alerts held back fill the queue, and only the rest of the backlog lets
-            // them out.
-            if unwritten == 0 { tooFarBehind() }
-            return
-        }
+        // The backlog fills at most half the queue: the other half is room for alerts
+        // raised meanwhile, which wait behind it, so a console that pauses is not cut off
+        // by the first of them. The next page waits until the console has read half of
+        // what was written, so pages are not of one push at a time.
+        let share = max(1, limit / 2)
+        guard unwritten <= share / 2 else { return }
+        let size = min(share - unwritten, backlog.count - sent)
         reading = true
         source.page(backlog, after: last, limit: size, on: channel.eventLoop).whenComplete { result in
             self.reading = false
