@@ -55,6 +55,7 @@ let package = Package(
                 "HotlineCore",
                 "HotlineStore",
                 "HotlineTime",
+                "CSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +69,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // glibc's posix_spawn extensions (close every inherited descriptor, chdir), which
+        // Swift's Glibc module does not declare; for the alert command sink.
+        .target(name: "CSpawn"),
         // libsystemd, wrapped thinly: no Swift package does it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // The systemd adapter: socket activation, sd_notify, watchdog, native journald logging.

@@ -297,7 +297,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// `alerts.subscribe`: answers `{"backlog": N}`, then pushes the N unacknowledged alerts
-    /// oldest first, then every new alert as it is raised (PROTOCOL.md section 7).
+    /// oldest first, a page at a time as the console reads them, then every new alert as it
+    /// is raised (PROTOCOL.md section 7).
     private func subscribe(context: ChannelHandlerContext, req: JSONValue?, peer: Peer) {
         guard peer.has(.supervisor) else {
             let error = peer.roles.isEmpty
@@ -309,24 +310,24 @@ final class ConnectionHandler: ChannelInboundHandler {
             enqueue(context: context, req: req, immediate: .success(["backlog": 0]))
             return
         }
-        let subscriber = AlertSubscriber(channel: context.channel, limit: subscriberQueue, logger: dispatcher.logger)
+        let subscriber = AlertSubscriber(
+            channel: context.channel, limit: subscriberQueue, logger: dispatcher.logger, backlog: dispatcher.alertBacklog)
         self.subscriber = subscriber
         // From here, new alerts wait in the subscriber until the backlog has been written.
         dispatcher.hub.add(subscriber)
         let loop = context.eventLoop
-        let dispatcher = self.dispatcher
         let after = tail ?? loop.makeSucceededVoidFuture()
         let answer = loop.makePromise(of: JSONValue.self)
         enqueue(context: context, req: req, future: answer.futureResult)
-        after.flatMap { dispatcher.unacknowledgedAlerts(on: loop) }
+        after.flatMap { subscriber.countBacklog() }
             .whenComplete { result in
                 switch result {
-                case .success(let backlog):
-                    answer.succeed(["backlog": .int(Int64(backlog.count))])  // written first: it is at the head
-                    subscriber.goLive(backlog: backlog)
+                case .success(let count):
+                    answer.succeed(["backlog": .int(Int64(count))])  // written first: it is at the head
+                    subscriber.sendBacklog()
                 case .failure:
                     answer.fail(HotlineError(.storage, "The unacknowledged alerts could not be read; subscribe again."))
-                    subscriber.goLive(backlog: [])
+                    subscriber.goLive()
                 }
             }
     }

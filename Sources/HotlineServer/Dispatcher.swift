@@ -238,11 +238,9 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Every unacknowledged alert, oldest first, for a new subscriber.
-    func unacknowledgedAlerts(on loop: any EventLoop) -> EventLoopFuture<[Alert]> {
-        let store = self.store
-        return readers.runIfActive(eventLoop: loop) { try store.unacknowledgedAlerts() }
-    }
+    /// Where a new subscriber reads its backlog: on the reader threads, which run short
+    /// reads only.
+    var alertBacklog: AlertBacklogSource { AlertBacklogSource(store: store, readers: readers, hub: hub) }
 
     static func exportFilter(_ query: ExportQuery) -> JSONValue {
         var m: [String: JSONValue] = ["limit": .int(Int64(query.limit))]

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HotlineCore
+import Synchronization
 
 /// Alerts after they are raised: acknowledgement, re-escalation and the sink outbox.
 extension CallStore {
@@ -21,28 +22,113 @@ extension CallStore {
     /// Records who acknowledged `id` and when, with an audit entry, durably; an alert already
     /// acknowledged keeps its first acknowledgement (a resent ack is answered the same and
     /// audited no more). Nil when there is no such alert.
-    public func acknowledgeAlert(id: String, by peer: Peer, at now: Timestamp) throws -> Alert? {
-        let (alert, audited) = try writeRestoringHeads { db -> (Alert?, Chain.Head?) in
-            try db.execute(
-                sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
-                arguments: [now.microseconds, Int64(peer.uid), id])
-            let acked = db.changesCount == 1
-            let alert = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id])
-                .map(Self.alert)
-            guard acked, let alert else { return (alert, nil) }
-            let entry = AuditEntry(
-                peer: peer, op: "alert.ack", at: now,
-                detail: [
-                    "alert_id": .string(alert.id), "call_ids": [.string(alert.callID)], "level": .int(Int64(alert.level)),
-                    "result": "ok",
-                ])
-            return (alert, try appendAudit(entry, db))
+    ///
+    /// Acknowledgements commit one at a time, each with an `acked_at` later than every one
+    /// before it (`at`, or a microsecond after the last if the clock stepped back), so a
+    /// backlog counted at some moment can tell the alerts acknowledged after it by their
+    /// `acked_at` alone (``alertBacklog()``).
+    public func acknowledgeAlert(id: String, by peer: Peer, at requested: Timestamp) throws -> Alert? {
+        let (alert, audited) = try lastAcknowledgement.withLock { last throws -> (Alert?, Chain.Head?) in
+            let previous = try last ?? latestAcknowledgement()
+            let now = Timestamp(microseconds: max(requested.microseconds, previous + 1))
+            let outcome = try writeRestoringHeads { db -> (Alert?, Chain.Head?) in
+                try db.execute(
+                    sql: "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL",
+                    arguments: [now.microseconds, Int64(peer.uid), id])
+                let acked = db.changesCount == 1
+                let alert = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE alert_id = ?", arguments: [id])
+                    .map(Self.alert)
+                guard acked, let alert else { return (alert, nil) }
+                let entry = AuditEntry(
+                    peer: peer, op: "alert.ack", at: now,
+                    detail: [
+                        "alert_id": .string(alert.id), "call_ids": [.string(alert.callID)],
+                        "level": .int(Int64(alert.level)), "result": "ok",
+                    ])
+                return (alert, try appendAudit(entry, db))
+            }
+            last = outcome.1 != nil ? now.microseconds : previous
+            return outcome
         }
         // A resent ack is answered from the row; that row too must be on disk first (the
         // first ack's sync may still be under way, or may have failed).
         if alert?.ackedAt != nil { try syncLog() }
         if audited != nil { publish(events: nil, audit: audited) }
         return alert
+    }
+
+    /// The latest `acked_at` in the file, `Int64.min` for none (a scan: read once, then
+    /// kept up to date).
+    private func latestAcknowledgement() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(acked_at) FROM alerts") } ?? .min
+    }
+
+    /// What a new subscriber is owed (PROTOCOL.md section 7): every alert unacknowledged
+    /// at the moment this counts them. They are read later, a page at a time
+    /// (``alertBacklogPage(_:after:limit:)``), and each page finds exactly those members
+    /// of the backlog that it covers, whatever happened since: an alert raised since has a
+    /// later `seq` than `lastSeq`; one acknowledged since, a later `acked_at` than
+    /// `ackHorizon` (it is still sent, acknowledged: it was owed).
+    public struct AlertBacklog: Sendable, Equatable {
+        /// How many alerts the backlog holds.
+        public var count: Int
+        /// The last event committed when it was counted: later alerts are not in it.
+        public var lastSeq: Int64
+        /// The latest `acked_at` when it was counted: alerts acknowledged later are in it.
+        public var ackHorizon: Int64
+    }
+
+    /// Counts the backlog (a COUNT over the unacknowledged alerts' index, nothing read).
+    public func alertBacklog() throws -> AlertBacklog {
+        // Under the acknowledgements' lock, so that none commits between reading the
+        // horizon and counting.
+        try lastAcknowledgement.withLock { last throws -> AlertBacklog in
+            let horizon = try last ?? latestAcknowledgement()
+            last = horizon
+            return try pool.read { db in
+                AlertBacklog(
+                    count: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts WHERE acked_at IS NULL") ?? 0,
+                    lastSeq: try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0,
+                    ackHorizon: horizon)
+            }
+        }
+    }
+
+    /// The next at most `limit` alerts of `backlog` after `last` (nil: from the start),
+    /// oldest first (by `raised_at`, then `seq`, then id): keyset pagination, so a page
+    /// costs the same however far in, and alerts raised or acknowledged meanwhile neither
+    /// shift nor repeat anything.
+    public func alertBacklogPage(_ backlog: AlertBacklog, after last: Alert?, limit: Int) throws -> [Alert] {
+        guard limit > 0 else { return [] }
+        var after = ""
+        var arguments: StatementArguments = [backlog.lastSeq]
+        if let last {
+            // The row value is the order; `raised_at >= ?` lets SQLite start in the index.
+            after = " AND raised_at >= ? AND (raised_at, seq, alert_id) > (?, ?, ?)"
+            arguments += [last.raisedAt.microseconds, last.raisedAt.microseconds, last.seq, last.id]
+        }
+        let order = " ORDER BY raised_at, seq, alert_id LIMIT \(limit)"
+        return try pool.read { db in
+            let unacknowledged = try Row.fetchAll(
+                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND seq <= ?" + after + order, arguments: arguments
+            ).map(Self.alert)
+            // Read after the snapshot above began, under the lock: an acknowledgement that
+            // snapshot saw has set it by now. Only then are the acknowledged ones looked
+            // for (acked_at has no index: a scan, paid only while acknowledgements arrive).
+            let acknowledgedSince = lastAcknowledgement.withLock { $0 } != backlog.ackHorizon
+            guard acknowledgedSince else { return unacknowledged }
+            let acknowledged = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM alerts WHERE acked_at > ? AND seq <= ?" + after + order,
+                arguments: [backlog.ackHorizon] + arguments
+            ).map(Self.alert)
+            return Array((unacknowledged + acknowledged).sorted(by: Self.backlogOrder).prefix(limit))
+        }
+    }
+
+    /// The backlog's order: oldest first (`raised_at`, then `seq`, then id).
+    public static func backlogOrder(_ a: Alert, _ b: Alert) -> Bool {
+        (a.raisedAt.microseconds, a.seq, a.id) < (b.raisedAt.microseconds, b.seq, b.id)
     }
 
     /// Raises every unacknowledged alert whose acknowledgement time has run out to the
@@ -107,16 +193,26 @@ extension CallStore {
         public var attempts: Int
     }
 
-    /// Deliveries due by `now`, oldest first.
-    public func dueDeliveries(now: Timestamp, limit: Int = 100) throws -> [Delivery] {
-        try pool.read { db in
+    /// Deliveries due by `now`, oldest first, leaving out those to `excludingSinks` (busy
+    /// ones) and `excludingIDs` (under way).
+    public func dueDeliveries(
+        now: Timestamp, limit: Int = 100, excludingSinks: [String] = [], excludingIDs: Set<Int64> = []
+    ) throws -> [Delivery] {
+        let sinks = excludingSinks.isEmpty ? "" : " AND sink NOT IN (\(databaseQuestionMarks(count: excludingSinks.count)))"
+        let ids = excludingIDs.isEmpty ? "" : " AND id NOT IN (\(databaseQuestionMarks(count: excludingIDs.count)))"
+        var arguments: StatementArguments = [now.microseconds]
+        arguments += StatementArguments(excludingSinks)
+        arguments += StatementArguments(Array(excludingIDs))
+        arguments += [limit]
+        return try pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT id, alert_id, level, sink, payload, attempts FROM alert_outbox
-                    WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+                    WHERE delivered_at IS NULL AND next_attempt_at <= ?\(sinks)\(ids)
+                    ORDER BY next_attempt_at, id LIMIT ?
                     """,
-                arguments: [now.microseconds, limit]
+                arguments: arguments
             ).map { row in
                 Delivery(
                     id: row["id"], alertID: row["alert_id"], level: row["level"], sink: row["sink"],

@@ -36,6 +36,9 @@ public final class CallStore: Sendable {
     /// it, not to whatever the file's last row now is, so rows deleted from or forged onto
     /// the end while the daemon runs stay visible to `verify` instead of being absorbed.
     let writerHeads = Mutex(Heads(events: .empty, audit: .empty))
+    /// The latest `acked_at` committed (`Int64.min` for none; nil until first needed), held
+    /// while an acknowledgement commits or a subscriber's backlog is counted (CallStore+Alerts).
+    let lastAcknowledgement = Mutex<Int64?>(nil)
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {

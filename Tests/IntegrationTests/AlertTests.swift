@@ -10,11 +10,16 @@ import Glibc
 /// Escalation alerts over the real socket (PROTOCOL.md section 7 and issue 4).
 @Suite(.serialized)
 struct AlertTests {
-    /// The shipped configuration with the alerts section replaced.
-    static func daemon(ackSeconds: Double = 60, queue: Int = 256, sinks: String = "") throws -> Daemon {
-        let daemon = try Daemon()
+    /// The shipped configuration with the alerts section replaced (and the emergency
+    /// route's `ack_seconds` `emergencyAckSeconds`, when given, rather than `ackSeconds`).
+    static func daemon(
+        ackSeconds: Double = 60, emergencyAckSeconds: Double? = nil, queue: Int = 256, sinks: String = "",
+        limits: [String: Int] = [:]
+    ) throws -> Daemon {
+        let daemon = try Daemon(limits: limits)
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-        config = config.replacingOccurrences(of: "    ack_seconds: 30 ", with: "    ack_seconds: \(ackSeconds) ")
+        config = config.replacingOccurrences(
+            of: "    ack_seconds: 30 ", with: "    ack_seconds: \(emergencyAckSeconds ?? ackSeconds) ")
         let start = config.range(of: "\nalerts:\n")!.lowerBound
         let end = config.range(of: "\n# Unix users and groups")!.lowerBound
         config.replaceSubrange(

@@ -18,7 +18,8 @@ public final class AlertCenter: Sendable {
     let configuration: @Sendable () -> Configuration
     let http: HTTPClient
     let clock: @Sendable () -> Timestamp
-    private let inFlight = Mutex<Set<Int64>>([])
+    /// Deliveries under way: their ids, and how many to each sink.
+    private let inFlight = Mutex(InFlight())
     let tick: Duration
 
     public init(
@@ -45,7 +46,9 @@ public final class AlertCenter: Sendable {
                 let config = configuration()
                 let now = clock()
                 do {
-                    let raised = try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    let raised = try hub.publishEscalations {
+                        try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    }
                     if !raised.isEmpty {
                         for alert in raised {
                             logger.warning(
@@ -55,9 +58,15 @@ public final class AlertCenter: Sendable {
                                     "route": "\(alert.route)",
                                 ]))
                         }
-                        hub.publish(raised)
                     }
-                    for delivery in try store.dueDeliveries(now: now) where claim(delivery.id) {
+                    // At most max_deliveries_per_sink to one sink at once; the rest stay due
+                    // in the outbox, unclaimed, for a later tick. Sinks at their cap are left
+                    // out of the query, so they cannot crowd the others out of its page.
+                    let cap = config.limits.maxDeliveriesPerSink
+                    let busy = inFlight.withLock { $0 }
+                    let due = try store.dueDeliveries(
+                        now: now, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids)
+                    for delivery in due where claim(delivery, cap: cap) {
                         deliveries.addTask { await self.deliver(delivery, config: config) }
                     }
                 } catch {
@@ -70,10 +79,32 @@ public final class AlertCenter: Sendable {
         try? await http.shutdown()
     }
 
-    private func claim(_ id: Int64) -> Bool { inFlight.withLock { $0.insert(id).inserted } }
+    struct InFlight {
+        var ids: Set<Int64> = []
+        var perSink: [String: Int] = [:]
+
+        func sinks(atCap cap: Int) -> [String] { perSink.filter { $0.value >= cap }.map(\.key) }
+    }
+
+    private func claim(_ delivery: CallStore.Delivery, cap: Int) -> Bool {
+        inFlight.withLock { state in
+            guard !state.ids.contains(delivery.id), state.perSink[delivery.sink, default: 0] < cap else { return false }
+            state.ids.insert(delivery.id)
+            state.perSink[delivery.sink, default: 0] += 1
+            return true
+        }
+    }
+
+    private func release(_ delivery: CallStore.Delivery) {
+        inFlight.withLock { state in
+            state.ids.remove(delivery.id)
+            let left = state.perSink[delivery.sink, default: 1] - 1
+            state.perSink[delivery.sink] = left > 0 ? left : nil
+        }
+    }
 
     private func deliver(_ delivery: CallStore.Delivery, config: Configuration) async {
-        defer { _ = inFlight.withLock { $0.remove(delivery.id) } }
+        defer { release(delivery) }
         guard let sink = config.alerts.sinks.first(where: { $0.name == delivery.sink }) else {
             // The sink was removed from the configuration: nothing left to deliver to.
             try? store.markDelivered(delivery.id, at: clock())
@@ -124,49 +155,5 @@ public final class AlertCenter: Sendable {
         let response = try await http.execute(request, timeout: .milliseconds(Int64(sink.timeoutSeconds * 1000)))
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard (200..<300).contains(response.status.code) else { throw WebhookRefused(status: response.status.code) }
-    }
-}
-
-/// Runs a command sink: argv without a shell, the alert as JSON on standard input, killed
-/// after its timeout. Delivered when it exits 0.
-enum AlertCommand {
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func run(sink: AlertSink, input: [UInt8]) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: sink.argv[0])
-        process.arguments = Array(sink.argv.dropFirst())
-        let stdin = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { p in
-            exited.continuation.yield(p.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        try? stdin.fileHandleForWriting.write(contentsOf: input)
-        try? stdin.fileHandleForWriting.close()
-        let status = await withTaskGroup(of: Int32?.self) { group in
-            group.addTask {
-                for await status in exited.stream { return status }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64(sink.timeoutSeconds * 1000)))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let status else {
-            process.terminate()
-            throw Failed(description: "\(sink.argv[0]) did not finish within \(sink.timeoutSeconds) s")
-        }
-        guard status == 0 else { throw Failed(description: "\(sink.argv[0]) exited with status \(status)") }
     }
 }
