@@ -34,6 +34,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         var cost: Int
         var closeAfter: Bool
         var bulk: Bool
+        /// Run once the answer has been handed to the channel.
+        var afterWrite: (() -> Void)? = nil
     }
 
     /// A write the writer had no room for, to offer again.
@@ -62,6 +64,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Completes when every write and urgent read so far has been answered: reads wait on
     /// it, so a read after a write on the same connection sees that write.
     private var tail: EventLoopFuture<Void>?
+    /// Completes when every bulk read so far has been answered: urgent reads wait on it too,
+    /// so a connection's reads run, and are audited, in the order it sent them.
+    private var bulkTail: EventLoopFuture<Void>?
     private var waitingWrites: Deque<WaitingWrite> = []
     private var waitingForRoom = false
     /// Bulk reads read and not yet started, oldest first.
@@ -256,10 +261,19 @@ final class ConnectionHandler: ChannelInboundHandler {
                 after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }.cascade(to: promise)
             }
         case (_, _):
-            let after = tail ?? loop.makeSucceededVoidFuture()
+            let after = everythingBefore(loop)
             enqueue(
                 context: context, req: decoded.req,
                 future: after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }, cost: cost)
+        }
+    }
+
+    /// Completes when every request read so far has been answered.
+    private func everythingBefore(_ loop: any EventLoop) -> EventLoopFuture<Void> {
+        switch (tail, bulkTail) {
+        case (nil, nil): loop.makeSucceededVoidFuture()
+        case (let one?, nil), (nil, let one?): one
+        case (let writes?, let bulk?): writes.and(bulk).map { _ in () }
         }
     }
 
@@ -315,21 +329,18 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.subscriber = subscriber
         // From here, new alerts wait in the subscriber until the backlog has been written.
         dispatcher.hub.add(subscriber)
-        let loop = context.eventLoop
-        let after = tail ?? loop.makeSucceededVoidFuture()
-        let answer = loop.makePromise(of: JSONValue.self)
-        enqueue(context: context, req: req, future: answer.futureResult)
-        after.flatMap { subscriber.countBacklog() }
-            .whenComplete { result in
-                switch result {
-                case .success(let count):
-                    answer.succeed(["backlog": .int(Int64(count))])  // written first: it is at the head
-                    subscriber.sendBacklog()
-                case .failure:
-                    answer.fail(HotlineError(.storage, "The unacknowledged alerts could not be read; subscribe again."))
-                    subscriber.goLive()
-                }
+        let answer = everythingBefore(context.eventLoop).flatMap { subscriber.countBacklog() }
+            .map { count -> JSONValue in ["backlog": .int(Int64(count))] }
+            .flatMapErrorThrowing { _ in
+                throw HotlineError(.storage, "The unacknowledged alerts could not be read; subscribe again.")
             }
+        // The pushes follow the answer on the wire: they start once it has been written.
+        enqueue(context: context, req: req, future: answer) { result in
+            switch result {
+            case .success: subscriber.sendBacklog()
+            case .failure: subscriber.goLive()
+            }
+        }
     }
 
     private func enqueue(
@@ -342,10 +353,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Takes a place in the order of answers for a request under way; `cost` is the bytes
-    /// it holds until answered. Unless `bulk`, later reads wait for it (``tail``).
+    /// it holds until answered. Later reads wait for it (``tail``), but for bulk reads, which
+    /// wait only for the writes and urgent reads before them (``bulkTail``).
     private func enqueue(
         context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>, cost: Int = 0,
-        bulk: Bool = false
+        bulk: Bool = false, afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil
     ) {
         let index = slotBase + slots.count
         slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: bulk))
@@ -356,13 +368,22 @@ final class ConnectionHandler: ChannelInboundHandler {
             let mapped = result.mapError { error in
                 (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
             }
+            if let afterWrite {
+                let position = index - handler.slotBase
+                if position >= 0, position < handler.slots.count {
+                    handler.slots[position].afterWrite = { afterWrite(mapped) }
+                }
+            }
             handler.fill(context: context, index: index, req: req, result: mapped)
         }
-        guard !bulk else { return }
         // The tail completes when this request *and every one before it* is answered: a write
         // does not wait for earlier reads, so its own completion says nothing of theirs.
         let done = future.map { _ in () }.recover { _ in () }
-        tail = tail.map { $0.and(done).map { _ in () } } ?? done
+        if bulk {
+            bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
+        } else {
+            tail = tail.map { $0.and(done).map { _ in () } } ?? done
+        }
     }
 
     private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
@@ -389,6 +410,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             slotBase += 1
             heldBytes -= first.cost
             if first.bulk { bulkOutstanding -= 1 }
+            first.afterWrite?()
             if first.closeAfter {
                 close = true
                 break
