@@ -268,24 +268,32 @@ public final class CallStore: Sendable {
         public var nextAfterSeq: Int64?
     }
 
+    /// The statement `listCalls` runs (one row more than the page, to tell whether another
+    /// follows). Limited to an owner it is served by `calls_by_owner`, otherwise by
+    /// `calls_by_received`.
+    static func listCallsStatement(_ query: CallsQuery, ownerUID: UInt32?) -> (sql: String, arguments: StatementArguments) {
+        var sql = "SELECT * FROM calls WHERE received_at >= ? AND received_at < ?"
+        var arguments: StatementArguments = [query.from.microseconds, query.to.microseconds]
+        if let route = query.route {
+            sql += " AND route = ?"
+            _ = arguments.append(contentsOf: [route])
+        }
+        if let ownerUID {
+            sql += " AND owner_uid = ?"
+            _ = arguments.append(contentsOf: [Int64(ownerUID)])
+        }
+        if let after = query.afterSeq {
+            sql += " AND first_seq > ?"
+            _ = arguments.append(contentsOf: [after])
+        }
+        sql += " ORDER BY first_seq LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit + 1])
+        return (sql, arguments)
+    }
+
     public func listCalls(_ query: CallsQuery, ownerUID: UInt32? = nil) throws -> CallPage {
         try pool.read { db in
-            var sql = "SELECT * FROM calls WHERE received_at >= ? AND received_at < ?"
-            var arguments: StatementArguments = [query.from.microseconds, query.to.microseconds]
-            if let route = query.route {
-                sql += " AND route = ?"
-                _ = arguments.append(contentsOf: [route])
-            }
-            if let ownerUID {
-                sql += " AND owner_uid = ?"
-                _ = arguments.append(contentsOf: [Int64(ownerUID)])
-            }
-            if let after = query.afterSeq {
-                sql += " AND first_seq > ?"
-                _ = arguments.append(contentsOf: [after])
-            }
-            sql += " ORDER BY first_seq LIMIT ?"
-            _ = arguments.append(contentsOf: [query.limit + 1])
+            let (sql, arguments) = Self.listCallsStatement(query, ownerUID: ownerUID)
             var rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
             let more = rows.count > query.limit
             if more { rows.removeLast() }
