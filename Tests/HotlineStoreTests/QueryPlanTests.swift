@@ -56,4 +56,13 @@ import Testing
         #expect(applied.last == "v5-calls-by-owner")
         #expect(applied.contains("v4-alerts-escalating"))
     }
+
+    /// A page of notes is a range of `events_by_call` from the cursor, in index order: no
+    /// scan of the call's other events, no sort.
+    @Test func aPageOfNotesIsARangeOfTheCallsIndex() throws {
+        let plan = try t.read { db in try Self.plan(db, CallStore.notesPageSQL, [Self.callA, 42, 1001]) }
+        #expect(plan.contains("USING INDEX events_by_call (call_id=? AND seq>?)"), "\(plan)")
+        #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
+        #expect(!plan.contains("SCAN"), "\(plan)")
+    }
 }
