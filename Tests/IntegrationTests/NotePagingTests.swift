@@ -184,6 +184,44 @@ struct NotePagingTests {
         #expect(try c.call(["op": "call.get", "call_id": .string(many), "notes_afterwards": 1]).errorField == "notes_afterwards")
         #expect(try c.call(["op": "ping"]).isOK)
     }
+
+    /// `hotlinectl show` follows `notes_next`: it shows every note, and `--json` answers the
+    /// whole call as one object without `notes_next`.
+    @Test func hotlinectlShowsEveryPage() throws {
+        let daemon = try Daemon(limits: ["max_notes_per_answer": 4])
+        try daemon.start()
+        let call = UUIDText.random()
+        #expect(try daemon.connect().call(Req.start(call: call, dialled: "101")).isOK)
+        let texts = (1...10).map { "account part \($0)" }
+        try Self.writeNotes(texts, on: call, to: daemon)
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+
+        let shown = try run(Daemon.hotlinectl, ["show", call], environment: env)
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let printed = shown.stdout.split(separator: "\n").filter { $0.contains("account part") }
+        #expect(printed.map { String($0.split(separator: ": ", maxSplits: 1).last ?? "") } == texts, "\(shown.stdout)")
+
+        let json = try run(Daemon.hotlinectl, ["show", "--json", call], environment: env)
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdout.split(separator: "\n").count == 1)
+        let answer = try JSONParser.parse(json.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(answer["call"]?["notes"]?.arrayValue?.compactMap { $0["text"]?.stringValue } == texts)
+        #expect(answer["notes_next"] == nil)
+        #expect(answer["call"]?["id"] == .string(call))
+
+        // The audit log says which notes each page read: 10 notes, 4 a page, twice over.
+        let audit = try run(Daemon.hotlinectl, ["audit", "--from", "2020-01-01T00:00:00Z"], environment: env)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let pages = audit.stdout.split(separator: "\n").filter { $0.contains("call.get") }
+        #expect(pages.count == 6, "\(audit.stdout)")
+        #expect(pages.filter { $0.contains("notes from the first to seq") }.count == 2, "\(audit.stdout)")
+        #expect(pages.filter { $0.wholeMatch(of: /.* notes after seq \d+ to seq \d+$/) != nil }.count == 2, "\(audit.stdout)")
+        #expect(pages.filter { $0.wholeMatch(of: /.* notes after seq \d+ to the last$/) != nil }.count == 2, "\(audit.stdout)")
+
+        let missing = try run(Daemon.hotlinectl, ["show", "--json", UUIDText.random()], environment: env)
+        #expect(missing.status == 1)
+        #expect(try JSONParser.parse(missing.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).errorCode == "not_found")
+    }
 }
 
 /// The largest VmRSS of a process, sampled on a thread of its own.
