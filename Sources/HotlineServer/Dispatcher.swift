@@ -85,18 +85,24 @@ public final class Dispatcher: Sendable {
                 promise.fail(HotlineError(.unavailable, "The writer's queue is full; retry shortly."))
             }
             return promise.futureResult
-        case .callGet(let callID):
+        case .callGet(let callID, let notesAfter):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-            return audited(peer, "call.get", subject: ["call_ids": [.string(callID)]], on: loop) {
-                store throws(HotlineError) in
-                let found = try Self.storage { try store.call(id: callID) }
+            // One answer carries at most this many notes; `notes_next` says where the rest begin.
+            let maxNotes = configuration.limits.maxNotesPerAnswer
+            // The audit entry says which page was disclosed: the notes after `notes_after`
+            // up to and including `notes_next` (to the end when there is none).
+            var subject: [String: JSONValue] = ["call_ids": [.string(callID)]]
+            if let notesAfter { subject["notes_after"] = .int(notesAfter) }
+            return audited(peer, "call.get", subject: subject, on: loop) { store throws(HotlineError) in
+                let found = try Self.storage { try store.call(id: callID, notesAfter: notesAfter, maxNotes: maxNotes) }
                 guard let detail = found else {
                     throw HotlineError(.notFound, "There is no call \(callID).", field: "call_id")
                 }
                 if !peer.has(.supervisor), !peer.has(.auditor), detail.state.ownerUID != peer.uid {
                     throw HotlineError(.forbidden, "A handler may read only the calls it started.", field: "call_id")
                 }
-                return (["call": detail.json], [:])
+                guard let next = detail.notesNext else { return (["call": detail.json], [:]) }
+                return (["call": detail.json, "notes_next": .int(next)], ["notes_next": .int(next)])
             }
         case .callsList(let query):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }

@@ -222,12 +222,19 @@ public final class CallStore: Sendable {
 
     // MARK: - Reading
 
-    /// A call with everything `call.get` answers.
+    /// A call with everything `call.get` answers: its state, its alerts and one page of its
+    /// notes.
     public struct CallDetail: Sendable {
         public var state: CallState
+        /// The notes of this page, oldest first.
         public var notes: [Note]
         public var alerts: [Alert]
+        /// Where the next page of notes starts (pass it back as `notesAfter`); nil when no
+        /// note follows this page's.
+        public var notesNext: Int64?
 
+        /// The call as `call.get` answers it. `notes_next` is not part of it: it belongs to
+        /// the answer, beside the call.
         public var json: JSONValue {
             guard case .object(var m) = state.detailJSON else { return state.detailJSON }
             m["notes"] = .array(notes.map(\.json))
@@ -236,18 +243,37 @@ public final class CallStore: Sendable {
         }
     }
 
-    public func call(id: String) throws -> CallDetail? {
-        try pool.read { db in
+    /// The notes one `call.get` answers unless told otherwise (`limits.max_notes_per_answer`).
+    public static let defaultNotesPerPage = 1000
+
+    /// The notes of a call, by their event's `seq`: only events that carry a note (`has_note`
+    /// is in the clear part of the event), after the cursor, oldest first. It is a range of
+    /// `events_by_call` (`call_id = ? AND seq > ?`), so a page costs its own rows, however
+    /// many notes the call has.
+    static let notesPageSQL = """
+        SELECT seq, body, secret, peer_uid FROM events
+        WHERE call_id = ? AND seq > ? AND op = 'call.update' AND secret IS NOT NULL
+          AND json_extract(body, '$.has_note') = 1
+        ORDER BY seq LIMIT ?
+        """
+
+    /// The call `id` with at most `maxNotes` of its notes: those after `notesAfter` (the
+    /// `notesNext` of an earlier page), oldest first. Only the page's notes are read and
+    /// decrypted. Nil when there is no such call.
+    public func call(id: String, notesAfter: Int64? = nil, maxNotes: Int = defaultNotesPerPage) throws -> CallDetail? {
+        let maxNotes = max(1, maxNotes)  // a page that could hold no note would never end
+        return try pool.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE call_id = ?", arguments: [id]) else {
                 return nil
             }
             let state = try self.callState(row)
+            // One row more than the page: whether it exists says whether another page follows.
+            var rows = try Row.fetchAll(
+                db, sql: Self.notesPageSQL, arguments: [id, notesAfter ?? 0, Int64(maxNotes) + 1])
+            let more = rows.count > maxNotes
+            if more { rows.removeLast() }
             var notes: [Note] = []
-            let rows = try Row.fetchAll(
-                db,
-                sql: "SELECT seq, body, secret, peer_uid FROM events WHERE call_id = ? AND op = 'call.update' AND secret IS NOT NULL ORDER BY seq",
-                arguments: [id]
-            )
+            notes.reserveCapacity(rows.count)
             for r in rows {
                 let secret = try self.keys.openJSON(r["secret"], context: "\(id)/event/\(r["seq"] as Int64)")
                 guard let text = secret["note"]?.stringValue else { continue }
@@ -260,7 +286,8 @@ public final class CallStore: Sendable {
             }
             let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])
                 .map(Self.alert)
-            return CallDetail(state: state, notes: notes, alerts: alerts)
+            let next: Int64? = more ? rows.last.map { $0["seq"] } : nil
+            return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next)
         }
     }
 
@@ -271,24 +298,32 @@ public final class CallStore: Sendable {
         public var nextAfterSeq: Int64?
     }
 
+    /// The statement `listCalls` runs (one row more than the page, to tell whether another
+    /// follows). Limited to an owner it is served by `calls_by_owner`, otherwise by
+    /// `calls_by_received`.
+    static func listCallsStatement(_ query: CallsQuery, ownerUID: UInt32?) -> (sql: String, arguments: StatementArguments) {
+        var sql = "SELECT * FROM calls WHERE received_at >= ? AND received_at < ?"
+        var arguments: StatementArguments = [query.from.microseconds, query.to.microseconds]
+        if let route = query.route {
+            sql += " AND route = ?"
+            _ = arguments.append(contentsOf: [route])
+        }
+        if let ownerUID {
+            sql += " AND owner_uid = ?"
+            _ = arguments.append(contentsOf: [Int64(ownerUID)])
+        }
+        if let after = query.afterSeq {
+            sql += " AND first_seq > ?"
+            _ = arguments.append(contentsOf: [after])
+        }
+        sql += " ORDER BY first_seq LIMIT ?"
+        _ = arguments.append(contentsOf: [query.limit + 1])
+        return (sql, arguments)
+    }
+
     public func listCalls(_ query: CallsQuery, ownerUID: UInt32? = nil) throws -> CallPage {
         try pool.read { db in
-            var sql = "SELECT * FROM calls WHERE received_at >= ? AND received_at < ?"
-            var arguments: StatementArguments = [query.from.microseconds, query.to.microseconds]
-            if let route = query.route {
-                sql += " AND route = ?"
-                _ = arguments.append(contentsOf: [route])
-            }
-            if let ownerUID {
-                sql += " AND owner_uid = ?"
-                _ = arguments.append(contentsOf: [Int64(ownerUID)])
-            }
-            if let after = query.afterSeq {
-                sql += " AND first_seq > ?"
-                _ = arguments.append(contentsOf: [after])
-            }
-            sql += " ORDER BY first_seq LIMIT ?"
-            _ = arguments.append(contentsOf: [query.limit + 1])
+            let (sql, arguments) = Self.listCallsStatement(query, ownerUID: ownerUID)
             var rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
             let more = rows.count > query.limit
             if more { rows.removeLast() }

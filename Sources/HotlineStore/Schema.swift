@@ -153,6 +153,14 @@ enum Schema {
             try db.execute(
                 sql: "CREATE INDEX alerts_escalating ON alerts(level, raised_at) WHERE acked_at IS NULL")
         }
+        // A handler's calls.list holds only its own calls (owner_uid). Without this index it
+        // walked every call received in the window (calls_by_received) and dropped the other
+        // handlers', so one handler's list cost as much as a supervisor's of the whole room.
+        // Equality on the owner, then the window; first_seq is in the index so after_seq is
+        // judged without reading the row.
+        migrator.registerMigration("v5-calls-by-owner") { db in
+            try db.execute(sql: "CREATE INDEX calls_by_owner ON calls(owner_uid, received_at, first_seq)")
+        }
         return migrator
     }
 }

@@ -44,6 +44,13 @@ struct Audit: ParsableCommand {
             let shown = ids.prefix(3).compactMap(\.stringValue)
             what.append("calls " + shown.joined(separator: " ") + (ids.count > 3 ? " (+\(ids.count - 3) more)" : ""))
         }
+        // A page of a call's notes (call.get with notes_after, or answered with notes_next).
+        let notesAfter = e["notes_after"]?.intValue, notesNext = e["notes_next"]?.intValue
+        if notesAfter != nil || notesNext != nil {
+            what.append(
+                "notes " + (notesAfter.map { "after seq \($0)" } ?? "from the first")
+                    + (notesNext.map { " to seq \($0)" } ?? " to the last"))
+        }
         if let filter = e["filter"], filter != .null { what.append("filter " + JSONWriter.string(filter)) }
         if let alert = e["alert_id"]?.stringValue { what.append("alert \(alert)") }
         if e["op"]?.stringValue == AuditOp.markingLowered {

@@ -12,7 +12,8 @@ struct Show: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let response = try perform(["op": "call.get", "call_id": .string(callID)], on: try parent.connect(), json: output.json)
+        let response = try wholeCall(on: try parent.connect())
+        if output.json { print(JSONWriter.string(response)) }
         guard !output.json, let call = response["call"] else { return }
         func text(_ key: String) -> String {
             switch call[key] {
@@ -60,6 +61,49 @@ struct Show: ParsableCommand {
             for n in notes {
                 print("  \(n["at"]?.stringValue ?? "")  \(n["by"]?.stringValue ?? ""): \(n["text"]?.stringValue ?? "")")
             }
+        }
+    }
+}
+
+extension Show {
+    /// The call with every note: `call.get` answers at most `limits.max_notes_per_answer`
+    /// notes at once, so this follows `notes_next` on one connection until no page follows,
+    /// and answers the last page with the notes of every page (and no `notes_next`).
+    /// A refusal is reported as ``perform(_:on:json:)`` reports it.
+    func wholeCall(on connection: HotlineConnection) throws -> JSONValue {
+        var notes: [JSONValue] = []
+        var after: Int64? = nil
+        while true {
+            var request: [String: JSONValue] = ["op": "call.get", "call_id": .string(callID)]
+            if let after { request["notes_after"] = .int(after) }
+            let response: JSONValue
+            do {
+                response = try connection.call(.object(request))
+            } catch {
+                throw CLIError("\(error)")
+            }
+            if let summary = response.errorSummary {
+                if output.json {
+                    print(JSONWriter.string(response))
+                } else {
+                    FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8))
+                }
+                throw ExitCode(1)
+            }
+            guard case .object(var answer) = response, case .object(var call) = answer["call"] else {
+                throw CLIError("hotlined answered call.get without a call")
+            }
+            notes += call["notes"]?.arrayValue ?? []
+            guard let next = answer["notes_next"]?.intValue else {
+                call["notes"] = .array(notes)
+                answer["call"] = .object(call)
+                return .object(answer)
+            }
+            // Each page starts after the last; a cursor that does not move would loop for ever.
+            guard after.map({ next > $0 }) ?? true else {
+                throw CLIError("hotlined answered notes_next \(next) after notes_after \(after!); giving up")
+            }
+            after = next
         }
     }
 }

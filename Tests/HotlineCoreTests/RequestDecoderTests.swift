@@ -241,6 +241,39 @@ import Testing
         #expect(Request.callGet(callID: Self.callID).op == "call.get")
     }
 
+    // MARK: call.get's notes_after (paging the notes, issue 12)
+
+    static let callGet: JSONValue = ["op": "call.get", "call_id": .string(callID)]
+
+    @Test func callGetWithoutNotesAfterStartsAtTheFirstNote() {
+        #expect(request(Self.callGet) == .callGet(callID: Self.callID, notesAfter: nil))
+        // null is the same as leaving it out.
+        #expect(request(Self.with(Self.callGet, ["notes_after"], .null)) == .callGet(callID: Self.callID, notesAfter: nil))
+    }
+
+    @Test(arguments: [0, 1, 1042, Int64.max])
+    func callGetTakesTheCursorOfAnEarlierAnswer(cursor: Int64) {
+        let value = Self.with(Self.with(Self.callGet, ["notes_after"], .int(cursor)), ["req"], 7)
+        #expect(request(value) == .callGet(callID: Self.callID, notesAfter: cursor))
+        #expect(Request.callGet(callID: Self.callID, notesAfter: cursor).op == "call.get")
+    }
+
+    @Test(arguments: [-1, .int(Int64.min), "1042", 10.5, true, [1042], ["seq": 1042]] as [JSONValue])
+    func aBadNotesAfterIsInvalidNamingIt(value: JSONValue) {
+        let e = failure(Self.with(Self.callGet, ["notes_after"], value))
+        #expect(e?.code == .invalid)
+        #expect(e?.field == "notes_after")
+        #expect(e?.message.contains("\"notes_after\" must be the \"notes_next\" of an earlier call.get answer") == true)
+    }
+
+    @Test func callGetStillRefusesFieldsItDoesNotKnow() {
+        let e = failure(Self.with(Self.with(Self.callGet, ["notes_after"], 5), ["notes_limit"], 10))
+        #expect(e?.code == .invalid)
+        #expect(e?.field == "notes_limit")
+        // Nor does the cursor belong to any other op.
+        #expect(failure(Self.with(Self.list, ["notes_after"], 5))?.field == "notes_after")
+    }
+
     @Test func callsListDecodesWithDefaults() {
         let expected = CallsQuery(from: Self.ts("2026-11-24T00:00:00Z"), to: Self.ts("2026-11-25T00:00:00Z"))
         #expect(expected.limit == 100)

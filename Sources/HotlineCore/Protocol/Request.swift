@@ -3,7 +3,8 @@ public enum Request: Sendable, Equatable {
     case hello(Hello)
     case ping
     case write(WriteEvent)
-    case callGet(callID: String)
+    /// `notesAfter`: the `notes_next` of an earlier answer; only the notes after it are answered.
+    case callGet(callID: String, notesAfter: Int64? = nil)
     case callsList(CallsQuery)
     case stats
     case alertsSubscribe

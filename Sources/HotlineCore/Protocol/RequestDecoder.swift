@@ -134,8 +134,17 @@ public struct RequestDecoder: Sendable {
             return .export(
                 ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)))
         case "call.get":
-            let r = try reader(["call_id"])
-            return .callGet(callID: try r.required("call_id", r.uuid))
+            let r = try reader(["call_id", "notes_after"])
+            let callID = try r.required("call_id", r.uuid)
+            let notesAfter: Int64?
+            do {
+                notesAfter = try r.integer("notes_after", in: 0...Int64.max)
+            } catch {
+                throw .invalid(
+                    "notes_after",
+                    "\"notes_after\" must be the \"notes_next\" of an earlier call.get answer: a whole number, 0 or more.")
+            }
+            return .callGet(callID: callID, notesAfter: notesAfter)
         case "calls.list":
             let r = try reader(["from", "to", "route", "limit", "after_seq"])
             let from = try r.required("from", r.timestamp)
