@@ -362,9 +362,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let index = slotBase + slots.count
         slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: bulk))
         heldBytes += cost
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loopBound = NIOLoopBound((self, context, afterWrite), eventLoop: context.eventLoop)
         future.whenComplete { result in
-            let (handler, context) = loopBound.value
+            let (handler, context, afterWrite) = loopBound.value
             let mapped = result.mapError { error in
                 (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
             }

@@ -88,13 +88,16 @@ public final class Dispatcher: Sendable {
         case .callGet(let callID, let notesAfter):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             // One answer carries at most this many notes; `notes_next` says where the rest begin.
-            let maxNotes = configuration.limits.maxNotesPerAnswer
+            let limits = configuration.limits
             // The audit entry says which page was disclosed: the notes after `notes_after`
             // up to and including `notes_next` (to the end when there is none).
             var subject: [String: JSONValue] = ["call_ids": [.string(callID)]]
             if let notesAfter { subject["notes_after"] = .int(notesAfter) }
             return audited(peer, "call.get", subject: subject, on: loop) { store throws(HotlineError) in
-                let found = try Self.storage { try store.call(id: callID, notesAfter: notesAfter, maxNotes: maxNotes) }
+                let found = try Self.storage { try store.call(
+                        id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,
+                        maxNoteBytes: limits.maxNoteBytesPerAnswer)
+                }
                 guard let detail = found else {
                     throw HotlineError(.notFound, "There is no call \(callID).", field: "call_id")
                 }

@@ -257,10 +257,14 @@ public final class CallStore: Sendable {
         ORDER BY seq LIMIT ?
         """
 
-    /// The call `id` with at most `maxNotes` of its notes: those after `notesAfter` (the
+    /// The call `id` with at most `maxNotes` of its notes (and about `maxNoteBytes` of their
+    /// text), those after `notesAfter` (the
     /// `notesNext` of an earlier page), oldest first. Only the page's notes are read and
     /// decrypted. Nil when there is no such call.
-    public func call(id: String, notesAfter: Int64? = nil, maxNotes: Int = defaultNotesPerPage) throws -> CallDetail? {
+    public func call(
+        id: String, notesAfter: Int64? = nil, maxNotes: Int = defaultNotesPerPage,
+        maxNoteBytes: Int = Configuration.Limits().maxNoteBytesPerAnswer
+    ) throws -> CallDetail? {
         let maxNotes = max(1, maxNotes)  // a page that could hold no note would never end
         return try pool.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE call_id = ?", arguments: [id]) else {
@@ -268,13 +272,19 @@ public final class CallStore: Sendable {
             }
             let state = try self.callState(row)
             // One row more than the page: whether it exists says whether another page follows.
-            var rows = try Row.fetchAll(
+            let rows = try Row.fetchAll(
                 db, sql: Self.notesPageSQL, arguments: [id, notesAfter ?? 0, Int64(maxNotes) + 1])
-            let more = rows.count > maxNotes
-            if more { rows.removeLast() }
             var notes: [Note] = []
-            notes.reserveCapacity(rows.count)
-            for r in rows {
+            notes.reserveCapacity(min(rows.count, maxNotes))
+            var bytes = 0
+            var next: Int64? = nil
+            for (i, r) in rows.enumerated() {
+                // The page ends at `maxNotes` notes, or once its notes' text reaches
+                // `maxNoteBytes` (a page always carries at least one note).
+                if i == maxNotes || (i > 0 && bytes >= maxNoteBytes) {
+                    next = rows[i - 1]["seq"]
+                    break
+                }
                 let secret = try self.keys.openJSON(r["secret"], context: "\(id)/event/\(r["seq"] as Int64)")
                 guard let text = secret["note"]?.stringValue else { continue }
                 let body = try JSONParser.parse(Array((r["body"] as String).utf8))
@@ -283,10 +293,10 @@ public final class CallStore: Sendable {
                     handler: body["handler"]?.stringValue, workstation: body["workstation"]?.stringValue,
                     uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64))
                 notes.append(Note(at: at, by: by, text: text))
+                bytes += text.utf8.count
             }
             let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])
                 .map(Self.alert)
-            let next: Int64? = more ? rows.last.map { $0["seq"] } : nil
             return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next)
         }
     }

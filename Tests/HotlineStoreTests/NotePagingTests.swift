@@ -60,6 +60,30 @@ import Testing
         #expect(last.notesNext == nil)
     }
 
+    /// Long notes end a page early: once its notes' text reaches `maxNoteBytes`, whatever
+    /// the count, and never before its first note.
+    @Test func aPageEndsAtTheNoteThatReachesTheByteCap() throws {
+        t.commit([Fixture.start(Self.callA)])
+        let texts = (0..<10).map { String(repeating: Character(String($0)), count: 10_000) }
+        t.commit(texts.map { Fixture.update(Self.callA, note: $0) })
+        var seen: [String] = []
+        var cursor: Int64? = nil
+        var sizes: [Int] = []
+        repeat {
+            let page = try #require(try t.store.call(id: Self.callA, notesAfter: cursor, maxNotes: 1000, maxNoteBytes: 25_000))
+            sizes.append(page.notes.count)
+            seen += page.notes.map(\.text)
+            cursor = page.notesNext
+        } while cursor != nil && sizes.count < 20
+        // 10,000 + 10,000 < 25,000 ≤ 30,000: three notes a page, then the last one.
+        #expect(sizes == [3, 3, 3, 1])
+        #expect(seen == texts)
+        // A single note longer than the cap still makes a page of one.
+        let one = try #require(try t.store.call(id: Self.callA, maxNotes: 1000, maxNoteBytes: 100))
+        #expect(one.notes.map(\.text) == [texts[0]])
+        #expect(one.notesNext != nil)
+    }
+
     @Test func aCallWithoutNotesHasNoCursor() throws {
         t.commit([Fixture.start(Self.callA), Fixture.update(Self.callA, CallChanges(category: "noise"))])
         let page = try #require(try t.store.call(id: Self.callA, maxNotes: 1))

@@ -113,6 +113,9 @@ public struct Configuration: Sendable, Equatable, Codable {
         public var bulkReadThreads: Int
         /// The most notes one `call.get` answer carries; the rest are paged.
         public var maxNotesPerAnswer: Int
+        /// The note text one `call.get` answer carries at most (a page ends at the note that
+        /// reaches it), so a page of long notes stays small too.
+        public var maxNoteBytesPerAnswer: Int
         /// Deliveries to one alert sink (a command's processes, a webhook's requests) at once.
         public var maxDeliveriesPerSink: Int
         /// The most events one transaction commits.
@@ -138,6 +141,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             case maxBulkReadsPerConnection = "max_bulk_reads_per_connection"
             case bulkReadThreads = "bulk_read_threads"
             case maxNotesPerAnswer = "max_notes_per_answer"
+            case maxNoteBytesPerAnswer = "max_note_bytes_per_answer"
             case maxDeliveriesPerSink = "max_deliveries_per_sink"
             case maxBatchEvents = "max_batch_events"
             case maxDatabaseBytes = "max_database_bytes"
@@ -156,6 +160,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             maxBulkReadsPerConnection: Int = 1,
             bulkReadThreads: Int = 2,
             maxNotesPerAnswer: Int = 1000,
+            maxNoteBytesPerAnswer: Int = 1_048_576,
             maxDeliveriesPerSink: Int = 4,
             maxBatchEvents: Int = 512,
             maxDatabaseBytes: Int? = nil,
@@ -172,6 +177,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             self.maxBulkReadsPerConnection = maxBulkReadsPerConnection
             self.bulkReadThreads = bulkReadThreads
             self.maxNotesPerAnswer = maxNotesPerAnswer
+            self.maxNoteBytesPerAnswer = maxNoteBytesPerAnswer
             self.maxDeliveriesPerSink = maxDeliveriesPerSink
             self.maxBatchEvents = maxBatchEvents
             self.maxDatabaseBytes = maxDatabaseBytes
@@ -196,6 +202,8 @@ public struct Configuration: Sendable, Equatable, Codable {
                 try c.decodeIfPresent(Int.self, forKey: .maxBulkReadsPerConnection) ?? d.maxBulkReadsPerConnection
             bulkReadThreads = try c.decodeIfPresent(Int.self, forKey: .bulkReadThreads) ?? d.bulkReadThreads
             maxNotesPerAnswer = try c.decodeIfPresent(Int.self, forKey: .maxNotesPerAnswer) ?? d.maxNotesPerAnswer
+            maxNoteBytesPerAnswer =
+                try c.decodeIfPresent(Int.self, forKey: .maxNoteBytesPerAnswer) ?? d.maxNoteBytesPerAnswer
             maxDeliveriesPerSink = try c.decodeIfPresent(Int.self, forKey: .maxDeliveriesPerSink) ?? d.maxDeliveriesPerSink
             maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
             maxDatabaseBytes = try c.decodeIfPresent(Int.self, forKey: .maxDatabaseBytes)
@@ -404,6 +412,7 @@ extension Configuration {
             ("max_bulk_reads_per_connection", limits.maxBulkReadsPerConnection, 1...64),
             ("bulk_read_threads", limits.bulkReadThreads, 1...64),
             ("max_notes_per_answer", limits.maxNotesPerAnswer, 1...100_000),
+            ("max_note_bytes_per_answer", limits.maxNoteBytesPerAnswer, 16_384...67_108_864),
             ("max_deliveries_per_sink", limits.maxDeliveriesPerSink, 1...1024),
         ] where !range.contains(value) {
             problems.append(
