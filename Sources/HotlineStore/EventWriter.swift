@@ -42,12 +42,19 @@ public final class EventWriter: @unchecked Sendable {
     private let syncFinished = DispatchSemaphore(value: 0)
     private let clock: @Sendable () -> Timestamp
     private let idleTick: TimeInterval
+    /// How long one batch's work should take, so that a write arriving while the writer is
+    /// busy waits about that long for its turn, however many are queued (nil: no aim, only
+    /// `maxBatch`).
+    private let batchTarget: Double?
+    /// The writer's seconds of work per event, smoothed over recent batches. Writer thread only.
+    private var secondsPerEvent = 0.0
 
     /// - Parameter heartbeat: how often an idle writer still goes round its loop, proving
     ///   it is alive (``lastHeartbeat``); keep it well under the watchdog's interval.
     public init(
         store: CallStore, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
-        maxQueued: Int = Configuration.Limits().maxQueuedWrites, heartbeat: Duration = .seconds(1),
+        maxQueued: Int = Configuration.Limits().maxQueuedWrites, batchTarget: Duration? = .milliseconds(5),
+        heartbeat: Duration = .seconds(1),
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
     ) {
         self.store = store
@@ -58,6 +65,7 @@ public final class EventWriter: @unchecked Sendable {
         self.clock = clock
         let c = heartbeat.components
         self.idleTick = max(0.01, Double(c.seconds) + Double(c.attoseconds) / 1e18)
+        self.batchTarget = batchTarget.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
     }
 
     /// Starts the writer thread and the thread that fsyncs and answers what it committed.
@@ -84,7 +92,12 @@ public final class EventWriter: @unchecked Sendable {
         condition.withLock { self.onCommit = observer }
     }
 
-    /// Queues a write from `source` unless every queue together already holds `maxQueued`:
+    /// Writes a source may always have queued, however full the queues are: so the queues
+    /// hold at most `maxQueued` plus this many per source.
+    static let reservedPerSource = 2
+
+    /// Queues a write from `source` unless every queue together already holds `maxQueued`
+    /// (and the source has ``reservedPerSource`` queued already):
     /// then it returns false and queues nothing (wait for ``whenRoom(_:)`` and offer again).
     /// After ``stop()`` the write is answered `unavailable` at once, and this returns true.
     public func offer(_ submission: WriteSubmission, source: Int) -> Bool {
@@ -100,7 +113,11 @@ public final class EventWriter: @unchecked Sendable {
         enum Outcome { case queued, full, stopped }
         let outcome = condition.withLock { () -> Outcome in
             guard !stopping else { return .stopped }
-            guard force || queued < maxQueued else { return .full }
+            // A source with next to nothing queued is always let in, cap or no cap: otherwise
+            // a flood from other connections refills every place a batch frees before a quiet
+            // workstation's offer comes round (its one 999 call.start waited 25 s in a test).
+            let own = queues[source]?.count ?? 0
+            guard force || queued < maxQueued || own < Self.reservedPerSource else { return .full }
             if queues[source, default: []].isEmpty { ring.append(source) }
             queues[source, default: []].append(submission)
             queued += 1
@@ -125,11 +142,18 @@ public final class EventWriter: @unchecked Sendable {
     /// How many writes are waiting.
     public var backlog: Int { condition.withLock { queued } }
 
-    /// Takes up to `maxBatch` writes, one from each source in turn. Call with `condition` held.
-    private func takeBatch() -> [WriteSubmission] {
+    /// How many writes the next batch takes: `maxBatch`, or fewer when that many would take
+    /// the writer longer than `batchTarget`.
+    private var batchSize: Int {
+        guard let batchTarget, secondsPerEvent > 0 else { return maxBatch }
+        return max(1, min(maxBatch, Int(batchTarget / secondsPerEvent)))
+    }
+
+    /// Takes up to `size` writes, one from each source in turn. Call with `condition` held.
+    private func takeBatch(_ size: Int) -> [WriteSubmission] {
         var batch: [WriteSubmission] = []
-        batch.reserveCapacity(min(queued, maxBatch))
-        while batch.count < maxBatch, let source = ring.popFirst() {
+        batch.reserveCapacity(min(queued, size))
+        while batch.count < size, let source = ring.popFirst() {
             batch.append(queues[source]!.removeFirst())
             if queues[source]!.isEmpty {
                 queues[source] = nil
@@ -180,7 +204,7 @@ public final class EventWriter: @unchecked Sendable {
                 for waiter in waiters { waiter() }
                 break
             }
-            let batch = takeBatch()
+            let batch = takeBatch(batchSize)
             let policy = self.policy
             let alerting = self.alerting
             let waiters = roomWaiters
@@ -190,7 +214,11 @@ public final class EventWriter: @unchecked Sendable {
             // for the room waits again).
             for waiter in waiters { waiter() }
 
+            let started = ContinuousClock.now
             let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
+            let took = (ContinuousClock.now - started).components
+            let perEvent = (Double(took.seconds) + Double(took.attoseconds) / 1e18) / Double(batch.count)
+            secondsPerEvent = secondsPerEvent == 0 ? perEvent : 0.8 * secondsPerEvent + 0.2 * perEvent
             syncCondition.withLock {
                 syncQueue.append((batch, outcome))
                 syncCondition.signal()

@@ -172,18 +172,23 @@ import Testing
                 answers.append(Answer(thread: 0, index: index, result: result))
             }
         }
-        for index in 0..<3 { #expect(writer.offer(submission(index), source: index)) }
-        #expect(!writer.offer(submission(3), source: 3))
-        #expect(writer.backlog == 3)
+        // Source 0 fills the queues to the cap.
+        for index in 0..<3 { #expect(writer.offer(submission(index), source: 0)) }
+        #expect(!writer.offer(submission(3), source: 0))
+        // A quiet source still gets its reserved places beyond the cap, and no more.
+        #expect(writer.offer(submission(3), source: 1))
+        #expect(writer.offer(submission(4), source: 1))
+        #expect(!writer.offer(submission(5), source: 1))
+        #expect(writer.backlog == 5)
         let room = DispatchSemaphore(value: 0)
         writer.whenRoom { room.signal() }
         // Nothing is taken before the writer runs: no call back yet.
         #expect(room.wait(timeout: .now() + 0.2) == .timedOut)
         writer.start()
         #expect(room.wait(timeout: .now() + 30) == .success)
-        #expect(writer.offer(submission(3), source: 3))
+        #expect(writer.offer(submission(5), source: 1))
         writer.stop()
-        #expect(answers.all.map(\.index).sorted() == [0, 1, 2, 3])
+        #expect(answers.all.map(\.index).sorted() == Array(0...5))
         #expect(answers.all.allSatisfy { $0.result.seq != nil })
     }
 }
