@@ -71,7 +71,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var waitingForRoom = false
     /// Bulk reads read and not yet started, oldest first.
     private var waitingBulk: Deque<() -> Void> = []
-    /// Bulk reads started whose answers are not yet written.
+    /// Bulk reads started whose answers are not yet written to the socket.
     private var bulkOutstanding = 0
     private var progressing = false
     /// What autoRead was last set to, so it is set only when it changes.
@@ -300,7 +300,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Starts waiting bulk reads while this connection may run more and its client is
-    /// reading its answers: a bulk answer is built only when it can be written.
+    /// reading its answers: a bulk answer is built only when it can be written, and the
+    /// next only once the client has taken the last from the socket.
     private func startBulkReads(context: ChannelHandlerContext) {
         while bulkOutstanding < limits.maxBulkReadsPerConnection, context.channel.isWritable,
             let start = waitingBulk.popFirst()
@@ -404,12 +405,24 @@ final class ConnectionHandler: ChannelInboundHandler {
         var wrote = false
         var close = false
         while let first = slots.first, let response = first.response, context.channel.isWritable || first.closeAfter {
-            context.write(wrapOutboundOut(response), promise: nil)
+            // A bulk answer counts against the connection's bulk reads until the client has
+            // taken it from the socket: only then may its next bulk read start.
+            var written: EventLoopPromise<Void>? = nil
+            if first.bulk {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenComplete { _ in
+                    let (handler, context) = loopBound.value
+                    handler.bulkOutstanding -= 1
+                    handler.progress(context: context)
+                }
+                written = promise
+            }
+            context.write(wrapOutboundOut(response), promise: written)
             wrote = true
             slots.removeFirst()
             slotBase += 1
             heldBytes -= first.cost
-            if first.bulk { bulkOutstanding -= 1 }
             first.afterWrite?()
             if first.closeAfter {
                 close = true

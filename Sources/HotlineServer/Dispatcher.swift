@@ -96,7 +96,7 @@ public final class Dispatcher: Sendable {
             return audited(peer, "call.get", subject: subject, on: loop) { store throws(HotlineError) in
                 let found = try Self.storage { try store.call(
                         id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,
-                        maxNoteBytes: limits.maxNoteBytesPerAnswer)
+                        maxNoteBytes: limits.maxPageBytes)
                 }
                 guard let detail = found else {
                     throw HotlineError(.notFound, "There is no call \(callID).", field: "call_id")
@@ -123,8 +123,9 @@ public final class Dispatcher: Sendable {
             guard peer.has(.auditor) else {
                 return refused(peer, "audit.list", subject: ["filter": filter], "Only auditors may read the audit log.", on: loop)
             }
+            let maxBytes = configuration.limits.maxPageBytes
             return audited(peer, "audit.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
-                let page = try Self.storage { try store.auditEntries(from: from, to: to) }
+                let page = try Self.storage { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
                 var answer: [String: JSONValue] = ["entries": .array(page.entries.map(\.json))]
                 if let next = page.nextFrom { answer["next_from"] = .string(next.rfc3339) }
                 return (.object(answer), ["entries": .int(Int64(page.entries.count))])

@@ -27,7 +27,7 @@ public final class HotlineServer: Sendable {
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(
-                .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024))
+                .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 256 * 1024))
             .childChannelInitializer { [self] channel in
                 let configuration = dispatcher.configuration
                 let limits = configuration.limits

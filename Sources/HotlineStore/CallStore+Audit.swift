@@ -121,13 +121,29 @@ extension CallStore {
 
     /// Entries made in `[from, to)`, oldest first, at most about `limit` of them. A page
     /// never splits the entries of one microsecond, so `nextFrom` loses and repeats nothing.
-    public func auditEntries(from: Timestamp, to: Timestamp, limit: Int = 5000) throws -> AuditPage {
+    public func auditEntries(
+        from: Timestamp, to: Timestamp, limit: Int = 5000, maxBytes: Int = Configuration.Limits().maxPageBytes
+    ) throws -> AuditPage {
         try pool.read { db in
-            var rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM audit WHERE at >= ? AND at < ? ORDER BY at, seq LIMIT ?",
-                arguments: [from.microseconds, to.microseconds, limit + 1])
+            // The page ends at `limit` entries or once their details reach `maxBytes` (one
+            // caller's `calls.list` of 1,000 calls is ~40 KB of detail): one row more is read,
+            // and where it starts is where the next page does.
+            var rows: [Row] = []
+            var bytes = 0
+            var full = false
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT * FROM audit WHERE at >= ? AND at < ? ORDER BY at, seq",
+                arguments: [from.microseconds, to.microseconds])
+            while let row = try cursor.next() {
+                rows.append(row.copy())
+                if rows.count > limit || (rows.count > 1 && bytes >= maxBytes) {
+                    full = true
+                    break
+                }
+                bytes += (row["detail"] as String).utf8.count
+            }
             var nextFrom: Timestamp? = nil
-            if rows.count > limit, let cut: Int64 = rows.last?["at"] {
+            if full, let cut: Int64 = rows.last?["at"] {
                 let kept = rows.filter { ($0["at"] as Int64) < cut }
                 if !kept.isEmpty {  // else one microsecond holds more than a page: give it whole
                     rows = kept

@@ -263,7 +263,7 @@ public final class CallStore: Sendable {
     /// decrypted. Nil when there is no such call.
     public func call(
         id: String, notesAfter: Int64? = nil, maxNotes: Int = defaultNotesPerPage,
-        maxNoteBytes: Int = Configuration.Limits().maxNoteBytesPerAnswer
+        maxNoteBytes: Int = Configuration.Limits().maxPageBytes
     ) throws -> CallDetail? {
         let maxNotes = max(1, maxNotes)  // a page that could hold no note would never end
         return try pool.read { db in

@@ -178,13 +178,13 @@ import Testing
         c.limits.maxBulkReadsPerConnection = 0
         c.limits.bulkReadThreads = 65
         c.limits.maxNotesPerAnswer = 0
-        c.limits.maxNoteBytesPerAnswer = 1000
+        c.limits.maxPageBytes = 1000
         c.limits.maxDeliveriesPerSink = 0
         #expect(
             c.problems().map(\.path) == [
                 "limits.max_connections_per_uid", "limits.max_pending_bytes_per_connection",
                 "limits.max_bulk_reads_per_connection", "limits.bulk_read_threads", "limits.max_notes_per_answer",
-                "limits.max_note_bytes_per_answer",
+                "limits.max_page_bytes",
                 "limits.max_deliveries_per_sink",
             ])
         #expect(c.problems().first?.reason == "must be at least 1")

@@ -130,7 +130,7 @@ import Testing
     @Test func theUnknownKeyMessageListsTheKnownKeys() {
         let problems = Self.problems(Self.minimal(replacing: "  max_line_bytes: 4096", with: "  max_line_byte: 4096"))
         #expect(problems == [
-            "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: bulk_read_threads, idle_timeout_seconds, line_timeout_seconds, max_batch_events, max_bulk_reads_per_connection, max_connections, max_connections_per_uid, max_database_bytes, max_deliveries_per_sink, max_line_bytes, max_note_bytes_per_answer, max_notes_per_answer, max_pending_bytes_per_connection, max_pending_per_connection, max_queued_writes, write_timeout_seconds)"
+            "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: bulk_read_threads, idle_timeout_seconds, line_timeout_seconds, max_batch_events, max_bulk_reads_per_connection, max_connections, max_connections_per_uid, max_database_bytes, max_deliveries_per_sink, max_line_bytes, max_notes_per_answer, max_page_bytes, max_pending_bytes_per_connection, max_pending_per_connection, max_queued_writes, write_timeout_seconds)"
         ])
     }
 

@@ -56,6 +56,29 @@ import Testing
         #expect(try t.store.auditEntries(from: t0, to: t1).entries.count == 5)
     }
 
+    /// Entries with long details (a handler's calls.list of 1,000 calls) end a page by bytes
+    /// too, so an auditor's `audit.list` stays small however the entries were made (issue 12).
+    @Test func auditListPagesByBytesToo() throws {
+        let ids: JSONValue = .array((0..<100).map { _ in .string(UUIDText.random()) })  // ~3.9 KB of detail
+        for i in 0..<10 {
+            try t.store.audit(
+                AuditEntry(peer: Fixture.handler, op: "calls.list", at: Fixture.now.adding(seconds: Double(i)), detail: ["call_ids": ids]))
+        }
+        let end = Fixture.now.adding(seconds: 60)
+        var from = Fixture.now
+        var pages: [[Int64]] = []
+        while pages.count < 20 {
+            let page = try t.store.auditEntries(from: from, to: end, limit: 5000, maxBytes: 10_000)
+            pages.append(page.entries.map(\.seq))
+            guard let next = page.nextFrom else { break }
+            from = next
+        }
+        // Three entries reach 10,000 bytes: the fourth starts the next page.
+        #expect(pages == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]])
+        // One entry larger than the cap is a page of its own, never an empty page.
+        #expect(try t.store.auditEntries(from: Fixture.now, to: end, limit: 5000, maxBytes: 100).entries.map(\.seq) == [1])
+    }
+
     @Test func loweringAMarkingIsAuditedWithTheEventAndRaisingItIsNot() throws {
         t.commit([Fixture.start(Self.callA, dialled: "0800 789 321")])
         t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])

@@ -113,9 +113,10 @@ public struct Configuration: Sendable, Equatable, Codable {
         public var bulkReadThreads: Int
         /// The most notes one `call.get` answer carries; the rest are paged.
         public var maxNotesPerAnswer: Int
-        /// The note text one `call.get` answer carries at most (a page ends at the note that
-        /// reaches it), so a page of long notes stays small too.
-        public var maxNoteBytesPerAnswer: Int
+        /// The bytes of text one page of a paged read carries at most (`call.get`'s notes,
+        /// `audit.list`'s entries): the page ends at the item that reaches it, so a page of
+        /// long items stays small too.
+        public var maxPageBytes: Int
         /// Deliveries to one alert sink (a command's processes, a webhook's requests) at once.
         public var maxDeliveriesPerSink: Int
         /// The most events one transaction commits.
@@ -141,7 +142,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             case maxBulkReadsPerConnection = "max_bulk_reads_per_connection"
             case bulkReadThreads = "bulk_read_threads"
             case maxNotesPerAnswer = "max_notes_per_answer"
-            case maxNoteBytesPerAnswer = "max_note_bytes_per_answer"
+            case maxPageBytes = "max_page_bytes"
             case maxDeliveriesPerSink = "max_deliveries_per_sink"
             case maxBatchEvents = "max_batch_events"
             case maxDatabaseBytes = "max_database_bytes"
@@ -155,12 +156,12 @@ public struct Configuration: Sendable, Equatable, Codable {
             maxConnections: Int = 512,
             maxConnectionsPerUID: Int = 64,
             maxPendingPerConnection: Int = 1024,
-            maxPendingBytesPerConnection: Int = 1_048_576,
+            maxPendingBytesPerConnection: Int = 262_144,
             maxQueuedWrites: Int = 8192,
             maxBulkReadsPerConnection: Int = 1,
             bulkReadThreads: Int = 2,
             maxNotesPerAnswer: Int = 1000,
-            maxNoteBytesPerAnswer: Int = 1_048_576,
+            maxPageBytes: Int = 1_048_576,
             maxDeliveriesPerSink: Int = 4,
             maxBatchEvents: Int = 512,
             maxDatabaseBytes: Int? = nil,
@@ -177,7 +178,7 @@ public struct Configuration: Sendable, Equatable, Codable {
             self.maxBulkReadsPerConnection = maxBulkReadsPerConnection
             self.bulkReadThreads = bulkReadThreads
             self.maxNotesPerAnswer = maxNotesPerAnswer
-            self.maxNoteBytesPerAnswer = maxNoteBytesPerAnswer
+            self.maxPageBytes = maxPageBytes
             self.maxDeliveriesPerSink = maxDeliveriesPerSink
             self.maxBatchEvents = maxBatchEvents
             self.maxDatabaseBytes = maxDatabaseBytes
@@ -202,8 +203,8 @@ public struct Configuration: Sendable, Equatable, Codable {
                 try c.decodeIfPresent(Int.self, forKey: .maxBulkReadsPerConnection) ?? d.maxBulkReadsPerConnection
             bulkReadThreads = try c.decodeIfPresent(Int.self, forKey: .bulkReadThreads) ?? d.bulkReadThreads
             maxNotesPerAnswer = try c.decodeIfPresent(Int.self, forKey: .maxNotesPerAnswer) ?? d.maxNotesPerAnswer
-            maxNoteBytesPerAnswer =
-                try c.decodeIfPresent(Int.self, forKey: .maxNoteBytesPerAnswer) ?? d.maxNoteBytesPerAnswer
+            maxPageBytes =
+                try c.decodeIfPresent(Int.self, forKey: .maxPageBytes) ?? d.maxPageBytes
             maxDeliveriesPerSink = try c.decodeIfPresent(Int.self, forKey: .maxDeliveriesPerSink) ?? d.maxDeliveriesPerSink
             maxBatchEvents = try c.decodeIfPresent(Int.self, forKey: .maxBatchEvents) ?? d.maxBatchEvents
             maxDatabaseBytes = try c.decodeIfPresent(Int.self, forKey: .maxDatabaseBytes)
@@ -412,7 +413,7 @@ extension Configuration {
             ("max_bulk_reads_per_connection", limits.maxBulkReadsPerConnection, 1...64),
             ("bulk_read_threads", limits.bulkReadThreads, 1...64),
             ("max_notes_per_answer", limits.maxNotesPerAnswer, 1...100_000),
-            ("max_note_bytes_per_answer", limits.maxNoteBytesPerAnswer, 16_384...67_108_864),
+            ("max_page_bytes", limits.maxPageBytes, 16_384...67_108_864),
             ("max_deliveries_per_sink", limits.maxDeliveriesPerSink, 1...1024),
         ] where !range.contains(value) {
             problems.append(
