@@ -84,6 +84,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let subscriberQueue: Int
 
     private static let sources = Atomic<Int>(0)
+    /// What a request under way costs besides its line, as counted against the byte budget.
+    static let requestOverheadBytes = 2048
 
     init(dispatcher: Dispatcher, configuration: Configuration, credentials: PeerIdentity.Credentials) {
         self.dispatcher = dispatcher
@@ -231,7 +233,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             enqueue(context: context, req: decoded.req, immediate: .failure(HotlineError(.unavailable, "The connection is not ready yet.")))
             return
         }
-        let cost = line.readableBytes
+        // What a request holds is more than its line: the decoded request, its promise and
+        // the closures waiting on it. Measured: 16 connections pipelining 250-byte writes
+        // grew the daemon by 41 MiB when only the line counted.
+        let cost = line.readableBytes + Self.requestOverheadBytes
         let loop = context.eventLoop
         let dispatcher = self.dispatcher
         switch (request, request.requestClass) {

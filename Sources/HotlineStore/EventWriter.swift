@@ -10,10 +10,11 @@ import Logging
 /// of connected workstations while each acknowledgement stays durable.
 ///
 /// Fairness: each source (a connection) has its own queue, and a batch is assembled round
-/// robin, one write from each source in turn, so a quiet workstation's `call.start` goes
-/// into the next batch however many writes another one has pipelined. The queues together
-/// hold at most `maxQueued` writes; past that ``offer(_:source:)`` says no and the source
-/// waits for ``whenRoom(_:)``.
+/// robin, one write from each source in turn, a source that had nothing queued first, so a
+/// quiet workstation's `call.start` goes into the next batch however many writes others
+/// have pipelined. The queues together hold at most `maxQueued` writes (and
+/// ``reservedPerSource`` more for each source); past that ``offer(_:source:)`` says no and
+/// the source waits for ``whenRoom(_:)``.
 ///
 /// `@unchecked Sendable`: every mutable field is guarded by `condition` (the writer's) or
 /// `syncCondition` (the syncer's), as marked.
@@ -26,6 +27,9 @@ public final class EventWriter: @unchecked Sendable {
     private var queues: [Int: Deque<WriteSubmission>] = [:]
     /// Sources with writes queued, in the order they are next served.
     private var ring: Deque<Int> = []
+    /// Sources that had nothing queued when their write came: served before the ring, so a
+    /// workstation sending one call at a time never waits for a round of the busy ones.
+    private var fresh: Deque<Int> = []
     private var queued = 0
     private var roomWaiters: [@Sendable () -> Void] = []
     private var stopping = false
@@ -118,7 +122,7 @@ public final class EventWriter: @unchecked Sendable {
             // workstation's offer comes round (its one 999 call.start waited 25 s in a test).
             let own = queues[source]?.count ?? 0
             guard force || queued < maxQueued || own < Self.reservedPerSource else { return .full }
-            if queues[source, default: []].isEmpty { ring.append(source) }
+            if queues[source, default: []].isEmpty { fresh.append(source) }
             queues[source, default: []].append(submission)
             queued += 1
             condition.signal()
@@ -153,7 +157,7 @@ public final class EventWriter: @unchecked Sendable {
     private func takeBatch(_ size: Int) -> [WriteSubmission] {
         var batch: [WriteSubmission] = []
         batch.reserveCapacity(min(queued, size))
-        while batch.count < size, let source = ring.popFirst() {
+        while batch.count < size, let source = fresh.popFirst() ?? ring.popFirst() {
             batch.append(queues[source]!.removeFirst())
             if queues[source]!.isEmpty {
                 queues[source] = nil
