@@ -82,7 +82,7 @@ public final class Dispatcher: Sendable {
         case .write(let event):
             let promise = loop.makePromise(of: JSONValue.self)
             if !offerWrite(event, peer: peer, source: 0, promise: promise) {
-                promise.fail(HotlineError(.unavailable, "The writer's queue is full; retry shortly."))
+                promise.fail(HotlineError(.unavailable, "The writer's queues are full (limits.max_queued_writes); retry shortly."))
             }
             return promise.futureResult
         case .callGet(let callID, let notesAfter):
