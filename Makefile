@@ -19,7 +19,7 @@ TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
 GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
-.PHONY: all deps build release run test bench clean install crash-loop fuzz
+.PHONY: all deps build release run test bench bench-hostile clean install crash-loop fuzz
 
 # libFuzzer (with AddressSanitizer) over the request decoder and validator, from the seed
 # corpus in Tests/FuzzCorpus, for FUZZ_SECONDS (make test runs it briefly). New inputs it
@@ -83,6 +83,13 @@ bench: release
 	Benchmarks/throughput.sh $(BENCH_ARGS)
 	Benchmarks/alert-latency.sh --writers 0,64 --probes 300
 	Benchmarks/export.sh --calls 100000 --small 10000 --repeats 3
+	Benchmarks/hostile.sh $(HOSTILE_ARGS)
+
+# Hostile clients (issue 12): the daemon's peak RSS and a probe workstation's 999
+# acknowledgement latency under each attack, beside an idle daemon (Benchmarks/hostile.sh).
+HOSTILE_ARGS ?= --connections 64 --seconds 20
+bench-hostile: release
+	Benchmarks/hostile.sh $(HOSTILE_ARGS)
 
 # Installs the release binaries, the systemd units, sysusers and tmpfiles entries, the
 # configuration (never over an existing one: that is left, and the new one put beside it
