@@ -2,7 +2,6 @@ import HotlineCore
 import HotlineStore
 import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 
 import DequeModule
@@ -10,7 +9,6 @@ import HotlineCore
 import HotlineStore
 import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// One workstation connection: cuts lines from what it reads, runs each request, and
@@ -76,8 +74,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Bulk reads started whose answers are not yet written to the socket.
     private var bulkOutstanding = 0
     private var progressing = false
-    /// A turn was given up and its return is scheduled.
-    private var turnYielded = false
     /// What autoRead was last set to, so it is set only when it changes.
     private var reading: Bool?
     private var progressAgain = false
@@ -88,8 +84,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let subscriberQueue: Int
 
     private static let sources = Atomic<Int>(0)
-    /// Lines one connection handles before the event loop serves the others.
-    static let linesPerTurn = 32
     /// What a request under way costs besides its line, as counted against the byte budget.
     static let requestOverheadBytes = 2048
 
@@ -188,16 +182,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func takeLines(context: ChannelHandlerContext) {
-        var taken = 0
-        while !closing, !resolving, !turnYielded, hasRoom, input != nil {
-            // The event loop is shared with other workstations: after a turn's worth of lines,
-            // let them have theirs and come back (a flood of 32,000 short lines a read held a
-            // 999 call.start on the same loop for tens of milliseconds).
-            if taken == Self.linesPerTurn {
-                yieldTurn(context: context)
-                break
-            }
-            taken += 1
+        while !closing, !resolving, hasRoom, input != nil {
             if peer == nil
                 || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent)
                     && !dispatcher.isShuttingDown
@@ -212,18 +197,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             input = nil
         } else if input != nil, input!.readerIndex > 65536 {
             input!.discardReadBytes()
-        }
-    }
-
-    /// Comes back to this connection's lines once the event loop has served the others.
-    private func yieldTurn(context: ChannelHandlerContext) {
-        guard !turnYielded else { return }
-        turnYielded = true
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let (handler, context) = loopBound.value
-            handler.turnYielded = false
-            handler.progress(context: context)
         }
     }
 
@@ -286,7 +259,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             waitingWrites.append(WaitingWrite(event: event, peer: peer, promise: promise))
             offerWaitingWrites(context: context)
         case (_, .bulkRead):
-            enqueueBulk(context: context, req: decoded.req, cost: cost) { dispatcher.handle(request, peer: peer, on: loop) }
+            let promise = loop.makePromise(of: JSONValue.self)
+            enqueue(context: context, req: decoded.req, future: promise.futureResult, cost: cost, bulk: true)
+            let after = tail ?? loop.makeSucceededVoidFuture()
+            waitingBulk.append {
+                after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }.cascade(to: promise)
+            }
         case (_, _):
             let after = everythingBefore(loop)
             enqueue(
@@ -381,18 +359,21 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Takes a place in the order of answers for a request under way; `cost` is the bytes
-    /// it holds until answered. Later reads wait for it (``tail``).
+    /// it holds until answered. Later reads wait for it (``tail``), but for bulk reads, which
+    /// wait only for the writes and urgent reads before them (``bulkTail``).
     private func enqueue(
         context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>, cost: Int = 0,
-        afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil
+        bulk: Bool = false, afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil
     ) {
         let index = slotBase + slots.count
-        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: false))
+        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: bulk))
         heldBytes += cost
         let loopBound = NIOLoopBound((self, context, afterWrite), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context, afterWrite) = loopBound.value
-            let mapped = result.mapError(Self.hotlineError)
+            let mapped = result.mapError { error in
+                (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
+            }
             if let afterWrite {
                 let position = index - handler.slotBase
                 if position >= 0, position < handler.slots.count {
@@ -404,58 +385,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         // The tail completes when this request *and every one before it* is answered: a write
         // does not wait for earlier reads, so its own completion says nothing of theirs.
         let done = future.map { _ in () }.recover { _ in () }
-        tail = tail.map { $0.and(done).map { _ in () } } ?? done
-    }
-
-    /// Takes a place in the order of answers for a bulk read, to run when
-    /// ``startBulkReads(context:)`` lets it. Its answer, which can be a MiB, is encoded on
-    /// the bulk threads too, not on the event loop other workstations share.
-    private func enqueueBulk(
-        context: ChannelHandlerContext, req: JSONValue?, cost: Int,
-        _ run: @escaping @Sendable () -> EventLoopFuture<JSONValue>
-    ) {
-        let loop = context.eventLoop
-        let index = slotBase + slots.count
-        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: true))
-        heldBytes += cost
-        let encoded = loop.makePromise(of: ByteBuffer.self)
-        let loopBound = NIOLoopBound((self, context), eventLoop: loop)
-        encoded.futureResult.whenSuccess { response in
-            let (handler, context) = loopBound.value
-            handler.fill(context: context, index: index, response: response)
+        if bulk {
+            bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
+        } else {
+            tail = tail.map { $0.and(done).map { _ in () } } ?? done
         }
-        let done = encoded.futureResult.map { _ in () }
-        bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
-        let after = tail ?? loop.makeSucceededVoidFuture()
-        let pool = dispatcher.bulkReaders
-        waitingBulk.append {
-            after.flatMap(run)
-                .map { Result<JSONValue, any Error>.success($0) }
-                .recover { .failure($0) }
-                .flatMap { result in
-                    let answer = result.mapError(Self.hotlineError)
-                    return pool.runIfActive(eventLoop: loop) {
-                        Self.encode(req: req, result: answer, allocator: ByteBufferAllocator())
-                    }.recover { _ in
-                        Self.encode(req: req, result: .failure(HotlineError.shuttingDown), allocator: ByteBufferAllocator())
-                    }
-                }
-                .cascade(to: encoded)
-        }
-    }
-
-    /// A failure as the wire shows it.
-    private static func hotlineError(_ error: any Error) -> HotlineError {
-        (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
     }
 
     private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
-        fill(context: context, index: index, response: Self.encode(req: req, result: result, allocator: context.channel.allocator))
-    }
-
-    private func fill(context: ChannelHandlerContext, index: Int, response: ByteBuffer) {
         let position = index - slotBase
         guard position >= 0, position < slots.count else { return }
+        let response = Self.encode(req: req, result: result, allocator: context.channel.allocator)
         heldBytes += response.readableBytes - slots[position].cost
         slots[position].cost = response.readableBytes
         slots[position].response = response
@@ -541,7 +481,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func updateAutoRead(context: ChannelHandlerContext) {
         let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
-            && !closing && hasRoom && !turnYielded
+            && !closing && hasRoom
         guard resume != reading else { return }
         reading = resume
         context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
