@@ -41,7 +41,9 @@ public final class CallStore: Sendable {
     let lastAcknowledgement = Mutex<Int64?>(nil)
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil) throws {
+    /// - Parameter walTruncatePages: WAL pages past which the checkpointer truncates it,
+    ///   taking the write lock for at most 50 ms (64 MiB at 4 KiB pages).
+    public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil, walTruncatePages: Int = 16_384) throws {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(10)
         config.maximumReaderCount = 4
@@ -58,7 +60,8 @@ public final class CallStore: Sendable {
         }
         self.pool = try DatabasePool(path: path, configuration: config)
         self.fileIdentity = Self.identity(of: path)
-        self.checkpointer = try Checkpointer(path: path, logger: logger, syncFailure: syncFailed)
+        self.checkpointer = try Checkpointer(
+            path: path, logger: logger, syncFailure: syncFailed, truncateAbove: walTruncatePages)
         self.keys = keys
         self.logger = logger
         self.path = path

@@ -17,13 +17,15 @@ final class TemporaryStore {
 
     let maxBytes: Int?
 
-    init(maxBytes: Int? = nil) throws {
+    init(maxBytes: Int? = nil, walTruncatePages: Int = 16_384) throws {
         self.maxBytes = maxBytes
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-store-\(UUIDText.random())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("hotlined.sqlite").path
         keys = try KeyRing(hexKeys: [Self.key])
-        store = try CallStore(path: path, keys: keys, logger: Logger(label: "hotlined.test.store"), maxBytes: maxBytes)
+        store = try CallStore(
+            path: path, keys: keys, logger: Logger(label: "hotlined.test.store"), maxBytes: maxBytes,
+            walTruncatePages: walTruncatePages)
     }
 
     deinit {
