@@ -79,12 +79,10 @@ public final class Dispatcher: Sendable {
         switch request {
         case .hello, .ping:
             return loop.makeSucceededFuture([:])
-        case .write(let event):
-            let promise = loop.makePromise(of: JSONValue.self)
-            if !offerWrite(event, peer: peer, source: 0, promise: promise) {
-                promise.fail(HotlineError(.unavailable, "The writer's queues are full (limits.max_queued_writes); retry shortly."))
-            }
-            return promise.futureResult
+        case .write:
+            // Writes belong to a connection's queue at the writer (offerWrite, where one
+            // waits for room rather than being refused); ConnectionHandler offers them.
+            return loop.makeFailedFuture(HotlineError(.unavailable, "Write on a connection of your own."))
         case .callGet(let callID, let notesAfter):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             // One answer carries at most this many notes; `notes_next` says where the rest begin.
