@@ -74,6 +74,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Bulk reads started whose answers are not yet written to the socket.
     private var bulkOutstanding = 0
     private var progressing = false
+    /// A turn was given up and its return is scheduled.
+    private var turnYielded = false
     /// What autoRead was last set to, so it is set only when it changes.
     private var reading: Bool?
     private var progressAgain = false
@@ -84,6 +86,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let subscriberQueue: Int
 
     private static let sources = Atomic<Int>(0)
+    /// Lines one connection handles before the event loop serves the others.
+    static let linesPerTurn = 32
     /// What a request under way costs besides its line, as counted against the byte budget.
     static let requestOverheadBytes = 2048
 
@@ -182,7 +186,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func takeLines(context: ChannelHandlerContext) {
-        while !closing, !resolving, hasRoom, input != nil {
+        var taken = 0
+        while !closing, !resolving, !turnYielded, hasRoom, input != nil {
+            // The event loop is shared with other workstations: after a turn's worth of lines,
+            // give it back and come back a millisecond later. (Not with execute or a task due
+            // now: NIO runs those, up to 1,000 rounds, before it looks at I/O again.)
+            if taken == Self.linesPerTurn {
+                yieldTurn(context: context)
+                break
+            }
+            taken += 1
             if peer == nil
                 || peerGeneration != dispatcher.rolesGeneration.load(ordering: .sequentiallyConsistent)
                     && !dispatcher.isShuttingDown
@@ -197,6 +210,18 @@ final class ConnectionHandler: ChannelInboundHandler {
             input = nil
         } else if input != nil, input!.readerIndex > 65536 {
             input!.discardReadBytes()
+        }
+    }
+
+    /// Comes back to this connection's lines once the event loop has served the others.
+    private func yieldTurn(context: ChannelHandlerContext) {
+        guard !turnYielded else { return }
+        turnYielded = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(1)) {
+            let (handler, context) = loopBound.value
+            handler.turnYielded = false
+            handler.progress(context: context)
         }
     }
 
@@ -481,7 +506,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func updateAutoRead(context: ChannelHandlerContext) {
         let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
-            && !closing && hasRoom
+            && !closing && hasRoom && !turnYielded
         guard resume != reading else { return }
         reading = resume
         context.channel.setOption(ChannelOptions.autoRead, value: resume).whenFailure { _ in }
