@@ -1,9 +1,3 @@
-import HotlineCore
-import HotlineStore
-import Logging
-import NIOCore
-import Synchronization
-
 import DequeModule
 import HotlineCore
 import HotlineStore
@@ -384,8 +378,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Takes a place in the order of answers for a request under way; `cost` is the bytes
-    /// it holds until answered. Later reads wait for it (``tail``), but for bulk reads, which
-    /// wait only for the writes and urgent reads before them (``bulkTail``).
+    /// it holds until answered. Every later read waits for it (``tail``), unless it is a
+    /// bulk read: those go into ``bulkTail``, which only urgent reads wait on.
     private func enqueue(
         context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>, cost: Int = 0,
         bulk: Bool = false, afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil

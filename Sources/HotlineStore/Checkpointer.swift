@@ -10,8 +10,6 @@ final class Checkpointer: @unchecked Sendable {
     private let syncFailure: SyncFailure
     private let stopped = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    /// WAL frames (pages) beyond which a checkpoint is run.
-    static let threshold = 1000
     /// WAL pages beyond which the WAL is copied back in full and truncated (see `run`).
     let truncateAbove: Int
     /// When the WAL last could not be truncated and the journal was told.

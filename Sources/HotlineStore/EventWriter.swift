@@ -67,9 +67,13 @@ public final class EventWriter: @unchecked Sendable {
         self.maxBatch = maxBatch
         self.maxQueued = maxQueued
         self.clock = clock
-        let c = heartbeat.components
-        self.idleTick = max(0.01, Double(c.seconds) + Double(c.attoseconds) / 1e18)
-        self.batchTarget = batchTarget.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        self.idleTick = max(0.01, Self.seconds(heartbeat))
+        self.batchTarget = batchTarget.map(Self.seconds)
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let c = duration.components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
 
     /// Starts the writer thread and the thread that fsyncs and answers what it committed.
@@ -220,8 +224,7 @@ public final class EventWriter: @unchecked Sendable {
 
             let started = ContinuousClock.now
             let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
-            let took = (ContinuousClock.now - started).components
-            let perEvent = (Double(took.seconds) + Double(took.attoseconds) / 1e18) / Double(batch.count)
+            let perEvent = Self.seconds(ContinuousClock.now - started) / Double(batch.count)
             secondsPerEvent = secondsPerEvent == 0 ? perEvent : 0.8 * secondsPerEvent + 0.2 * perEvent
             syncCondition.withLock {
                 syncQueue.append((batch, outcome))
