@@ -27,6 +27,8 @@ extension CallStore {
 
     /// What one committed batch produced, beyond the answers: alerts to deliver.
     public struct BatchOutcome: Sendable {
+        /// One result for each of the first `results.count` writes of the batch: those it
+        /// applied (all of them, unless it was told to stop early).
         public var results: [Result<JSONValue, HotlineError>]
         public var alerts: [Alert]
     }
@@ -38,10 +40,16 @@ extension CallStore {
     /// Applies `batch` in one transaction: every event that can be stored is, each in its own
     /// savepoint so one bad event never takes the others with it, and the transaction is
     /// committed (and fsynced) before any answer is given.
+    ///
+    /// From the write at index `yieldFrom` on (never before the first), `shouldYield` is
+    /// asked before each write; when it says yes the batch ends there and is committed, and
+    /// the outcome answers only the writes applied (the caller keeps the rest for later).
     public func commit(
-        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings = AlertSettings(), now: Timestamp
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings = AlertSettings(), now: Timestamp,
+        yieldFrom: Int = .max, shouldYield: () -> Bool = { false }
     ) -> BatchOutcome {
         var results = [Result<JSONValue, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
+        var applied = batch.count
         var alerts: [Alert] = []
         var needsCheckpoint = false
         var head = Chain.Head.empty
@@ -57,6 +65,10 @@ extension CallStore {
                     head = end.head
                     var nextSeq = end.nextSeq
                     for (i, submission) in batch.enumerated() {
+                        if i >= max(1, yieldFrom), shouldYield() {
+                            applied = i
+                            break
+                        }
                         let auditBefore = self.writerHeads.withLock { $0.audit }
                         try db.inSavepoint {
                             do {
@@ -107,8 +119,8 @@ extension CallStore {
         }
         clearStorageFault()
         publish(events: head, audit: auditHead)
-        if needsCheckpoint { scrubWAL() }
-        return BatchOutcome(results: results, alerts: alerts)
+        if needsCheckpoint { scrubWAL() } else { restartWALIfAsked() }
+        return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
     }
 
     /// Copies the WAL into the database and truncates it, so that pages holding erased
@@ -145,6 +157,35 @@ extension CallStore {
         }
         if !scrubPending.exchange(true, ordering: .relaxed) {
             logger.warning("the WAL could not be truncated after erasing an identity yet; retrying")
+        }
+    }
+
+    /// Finishes the checkpoint and starts the WAL over, when the checkpointer has found it
+    /// past its bound (``Checkpointer``). Writer thread only, between two batches: the copy
+    /// is of what the checkpointer has not copied yet (at most its last 200 ms of commits),
+    /// and no reader is waited on: if one still reads from the WAL, a batch 100 ms later
+    /// tries again.
+    func restartWALIfAsked() {
+        guard checkpointer.restartWanted.load(ordering: .relaxed), syncFailure == nil else { return }
+        let now = ContinuousClock.now
+        guard lastWALRestart.withLock({ last in
+            guard last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+            last = now
+            return true
+        }) else { return }
+        do {
+            let result = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = 0")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+                return try db.checkpoint(.restart)
+            }
+            if result.walFrameCount == result.checkpointedFrameCount {
+                checkpointer.restartWanted.store(false, ordering: .relaxed)
+            }
+        } catch {
+            if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL restart") {
+                noteStorageFault(explain(reason))
+            }
         }
     }
 

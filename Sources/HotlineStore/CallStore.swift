@@ -18,7 +18,9 @@ public final class CallStore: Sendable {
     public let path: String
     /// Set when an erasure's WAL truncation could not finish (readers held it back).
     let scrubPending = Atomic<Bool>(false)
-    private let checkpointer: Checkpointer
+    let checkpointer: Checkpointer
+    /// When the writer last tried to start the WAL over (``restartWALIfAsked()``).
+    let lastWALRestart = Mutex<ContinuousClock.Instant?>(nil)
     /// The last committed row of each chain (see ``heads``).
     let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
     /// What is wrong with storage right now (the last failed commit's reason), cleared by
@@ -41,8 +43,8 @@ public final class CallStore: Sendable {
     let lastAcknowledgement = Mutex<Int64?>(nil)
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    /// - Parameter walTruncatePages: WAL pages past which the checkpointer truncates it,
-    ///   taking the write lock for at most 50 ms (64 MiB at 4 KiB pages).
+    /// - Parameter walTruncatePages: WAL pages past which the writer starts the WAL over
+    ///   between two batches (64 MiB at 4 KiB pages), and the size it keeps the file to.
     public init(path: String, keys: KeyRing, logger: Logger, maxBytes: Int? = nil, walTruncatePages: Int = 16_384) throws {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(10)
@@ -61,7 +63,7 @@ public final class CallStore: Sendable {
         self.pool = try DatabasePool(path: path, configuration: config)
         self.fileIdentity = Self.identity(of: path)
         self.checkpointer = try Checkpointer(
-            path: path, logger: logger, syncFailure: syncFailed, truncateAbove: walTruncatePages)
+            path: path, logger: logger, syncFailure: syncFailed, restartAbove: walTruncatePages)
         self.keys = keys
         self.logger = logger
         self.path = path
@@ -73,6 +75,11 @@ public final class CallStore: Sendable {
             // Checkpoints are the checkpointer's job, not the committing writer's: an
             // automatic one would stall whichever batch of acknowledgements triggered it.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            // A WAL started over is written from its beginning again; the file keeps its size
+            // (no blocks to free while writers wait) unless it had grown past the bound.
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            let limit = walTruncatePages > Int.max / pageSize ? -1 : walTruncatePages * pageSize
+            _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = \(limit)")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1 else {
                 throw KeyRing.Failure(description: "SQLite refused synchronous=NORMAL on the writer")

@@ -1,26 +1,37 @@
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// Copies the WAL back into the database from a connection of its own, so that the writer
-/// never pays for a checkpoint inside a commit that workstations are waiting on.
+/// never pays for a checkpoint inside a commit that workstations are waiting on, only, now
+/// and then under writes that never pause, for the last few frames of one.
 final class Checkpointer: @unchecked Sendable {
     private let queue: DatabaseQueue
     private let logger: Logger
     private let syncFailure: SyncFailure
     private let stopped = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    /// WAL pages beyond which the WAL is copied back in full and truncated (see `run`).
-    let truncateAbove: Int
-    /// When the WAL last could not be truncated and the journal was told.
+    /// WAL pages beyond which the writer is asked to start the WAL over (see `run`).
+    let restartAbove: Int
+    /// Set when the WAL has grown past `restartAbove`; the writer restarts it between two
+    /// batches and clears it (``CallStore/restartWALIfAsked()``).
+    let restartWanted = Atomic<Bool>(false)
+    /// How often the WAL is copied back; and how often while it grows fast.
+    static let interval = DispatchTimeInterval.milliseconds(200)
+    static let busyInterval = DispatchTimeInterval.milliseconds(20)
+    /// The database file, read-only, to sync what the checkpoints copied into it.
+    private let database: Int32
+    /// When the WAL last was found past twice its bound and the journal was told.
     private var lastWarning: ContinuousClock.Instant?
 
-    init(path: String, logger: Logger, syncFailure: SyncFailure, truncateAbove: Int = 16_384) throws {
-        self.truncateAbove = truncateAbove
+    init(path: String, logger: Logger, syncFailure: SyncFailure, restartAbove: Int = 16_384) throws {
+        self.restartAbove = restartAbove
         var config = GRDB.Configuration()
         config.busyMode = .timeout(1)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         queue = try DatabaseQueue(path: path, configuration: config)
+        database = open(path, O_RDONLY | O_CLOEXEC)
         self.logger = logger
         self.syncFailure = syncFailure
         let thread = Thread { [self] in self.run() }
@@ -29,34 +40,37 @@ final class Checkpointer: @unchecked Sendable {
     }
 
     private func run() {
-        while stopped.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+        var interval = Self.interval
+        while stopped.wait(timeout: .now() + interval) == .timedOut {
             // After a failed fsync the WAL may lack frames the page cache still holds:
             // copying them into the database would mix what is on disk with what is not.
             if syncFailure.reason != nil { continue }
             do {
                 let frames = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-                // While writes never pause, passive checkpoints never let the WAL start over
-                // and it grows for ever (a write flood from 64 connections: 3.4 GiB in 20 s).
-                // Past `truncateAbove` pages, take the write lock briefly to copy the rest and
-                // truncate: writers wait at most the 50 ms busy timeout, and a long read that
-                // holds the WAL makes the attempt give up and try again next round.
-                if frames.walFrameCount > truncateAbove {
-                    // A failed fsync here is thrown on, to the rule below, like the passive one's.
-                    let truncated = try queue.writeWithoutTransaction { db -> Bool in
-                        try db.execute(sql: "PRAGMA busy_timeout = 50")
-                        defer { try? db.execute(sql: "PRAGMA busy_timeout = 1000") }
-                        do {
-                            _ = try db.checkpoint(.truncate)
-                            return true
-                        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-                            return false
-                        }
+                // While writes never pause, a passive checkpoint never catches up with the
+                // writer, so SQLite never starts the WAL over and it grows for ever (a write
+                // flood from 64 connections: 3.4 GiB in 20 s). Past `restartAbove` pages the
+                // writer is asked to finish the copy itself between two batches, where it
+                // holds no lock anyone else waits for, and start the WAL over. What it then
+                // does holds up every write, so this thread does the slow parts first: it
+                // copies often while the WAL grows fast (what is left is a few ms of frames),
+                // and syncs what it copied (the writer's sync has little left to write).
+                interval = frames.walFrameCount > restartAbove / 8 ? Self.busyInterval : Self.interval
+                if frames.walFrameCount > restartAbove {
+                    if database >= 0, fdatasync(database) != 0 {
+                        let reason = syncFailure.record(
+                            "an fsync failed during a checkpoint (fdatasync of the database: \(String(cString: strerror(errno))))")
+                        logger.critical("a checkpoint's fsync failed; no more checkpoints: \(reason)")
+                        continue
                     }
-                    if !truncated, lastWarning.map({ ContinuousClock.now - $0 > .seconds(10) }) ?? true {
-                        lastWarning = .now
-                        logger.warning(
-                            "the WAL holds \(frames.walFrameCount) pages and could not be truncated; a long read may be holding it")
-                    }
+                    restartWanted.store(true, ordering: .relaxed)
+                }
+                if frames.walFrameCount / 2 > restartAbove,
+                    lastWarning.map({ ContinuousClock.now - $0 > .seconds(10) }) ?? true
+                {
+                    lastWarning = .now
+                    logger.warning(
+                        "the WAL holds \(frames.walFrameCount) pages, past twice its bound of \(restartAbove); a long read may be holding it")
                 }
             } catch {
                 if syncFailure.record(ifFsyncError: error, during: "a checkpoint") != nil {
@@ -66,6 +80,7 @@ final class Checkpointer: @unchecked Sendable {
                 }
             }
         }
+        if database >= 0 { close(database) }
         finished.signal()
     }
 

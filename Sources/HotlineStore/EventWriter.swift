@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import HotlineCore
 import Logging
+import Synchronization
 
 /// The single writer: it takes every write waiting at the moment it is free, commits them
 /// in one transaction, and only then answers each one.
@@ -15,6 +16,12 @@ import Logging
 /// have pipelined. The queues together hold at most `maxQueued` writes (and
 /// ``reservedPerSource`` more for each source); past that ``offer(_:source:)`` says no and
 /// the source waits for ``whenRoom(_:)``.
+///
+/// A quiet workstation also never waits for a long batch of others' backlog: a batch is cut
+/// short as soon as such a write comes (the writes it did not reach are carried, first, into
+/// the next batch), and a batch that holds such writes takes little backlog beside them
+/// (a sixteenth of a batch, at least one write), so it commits soon. Every batch applies at
+/// least one write of the backlog when there is one, so fresh writes never starve it.
 ///
 /// `@unchecked Sendable`: every mutable field is guarded by `condition` (the writer's) or
 /// `syncCondition` (the syncer's), as marked.
@@ -30,6 +37,16 @@ public final class EventWriter: @unchecked Sendable {
     /// Sources that had nothing queued when their write came: served before the ring, so a
     /// workstation sending one call at a time never waits for a round of the busy ones.
     private var fresh: Deque<Int> = []
+    /// Whether `fresh` has sources: read by the writer between the events of a batch
+    /// without the lock (written with it).
+    private let freshWaiting = Atomic<Bool>(false)
+    /// Writes the writer took for a batch but did not reach, cut short for fresh writes;
+    /// they go into the next batch before any other backlog.
+    private var carry: Deque<(source: Int, write: WriteSubmission)> = []
+    /// How many of each source's writes are in `carry` or in the batch being applied past
+    /// its fresh head (where it may be cut short): such a source is never fresh, so that its
+    /// next write cannot overtake them.
+    private var unsettled: [Int: Int] = [:]
     private var queued = 0
     private var roomWaiters: [@Sendable () -> Void] = []
     private var stopping = false
@@ -126,7 +143,14 @@ public final class EventWriter: @unchecked Sendable {
             // workstation's offer comes round (its one 999 call.start waited 25 s in a test).
             let own = queues[source]?.count ?? 0
             guard force || queued < maxQueued || own < Self.reservedPerSource else { return .full }
-            if queues[source, default: []].isEmpty { fresh.append(source) }
+            if queues[source, default: []].isEmpty {
+                if unsettled[source] == nil {
+                    fresh.append(source)
+                    freshWaiting.store(true, ordering: .relaxed)
+                } else {
+                    ring.append(source)
+                }
+            }
             queues[source, default: []].append(submission)
             queued += 1
             condition.signal()
@@ -148,7 +172,7 @@ public final class EventWriter: @unchecked Sendable {
     }
 
     /// How many writes are waiting.
-    public var backlog: Int { condition.withLock { queued } }
+    public var backlog: Int { condition.withLock { queued + carry.count } }
 
     /// How many writes the next batch takes: `maxBatch`, or fewer when that many would take
     /// the writer longer than `batchTarget`.
@@ -157,20 +181,50 @@ public final class EventWriter: @unchecked Sendable {
         return max(1, min(maxBatch, Int(batchTarget / secondsPerEvent)))
     }
 
-    /// Takes up to `size` writes, one from each source in turn. Call with `condition` held.
-    private func takeBatch(_ size: Int) -> [WriteSubmission] {
-        var batch: [WriteSubmission] = []
-        batch.reserveCapacity(min(queued, size))
-        while batch.count < size, let source = fresh.popFirst() ?? ring.popFirst() {
-            batch.append(queues[source]!.removeFirst())
+    /// The next batch, each write with its source, and how many writes at its head came from
+    /// fresh sources: every fresh source's first write (up to `size`), then the carried
+    /// writes and the ring's, one from each source in turn, up to `size` in all, or only a
+    /// sixteenth of it (at least one) beside fresh writes. Call with `condition` held.
+    private func takeBatch(_ size: Int) -> (batch: [(source: Int, write: WriteSubmission)], fresh: Int) {
+        var batch: [(source: Int, write: WriteSubmission)] = []
+        batch.reserveCapacity(min(queued + carry.count, size))
+        func take(_ source: Int) {
+            batch.append((source, queues[source]!.removeFirst()))
             if queues[source]!.isEmpty {
                 queues[source] = nil
             } else {
                 ring.append(source)
             }
         }
-        queued -= batch.count
-        return batch
+        while batch.count < size, let source = fresh.popFirst() { take(source) }
+        let freshCount = batch.count
+        if fresh.isEmpty { freshWaiting.store(false, ordering: .relaxed) }
+        let limit = freshCount == 0 ? size : freshCount + max(1, size / 16)
+        var fromCarry = 0
+        while batch.count < limit, let entry = carry.popFirst() {
+            batch.append(entry)
+            fromCarry += 1
+        }
+        // Only once the carried writes are all taken: a source's queued writes are newer.
+        if carry.isEmpty {
+            while batch.count < limit, let source = ring.popFirst() {
+                take(source)
+                unsettled[source, default: 0] += 1
+            }
+        }
+        queued -= batch.count - fromCarry
+        return (batch, freshCount)
+    }
+
+    /// Settles a batch the store applied up to `applied`: the writes past its fresh head it
+    /// applied are settled; those it did not reach go back, first, for the next batch. Call
+    /// with `condition` held.
+    private func settle(_ batch: [(source: Int, write: WriteSubmission)], fresh: Int, applied: Int) {
+        for entry in batch[fresh..<max(fresh, applied)] {
+            unsettled[entry.source]! -= 1
+            if unsettled[entry.source] == 0 { unsettled[entry.source] = nil }
+        }
+        for entry in batch[max(fresh, applied)...].reversed() { carry.prepend(entry) }
     }
 
     /// When the writer and the syncer last went round their loops (the older of the two):
@@ -196,7 +250,7 @@ public final class EventWriter: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while queued == 0 && !stopping {
+            while queued == 0 && carry.isEmpty && !stopping {
                 lastLoop = .now
                 if !condition.wait(until: Date().addingTimeInterval(idleTick)), store.isScrubPending {
                     condition.unlock()
@@ -205,14 +259,14 @@ public final class EventWriter: @unchecked Sendable {
                 }
             }
             lastLoop = .now
-            if queued == 0 && stopping {
+            if queued == 0 && carry.isEmpty && stopping {
                 let waiters = roomWaiters
                 roomWaiters = []
                 condition.unlock()
                 for waiter in waiters { waiter() }
                 break
             }
-            let batch = takeBatch(batchSize)
+            let (taken, freshCount) = takeBatch(batchSize)
             let policy = self.policy
             let alerting = self.alerting
             let waiters = roomWaiters
@@ -223,11 +277,19 @@ public final class EventWriter: @unchecked Sendable {
             for waiter in waiters { waiter() }
 
             let started = ContinuousClock.now
-            let outcome = store.commit(batch, policy: policy, alerting: alerting, now: clock())
-            let perEvent = Self.seconds(ContinuousClock.now - started) / Double(batch.count)
+            // Past the fresh writes and one of the backlog, a batch stops for a fresh write
+            // that came meanwhile.
+            let outcome = store.commit(
+                taken.map(\.write), policy: policy, alerting: alerting, now: clock(), yieldFrom: freshCount + 1,
+                shouldYield: { self.freshWaiting.load(ordering: .relaxed) })
+            let applied = outcome.results.count
+            let perEvent = Self.seconds(ContinuousClock.now - started) / Double(max(1, applied))
             secondsPerEvent = secondsPerEvent == 0 ? perEvent : 0.8 * secondsPerEvent + 0.2 * perEvent
+            if freshCount < taken.count {
+                condition.withLock { settle(taken, fresh: freshCount, applied: applied) }
+            }
             syncCondition.withLock {
-                syncQueue.append((batch, outcome))
+                syncQueue.append((taken.prefix(applied).map(\.write), outcome))
                 syncCondition.signal()
             }
             // The syncer answers them, and tells the commit observer, after the fsync.

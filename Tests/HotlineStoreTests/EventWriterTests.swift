@@ -191,4 +191,72 @@ import Testing
         #expect(answers.all.map(\.index).sorted() == Array(0...5))
         #expect(answers.all.allSatisfy { $0.result.seq != nil })
     }
+
+    /// A batch told to yield stops at the first write it may stop at, commits what it
+    /// applied, and answers only those; the rest are not stored.
+    @Test func aBatchToldToYieldCommitsOnlyWhatItApplied() throws {
+        let ids = (0..<5).map { _ in UUIDText.random() }
+        let outcome = t.store.commit(
+            ids.map { Fixture.submission(Fixture.start($0)) }, policy: t.policy, now: Fixture.now, yieldFrom: 2,
+            shouldYield: { true })
+        #expect(outcome.results.count == 2)
+        #expect(outcome.results.allSatisfy { $0.seq != nil })
+        #expect(try t.store.call(id: ids[1]) != nil)
+        #expect(try t.store.call(id: ids[2]) == nil)
+        // Never before the first write, whatever it is told.
+        let first = t.store.commit(
+            [Fixture.submission(Fixture.start(ids[2]))], policy: t.policy, now: Fixture.now, yieldFrom: 0,
+            shouldYield: { true })
+        #expect(first.results.count == 1)
+        #expect(try t.store.call(id: ids[2]) != nil)
+    }
+
+    /// Batches cut short for a quiet workstation's writes carry the rest into the next
+    /// batch: nothing is lost or answered twice, and no source's writes overtake each other
+    /// (an update applied before its call's start would be refused), even when a source's
+    /// queue empties while its writes wait in a batch that is cut.
+    @Test func cutBatchesKeepEverySourcesOrder() throws {
+        let writer = EventWriter(store: t.store, policy: t.policy, maxBatch: 512, clock: { Fixture.now })
+        writer.start()
+        let answers = Answers()
+        let sources = 8, calls = 100
+        let done = DispatchGroup()
+        for _ in 0..<(sources * calls * 3) { done.enter() }
+        DispatchQueue.concurrentPerform(iterations: sources) { source in
+            var index = 0
+            func submit(_ event: WriteEvent) {
+                let mine = index
+                writer.submit(
+                    WriteSubmission(event: event, peer: Fixture.handler) { result in
+                        answers.append(Answer(thread: source, index: mine, result: result))
+                        done.leave()
+                    }, source: source)
+                index += 1
+            }
+            var previous: String?
+            for _ in 0..<calls {
+                let id = UUIDText.random()
+                // The start goes in behind the previous call's end, so it is taken as backlog,
+                // not as a fresh write; the update comes a moment later, often when the
+                // source's queue is empty and its start is in a batch under way.
+                if let previous { submit(Fixture.end(previous)) }
+                submit(Fixture.start(id))
+                usleep(UInt32.random(in: 0...6000))
+                submit(Fixture.update(id, note: "n"))
+                previous = id
+            }
+            submit(Fixture.end(previous!))
+        }
+        #expect(done.wait(timeout: .now() + 120) == .success)
+        writer.stop()
+        let all = answers.all
+        for source in 0..<sources {
+            let indices = all.filter { $0.thread == source }.map(\.index)
+            let firstOut = zip(indices, 0...).first { $0.0 != $0.1 }
+            let inOrder = indices.count == calls * 3 && firstOut == nil
+            #expect(inOrder, "source \(source): \(indices.count) answers, first out of order at \(String(describing: firstOut))")
+        }
+        let refused = all.filter { $0.result.seq == nil }
+        #expect(refused.isEmpty, "\(refused.count) refused, first: \(String(describing: refused.first?.result.error))")
+    }
 }
