@@ -69,8 +69,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // glibc's posix_spawn extensions (close every inherited descriptor, chdir), which
-        // Swift's Glibc module does not declare; for the alert command sink.
+        // glibc's posix_spawn extensions (close every inherited descriptor, chdir) and gettid,
+        // which Swift's Glibc module does not declare; for the alert command sink and the
+        // bulk readers' lower priority.
         .target(name: "CSpawn"),
         // libsystemd, wrapped thinly: no Swift package does it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -137,6 +138,7 @@ let package = Package(
                 "HotlineTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -15,3 +15,7 @@ int hotline_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path
 int hotline_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
+
+int hotline_gettid(void) {
+    return (int)gettid();
+}

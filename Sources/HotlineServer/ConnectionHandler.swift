@@ -3,6 +3,7 @@ import HotlineCore
 import HotlineStore
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// One workstation connection: cuts lines from what it reads, runs each request, and
@@ -278,12 +279,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             waitingWrites.append(WaitingWrite(event: event, peer: peer, promise: promise))
             offerWaitingWrites(context: context)
         case (_, .bulkRead):
-            let promise = loop.makePromise(of: JSONValue.self)
-            enqueue(context: context, req: decoded.req, future: promise.futureResult, cost: cost, bulk: true)
-            let after = tail ?? loop.makeSucceededVoidFuture()
-            waitingBulk.append {
-                after.flatMap { dispatcher.handle(request, peer: peer, on: loop) }.cascade(to: promise)
-            }
+            enqueueBulk(context: context, req: decoded.req, cost: cost) { dispatcher.handle(request, peer: peer, on: loop) }
         case (_, _):
             let after = everythingBefore(loop)
             enqueue(
@@ -378,21 +374,18 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Takes a place in the order of answers for a request under way; `cost` is the bytes
-    /// it holds until answered. Every later read waits for it (``tail``), unless it is a
-    /// bulk read: those go into ``bulkTail``, which only urgent reads wait on.
+    /// it holds until answered. Every later read waits for it (``tail``).
     private func enqueue(
         context: ChannelHandlerContext, req: JSONValue?, future: EventLoopFuture<JSONValue>, cost: Int = 0,
-        bulk: Bool = false, afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil
+        afterWrite: ((Result<JSONValue, HotlineError>) -> Void)? = nil
     ) {
         let index = slotBase + slots.count
-        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: bulk))
+        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: false))
         heldBytes += cost
         let loopBound = NIOLoopBound((self, context, afterWrite), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context, afterWrite) = loopBound.value
-            let mapped = result.mapError { error in
-                (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
-            }
+            let mapped = result.mapError(Self.hotlineError)
             if let afterWrite {
                 let position = index - handler.slotBase
                 if position >= 0, position < handler.slots.count {
@@ -404,17 +397,59 @@ final class ConnectionHandler: ChannelInboundHandler {
         // The tail completes when this request *and every one before it* is answered: a write
         // does not wait for earlier reads, so its own completion says nothing of theirs.
         let done = future.map { _ in () }.recover { _ in () }
-        if bulk {
-            bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
-        } else {
-            tail = tail.map { $0.and(done).map { _ in () } } ?? done
+        tail = tail.map { $0.and(done).map { _ in () } } ?? done
+    }
+
+    /// Takes a place in the order of answers for a bulk read, to run when
+    /// ``startBulkReads(context:)`` lets it, after the writes and urgent reads before it;
+    /// only urgent reads wait for it (``bulkTail``). Its answer, which can be a MiB, is
+    /// encoded on the bulk threads too, not on the event loop other workstations share.
+    private func enqueueBulk(
+        context: ChannelHandlerContext, req: JSONValue?, cost: Int,
+        _ run: @escaping @Sendable () -> EventLoopFuture<JSONValue>
+    ) {
+        let loop = context.eventLoop
+        let index = slotBase + slots.count
+        slots.append(Slot(response: nil, cost: cost, closeAfter: false, bulk: true))
+        heldBytes += cost
+        let encoded = loop.makePromise(of: ByteBuffer.self)
+        let loopBound = NIOLoopBound((self, context), eventLoop: loop)
+        encoded.futureResult.whenSuccess { response in
+            let (handler, context) = loopBound.value
+            handler.fill(context: context, index: index, response: response)
+        }
+        let done = encoded.futureResult.map { _ in () }
+        bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
+        let after = tail ?? loop.makeSucceededVoidFuture()
+        let pool = dispatcher.bulkEncoders
+        waitingBulk.append {
+            after.flatMap(run)
+                .map { Result<JSONValue, any Error>.success($0) }
+                .recover { .failure($0) }
+                .flatMap { result in
+                    let answer = result.mapError(Self.hotlineError)
+                    return pool.runIfActive(eventLoop: loop) {
+                        Self.encode(req: req, result: answer, allocator: ByteBufferAllocator())
+                    }.recover { _ in
+                        Self.encode(req: req, result: .failure(HotlineError.shuttingDown), allocator: ByteBufferAllocator())
+                    }
+                }
+                .cascade(to: encoded)
         }
     }
 
+    /// A failure as the wire shows it.
+    private static func hotlineError(_ error: any Error) -> HotlineError {
+        (error as? HotlineError) ?? HotlineError(.storage, "Internal error: \(error).")
+    }
+
     private func fill(context: ChannelHandlerContext, index: Int, req: JSONValue?, result: Result<JSONValue, HotlineError>) {
+        fill(context: context, index: index, response: Self.encode(req: req, result: result, allocator: context.channel.allocator))
+    }
+
+    private func fill(context: ChannelHandlerContext, index: Int, response: ByteBuffer) {
         let position = index - slotBase
         guard position >= 0, position < slots.count else { return }
-        let response = Self.encode(req: req, result: result, allocator: context.channel.allocator)
         heldBytes += response.readableBytes - slots[position].cost
         slots[position].cost = response.readableBytes
         slots[position].response = response

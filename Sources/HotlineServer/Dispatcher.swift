@@ -16,6 +16,10 @@ public final class Dispatcher: Sendable {
     let readers: NIOThreadPool
     /// Bulk reads (``RequestClass/bulkRead``), apart so they cannot hold up the urgent ones.
     let bulkReaders: NIOThreadPool
+    /// Encode bulk answers (up to a MiB or so each) off the event loops. Apart from
+    /// `bulkReaders` so that an answer read is encoded at once, not after every read queued
+    /// behind it: 64 connections' answers waiting there, decoded, took 90 MiB.
+    let bulkEncoders: NIOThreadPool
     let logger: Logger
     public let hub: AlertHub
     private let state: Mutex<State>
@@ -30,13 +34,14 @@ public final class Dispatcher: Sendable {
 
     public init(
         store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
-        bulkReaders: NIOThreadPool, logger: Logger, hub: AlertHub = AlertHub()
+        bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, logger: Logger, hub: AlertHub = AlertHub()
     ) {
         self.hub = hub
         self.store = store
         self.writer = writer
         self.readers = readers
         self.bulkReaders = bulkReaders
+        self.bulkEncoders = bulkEncoders ?? bulkReaders
         self.logger = logger
         self.state = Mutex(State(configuration: configuration))
     }

@@ -92,6 +92,7 @@ public final class HotlineService: Service, Sendable {
         // Readers first, so that no read holds the database while it is closed.
         try? await readers.shutdownGracefully()
         try? await dispatcher.bulkReaders.shutdownGracefully()
+        if dispatcher.bulkEncoders !== dispatcher.bulkReaders { try? await dispatcher.bulkEncoders.shutdownGracefully() }
         if let failure = store.syncFailure {
             // Closing would checkpoint: copy into the database file whatever the page cache
             // now holds of the WAL, which after a failed fdatasync may not be what is on

@@ -161,9 +161,13 @@ struct Hotlined: AsyncParsableCommand {
         // Bulk reads get threads of their own, so a flood of them never delays an urgent one.
         let bulkReaders = NIOThreadPool(numberOfThreads: configuration.limits.bulkReadThreads)
         bulkReaders.start()
+        BulkThreads.lowerPriority(of: bulkReaders, threads: configuration.limits.bulkReadThreads)
+        let bulkEncoders = NIOThreadPool(numberOfThreads: configuration.limits.bulkReadThreads)
+        bulkEncoders.start()
+        BulkThreads.lowerPriority(of: bulkEncoders, threads: configuration.limits.bulkReadThreads)
         let dispatcher = Dispatcher(
             store: store, writer: writer, configuration: configuration, readers: readers, bulkReaders: bulkReaders,
-            logger: logger, hub: hub)
+            bulkEncoders: bulkEncoders, logger: logger, hub: hub)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let command = self
         let service = HotlineService(

@@ -1,6 +1,6 @@
-// What spawning a child needs and glibc declares only under _GNU_SOURCE: spawn.h's
-// extensions and pipe2. The Glibc module is not built with _GNU_SOURCE, so Swift cannot
-// see them: thin wrappers, compiled with it.
+// What glibc declares only under _GNU_SOURCE: spawn.h's extensions and pipe2, for spawning
+// a child, and gettid, for lowering one thread's priority. The Glibc module is not built
+// with _GNU_SOURCE, so Swift cannot see them: thin wrappers, compiled with it.
 #ifndef HOTLINE_CSPAWN_H
 #define HOTLINE_CSPAWN_H
 
@@ -15,5 +15,8 @@ int hotline_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path
 
 /// pipe2(fds, O_CLOEXEC): a pipe whose ends no exec inherits, made in one step.
 int hotline_pipe_cloexec(int fds[2]);
+
+/// gettid(): the calling thread's id, which setpriority takes to act on that thread alone.
+int hotline_gettid(void);
 
 #endif
