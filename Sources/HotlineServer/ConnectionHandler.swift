@@ -65,7 +65,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var waitingWrites: Deque<WaitingWrite> = []
     private var waitingForRoom = false
     /// Bulk reads read and not yet started, oldest first.
-    private var waitingBulk: Deque<() -> Void> = []
+    /// Bulk reads waiting to start: called with true to start, false to answer `unavailable`
+    /// (the connection closed first).
+    private var waitingBulk: Deque<(Bool) -> Void> = []
     /// Bulk reads started whose answers are not yet written to the socket.
     private var bulkOutstanding = 0
     private var progressing = false
@@ -96,7 +98,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.subscriberQueue = configuration.alerts.subscriberQueue
     }
 
-    var pendingCount: Int { slots.count }
+    /// Answers owed, and lines read but not yet taken (a connection waiting for its turn):
+    /// at shutdown those are answered too, `unavailable`.
+    var pendingCount: Int { slots.count + (hasCompleteLine && !closing ? 1 : 0) }
 
     /// Answers are owed, roles are being looked up, or alerts are pushed here: not idle.
     var isBusy: Bool { !slots.isEmpty || resolving || subscriber != nil }
@@ -140,7 +144,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Writes still waiting for room were never offered: nothing was stored for them.
         for waiting in waitingWrites { waiting.promise.fail(HotlineError(.unavailable, "The connection closed.")) }
         waitingWrites.removeAll()
+        for start in waitingBulk { start(false) }
         waitingBulk.removeAll()
+        // Lines not yet handled are not (a queued turn, or an answer coming, would go on
+        // handling them: storing writes nobody can be told of).
+        closing = true
+        input = nil
         context.fireChannelInactive()
     }
 
@@ -339,7 +348,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let start = waitingBulk.popFirst()
         {
             bulkOutstanding += 1
-            start()
+            start(true)
         }
     }
 
@@ -434,7 +443,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         bulkTail = bulkTail.map { $0.and(done).map { _ in () } } ?? done
         let after = tail ?? loop.makeSucceededVoidFuture()
         let pool = dispatcher.bulkEncoders
-        waitingBulk.append {
+        waitingBulk.append { go in
+            guard go else {
+                encoded.succeed(Self.encode(req: req, result: .failure(HotlineError(.unavailable, "The connection closed.")), allocator: ByteBufferAllocator()))
+                return
+            }
             after.flatMap(run)
                 .map { Result<JSONValue, any Error>.success($0) }
                 .recover { .failure($0) }

@@ -20,6 +20,8 @@ public final class Dispatcher: Sendable {
     /// `bulkReaders` so that an answer read is encoded at once, not after every read queued
     /// behind it: 64 connections' answers waiting there, decoded, took 90 MiB.
     let bulkEncoders: NIOThreadPool
+    /// Write the audit entries of bulk reads, at the normal priority (``audited``).
+    let auditWriters: NIOThreadPool
     let logger: Logger
     public let hub: AlertHub
     private let state: Mutex<State>
@@ -34,7 +36,8 @@ public final class Dispatcher: Sendable {
 
     public init(
         store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
-        bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, logger: Logger, hub: AlertHub = AlertHub()
+        bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, auditWriters: NIOThreadPool? = nil,
+        logger: Logger, hub: AlertHub = AlertHub()
     ) {
         self.hub = hub
         self.store = store
@@ -42,6 +45,7 @@ public final class Dispatcher: Sendable {
         self.readers = readers
         self.bulkReaders = bulkReaders
         self.bulkEncoders = bulkEncoders ?? bulkReaders
+        self.auditWriters = auditWriters ?? readers
         self.logger = logger
         self.state = Mutex(State(configuration: configuration))
     }
@@ -307,7 +311,9 @@ public final class Dispatcher: Sendable {
         _ peer: Peer, _ op: String, subject: [String: JSONValue], on loop: any EventLoop,
         _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> (JSONValue, [String: JSONValue])
     ) -> EventLoopFuture<JSONValue> {
-        read(on: loop, pool: bulkReaders) { store throws(HotlineError) in
+        let store = self.store
+        let auditWriters = self.auditWriters
+        return bulkReaders.runIfActive(eventLoop: loop) { () throws -> (Result<JSONValue, HotlineError>, AuditEntry) in
             let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
             var detail = subject
             let outcome: Result<JSONValue, HotlineError>
@@ -321,8 +327,20 @@ public final class Dispatcher: Sendable {
                 detail["result"] = .string(error.code.rawValue)
                 outcome = .failure(error)
             }
-            _ = try Self.storage { try store.audit(AuditEntry(peer: peer, op: op, at: now, detail: detail)) }
-            return try outcome.get()
+            return (outcome, AuditEntry(peer: peer, op: op, at: now, detail: detail))
+        }
+        .flatMap { outcome, entry in
+            // The entry is written on a thread at the normal priority: the bulk readers run
+            // at a lower one (BulkThreads), and the writer must never wait for SQLite's write
+            // lock held by a thread that gets little of the CPU.
+            auditWriters.runIfActive(eventLoop: loop) { () throws -> JSONValue in
+                _ = try Self.storage { try store.audit(entry) }
+                return try outcome.get()
+            }
+        }
+        .flatMapErrorThrowing { error in
+            if error is HotlineError { throw error }
+            throw HotlineError.shuttingDown
         }
     }
 

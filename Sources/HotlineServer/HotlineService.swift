@@ -93,6 +93,7 @@ public final class HotlineService: Service, Sendable {
         try? await readers.shutdownGracefully()
         try? await dispatcher.bulkReaders.shutdownGracefully()
         if dispatcher.bulkEncoders !== dispatcher.bulkReaders { try? await dispatcher.bulkEncoders.shutdownGracefully() }
+        if dispatcher.auditWriters !== readers { try? await dispatcher.auditWriters.shutdownGracefully() }
         if let failure = store.syncFailure {
             // Closing would checkpoint: copy into the database file whatever the page cache
             // now holds of the WAL, which after a failed fdatasync may not be what is on
@@ -188,8 +189,10 @@ public final class HotlineService: Service, Sendable {
                 let store = self.store
                 let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
                 do {
-                    // A purge can take a while: bulk threads, so urgent reads never wait behind it.
-                    let report = try await dispatcher.bulkReaders.runIfActive {
+                    // A purge can take a while: not on the urgent readers, so urgent reads never wait
+                    // behind it, and not on the bulk readers, which run at a lower priority and
+                    // must never hold the write lock (BulkThreads): with the audit writes.
+                    let report = try await dispatcher.auditWriters.runIfActive {
                         try store.purge(rules: rules, now: now, uid: getuid(), pid: getpid())
                     }
                     if report.calls > 0 {

@@ -110,6 +110,8 @@ extension CallStore {
             }
         } catch {
             writerHeads.withLock { $0 = startHeads }
+            // A commit syncs too, now and then (the WAL's header when it starts over).
+            syncFailed.record(ifFsyncError: error, during: "a commit")
             noteStorageFault(explain("\(error)"))
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",

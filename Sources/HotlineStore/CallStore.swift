@@ -224,6 +224,7 @@ public final class CallStore: Sendable {
         checkpointer.stop()
         scrubWAL()
         try pool.close()
+        checkpointer.closeDatabaseDescriptor()
         walDescriptor.withLock { wal in
             if wal >= 0 { Glibc.close(wal) }
             wal = -1

@@ -20,7 +20,8 @@ final class Checkpointer: @unchecked Sendable {
     /// How often the WAL is copied back; and how often while it grows fast.
     static let interval = DispatchTimeInterval.milliseconds(200)
     static let busyInterval = DispatchTimeInterval.milliseconds(20)
-    /// The database file, read-only, to sync what the checkpoints copied into it.
+    /// The database file, read-only, to sync what the checkpoints copied into it; closed by
+    /// ``closeDatabaseDescriptor()``.
     private let database: Int32
     /// When the WAL last was found past twice its bound and the journal was told.
     private var lastWarning: ContinuousClock.Instant?
@@ -45,6 +46,9 @@ final class Checkpointer: @unchecked Sendable {
             // After a failed fsync the WAL may lack frames the page cache still holds:
             // copying them into the database would mix what is on disk with what is not.
             if syncFailure.reason != nil { continue }
+            // The writer is about to restart the WAL: a checkpoint now would only take the
+            // lock it needs.
+            if restartWanted.load(ordering: .relaxed) { continue }
             do {
                 let frames = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
                 // While writes never pause, a passive checkpoint never catches up with the
@@ -80,12 +84,18 @@ final class Checkpointer: @unchecked Sendable {
                 }
             }
         }
-        if database >= 0 { close(database) }
         finished.signal()
     }
 
     func stop() {
         stopped.signal()
         finished.wait()
+    }
+
+    /// Closes the descriptor of the database file. Only once SQLite's own connections are
+    /// closed: closing any descriptor of a file drops every POSIX lock this process holds
+    /// on it, SQLite's included.
+    func closeDatabaseDescriptor() {
+        if database >= 0 { close(database) }
     }
 }

@@ -283,8 +283,11 @@ public final class EventWriter: @unchecked Sendable {
                 taken.map(\.write), policy: policy, alerting: alerting, now: clock(), yieldFrom: freshCount + 1,
                 shouldYield: { self.freshWaiting.load(ordering: .relaxed) })
             let applied = outcome.results.count
-            let perEvent = Self.seconds(ContinuousClock.now - started) / Double(max(1, applied))
-            secondsPerEvent = secondsPerEvent == 0 ? perEvent : 0.8 * secondsPerEvent + 0.2 * perEvent
+            // A batch cut short shares its commit among few events: not what a batch costs.
+            if applied == taken.count {
+                let perEvent = Self.seconds(ContinuousClock.now - started) / Double(applied)
+                secondsPerEvent = secondsPerEvent == 0 ? perEvent : 0.8 * secondsPerEvent + 0.2 * perEvent
+            }
             if freshCount < taken.count {
                 condition.withLock { settle(taken, fresh: freshCount, applied: applied) }
             }

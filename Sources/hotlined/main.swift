@@ -161,13 +161,17 @@ struct Hotlined: AsyncParsableCommand {
         // Bulk reads get threads of their own, so a flood of them never delays an urgent one.
         let bulkReaders = NIOThreadPool(numberOfThreads: configuration.limits.bulkReadThreads)
         bulkReaders.start()
-        BulkThreads.lowerPriority(of: bulkReaders, threads: configuration.limits.bulkReadThreads)
         let bulkEncoders = NIOThreadPool(numberOfThreads: configuration.limits.bulkReadThreads)
         bulkEncoders.start()
+        // Bulk reads and their encoding give way to writes and urgent reads (BulkThreads);
+        // their audit entries are written at the normal priority, one at a time.
+        BulkThreads.lowerPriority(of: bulkReaders, threads: configuration.limits.bulkReadThreads)
         BulkThreads.lowerPriority(of: bulkEncoders, threads: configuration.limits.bulkReadThreads)
+        let auditWriters = NIOThreadPool(numberOfThreads: 1)
+        auditWriters.start()
         let dispatcher = Dispatcher(
             store: store, writer: writer, configuration: configuration, readers: readers, bulkReaders: bulkReaders,
-            bulkEncoders: bulkEncoders, logger: logger, hub: hub)
+            bulkEncoders: bulkEncoders, auditWriters: auditWriters, logger: logger, hub: hub)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let command = self
         let service = HotlineService(

@@ -40,4 +40,13 @@ import Testing
         // The thread that asked is untouched.
         #expect(Self.ownNiceness() != Int(BulkThreads.niceness))
     }
+
+    /// A pool that is not running lowers nothing and does not wait for itself.
+    @Test func aPoolNotRunningLowersNothingAndReturns() throws {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        try pool.syncShutdownGracefully()
+        #expect(BulkThreads.lowerPriority(of: pool, threads: 2) == 0)
+        #expect(Self.ownNiceness() != Int(BulkThreads.niceness))
+    }
 }
