@@ -313,6 +313,7 @@ public final class Dispatcher: Sendable {
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
         let auditWriters = self.auditWriters
+        let writer = self.writer
         return bulkReaders.runIfActive(eventLoop: loop) { () throws -> (Result<JSONValue, HotlineError>, AuditEntry) in
             let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
             var detail = subject
@@ -333,9 +334,21 @@ public final class Dispatcher: Sendable {
             // The entry is written on a thread at the normal priority: the bulk readers run
             // at a lower one (BulkThreads), and the writer must never wait for SQLite's write
             // lock held by a thread that gets little of the CPU.
-            auditWriters.runIfActive(eventLoop: loop) { () throws -> JSONValue in
-                _ = try Self.storage { try store.audit(entry) }
-                return try outcome.get()
+            auditWriters.runIfActive(eventLoop: loop) { () throws -> Void in
+                _ = try Self.storage { try store.audit(entry, sync: false) }
+            }
+            .flatMap {
+                // Nothing is disclosed before its entry is durable: the writer's next fsync,
+                // shared with the writes it makes durable, not one of its own.
+                let durable = loop.makePromise(of: JSONValue.self)
+                writer.whenDurable { ok in
+                    if ok {
+                        durable.completeWith(outcome.mapError { $0 as any Error })
+                    } else {
+                        durable.fail(HotlineError(.storage, "The audit entry of this read could not be made durable; nothing is disclosed. Retry later."))
+                    }
+                }
+                return durable.futureResult
             }
         }
         .flatMapErrorThrowing { error in

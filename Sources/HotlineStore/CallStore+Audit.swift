@@ -103,9 +103,12 @@ extension CallStore {
     /// Appends `entry` and makes it durable before returning: a read is answered only once
     /// its audit entry is on disk. Returns the entry with its `seq`.
     @discardableResult
-    public func audit(_ entry: AuditEntry) throws -> AuditEntry {
+    ///
+    /// With `sync` false the entry is committed but not yet durable: the caller must make it
+    /// so before it discloses anything (``EventWriter/whenDurable(_:)``).
+    public func audit(_ entry: AuditEntry, sync: Bool = true) throws -> AuditEntry {
         let head = try writeRestoringHeads { db in try appendAudit(entry, db) }
-        try syncLog()
+        if sync { try syncLog() }
         publish(events: nil, audit: head)
         var stored = entry
         stored.seq = head.seq

@@ -59,6 +59,11 @@ public final class EventWriter: @unchecked Sendable {
     private let syncCondition = NSCondition()
     private var syncQueue: [(batch: [WriteSubmission], outcome: CallStore.BatchOutcome)] = []
     private var writerDone = false
+    /// Callers waiting for what they committed themselves (an audit entry) to be durable:
+    /// the syncer's next fsync covers them (``whenDurable(_:)``).
+    private var durableWaiters: [@Sendable (Bool) -> Void] = []
+    /// The syncer has stopped: a caller of ``whenDurable(_:)`` syncs for itself.
+    private var syncerExited = false
     private var lastSync = ContinuousClock.now
     private let syncFinished = DispatchSemaphore(value: 0)
     private let clock: @Sendable () -> Timestamp
@@ -304,22 +309,40 @@ public final class EventWriter: @unchecked Sendable {
         finished.signal()
     }
 
+    /// Calls `completion` once everything committed to the log before this call is durable,
+    /// with whether it is: the syncer's next fsync, shared with the writes it makes durable,
+    /// rather than one of the caller's own (an audited read's entry, 20 a second under a
+    /// `call.get` flood, had its own fsync, and a 999 acknowledgement sometimes waited for it).
+    public func whenDurable(_ completion: @escaping @Sendable (Bool) -> Void) {
+        let exited = syncCondition.withLock { () -> Bool in
+            if syncerExited { return true }
+            durableWaiters.append(completion)
+            syncCondition.signal()
+            return false
+        }
+        if exited { completion((try? store.syncLog()) != nil) }
+    }
+
     /// Takes every committed batch waiting, makes them durable with one fsync, then tells
-    /// the commit observer of their alerts and answers each write.
+    /// the commit observer of their alerts and answers each write (and ``whenDurable(_:)``'s
+    /// callers).
     private func runSyncer() {
         while true {
             syncCondition.lock()
-            while syncQueue.isEmpty && !writerDone {
+            while syncQueue.isEmpty && durableWaiters.isEmpty && !writerDone {
                 lastSync = .now
                 _ = syncCondition.wait(until: Date().addingTimeInterval(idleTick))
             }
             lastSync = .now
-            if syncQueue.isEmpty && writerDone {
+            if syncQueue.isEmpty && durableWaiters.isEmpty && writerDone {
+                syncerExited = true
                 syncCondition.unlock()
                 break
             }
             let ready = syncQueue
             syncQueue.removeAll()
+            let waiters = durableWaiters
+            durableWaiters.removeAll()
             syncCondition.unlock()
 
             var durable = true
@@ -339,6 +362,7 @@ public final class EventWriter: @unchecked Sendable {
                     submission.completion(durable ? result : .failure(CallStore.storageFailure))
                 }
             }
+            for waiter in waiters { waiter(durable) }
         }
         syncFinished.signal()
     }

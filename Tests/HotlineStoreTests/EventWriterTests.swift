@@ -259,4 +259,25 @@ import Testing
         let refused = all.filter { $0.result.seq == nil }
         #expect(refused.isEmpty, "\(refused.count) refused, first: \(String(describing: refused.first?.result.error))")
     }
+
+    /// An audit entry committed without its own fsync is made durable by the syncer's next
+    /// one; once the writer has stopped, the caller syncs for itself.
+    @Test func whenDurableAnswersAfterTheSyncersNextFsyncAndAfterStopAtOnce() throws {
+        let writer = writer(maxBatch: 8)
+        writer.start()
+        let entry = AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"])
+        _ = try t.store.audit(entry, sync: false)
+        let answered = Locked<[Bool]>([])
+        let done = DispatchSemaphore(value: 0)
+        writer.whenDurable { ok in
+            answered.withLock { $0.append(ok) }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        writer.stop()
+        writer.whenDurable { ok in answered.withLock { $0.append(ok) } }
+        // Called before it returned.
+        #expect(answered.withLock { $0 } == [true, true])
+        #expect(try t.store.auditEntries(from: Fixture.ts("2026-01-01T00:00:00Z"), to: Fixture.ts("2027-01-01T00:00:00Z")).entries.count == 1)
+    }
 }
