@@ -137,11 +137,7 @@ extension CallStore {
             // read such as `verify`. Busy now means try again shortly, or at the idle tick.
             let attempt: (walFrameCount: Int, checkpointedFrameCount: Int)?
             do {
-                attempt = try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA busy_timeout = 0")
-                    defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
-                    return try db.checkpoint(.truncate)
-                }
+                attempt = try checkpointWithoutWaiting(.truncate)
             } catch {
                 if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
                     noteStorageFault(explain(reason))
@@ -162,11 +158,23 @@ extension CallStore {
         }
     }
 
+    /// A checkpoint on the writer's connection that waits for nobody (busy means: try again
+    /// later). Writer thread only.
+    private func checkpointWithoutWaiting(
+        _ mode: Database.CheckpointMode
+    ) throws -> (walFrameCount: Int, checkpointedFrameCount: Int) {
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+            return try db.checkpoint(mode)
+        }
+    }
+
     /// Finishes the checkpoint and starts the WAL over, when the checkpointer has found it
     /// past its bound (``Checkpointer``). Writer thread only, between two batches: the copy
-    /// is of what the checkpointer has not copied yet (at most its last 200 ms of commits),
-    /// and no reader is waited on: if one still reads from the WAL, a batch 100 ms later
-    /// tries again.
+    /// is of what the checkpointer has not copied yet (its last 20 ms of commits, while the
+    /// WAL grows fast), and no reader is waited on: if one still reads from the WAL, a batch
+    /// 100 ms later tries again.
     func restartWALIfAsked() {
         guard checkpointer.restartWanted.load(ordering: .relaxed), syncFailure == nil else { return }
         let now = ContinuousClock.now
@@ -176,11 +184,7 @@ extension CallStore {
             return true
         }) else { return }
         do {
-            let result = try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA busy_timeout = 0")
-                defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
-                return try db.checkpoint(.restart)
-            }
+            let result = try checkpointWithoutWaiting(.restart)
             if result.walFrameCount == result.checkpointedFrameCount {
                 checkpointer.restartWanted.store(false, ordering: .relaxed)
             }
