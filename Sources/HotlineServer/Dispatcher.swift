@@ -351,24 +351,23 @@ public final class Dispatcher: Sendable {
                 return durable.futureResult
             }
         }
-        .flatMapErrorThrowing { error in
-            if error is HotlineError { throw error }
-            throw HotlineError.shuttingDown
-        }
+        .flatMapErrorThrowing { throw Self.poolFailure($0) }
     }
 
-    /// Runs a blocking read on reader threads (the urgent ones unless `pool` says otherwise),
-    /// so the event loop never waits on SQLite.
+    /// Runs a blocking read on the urgent reader threads, so the event loop never waits on
+    /// SQLite.
     func read(
-        on loop: any EventLoop, pool: NIOThreadPool? = nil,
-        _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
+        on loop: any EventLoop, _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
-        return (pool ?? readers).runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
-            .flatMapErrorThrowing { error in
-                if error is HotlineError { throw error }
-                throw HotlineError.shuttingDown
-            }
+        return readers.runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
+            .flatMapErrorThrowing { throw Self.poolFailure($0) }
+    }
+
+    /// A failure from a job on a thread pool as the wire shows it: ours as it is; any other
+    /// is the pool having stopped.
+    private static func poolFailure(_ error: any Error) -> HotlineError {
+        (error as? HotlineError) ?? HotlineError.shuttingDown
     }
 
     private static func storage<T>(_ body: () throws -> T) throws(HotlineError) -> T {
