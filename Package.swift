@@ -41,6 +41,7 @@ let package = Package(
             name: "HotlineStore",
             dependencies: [
                 "HotlineCore",
+                "CSpawn",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,9 +70,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // glibc's posix_spawn extensions (close every inherited descriptor, chdir) and gettid,
-        // which Swift's Glibc module does not declare; for the alert command sink and the
-        // bulk readers' lower priority.
+        // glibc's posix_spawn extensions (close every inherited descriptor, chdir), gettid,
+        // prctl and explicit_bzero, which Swift's Glibc module does not declare (or, prctl,
+        // cannot call); for the alert command sink, the bulk readers' lower priority, no core
+        // dumps and wiping key bytes.
         .target(name: "CSpawn"),
         // libsystemd, wrapped thinly: no Swift package does it.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),

@@ -29,6 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-"$bin/hotlinectl" keygen > "$dir/hotlined.key"
+(umask 077; "$bin/hotlinectl" keygen > "$dir/hotlined.key")
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(git log -1 --format=%h 2>/dev/null || echo '?') $(git diff --quiet 2>/dev/null || echo '(uncommitted changes)')"
 python3 Benchmarks/hostile.py --bin "$bin" --dir "$dir" --config-base "${CONFIG:-Config/hotlined.yaml}" "$@"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bin=${BIN:-$(swift build -c release --show-bin-path)}
 dir=$(mktemp -d "${TMPDIR:-/var/tmp}/hotlined-bench.XXXXXX")
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
-"$bin/hotlinectl" keygen > "$dir/hotlined.key"
+(umask 077; "$bin/hotlinectl" keygen > "$dir/hotlined.key")
 sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $dir/hotlined.key|" Config/hotlined.yaml > "$dir/hotlined.yaml"
 "$bin/hotlined" --config "$dir/hotlined.yaml" --socket "$dir/s.sock" --database "$dir/calls.sqlite" 2>"$dir/daemon.log" &
 pid=$!

@@ -1,5 +1,7 @@
+import CSpawn
 import Foundation
 import HotlineCore
+import HotlineStore
 import HotlineTime
 import Yams
 
@@ -55,6 +57,16 @@ public enum KeyLoader {
         public var description: String
     }
 
+    /// Turns core dumps off for good (RLIMIT_CORE 0, PR_SET_DUMPABLE 0), before the key is
+    /// read: a core of this process would hold the key and every identity it had in hand,
+    /// and a process that is not dumpable cannot be read through /proc or ptrace by others of
+    /// its user (a sink's command, say). The unit says `LimitCORE=0` too.
+    public static func forbidCoreDumps() throws {
+        guard hotline_forbid_core_dumps() == 0 else {
+            throw Failure(description: "cannot turn core dumps off: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// The configured key file, else the systemd credential `hotlined.key`. Without either
     /// the daemon must not start: it never writes plaintext.
     public static func keyPath(configured: String?, environment: [String: String]) throws -> String {
@@ -65,18 +77,57 @@ public enum KeyLoader {
         )
     }
 
-    /// Reads the keys in `path`: one per line, oldest first, the newest sealing new writes.
-    public static func load(path: String) throws -> [String] {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw Failure(description: "cannot read the encryption key \(path): \((error as NSError).localizedDescription)")
+    /// Reads the keys in `path` (one per line, oldest first, the newest sealing new writes;
+    /// ``KeyRing/init(keyFile:)``) into a ring, after checking the file as ssh checks a
+    /// private key: a regular file, owned by `owner` (the daemon's user) or root, and neither
+    /// readable nor writable by group or others. A systemd credential (`credentials` is
+    /// `$CREDENTIALS_DIRECTORY`) is not checked so: systemd alone can reach it, and may grant
+    /// the service's user access by an ACL, which shows as group bits. The file's bytes are
+    /// wiped once read.
+    public static func load(path: String, credentials: String? = nil, owner: uid_t = geteuid()) throws -> KeyRing {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
         }
-        let keys = text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard !keys.isEmpty else { throw Failure(description: "the encryption key file \(path) is empty") }
-        return keys
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(description: "the encryption key \(path) is not a regular file")
+        }
+        let isCredential = credentials.map { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? false
+        if !isCredential {
+            guard st.st_uid == owner || st.st_uid == 0 else {
+                throw Failure(
+                    description: "the encryption key \(path) is owned by uid \(st.st_uid), neither the daemon's user (uid \(owner)) nor root: anyone who owns it can change its mode and read it (chown root \(path))")
+            }
+            guard st.st_mode & 0o077 == 0 else {
+                throw Failure(
+                    description: "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))")
+            }
+        }
+        guard st.st_size <= 64 * 1024 else {
+            throw Failure(description: "the encryption key file \(path) is \(st.st_size) bytes; a key file holds a few lines of 64 characters")
+        }
+        var content = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        defer { content.withUnsafeMutableBytes { hotline_wipe($0.baseAddress, UInt($0.count)) } }
+        var count = 0
+        while count < content.count {
+            let n = content.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else {
+                throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            count += n
+        }
+        do {
+            return try content.withUnsafeBufferPointer { try KeyRing(keyFile: UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        } catch let error as KeyRing.Failure {
+            if error.description == "no key was given" { throw Failure(description: "the encryption key file \(path) is empty") }
+            throw Failure(description: "the encryption key file \(path): \(error.description)")
+        }
     }
 }

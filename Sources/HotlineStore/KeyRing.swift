@@ -1,3 +1,4 @@
+import CSpawn
 import Crypto
 import Foundation
 import HotlineCore
@@ -30,6 +31,60 @@ public struct KeyRing: Sendable {
         }
         self.keys = keys
         self.currentID = current
+    }
+
+    /// The keys in a key file's `content`: one per line (64 hexadecimal characters), oldest
+    /// first, the newest sealing new writes; blank lines and lines starting with `#` are
+    /// skipped, LF or CR LF ends a line. No copy of a key's bytes outlives this call but the
+    /// ring's own (SymmetricKey wipes its bytes when freed); wiping `content` is the caller's.
+    public init(keyFile content: UnsafeBufferPointer<UInt8>) throws {
+        var keys: [UInt32: SymmetricKey] = [:]
+        var current: UInt32? = nil
+        var position = 0
+        var start = 0
+        while start < content.count {
+            var end = start
+            while end < content.count, content[end] != UInt8(ascii: "\n") { end += 1 }
+            var (a, b) = (start, end)
+            let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
+            while a < b, blank(content[a]) { a += 1 }
+            while b > a, blank(content[b - 1]) { b -= 1 }
+            start = end + 1
+            guard a < b, content[a] != UInt8(ascii: "#") else { continue }
+            position += 1
+            let key = try Self.parse(UnsafeBufferPointer(rebasing: content[a..<b]), position: position)
+            let id = Self.keyID(key)
+            keys[id] = key
+            current = id
+        }
+        guard let current else { throw Failure(description: "no key was given") }
+        self.keys = keys
+        self.currentID = current
+    }
+
+    /// One key from its 64 hexadecimal characters, decoded straight into the key; the
+    /// decoded bytes are wiped.
+    static func parse(_ hex: UnsafeBufferPointer<UInt8>, position: Int) throws -> SymmetricKey {
+        guard hex.count == 64 else {
+            throw Failure(description: "key \(position) must be 64 hexadecimal characters (256 bits), found \(hex.count) characters")
+        }
+        var raw = [UInt8](repeating: 0, count: 32)
+        defer { raw.withUnsafeMutableBytes { hotline_wipe($0.baseAddress, UInt($0.count)) } }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        for i in 0..<32 {
+            guard let high = nibble(hex[2 * i]), let low = nibble(hex[2 * i + 1]) else {
+                throw Failure(description: "key \(position) has a character that is not hexadecimal")
+            }
+            raw[i] = high << 4 | low
+        }
+        return SymmetricKey(data: raw)
     }
 
     /// Reads a key: 64 hexadecimal characters, a trailing newline allowed.

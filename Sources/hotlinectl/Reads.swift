@@ -175,7 +175,7 @@ struct Stats: ParsableCommand {
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a new 256-bit encryption key (64 hexadecimal characters).",
-        discussion: "Store it as the systemd credential hotlined.key, readable by root only."
+        discussion: "Store it as the systemd credential hotlined.key, readable by root only: (umask 077; hotlinectl keygen > /etc/hotlined/hotlined.key). hotlined refuses a key file group or others can read."
     )
 
     func run() throws {

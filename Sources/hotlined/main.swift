@@ -52,6 +52,13 @@ struct Hotlined: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything that could fault holds the key or an identity.
+        do {
+            try KeyLoader.forbidCoreDumps()
+        } catch {
+            FileHandle.standardError.write(Data("hotlined: refusing to start: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         let configuration: Configuration
         do {
             configuration = try loadConfiguration()
@@ -116,7 +123,7 @@ struct Hotlined: AsyncParsableCommand {
         let keys: KeyRing
         do {
             let path = try KeyLoader.keyPath(configured: configuration.paths.keyFile, environment: environment)
-            keys = try KeyRing(hexKeys: try KeyLoader.load(path: path))
+            keys = try KeyLoader.load(path: path, credentials: environment["CREDENTIALS_DIRECTORY"])
         } catch {
             logger.critical("refusing to start without an encryption key: \(error)")
             Systemd.notify("STATUS=refusing to start without an encryption key")

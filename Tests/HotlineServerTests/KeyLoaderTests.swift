@@ -22,10 +22,21 @@ import Testing
 
     init() throws { temporary = try TemporaryDirectory() }
 
-    func write(_ text: String, name: String = "hotlined.key") throws -> String {
+    func write(_ text: String, name: String = "hotlined.key", mode: mode_t = 0o600) throws -> String {
         let path = directory.appendingPathComponent(name).path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, mode)
         return path
+    }
+
+    /// The ring holds exactly `keys`, the last sealing: each opens what the ring seals
+    /// only if it is the last, and the ring opens what each sealed.
+    static func expect(_ ring: KeyRing, holds keys: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(ring.currentID == (try KeyRing(hexKeys: [keys.last!])).currentID, sourceLocation: sourceLocation)
+        for key in keys {
+            let sealed = try KeyRing(hexKeys: [key]).seal(Array("x".utf8), context: "c")
+            #expect(try ring.open(sealed, context: "c") == Array("x".utf8), sourceLocation: sourceLocation)
+        }
     }
 
     static func failure(_ body: () throws -> Void) -> String? {
@@ -64,16 +75,15 @@ import Testing
 
     @Test func oneKeyWithATrailingNewline() throws {
         let path = try write(Self.newKey + "\n")
-        #expect(try KeyLoader.load(path: path) == [Self.newKey])
+        try Self.expect(try KeyLoader.load(path: path), holds: [Self.newKey])
     }
 
     @Test func severalLinesAreTheRotationOrderNewestLast() throws {
         let path = try write(Self.oldKey + "\n" + Self.newKey + "\n")
-        let keys = try KeyLoader.load(path: path)
-        #expect(keys == [Self.oldKey, Self.newKey])
+        let ring = try KeyLoader.load(path: path)
         // The newest seals; the older still opens.
-        let ring = try KeyRing(hexKeys: keys)
-        #expect(ring.currentID == (try KeyRing(hexKeys: [Self.newKey])).currentID)
+        try Self.expect(ring, holds: [Self.oldKey, Self.newKey])
+        #expect(ring.currentID != (try KeyRing(hexKeys: [Self.oldKey])).currentID)
         let oldSealed = try KeyRing(hexKeys: [Self.oldKey]).seal(Array("before".utf8), context: "c")
         #expect(try ring.open(oldSealed, context: "c") == Array("before".utf8))
     }
@@ -88,17 +98,17 @@ import Testing
 
 
             """
-        #expect(try KeyLoader.load(path: try write(text)) == [Self.oldKey, Self.newKey])
+        try Self.expect(try KeyLoader.load(path: try write(text)), holds: [Self.oldKey, Self.newKey])
     }
 
     @Test func windowsLineEndingsAreRead() throws {
         let path = try write("# key\r\n" + Self.oldKey + "\r\n" + Self.newKey + "\r\n")
-        #expect(try KeyLoader.load(path: path) == [Self.oldKey, Self.newKey])
+        try Self.expect(try KeyLoader.load(path: path), holds: [Self.oldKey, Self.newKey])
     }
 
     @Test func aLineOfOnlySpacesIsBlank() throws {
         let path = try write(Self.oldKey + "\n   \n\t\n" + Self.newKey + "\n")
-        #expect(try KeyLoader.load(path: path) == [Self.oldKey, Self.newKey])
+        try Self.expect(try KeyLoader.load(path: path), holds: [Self.oldKey, Self.newKey])
     }
 
     @Test func aFileWithNoKeyIsAnError() throws {
@@ -110,5 +120,60 @@ import Testing
         let path = directory.appendingPathComponent("absent.key").path
         let message = Self.failure { _ = try KeyLoader.load(path: path) }
         #expect(message?.hasPrefix("cannot read the encryption key \(path): ") == true, "\(message ?? "no error")")
+    }
+
+    @Test func aBadLineIsNamedByItsPosition() throws {
+        let path = try write("# first\n" + Self.oldKey + "\n" + String(Self.newKey.dropLast()) + "g\n")
+        #expect(Self.failure { _ = try KeyLoader.load(path: path) } == "the encryption key file \(path): key 2 has a character that is not hexadecimal")
+        let short = try write(Self.oldKey + "0\n")
+        #expect(Self.failure { _ = try KeyLoader.load(path: short) } == "the encryption key file \(short): key 1 must be 64 hexadecimal characters (256 bits), found 65 characters")
+    }
+
+    // MARK: - Who may read the file (as ssh checks a private key)
+
+    @Test func aKeyGroupOrOthersCanReadOrWriteIsRefused() throws {
+        for mode: mode_t in [0o640, 0o604, 0o620, 0o602, 0o644] {
+            let path = try write(Self.newKey + "\n", mode: mode)
+            let message = Self.failure { _ = try KeyLoader.load(path: path) }
+            #expect(
+                message == "the encryption key \(path) has permissions \(String(mode, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))")
+        }
+        for mode: mode_t in [0o400, 0o600] {
+            try Self.expect(try KeyLoader.load(path: try write(Self.newKey + "\n", mode: mode)), holds: [Self.newKey])
+        }
+    }
+
+    @Test func aKeyOwnedBySomeoneElseIsRefused() throws {
+        let path = try write(Self.newKey + "\n")
+        // Owned by neither the daemon's user nor root: as root, give it to nobody; as anyone
+        // else, say the daemon runs as another user.
+        var owner = geteuid()
+        if geteuid() == 0 {
+            #expect(chown(path, 65534, 65534) == 0)
+        } else {
+            owner += 1
+        }
+        let message = Self.failure { _ = try KeyLoader.load(path: path, owner: owner) }
+        #expect(
+            message?.hasPrefix("the encryption key \(path) is owned by uid ") == true
+                && message?.contains("neither the daemon's user (uid \(owner)) nor root") == true, "\(message ?? "no error")")
+        // Owned by root, any daemon's user may use it (the usual /etc/hotlined/hotlined.key).
+        if geteuid() == 0 {
+            #expect(chown(path, 0, 0) == 0)
+            try Self.expect(try KeyLoader.load(path: path, owner: 65534), holds: [Self.newKey])
+        }
+    }
+
+    @Test func aSystemdCredentialIsTakenAsSystemdLeftIt() throws {
+        // systemd may grant the service's user access by an ACL, whose mask shows as group bits.
+        let path = try write(Self.newKey + "\n", mode: 0o440)
+        try Self.expect(try KeyLoader.load(path: path, credentials: directory.path), holds: [Self.newKey])
+        try Self.expect(try KeyLoader.load(path: path, credentials: directory.path + "/"), holds: [Self.newKey])
+        #expect(Self.failure { _ = try KeyLoader.load(path: path, credentials: directory.path + "-other") }?.contains("too open") == true)
+    }
+
+    @Test func aDirectoryIsNotAKeyFile() throws {
+        let message = Self.failure { _ = try KeyLoader.load(path: directory.path) }
+        #expect(message == "the encryption key \(directory.path) is not a regular file")
     }
 }

@@ -100,9 +100,27 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.database), "nothing may be written without a key")
         // A key that is not 64 hexadecimal characters is no key either.
         try "0123abcd\n".write(toFile: daemon.directory + "/hotlined.key", atomically: true, encoding: .utf8)
+        chmod(daemon.directory + "/hotlined.key", 0o600)
         let short = try run(Daemon.hotlined, ["--config", daemon.configPath, "--socket", daemon.socket, "--database", daemon.database])
         #expect(short.status == 78)
         #expect(short.stderr.contains("64 hexadecimal characters"), "\(short.stderr)")
+    }
+
+    @Test func theDaemonRefusesAKeyOthersCanReadAndDumpsNoCore() throws {
+        let daemon = try Daemon()
+        let key = daemon.directory + "/hotlined.key"
+        chmod(key, 0o644)
+        let open = try run(Daemon.hotlined, ["--config", daemon.configPath, "--socket", daemon.socket, "--database", daemon.database])
+        #expect(open.status == 78)
+        #expect(open.stderr.contains("has permissions 644, too open"), "\(open.stderr)")
+        #expect(open.stderr.contains("chmod 0400 \(key)"), "\(open.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: daemon.database), "nothing may be written with a key others can read")
+        // With the key closed again it starts, and can never dump a core.
+        chmod(key, 0o400)
+        try daemon.start()
+        let limits = try String(contentsOfFile: "/proc/\(daemon.process!.processIdentifier)/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }
+        #expect(core.map { Array($0.split(separator: " ").dropFirst(4).prefix(2)) } == ["0", "0"], "\(core ?? "no line")")
     }
 
     @Test func hotlinectlSendSpeaksTheRawProtocol() throws {

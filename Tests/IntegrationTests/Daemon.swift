@@ -45,6 +45,7 @@ final class Daemon: @unchecked Sendable {
         logPath = directory + "/daemon.log"
         keyHex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         try (keyHex + "\n").write(toFile: directory + "/hotlined.key", atomically: true, encoding: .utf8)
+        chmod(directory + "/hotlined.key", 0o600)  // hotlined refuses a key others could read
         var shipped = try String(contentsOfFile: Self.shippedConfig, encoding: .utf8)
         shipped = shipped.replacingOccurrences(of: "  # key_file: /etc/hotlined/hotlined.key", with: "  key_file: \(directory)/hotlined.key")
         for (key, value) in limits {
