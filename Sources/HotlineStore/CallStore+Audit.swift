@@ -91,9 +91,28 @@ extension CallStore {
     /// `pool.write`, putting the writer's chain heads back if the transaction fails.
     func writeRestoringHeads<T>(_ body: (Database) throws -> T) throws -> T {
         try checkWritable()
+        return try pool.writeWithoutTransaction { db in
+            try self.restoringHeads(db) {
+                var result: T?
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        }
+    }
+
+    /// Runs `body`, a transaction on the writer's connection `db`, and puts the writer's chain
+    /// heads back as they were if it fails. The heads are taken and put back while this
+    /// thread holds the writer: taken before it waited, they could be older than an audit
+    /// entry another thread committed meanwhile, and a failed batch would then put back a
+    /// head the audit chain had already passed, so that the next entry chained onto it and
+    /// `verify` reported tampering that never happened.
+    func restoringHeads<T>(_ db: Database, _ body: () throws -> T) throws -> T {
         let saved = writerHeads.withLock { $0 }
         do {
-            return try pool.write(body)
+            return try body()
         } catch {
             writerHeads.withLock { $0 = saved }
             throw error

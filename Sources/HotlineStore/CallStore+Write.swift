@@ -54,62 +54,63 @@ extension CallStore {
         var needsCheckpoint = false
         var head = Chain.Head.empty
         var auditHead: Chain.Head? = nil
-        let startHeads = writerHeads.withLock { $0 }
         do {
             // Writing to a database file that was removed or replaced would write to a file
             // nobody will open again: everything "acknowledged" would be lost at restart.
             try checkWritable()
             try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    let end = try self.chainEnd(known: startHeads.events, tail: Self.lastEvent(db), chain: "event log")
-                    head = end.head
-                    var nextSeq = end.nextSeq
-                    for (i, submission) in batch.enumerated() {
-                        if i >= max(1, yieldFrom), shouldYield() {
-                            applied = i
-                            break
-                        }
-                        let auditBefore = self.writerHeads.withLock { $0.audit }
-                        try db.inSavepoint {
-                            do {
-                                switch try self.process(
-                                    submission, db, policy: policy, alerting: alerting, after: head, seq: nextSeq,
-                                    now: now)
-                                {
-                                case .stored(let ack, let erased, let raised, let hash, let audited):
-                                    head = Chain.Head(seq: nextSeq, hash: hash)
-                                    nextSeq += 1
-                                    auditHead = audited ?? auditHead
-                                    results[i] = .success(ack)
-                                    needsCheckpoint = needsCheckpoint || erased
-                                    alerts += raised
-                                case .duplicate(let ack):
-                                    results[i] = .success(ack)
+                try self.restoringHeads(db) {
+                    try db.inTransaction(.immediate) {
+                        let end = try self.chainEnd(
+                            known: self.writerHeads.withLock { $0.events }, tail: Self.lastEvent(db), chain: "event log")
+                        head = end.head
+                        var nextSeq = end.nextSeq
+                        for (i, submission) in batch.enumerated() {
+                            if i >= max(1, yieldFrom), shouldYield() {
+                                applied = i
+                                break
+                            }
+                            let auditBefore = self.writerHeads.withLock { $0.audit }
+                            try db.inSavepoint {
+                                do {
+                                    switch try self.process(
+                                        submission, db, policy: policy, alerting: alerting, after: head, seq: nextSeq,
+                                        now: now)
+                                    {
+                                    case .stored(let ack, let erased, let raised, let hash, let audited):
+                                        head = Chain.Head(seq: nextSeq, hash: hash)
+                                        nextSeq += 1
+                                        auditHead = audited ?? auditHead
+                                        results[i] = .success(ack)
+                                        needsCheckpoint = needsCheckpoint || erased
+                                        alerts += raised
+                                    case .duplicate(let ack):
+                                        results[i] = .success(ack)
+                                    }
+                                    return .commit
+                                } catch let error as HotlineError {
+                                    results[i] = .failure(error)
+                                    self.writerHeads.withLock { $0.audit = auditBefore }
+                                    return .rollback
+                                } catch {
+                                    self.writerHeads.withLock { $0.audit = auditBefore }
+                                    self.logger.error(
+                                        "storing an event failed",
+                                        metadata: [
+                                            "error": "\(error)", "event_id": "\(submission.event.eventID)",
+                                            "message_id": "\(MessageID.storageFailure.rawValue)",
+                                        ])
+                                    results[i] = .failure(Self.storageFailure)
+                                    return .rollback
                                 }
-                                return .commit
-                            } catch let error as HotlineError {
-                                results[i] = .failure(error)
-                                self.writerHeads.withLock { $0.audit = auditBefore }
-                                return .rollback
-                            } catch {
-                                self.writerHeads.withLock { $0.audit = auditBefore }
-                                self.logger.error(
-                                    "storing an event failed",
-                                    metadata: [
-                                        "error": "\(error)", "event_id": "\(submission.event.eventID)",
-                                        "message_id": "\(MessageID.storageFailure.rawValue)",
-                                    ])
-                                results[i] = .failure(Self.storageFailure)
-                                return .rollback
                             }
                         }
+                        self.writerHeads.withLock { $0.events = head }
+                        return .commit
                     }
-                    self.writerHeads.withLock { $0.events = head }
-                    return .commit
                 }
             }
         } catch {
-            writerHeads.withLock { $0 = startHeads }
             // A commit syncs too, now and then (the WAL's header when it starts over).
             syncFailed.record(ifFsyncError: error, during: "a commit")
             noteStorageFault(explain("\(error)"))
