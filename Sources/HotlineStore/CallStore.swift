@@ -85,7 +85,13 @@ public final class CallStore: Sendable {
                 throw KeyRing.Failure(description: "SQLite refused synchronous=NORMAL on the writer")
             }
         }
-        try Schema.migrator.migrate(pool)
+        let sealedRows = Mutex(0)
+        try Schema.migrator(keys: keys, sealed: { n in sealedRows.withLock { $0 = n } }).migrate(pool)
+        if sealedRows.withLock({ $0 }) > 0 {
+            logger.notice(
+                "sealed the coordinates of \(sealedRows.withLock { $0 }) events written in the clear by an older version; their digests and the chain are unchanged, and verify checks them with the key",
+                metadata: ["message_id": "\(MessageID.coordinatesSealed.rawValue)"])
+        }
         walDescriptor.withLock { $0 = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
         let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
         chainHeads.withLock { $0 = heads }

@@ -1,6 +1,7 @@
 import CSpawn
 import Crypto
 import Foundation
+import Glibc
 import HotlineCore
 
 /// The keys that encrypt free text and identity at rest (AES-256-GCM).
@@ -12,6 +13,7 @@ import HotlineCore
 public struct KeyRing: Sendable {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     private let keys: [UInt32: SymmetricKey]
@@ -145,5 +147,61 @@ public struct KeyRing: Sendable {
 
     public func openJSON(_ sealed: Data, context: String) throws -> JSONValue {
         try JSONParser.parse(try open(sealed, context: context))
+    }
+}
+
+extension KeyRing {
+    /// Reads the keys in `path` (one per line, oldest first, the newest sealing new writes;
+    /// ``init(keyFile:)``) into a ring, after checking the file as ssh checks a
+    /// private key: a regular file, owned by `owner` (the daemon's user) or root, and neither
+    /// readable nor writable by group or others. A systemd credential (`credentials` is
+    /// `$CREDENTIALS_DIRECTORY`) is not checked so: systemd alone can reach it, and may grant
+    /// the service's user access by an ACL, which shows as group bits. The file's bytes are
+    /// wiped once read.
+    public static func load(path: String, credentials: String? = nil, owner: uid_t = geteuid()) throws -> KeyRing {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(description: "the encryption key \(path) is not a regular file")
+        }
+        let isCredential = credentials.map { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? false
+        if !isCredential {
+            guard st.st_uid == owner || st.st_uid == 0 else {
+                throw Failure(
+                    description: "the encryption key \(path) is owned by uid \(st.st_uid), neither the daemon's user (uid \(owner)) nor root: anyone who owns it can change its mode and read it (chown root \(path))")
+            }
+            guard st.st_mode & 0o077 == 0 else {
+                throw Failure(
+                    description: "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))")
+            }
+        }
+        guard st.st_size <= 64 * 1024 else {
+            throw Failure(description: "the encryption key file \(path) is \(st.st_size) bytes; a key file holds a few lines of 64 characters")
+        }
+        var content = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        defer { content.withUnsafeMutableBytes { hotline_wipe($0.baseAddress, UInt($0.count)) } }
+        var count = 0
+        while count < content.count {
+            let n = content.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else {
+                throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            count += n
+        }
+        do {
+            return try content.withUnsafeBufferPointer { try KeyRing(keyFile: UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        } catch let error as Failure {
+            if error.description == "no key was given" { throw Failure(description: "the encryption key file \(path) is empty") }
+            throw Failure(description: "the encryption key file \(path): \(error.description)")
+        }
     }
 }

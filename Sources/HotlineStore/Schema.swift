@@ -3,7 +3,9 @@ import GRDB
 
 /// The database schema, as named migrations that are only ever appended to.
 enum Schema {
-    static var migrator: DatabaseMigrator {
+    /// `keys` seal what an older version wrote in the clear (`v6-sealed-coordinates`);
+    /// `sealed` is told how many rows that was.
+    static func migrator(keys: KeyRing, sealed: @escaping @Sendable (Int) -> Void = { _ in }) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-event-log") { db in
             // The append-only event log. `body` is the event without identity or free text,
@@ -160,6 +162,12 @@ enum Schema {
         // judged without reading the row.
         migrator.registerMigration("v5-calls-by-owner") { db in
             try db.execute(sql: "CREATE INDEX calls_by_owner ON calls(owner_uid, received_at, first_seq)")
+        }
+        // An incident's coordinates were written in the clear in the event's body (the
+        // description was sealed): for a hotline report, often the caller's street. They are
+        // sealed now, without touching a digest or a hash (SealedCoordinates).
+        migrator.registerMigration("v6-sealed-coordinates") { db in
+            sealed(try SealedCoordinates.migrate(db, keys: keys))
         }
         return migrator
     }

@@ -63,6 +63,16 @@ final class TemporaryStore {
         return try queue.read(body)
     }
 
+    /// Closes the store, lets `edit` change the file below it (as an older version, or an
+    /// insider, would), and opens the store again.
+    func reopen(editing edit: (Database) throws -> Void) throws {
+        try store.close()
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction(edit)
+        try queue.close()
+        store = try CallStore(path: path, keys: keys, logger: Logger(label: "hotlined.test.store"), maxBytes: maxBytes)
+    }
+
     var walPath: String { path + "-wal" }
 
     /// The size of the WAL file, 0 when there is none.

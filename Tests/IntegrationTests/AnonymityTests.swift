@@ -116,16 +116,20 @@ struct AnonymityTests {
         #expect(try c.call(Req.start(call: call, dialled: "101")).isOK)
         let note = "Blue Transit van, registration KX19 ABC, parked by the gasworks"
         let place = "Behind the Ambergate gasworks"
-        #expect(try c.call(Req.update(call: call, set: ["location": ["text": .string(place), "lat": 53.06, "lon": -1.48]], note: note)).isOK)
+        #expect(try c.call(Req.update(call: call, set: ["location": ["text": .string(place), "lat": 53.061234, "lon": -1.481234]], note: note)).isOK)
         daemon.stop()
         for (file, bytes) in daemon.databaseBytes() {
             #expect(!bytes.contains(bytes: Array("KX19 ABC".utf8)), "note plaintext in \(file)")
             #expect(!bytes.contains(bytes: Array("Ambergate".utf8)), "location plaintext in \(file)")
+            #expect(!bytes.contains(bytes: Array("53.061234".utf8)), "latitude in the clear in \(file)")
+            #expect(!bytes.contains(bytes: Array("1.481234".utf8)), "longitude in the clear in \(file)")
         }
         try daemon.start()
         let got = try daemon.connect().call(["op": "call.get", "call_id": .string(call)])
         #expect(got["call"]?["notes"]?.arrayValue?.first?["text"] == .string(note))
         #expect(got["call"]?["location"]?["text"] == .string(place))
+        #expect(got["call"]?["location"]?["lat"] == 53.061234)
+        #expect(got["call"]?["location"]?["lon"] == -1.481234)
     }
 
     @Test func theDaemonRefusesToStartWithoutAKey() throws {

@@ -16,5 +16,7 @@ public enum MessageID: String, Sendable, CaseIterable {
     case chainHead = "3c8e1f0a7b2d4e9c9a6b5d4c3e2f1a0b"
     /// Retention purged ended calls.
     case retentionPurged = "6a2f9d4e1c8b47a3b5e0d9c8a7f6e5d4"
+    /// The v6 migration sealed coordinates an older version had written in the clear.
+    case coordinatesSealed = "b1776e956efd465caf38c6026d813211"
 
 }

@@ -37,14 +37,24 @@ public enum WriteEvent: Sendable, Equatable {
         }
     }
 
-    /// The free text this event carries (a note, a location's description): encrypted at rest.
+    /// What this event carries that is sealed at rest: a note, and the whole of a location
+    /// (its description and its coordinates: for a hotline report, often the caller's street).
     public var freeText: JSONValue? {
         var m: [String: JSONValue] = [:]
         if case .update(let e) = self {
             if let note = e.note { m["note"] = .string(note) }
-            if let text = e.changes.location?.text { m["location_text"] = .string(text) }
+            if let location = e.changes.location { m.merge(Self.sealedLocation(location)) { _, new in new } }
         }
         return m.isEmpty ? nil : .object(m)
+    }
+
+    /// A location's members of ``freeText``.
+    public static func sealedLocation(_ location: Location) -> [String: JSONValue] {
+        var m: [String: JSONValue] = [:]
+        if let text = location.text { m["location_text"] = .string(text) }
+        if let lat = location.lat { m["location_lat"] = .double(lat) }
+        if let lon = location.lon { m["location_lon"] = .double(lon) }
+        return m
     }
 
     /// Everything else in the event: what the log stores in the clear. Together with
@@ -70,9 +80,8 @@ public enum WriteEvent: Sendable, Equatable {
             var set: [String: JSONValue] = [:]
             let c = e.changes
             set["category"] = .optional(c.category)
-            if let loc = c.location {
-                set["location"] = ["has_text": .bool(loc.text != nil), "lat": .optional(loc.lat), "lon": .optional(loc.lon)]
-            }
+            // Only that a location was set: all of it is sealed (``freeText``).
+            if c.location != nil { set["location"] = true }
             if !c.flags.isEmpty { set["flags"] = .object(c.flags.mapValues(JSONValue.bool)) }
             set["grade"] = .optional(c.grade?.rawValue)
             set["marking"] = .optional(c.marking?.rawValue)

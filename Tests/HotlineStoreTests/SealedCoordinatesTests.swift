@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+import HotlineCore
+@testable import HotlineStore
+import Testing
+
+/// Coordinates are sealed at rest, and the v6 migration seals those an older version wrote
+/// in the clear without breaking the chain (issue 13).
+@Suite struct SealedCoordinatesTests {
+    static let call = "e5e5e5e5-0000-4000-8000-00000000000e"
+    // Distinctive, so that their text is found in the file if it is there at all.
+    static let lat = 53.061234, lon = -1.481234
+    static let lat2 = 52.923456
+
+    static func contains(_ t: TemporaryStore, _ text: String) throws -> [String] {
+        try t.fileBytes().filter { $0.1.contains(bytes: Array(text.utf8)) }.map(\.0)
+    }
+
+    @Test func newEventsKeepNoCoordinateInTheClear() throws {
+        let t = try TemporaryStore()
+        t.commit([Fixture.start(Self.call, dialled: "0800 789 321")])
+        let set = t.commitOne(Fixture.update(Self.call, CallChanges(location: Location(lat: Self.lat, lon: Self.lon))))
+        #expect(set.seq == 2)
+        let body = try t.read { db in try String.fetchOne(db, sql: "SELECT body FROM events WHERE seq = 2") }
+        #expect(body?.contains("\"location\":true") == true, "\(body ?? "")")
+        #expect(body?.contains("53.06") == false)
+        #expect(try Self.contains(t, "53.061234").isEmpty)
+        #expect(try Self.contains(t, "1.481234").isEmpty)
+        try t.reopen()
+        let location = try t.store.call(id: Self.call)?.state.location
+        #expect(location == Location(lat: Self.lat, lon: Self.lon))
+        #expect(try t.store.verify().ok)
+    }
+
+    /// Rows as hotlined wrote them before: the coordinates in the body, the rest sealed, the
+    /// chain over that; the migration not yet run.
+    static func writeAsAnOlderVersion(_ db: Database, keys: KeyRing) throws {
+        try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v6-sealed-coordinates'")
+        try db.execute(sql: "ALTER TABLE events DROP COLUMN sealed_original")
+        var previous = Chain.genesis
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq") {
+            let seq: Int64 = row["seq"]
+            let callID: String = row["call_id"]
+            var body: String = row["body"]
+            var secret: Data? = row["secret"]
+            if case .object(var event) = try JSONParser.parse(Array(body.utf8)), case .object(var set)? = event["set"],
+                set["location"] == true
+            {
+                let context = "\(callID)/event/\(seq)"
+                var free = try keys.openJSON(secret!, context: context).objectValue!
+                set["location"] = [
+                    "has_text": .bool(free["location_text"] != nil), "lat": free["location_lat"] ?? .null,
+                    "lon": free["location_lon"] ?? .null,
+                ]
+                event["set"] = .object(set)
+                body = JSONWriter.string(.object(event))
+                free["location_lat"] = nil
+                free["location_lon"] = nil
+                secret = free.isEmpty ? nil : try keys.sealJSON(.object(free), context: context)
+            }
+            var content = CallStore.eventContent(row, identityCommitment: row["identity_commitment"])
+            content.body = body
+            content.secret = secret
+            previous = Chain.link(previous, content.digest)
+            try db.execute(
+                sql: "UPDATE events SET body = ?, secret = ?, digest = ?, hash = ? WHERE seq = ?",
+                arguments: [body, secret, content.digest, previous, seq])
+        }
+    }
+
+    @Test func theMigrationSealsWhatAnOlderVersionWroteAndTheChainStillHolds() throws {
+        let t = try TemporaryStore()
+        let withText = Fixture.update(
+            Self.call, CallChanges(location: Location(text: "Behind the gasworks", lat: Self.lat, lon: Self.lon)),
+            note: "A white van")
+        let coordinatesOnly = Fixture.update(Self.call, CallChanges(location: Location(lat: Self.lat2, lon: -1.5)))
+        let textOnly = Fixture.update(Self.call, CallChanges(location: Location(text: "The station")))
+        t.commit([Fixture.start(Self.call, dialled: "0800 789 321"), withText, coordinatesOnly, textOnly])
+        t.commit([Fixture.update(Self.call, note: "later")])
+        // The older version's rows hold the coordinates in the clear; reopening the store
+        // runs the migration over them.
+        var olderHead = Chain.Head.empty
+        try t.reopen { db in
+            try Self.writeAsAnOlderVersion(db, keys: t.keys)
+            #expect(try String.fetchAll(db, sql: "SELECT body FROM events").contains { $0.contains("53.061234") })
+            olderHead = try CallStore.lastEvent(db)
+        }
+        #expect(try Self.contains(t, "53.061234").isEmpty, "coordinates in the clear after the migration")
+        #expect(try Self.contains(t, "52.923456").isEmpty, "coordinates in the clear after the migration")
+        #expect(t.store.heads.events == olderHead, "the migration changed a hash")
+        let heads = t.store.heads
+        let migrated = try t.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE sealed_original IS NOT NULL")
+        }
+        #expect(migrated == 3)
+
+        // Everything reads as before, and every digest and anchor still holds.
+        let detail = try #require(try t.store.call(id: Self.call))
+        #expect(detail.state.location == Location(text: "The station"))
+        #expect(detail.notes.map(\.text) == ["A white van", "later"])
+        let report = try t.store.verify()
+        #expect(report.ok && report.uncheckedEvents == 0, "\(report)")
+        let offline = try t.read { db in try ChainVerifier.verify(db, eventAnchors: [heads.events]) }
+        #expect(offline.ok && offline.uncheckedEvents == 3, "\(offline)")
+        #expect(offline.json["unchecked_events"] == 3)
+        // A workstation resending an event from before the upgrade gets its acknowledgement.
+        let resent = t.commitOne(withText)
+        #expect(resent.ack?["duplicate"] == true, "\(resent)")
+        #expect(resent.ack?["seq"] == 2)
+    }
+
+    @Test func aMigratedRowChangedAfterwardsIsFoundWithTheKey() throws {
+        let t = try TemporaryStore()
+        t.commit([
+            Fixture.start(Self.call, dialled: "0800 789 321"),
+            Fixture.update(Self.call, CallChanges(location: Location(lat: Self.lat, lon: Self.lon))),
+        ])
+        try t.reopen { db in try Self.writeAsAnOlderVersion(db, keys: t.keys) }
+        #expect(try t.store.verify().ok)
+        // An insider moves the call's category into the migrated row's body.
+        try t.reopen { db in
+            let body = try String.fetchOne(db, sql: "SELECT body FROM events WHERE seq = 2")!
+            try db.execute(
+                sql: "UPDATE events SET body = ? WHERE seq = 2",
+                arguments: [body.replacingOccurrences(of: "\"location\":true", with: "\"category\":\"hoax\",\"location\":true")])
+        }
+        let report = try t.store.verify()
+        #expect(!report.ok)
+        #expect(report.firstBadSeq == 2, "\(report)")
+        #expect(report.problems.first?.contains("event 2 was changed") == true, "\(report.problems)")
+    }
+}
