@@ -222,7 +222,7 @@ extension CallStore {
             setsLocation = u.changes.location != nil
         }
         let current = try row.map { try callState($0, withLocation: false, withIdentity: touchesIdentity) }
-        let decision = try policy.apply(event, to: current, by: submission.peer, seq: seq)
+        let decision = try policy.apply(event, to: current, by: submission.peer, seq: seq, now: now)
         let state = decision.state
 
         let raised = decision.alerts.map { reason in
@@ -276,6 +276,8 @@ extension CallStore {
                     detail: [
                         "call_ids": [.string(state.id)], "seq": .int(seq), "from": .string(before.rawValue),
                         "to": .string(state.marking.rawValue), "result": "ok",
+                        // Who the workstation says lowered it, beside the uid the entry records.
+                        "handler": { if case .update(let u) = event { .optional(u.handler) } else { .null } }(),
                     ]), db)
         }
         for alert in raised {

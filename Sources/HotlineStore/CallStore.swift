@@ -249,6 +249,9 @@ public final class CallStore: Sendable {
         /// Where the next page of notes starts (pass it back as `notesAfter`); nil when no
         /// note follows this page's.
         public var notesNext: Int64?
+        /// When the daemon received the call's `call.start` (its `received_at` is the
+        /// workstation's word).
+        public var recordedAt: Timestamp?
 
         /// The call as `call.get` answers it. `notes_next` is not part of it: it belongs to
         /// the answer, beside the call.
@@ -256,6 +259,7 @@ public final class CallStore: Sendable {
             guard case .object(var m) = state.detailJSON else { return state.detailJSON }
             m["notes"] = .array(notes.map(\.json))
             m["alerts"] = .array(alerts.map(\.json))
+            if let recordedAt { m["recorded_at"] = .string(recordedAt.rfc3339) }
             return .object(m)
         }
     }
@@ -268,7 +272,7 @@ public final class CallStore: Sendable {
     /// `events_by_call` (`call_id = ? AND seq > ?`), so a page costs its own rows, however
     /// many notes the call has.
     static let notesPageSQL = """
-        SELECT seq, body, secret, peer_uid FROM events
+        SELECT seq, body, secret, peer_uid, recorded_at FROM events
         WHERE call_id = ? AND seq > ? AND op = 'call.update' AND secret IS NOT NULL
           AND json_extract(body, '$.has_note') = 1
         ORDER BY seq LIMIT ?
@@ -309,12 +313,18 @@ public final class CallStore: Sendable {
                 let by = Note.author(
                     handler: body["handler"]?.stringValue, workstation: body["workstation"]?.stringValue,
                     uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64))
-                notes.append(Note(at: at, by: by, text: text))
+                notes.append(
+                    Note(
+                        at: at, by: by, text: text, uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64),
+                        recordedAt: Timestamp(microseconds: r["recorded_at"])))
                 bytes += text.utf8.count
             }
             let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])
                 .map(Self.alert)
-            return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next)
+            let recordedAt = try Int64.fetchOne(
+                db, sql: "SELECT recorded_at FROM events WHERE seq = ?", arguments: [state.firstSeq]
+            ).map(Timestamp.init(microseconds:))
+            return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt)
         }
     }
 

@@ -29,7 +29,8 @@ struct Show: ParsableCommand {
             ("dialled", "dialled"), ("route", "route"), ("grade", "grade"), ("marking", "marking"),
             ("anonymous", "anonymous"), ("escalated", "escalated"), ("category", "category"),
             ("received", "received_at"), ("answered", "answered_at"), ("ended", "ended_at"), ("outcome", "outcome"),
-            ("workstation", "workstation"), ("handler", "handler"), ("cli", "cli"),
+            ("workstation", "workstation"), ("handler", "handler"), ("started by", "owner_uid"),
+            ("logged", "recorded_at"), ("cli", "cli"),
         ] {
             print("  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + text(key))
         }
@@ -59,7 +60,12 @@ struct Show: ParsableCommand {
         if !notes.isEmpty {
             print("Notes")
             for n in notes {
-                print("  \(n["at"]?.stringValue ?? "")  \(n["by"]?.stringValue ?? ""): \(n["text"]?.stringValue ?? "")")
+                // What the workstation declared, then what the daemon saw: the writer's uid and
+                // when it was received.
+                let seen = n["uid"]?.intValue.map { uid in
+                    " [uid \(uid)" + (n["recorded_at"]?.stringValue.map { ", logged \($0)" } ?? "") + "]"
+                } ?? ""
+                print("  \(n["at"]?.stringValue ?? "")  \(n["by"]?.stringValue ?? "")\(seen): \(n["text"]?.stringValue ?? "")")
             }
         }
     }

@@ -240,7 +240,7 @@ import Testing
         let d = try #require(
             apply(Self.updateEvent(note: "Wrap-up: referred to CID.", at: "2026-11-24T19:15:00Z", handler: "4471"), to: ended, seq: 4)
         )
-        #expect(d.note == Note(at: Self.ts("2026-11-24T19:15:00Z"), by: "4471", text: "Wrap-up: referred to CID."))
+        #expect(d.note == Note(at: Self.ts("2026-11-24T19:15:00Z"), by: "4471", text: "Wrap-up: referred to CID.", uid: Self.handler.uid))
         #expect(d.state.endedAt == ended.endedAt)
         #expect(d.state.outcome == "report-taken")
         #expect(d.state.lastSeq == 4)
@@ -656,8 +656,11 @@ import Testing
                 to: state, by: Self.handler
             )
         )
-        #expect(d.note == Note(at: Self.ts("2026-11-24T19:06:30.500Z"), by: by, text: "Caller rang back."))
-        #expect(d.note?.json == ["at": "2026-11-24T19:06:30.500Z", "by": .string(by), "text": "Caller rang back."])
+        // What the workstation declared, beside who the daemon saw write it.
+        #expect(d.note == Note(at: Self.ts("2026-11-24T19:06:30.500Z"), by: by, text: "Caller rang back.", uid: Self.handler.uid))
+        #expect(d.note?.json == [
+            "at": "2026-11-24T19:06:30.500Z", "by": .string(by), "text": "Caller rang back.", "uid": .int(Int64(Self.handler.uid)),
+        ])
     }
 
     @Test func theUIDInANoteIsTheWritersNotTheOwners() throws {
@@ -665,5 +668,36 @@ import Testing
         let d = try #require(apply(Self.updateEvent(note: "Supervisor checked."), to: state, by: Self.supervisor))
         #expect(d.note?.by == "uid 1002")
         #expect(d.state.ownerUID == 1001)
+    }
+
+    // MARK: - Authorship (issue 13): a note's declared time is held to the call and the clock
+
+    @Test func aNoteDatedBeforeTheCallWasReceivedIsRefused() throws {
+        let state = try started("0800 789 321")
+        let error = refusal(Self.updateEvent(note: "Back-dated", at: "2026-11-24T18:00:00Z", handler: "4471"), to: state)
+        #expect(error?.code == .invalid)
+        #expect(error?.field == "at")
+        #expect(error?.message.contains("before the call was received (\(state.receivedAt.rfc3339))") == true, "\(error?.message ?? "")")
+        // At the moment of receipt it is fine.
+        #expect(apply(Self.updateEvent(note: "At once", at: state.receivedAt.rfc3339), to: state) != nil)
+    }
+
+    @Test func aNoteDatedAheadOfTheDaemonsClockIsRefusedPastAMinute() throws {
+        let state = try started("0800 789 321")
+        let now = Self.ts("2026-11-24T19:05:00Z")
+        let ahead = Self.updateEvent(note: "From the future", at: "2026-11-24T19:06:01Z")
+        do {
+            _ = try policy.apply(ahead, to: state, by: Self.handler, seq: 3, now: now)
+            Issue.record("accepted a note 61 s ahead of the clock")
+        } catch {
+            #expect(error.code == .invalid)
+            #expect(error.field == "at")
+            #expect(error.message.contains("lies in the future: the daemon's clock says 2026-11-24T19:05:00Z"), "\(error.message)")
+        }
+        // Within the tolerance (a workstation's clock a little fast) it is taken, and the note
+        // carries when the daemon received it.
+        let close = try policy.apply(Self.updateEvent(note: "Nearly now", at: "2026-11-24T19:06:00Z"), to: state, by: Self.handler, seq: 3, now: now)
+        #expect(close.note?.recordedAt == now)
+        #expect(close.note?.json["recorded_at"] == "2026-11-24T19:05:00Z")
     }
 }

@@ -92,6 +92,7 @@ import Testing
         #expect(audit.first?.role == .supervisor)
         #expect(audit.first?.detail == [
             "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL", "result": "ok",
+            "handler": "4471",
         ])
         // A handler's attempt is refused and leaves no entry.
         t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])

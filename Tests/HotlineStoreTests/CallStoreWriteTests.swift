@@ -422,7 +422,7 @@ import Testing
         var expected: [String: CallState] = [:]
         var notes: [Note] = []
         for (i, (event, peer)) in events.enumerated() {
-            let decision = try t.policy.apply(event, to: expected[event.callID], by: peer, seq: Int64(i + 1))
+            let decision = try t.policy.apply(event, to: expected[event.callID], by: peer, seq: Int64(i + 1), now: Fixture.now)
             expected[event.callID] = decision.state
             if let note = decision.note { notes.append(note) }
         }

@@ -52,6 +52,16 @@ struct CommandLineTests {
         #expect(show.stdout.contains("Smoke seen"))
         #expect(show.stdout.contains("threat-to-life"))
         #expect(show.stdout.contains("dispatched"))
+        // Beside what the workstation declared, who the daemon saw write it, and when.
+        let uid = getuid()
+        #expect(show.stdout.contains("  started by  \(uid)\n"), "\(show.stdout)")
+        #expect(show.stdout.contains("  logged      20"), "\(show.stdout)")
+        #expect(show.stdout.contains("  4471 [uid \(uid), logged 20"), "\(show.stdout)")
+        // A note dated before the call was received is refused, naming the field.
+        let backdated = try run(
+            Daemon.hotlinectl, ["update", call, "--note", "Was here first", "--at", "2020-01-01T00:00:00Z"], environment: env)
+        #expect(backdated.status == 1)
+        #expect(backdated.stderr.contains("at") && backdated.stderr.contains("before the call was received"), "\(backdated.stderr)")
         let list = try run(Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z"], environment: env)
         #expect(list.stdout.contains(call))
         let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)

@@ -23,9 +23,15 @@ public struct CallPolicy: Sendable {
 
     /// Applies `event` (already validated) by `peer` as the log's event number `seq`.
     /// `state` is nil for a call never started.
-    public func apply(_ event: WriteEvent, to state: CallState?, by peer: Peer, seq: Int64) throws(HotlineError)
-        -> Decision
-    {
+    /// How far past the daemon's clock an update's declared time may lie (workstations'
+    /// clocks drift a little; a note dated hours ahead is refused).
+    public static let futureTolerance: Double = 60
+
+    /// - Parameter now: the daemon's clock; an update declared later than it (by more than
+    ///   ``futureTolerance``) is refused. Nil skips that check (replays of a stored log).
+    public func apply(
+        _ event: WriteEvent, to state: CallState?, by peer: Peer, seq: Int64, now: Timestamp? = nil
+    ) throws(HotlineError) -> Decision {
         switch event {
         case .start(let start):
             if let state {
@@ -38,7 +44,18 @@ public struct CallPolicy: Sendable {
             return startCall(start, by: peer, seq: seq)
         case .update(let update):
             guard let state else { throw neverStarted(update.callID) }
-            return try self.update(update, state, by: peer, seq: seq)
+            // What a handler wrote, and when they say they wrote it, is what an investigation
+            // reads later: a note back-dated before the call, or dated ahead, is refused.
+            guard update.at >= state.receivedAt else {
+                throw .invalid(
+                    "at", "\"at\" (\(update.at.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
+            }
+            if let now, update.at.seconds(since: now) > Self.futureTolerance {
+                throw .invalid(
+                    "at",
+                    "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock.")
+            }
+            return try self.update(update, state, by: peer, seq: seq, now: now)
         case .end(let end):
             guard let state else { throw neverStarted(end.callID) }
             return try self.end(end, state, seq: seq)
@@ -100,7 +117,7 @@ public struct CallPolicy: Sendable {
         }
     }
 
-    private func update(_ e: CallUpdate, _ current: CallState, by peer: Peer, seq: Int64) throws(HotlineError)
+    private func update(_ e: CallUpdate, _ current: CallState, by peer: Peer, seq: Int64, now: Timestamp?) throws(HotlineError)
         -> Decision
     {
         var state = current
@@ -138,7 +155,9 @@ public struct CallPolicy: Sendable {
             state.grade = wanted
         }
         if let text = e.note {
-            decision.note = Note(at: e.at, by: Note.author(handler: e.handler, workstation: e.workstation, uid: peer.uid), text: text)
+            decision.note = Note(
+                at: e.at, by: Note.author(handler: e.handler, workstation: e.workstation, uid: peer.uid), text: text,
+                uid: peer.uid, recordedAt: now)
         }
         decision.state = state
         return decision

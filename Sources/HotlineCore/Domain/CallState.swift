@@ -93,6 +93,8 @@ public struct CallState: Sendable, Equatable {
     public var detailJSON: JSONValue {
         guard case .object(var m) = summaryJSON else { return summaryJSON }
         m["id"] = .string(id)
+        // Who started it, as the daemon saw it (the peer's uid), beside the declared handler.
+        m["owner_uid"] = .int(Int64(ownerUID))
         m["anonymous_requested"] = .bool(anonymousRequested)
         m["location"] = location?.json ?? .null
         m["cli"] = .optional(identity.cli)
@@ -106,19 +108,31 @@ public struct CallState: Sendable, Equatable {
     }
 }
 
-/// A timestamped note on a call's log.
+/// A timestamped note on a call's log: what the workstation declared (`at`, `by`) beside
+/// what the daemon saw (`uid`, the peer's Unix user, and `recordedAt`, when it received it).
 public struct Note: Sendable, Equatable {
     public var at: Timestamp
     public var by: String
     public var text: String
+    /// The uid of the peer that wrote it (SO_PEERCRED): who really wrote it.
+    public var uid: UInt32?
+    /// When the daemon received it.
+    public var recordedAt: Timestamp?
 
-    public init(at: Timestamp, by: String, text: String) {
+    public init(at: Timestamp, by: String, text: String, uid: UInt32? = nil, recordedAt: Timestamp? = nil) {
         self.at = at
         self.by = by
         self.text = text
+        self.uid = uid
+        self.recordedAt = recordedAt
     }
 
-    public var json: JSONValue { ["at": .string(at.rfc3339), "by": .string(by), "text": .string(text)] }
+    public var json: JSONValue {
+        var m: [String: JSONValue] = ["at": .string(at.rfc3339), "by": .string(by), "text": .string(text)]
+        if let uid { m["uid"] = .int(Int64(uid)) }
+        if let recordedAt { m["recorded_at"] = .string(recordedAt.rfc3339) }
+        return .object(m)
+    }
 
     /// Who wrote a note: the handler's number, else the workstation, else the writer's uid.
     public static func author(handler: String?, workstation: String?, uid: UInt32) -> String {
