@@ -72,7 +72,7 @@ extension CallStore {
                         ]), db)
                 for id in ids {
                     try db.execute(
-                        sql: "UPDATE events SET body = '', ack = '', secret = NULL, sealed_original = NULL, purged_by = ? WHERE call_id = ? AND purged_by IS NULL",
+                        sql: "UPDATE events SET body = '', ack = '', secret = NULL, purged_by = ? WHERE call_id = ? AND purged_by IS NULL",
                         arguments: [head.seq, id])
                     try db.execute(sql: "DELETE FROM event_identity WHERE call_id = ?", arguments: [id])
                     try db.execute(
@@ -100,7 +100,7 @@ extension CallStore {
         let heads = self.heads
         return try pool.read { db in
             try ChainVerifier.verify(
-                db, keys: keys, eventAnchors: heads.events.seq > 0 ? [heads.events] : [],
+                db, eventAnchors: heads.events.seq > 0 ? [heads.events] : [],
                 auditAnchors: heads.audit.seq > 0 ? [heads.audit] : [])
         }
     }

@@ -38,6 +38,7 @@ public final class CallStore: Sendable {
     /// it, not to whatever the file's last row now is, so rows deleted from or forged onto
     /// the end while the daemon runs stay visible to `verify` instead of being absorbed.
     let writerHeads = Mutex(Heads(events: .empty, audit: .empty))
+    private let closed = Atomic<Bool>(false)
     /// The latest `acked_at` committed (`Int64.min` for none; nil until first needed), held
     /// while an acknowledgement commits or a subscriber's backlog is counted (CallStore+Alerts).
     let lastAcknowledgement = Mutex<Int64?>(nil)
@@ -85,12 +86,16 @@ public final class CallStore: Sendable {
                 throw KeyRing.Failure(description: "SQLite refused synchronous=NORMAL on the writer")
             }
         }
-        let sealedRows = Mutex(0)
-        try Schema.migrator(keys: keys, sealed: { n in sealedRows.withLock { $0 = n } }).migrate(pool)
-        if sealedRows.withLock({ $0 }) > 0 {
+        let sealed = Mutex(SealedCoordinates.Outcome())
+        try Schema.migrator(keys: keys, sealed: { outcome in sealed.withLock { $0 = outcome } }).migrate(pool)
+        let resealed = sealed.withLock { $0 }
+        if resealed.events > 0 {
             logger.notice(
-                "sealed the coordinates of \(sealedRows.withLock { $0 }) events written in the clear by an older version; their digests and the chain are unchanged, and verify checks them with the key",
-                metadata: ["message_id": "\(MessageID.coordinatesSealed.rawValue)"])
+                "sealed the coordinates of \(resealed.events) events an older version had written in the clear, and chained the event log again from there: head before \(resealed.headBefore), head after \(resealed.headAfter); anchors taken before this upgrade end at the head before (audit op chain.reseal)",
+                metadata: [
+                    "message_id": "\(MessageID.coordinatesSealed.rawValue)", "head_before": "\(resealed.headBefore)",
+                    "head_after": "\(resealed.headAfter)",
+                ])
         }
         walDescriptor.withLock { $0 = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
         let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
@@ -227,6 +232,9 @@ public final class CallStore: Sendable {
 
     /// Closes every connection; the WAL is checkpointed and removed by SQLite.
     public func close() throws {
+        // Once: a second close would wait for the checkpointer to stop again, for ever, and
+        // close descriptors that may by then be someone else's.
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         checkpointer.stop()
         scrubWAL()
         try pool.close()

@@ -16,9 +16,6 @@ public struct VerifyReport: Sendable, Equatable {
     /// Calls whose projection (what `call.get` and `calls.list` show) disagrees with their
     /// events: edited in the `calls` table, or deleted from it.
     public var badCalls: [String] = []
-    /// Events the v6 migration rewrote (their coordinates sealed) whose content was not
-    /// checked against their digest, for want of the key (``SealedCoordinates``).
-    public var uncheckedEvents: Int64 = 0
 
     public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil && badCalls.isEmpty }
 
@@ -51,25 +48,23 @@ public struct VerifyReport: Sendable, Equatable {
         if let firstBadSeq { m["first_bad_seq"] = .int(firstBadSeq) }
         if let firstBadAuditSeq { m["first_bad_audit_seq"] = .int(firstBadAuditSeq) }
         if !badCalls.isEmpty { m["bad_calls"] = .array(badCalls.prefix(100).map(JSONValue.string)) }
-        if uncheckedEvents > 0 { m["unchecked_events"] = .int(uncheckedEvents) }
         return .object(m)
     }
 }
 
-/// Walks the tamper-evidence chains of a database (see ``Chain``). Needs no key, but for
-/// the events whose coordinates the v6 migration sealed (``SealedCoordinates``): without it
-/// their content is counted as unchecked. Otherwise it hashes ciphertexts, never opens them.
-/// Used by the daemon's `verify` and by `hotlinectl verify --database FILE` offline.
+/// Walks the tamper-evidence chains of a database (see ``Chain``). Needs no key: it hashes
+/// ciphertexts, never opens them. Used by the daemon's `verify` and by
+/// `hotlinectl verify --database FILE` offline.
 public enum ChainVerifier {
     /// Checks every row of both chains; `eventAnchors` and `auditAnchors` are heads known
     /// from elsewhere (the running daemon, the journal, an earlier `verify`): a chain that
     /// disagrees with one was rewritten, and one that stops short of one lost its end.
     public static func verify(
-        _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
+        _ db: Database, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
         var report = VerifyReport()
         let purges = try verifyAudit(db, anchors: auditAnchors, into: &report)
-        try verifyEvents(db, keys: keys, anchors: eventAnchors, purges: purges, into: &report)
+        try verifyEvents(db, anchors: eventAnchors, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
         try verifyProjection(db, into: &report)
         return report
@@ -147,10 +142,8 @@ public enum ChainVerifier {
     }
 
     private static func verifyEvents(
-        _ db: Database, keys: KeyRing?, anchors: [Chain.Head], purges: [Int64: Set<String>],
-        into report: inout VerifyReport
+        _ db: Database, anchors: [Chain.Head], purges: [Int64: Set<String>], into report: inout VerifyReport
     ) throws {
-        let sealedColumn = try db.columns(in: "events").contains { $0.name == "sealed_original" }
         var walk = Walk("event", anchors: anchors)
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
         while let row = try rows.next() {
@@ -164,27 +157,8 @@ public enum ChainVerifier {
                 if purges[purgedBy]?.contains(row["call_id"] as String) != true {
                     report.badEvent(
                         seq, "event \(seq) had its content removed, but no retention purge in the audit log covers it")
-                } else if row["body"] as String != "" || row["ack"] as String != "" || row["secret"] as Data? != nil
-                    || (sealedColumn && row["sealed_original"] as Data? != nil)
-                {
+                } else if row["body"] as String != "" || row["ack"] as String != "" || row["secret"] as Data? != nil {
                     report.badEvent(seq, "event \(seq) was purged, yet has content again: restored from elsewhere")
-                }
-            } else if sealedColumn, row["sealed_original"] as Data? != nil {
-                // Rewritten by the v6 migration: its digest stands for its original content.
-                if let keys {
-                    var content = CallStore.eventContent(row, identityCommitment: row["identity_commitment"])
-                    if let original = SealedCoordinates.original(of: row, keys: keys) {
-                        content.body = original.body
-                        content.secret = original.secret
-                    }
-                    if content.digest != stored {
-                        report.badEvent(
-                            seq,
-                            "event \(seq) was changed: it no longer says what it said when its coordinates were sealed, or its original does not match its digest")
-                        digest = nil
-                    }
-                } else {
-                    report.uncheckedEvents += 1
                 }
             } else if CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest != stored {
                 report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")

@@ -104,9 +104,11 @@ public struct KeyRing: Sendable {
 
     /// A key's id: the first 32 bits of a hash of it (not the key, and not enough to find it).
     static func keyID(_ key: SymmetricKey) -> UInt32 {
-        let digest = key.withUnsafeBytes { raw in
-            SHA256.hash(data: Array("hotlined key id v1".utf8) + Array(raw))
-        }
+        // Hashed in place: no copy of the key's bytes is made.
+        var hasher = SHA256()
+        hasher.update(data: Array("hotlined key id v1".utf8))
+        key.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        let digest = hasher.finalize()
         return digest.withUnsafeBytes { raw in
             UInt32(raw[0]) << 24 | UInt32(raw[1]) << 16 | UInt32(raw[2]) << 8 | UInt32(raw[3])
         }
@@ -159,7 +161,9 @@ extension KeyRing {
     /// the service's user access by an ACL, which shows as group bits. The file's bytes are
     /// wiped once read.
     public static func load(path: String, credentials: String? = nil, owner: uid_t = geteuid()) throws -> KeyRing {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        // O_NONBLOCK: a FIFO put where the key should be must not hang the start; fstat then
+        // refuses it as not a regular file.
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else {
             throw Failure(description: "cannot read the encryption key \(path): \(String(cString: strerror(errno)))")
         }
@@ -171,8 +175,23 @@ extension KeyRing {
         guard st.st_mode & S_IFMT == S_IFREG else {
             throw Failure(description: "the encryption key \(path) is not a regular file")
         }
-        let isCredential = credentials.map { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? false
-        if !isCredential {
+        // Judged by where the file really is: `CREDENTIALS_DIRECTORY/../elsewhere` is not a
+        // credential, and neither is anything when the directory is `/`.
+        func real(_ p: String) -> String? {
+            guard let r = realpath(p, nil) else { return nil }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        let isCredential = credentials.flatMap(real).map { dir in
+            dir != "/" && (real(path)?.hasPrefix(dir + "/") ?? false)
+        } ?? false
+        if isCredential {
+            // systemd's ACL shows in the group bits; others have no business with it either way.
+            guard st.st_mode & 0o007 == 0 else {
+                throw Failure(
+                    description: "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: others may read or write it")
+            }
+        } else {
             guard st.st_uid == owner || st.st_uid == 0 else {
                 throw Failure(
                     description: "the encryption key \(path) is owned by uid \(st.st_uid), neither the daemon's user (uid \(owner)) nor root: anyone who owns it can change its mode and read it (chown root \(path))")

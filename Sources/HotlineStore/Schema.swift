@@ -1,11 +1,14 @@
 import Foundation
 import GRDB
+import HotlineCore
 
 /// The database schema, as named migrations that are only ever appended to.
 enum Schema {
     /// `keys` seal what an older version wrote in the clear (`v6-sealed-coordinates`);
-    /// `sealed` is told how many rows that was.
-    static func migrator(keys: KeyRing, sealed: @escaping @Sendable (Int) -> Void = { _ in }) -> DatabaseMigrator {
+    /// `sealed` is told what that did.
+    static func migrator(
+        keys: KeyRing, sealed: @escaping @Sendable (SealedCoordinates.Outcome) -> Void = { _ in }
+    ) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-event-log") { db in
             // The append-only event log. `body` is the event without identity or free text,
@@ -165,9 +168,9 @@ enum Schema {
         }
         // An incident's coordinates were written in the clear in the event's body (the
         // description was sealed): for a hotline report, often the caller's street. They are
-        // sealed now, without touching a digest or a hash (SealedCoordinates).
+        // sealed now, and the chain recomputed from there (SealedCoordinates).
         migrator.registerMigration("v6-sealed-coordinates") { db in
-            sealed(try SealedCoordinates.migrate(db, keys: keys))
+            sealed(try SealedCoordinates.migrate(db, keys: keys, at: Timestamp(secondsSince1970: Date().timeIntervalSince1970)))
         }
         return migrator
     }

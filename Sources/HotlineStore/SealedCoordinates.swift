@@ -8,14 +8,19 @@ import HotlineCore
 /// longitude in the event's `body`, in plaintext, though its description was sealed. The
 /// migration rewrites each such row as hotlined writes it now: the body says only that a
 /// location was set (`"location": true`), and the coordinates join the sealed free text
-/// (`location_lat`, `location_lon`). The row's `digest` and `hash` are not touched, so the
-/// chain, and every anchor published before, still hold: the row's original body and
-/// ciphertext are kept, sealed, in `sealed_original`, and `verify` (with the key) opens them,
-/// checks the digest against them, and checks that the row now says what they said.
+/// (`location_lat`, `location_lon`).
+///
+/// The chain is recomputed from the first row rewritten: a digest kept over the old content
+/// would let anyone with the file find the coordinates by trying every plausible pair
+/// against it (every other field of the row is known), and so would the hash chained on it.
+/// The rewrite is itself recorded, in the same transaction, as an audit entry
+/// (`chain.reseal`: how many events, from which `seq`, the heads before and after) and in
+/// the journal, so that anchors taken before the upgrade can be tied to the head it
+/// replaced (docs/SECURITY.md).
 enum SealedCoordinates {
     /// The body and free text that a row with `body` and (opened) `freeText` has once its
     /// location is sealed; nil when its body sets no location the old way.
-    static func upgrade(body: String, freeText: JSONValue?) -> (body: String, freeText: JSONValue)? {
+    static func upgrade(body: String, freeText: JSONValue?) -> (body: String, freeText: JSONValue?)? {
         guard case .object(var event)? = try? JSONParser.parse(Array(body.utf8)), event["op"] == "call.update",
             case .object(var set)? = event["set"], case .object(let location)? = set["location"]
         else { return nil }
@@ -29,66 +34,94 @@ enum SealedCoordinates {
             default: break
             }
         }
-        return (JSONWriter.string(.object(event)), .object(free))
+        // As a new event without free text is written: no ciphertext at all.
+        return (JSONWriter.string(.object(event)), free.isEmpty ? nil : .object(free))
     }
 
-    static func eventContext(callID: String, seq: Int64) -> String { "\(callID)/event/\(seq)" }
-    static func originalContext(callID: String, seq: Int64) -> String { "\(callID)/event/\(seq)/original" }
+    /// What the migration did, for the journal.
+    struct Outcome: Sendable {
+        var events = 0
+        var headBefore = Chain.Head.empty
+        var headAfter = Chain.Head.empty
+    }
 
-    /// Seals the coordinates of every row written in the clear; returns how many rows.
-    static func migrate(_ db: Database, keys: KeyRing) throws -> Int {
-        try db.execute(sql: "ALTER TABLE events ADD COLUMN sealed_original BLOB")
+    /// Seals the coordinates of every row written in the clear and chains the log again from
+    /// the first of them; records it in the audit log.
+    static func migrate(_ db: Database, keys: KeyRing, at now: Timestamp) throws -> Outcome {
+        var outcome = Outcome()
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT seq, call_id, body, secret FROM events
-                WHERE op = 'call.update' AND purged_by IS NULL AND body LIKE '%"location":{%'
+                SELECT * FROM events
+                WHERE op = 'call.update' AND purged_by IS NULL AND body LIKE '%"location":{%' ORDER BY seq
                 """)
-        let update = try db.makeStatement(sql: "UPDATE events SET body = ?, secret = ?, sealed_original = ? WHERE seq = ?")
-        var count = 0
+        var rewritten: [Int64: (body: String, secret: Data?)] = [:]
         for row in rows {
             let seq: Int64 = row["seq"]
             let callID: String = row["call_id"]
-            let body: String = row["body"]
-            let secret: Data? = row["secret"]
-            let context = eventContext(callID: callID, seq: seq)
-            let freeText = try secret.map { try keys.openJSON($0, context: context) }
-            guard let upgraded = upgrade(body: body, freeText: freeText) else { continue }
-            let original: JSONValue = ["body": .string(body), "secret": .optional(secret?.base64EncodedString())]
-            try update.execute(arguments: [
-                upgraded.body, try keys.sealJSON(upgraded.freeText, context: context),
-                try keys.sealJSON(original, context: originalContext(callID: callID, seq: seq)), seq,
-            ])
-            count += 1
+            let context = "\(callID)/event/\(seq)"
+            let freeText: JSONValue?
+            do {
+                freeText = try (row["secret"] as Data?).map { try keys.openJSON($0, context: context) }
+            } catch {
+                throw KeyRing.Failure(
+                    description: "cannot seal the coordinates of event \(seq): its ciphertext does not open with the configured keys (\(error)); if a key was removed from the key file, put it back (as an older line) and start again")
+            }
+            guard let upgraded = upgrade(body: row["body"], freeText: freeText) else { continue }
+            rewritten[seq] = (upgraded.body, try upgraded.freeText.map { try keys.sealJSON($0, context: context) })
         }
-        return count
-    }
+        guard let first = rewritten.keys.min() else { return outcome }
+        outcome.events = rewritten.count
+        outcome.headBefore = try CallStore.lastEvent(db)
 
-    /// What `verify` finds of a row the migration rewrote: the content its digest stands for
-    /// (the original body and ciphertext), or a problem. Needs the key.
-    static func original(of row: Row, keys: KeyRing) -> (body: String, secret: Data?)? {
-        let seq: Int64 = row["seq"]
-        let callID: String = row["call_id"]
-        guard let sealed: Data = row["sealed_original"],
-            let original = try? keys.openJSON(sealed, context: originalContext(callID: callID, seq: seq)),
-            let body = original["body"]?.stringValue
-        else { return nil }
-        var secret: Data? = nil
-        if let text = original["secret"]?.stringValue {
-            guard let data = Data(base64Encoded: text) else { return nil }
-            secret = data
+        // Every row from the first rewritten one is chained again: the rewritten ones with
+        // their new content, the others (purged ones included) with the digest they have.
+        var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [first - 1])
+            ?? Chain.genesis
+        let update = try db.makeStatement(sql: "UPDATE events SET body = ?, secret = ?, digest = ?, hash = ? WHERE seq = ?")
+        let rechain = try db.makeStatement(sql: "UPDATE events SET hash = ? WHERE seq = ?")
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [first])
+        var pending: [(Int64, Data, (String, Data?, Data)?)] = []
+        while let row = try cursor.next() {
+            let seq: Int64 = row["seq"]
+            if let new = rewritten[seq] {
+                var content = CallStore.eventContent(row, identityCommitment: row["identity_commitment"])
+                content.body = new.body
+                content.secret = new.secret
+                let digest = content.digest
+                previous = Chain.link(previous, digest)
+                pending.append((seq, previous, (new.body, new.secret, digest)))
+            } else {
+                previous = Chain.link(previous, row["digest"] ?? Data())
+                pending.append((seq, previous, nil))
+            }
         }
-        // The row must say now what its original said.
-        let context = eventContext(callID: callID, seq: seq)
-        var then: JSONValue? = nil
-        if let secret {
-            guard let opened = try? keys.openJSON(secret, context: context) else { return nil }
-            then = opened
+        for (seq, hash, content) in pending {
+            if let (body, secret, digest) = content {
+                try update.execute(arguments: [body, secret, digest, hash, seq])
+            } else {
+                try rechain.execute(arguments: [hash, seq])
+            }
         }
-        guard let current: Data = row["secret"], let now = try? keys.openJSON(current, context: context),
-            let upgraded = upgrade(body: body, freeText: then),
-            upgraded.body == row["body"] as String, upgraded.freeText == now
-        else { return nil }
-        return (body, secret)
+        outcome.headAfter = try CallStore.lastEvent(db)
+
+        // The rewrite is on the audit chain, in this transaction.
+        let tail = try CallStore.lastAudit(db)
+        let content = Chain.AuditContent(
+            seq: tail.seq + 1, at: now.microseconds, uid: Int64(getuid()), pid: Int64(getpid()), role: nil,
+            op: AuditOp.chainReseal,
+            detail: JSONWriter.string([
+                "events": .int(Int64(outcome.events)), "from_seq": .int(first),
+                "head_before": .string(outcome.headBefore.description), "head_after": .string(outcome.headAfter.description),
+                "result": "ok",
+            ]))
+        let digest = content.digest
+        try db.execute(
+            sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [
+                content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest,
+                Chain.link(tail.hash, digest),
+            ])
+        return outcome
     }
 }

@@ -68,10 +68,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that no event or audit entry was changed, deleted, inserted or reordered.",
         discussion: """
-            Through the daemon (auditors), or offline on a database file with --database. Offline, \
-            events whose coordinates an upgrade sealed (written in the clear by an older hotlined) \
-            are checked only with the key (--key-file); without it they are counted as unchecked. \
-            Exits 0 when the log is intact, 1 when it was tampered with. Keep the heads it \
+            Through the daemon (auditors), or offline on a database file with --database, which needs \
+            no key. Exits 0 when the log is intact, 1 when it was tampered with. Keep the heads it \
             prints (or the journal's "chain heads" lines) and pass them back with --anchor and \
             --audit-anchor: a log rewritten with recomputed hashes is caught only against an anchor.
             """)
@@ -82,31 +80,22 @@ struct Verify: ParsableCommand {
     var anchor: [String] = []
     @Option(help: "An audit-chain head known from before, SEQ:HASH (offline; repeatable).")
     var auditAnchor: [String] = []
-    @Option(help: "The encryption key file (offline): checks the events whose coordinates an upgrade sealed.")
-    var keyFile: String?
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         for a in anchor + auditAnchor where Chain.Head(a) == nil {
             throw ValidationError("'\(a)' is not an anchor: give SEQ:HASH, a number, a colon and 64 hexadecimal characters.")
         }
-        if database == nil, !(anchor.isEmpty && auditAnchor.isEmpty) || keyFile != nil {
-            throw ValidationError("--anchor, --audit-anchor and --key-file go with --database; the daemon holds its own.")
+        if database == nil, !(anchor.isEmpty && auditAnchor.isEmpty) {
+            throw ValidationError("--anchor and --audit-anchor go with --database; the daemon holds its own.")
         }
     }
 
     func run() throws {
         let report: JSONValue
         if let database {
-            let keys: KeyRing?
-            do {
-                keys = try keyFile.map { try KeyRing.load(path: $0) }
-            } catch {
-                throw CLIError("\(error)", exitCode: 2)
-            }
             report = try Self.offline(
-                database, keys: keys, anchors: anchor.compactMap(Chain.Head.init),
-                auditAnchors: auditAnchor.compactMap(Chain.Head.init)
+                database, anchors: anchor.compactMap(Chain.Head.init), auditAnchors: auditAnchor.compactMap(Chain.Head.init)
             ).json
             if output.json { print(JSONWriter.string(report)) }
         } else {
@@ -116,9 +105,7 @@ struct Verify: ParsableCommand {
         if report["intact"] != .bool(true) { throw ExitCode(1) }
     }
 
-    static func offline(
-        _ path: String, keys: KeyRing? = nil, anchors: [Chain.Head], auditAnchors: [Chain.Head]
-    ) throws -> VerifyReport {
+    static func offline(_ path: String, anchors: [Chain.Head], auditAnchors: [Chain.Head]) throws -> VerifyReport {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("\(path): no such database file", exitCode: 2)
         }
@@ -130,7 +117,7 @@ struct Verify: ParsableCommand {
                 guard try db.tableExists("audit") else {
                     throw CLIError("\(path) has no tamper-evidence chain: it is not a hotlined database, or one too old", exitCode: 2)
                 }
-                return try ChainVerifier.verify(db, keys: keys, eventAnchors: anchors, auditAnchors: auditAnchors)
+                return try ChainVerifier.verify(db, eventAnchors: anchors, auditAnchors: auditAnchors)
             }
         } catch let error as CLIError {
             throw error
@@ -152,10 +139,6 @@ struct Verify: ParsableCommand {
                 print("  calls whose state disagrees with their events: \(calls.count)")
             }
             for p in r["problems"]?.arrayValue ?? [] { print("  - \(p.stringValue ?? "")") }
-        }
-        if let unchecked = r["unchecked_events"]?.intValue, unchecked > 0 {
-            print(
-                "Not checked: \(unchecked) events whose coordinates an upgrade sealed; their content is checked only with the key (--key-file).")
         }
         print("Event chain head: \(r["head"]?.stringValue ?? "-")")
         print("Audit chain head: \(r["audit_head"]?.stringValue ?? "-")")

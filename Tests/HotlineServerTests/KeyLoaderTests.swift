@@ -170,6 +170,23 @@ import Testing
         try Self.expect(try KeyLoader.load(path: path, credentials: directory.path), holds: [Self.newKey])
         try Self.expect(try KeyLoader.load(path: path, credentials: directory.path + "/"), holds: [Self.newKey])
         #expect(Self.failure { _ = try KeyLoader.load(path: path, credentials: directory.path + "-other") }?.contains("too open") == true)
+        // Where the file really is decides, not how its path is spelt.
+        let outside = try TemporaryDirectory()
+        let elsewhere = outside.url.appendingPathComponent("k").path
+        try (Self.newKey + "\n").write(toFile: elsewhere, atomically: true, encoding: .utf8)
+        chmod(elsewhere, 0o440)
+        let dodge = directory.path + "/../" + outside.url.lastPathComponent + "/k"
+        #expect(Self.failure { _ = try KeyLoader.load(path: dodge, credentials: directory.path) }?.contains("too open") == true)
+        #expect(Self.failure { _ = try KeyLoader.load(path: path, credentials: "/") }?.contains("too open") == true)
+        // Others may never read it, credential or not.
+        chmod(path, 0o444)
+        #expect(Self.failure { _ = try KeyLoader.load(path: path, credentials: directory.path) }?.contains("others may read") == true)
+    }
+
+    @Test func aFIFOWhereTheKeyShouldBeIsRefusedNotWaitedOn() throws {
+        let path = directory.appendingPathComponent("fifo.key").path
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect(Self.failure { _ = try KeyLoader.load(path: path) } == "the encryption key \(path) is not a regular file")
     }
 
     @Test func aDirectoryIsNotAKeyFile() throws {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 @testable import HotlineStore
+import Logging
 import Testing
 
 /// Coordinates are sealed at rest, and the v6 migration seals those an older version wrote
@@ -33,16 +34,19 @@ import Testing
     }
 
     /// Rows as hotlined wrote them before: the coordinates in the body, the rest sealed, the
-    /// chain over that; the migration not yet run.
-    static func writeAsAnOlderVersion(_ db: Database, keys: KeyRing) throws {
+    /// chain over that; the migration not yet run. Returns each rewritten row's digest and
+    /// hash over its old content.
+    @discardableResult
+    static func writeAsAnOlderVersion(_ db: Database, keys: KeyRing) throws -> [Data] {
         try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v6-sealed-coordinates'")
-        try db.execute(sql: "ALTER TABLE events DROP COLUMN sealed_original")
         var previous = Chain.genesis
+        var old: [Data] = []
         for row in try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq") {
             let seq: Int64 = row["seq"]
             let callID: String = row["call_id"]
             var body: String = row["body"]
             var secret: Data? = row["secret"]
+            var rewritten = false
             if case .object(var event) = try JSONParser.parse(Array(body.utf8)), case .object(var set)? = event["set"],
                 set["location"] == true
             {
@@ -57,18 +61,21 @@ import Testing
                 free["location_lat"] = nil
                 free["location_lon"] = nil
                 secret = free.isEmpty ? nil : try keys.sealJSON(.object(free), context: context)
+                rewritten = true
             }
             var content = CallStore.eventContent(row, identityCommitment: row["identity_commitment"])
             content.body = body
             content.secret = secret
             previous = Chain.link(previous, content.digest)
+            if rewritten { old += [content.digest, previous] }
             try db.execute(
                 sql: "UPDATE events SET body = ?, secret = ?, digest = ?, hash = ? WHERE seq = ?",
                 arguments: [body, secret, content.digest, previous, seq])
         }
+        return old
     }
 
-    @Test func theMigrationSealsWhatAnOlderVersionWroteAndTheChainStillHolds() throws {
+    @Test func theMigrationSealsWhatAnOlderVersionWroteAndChainsTheLogAgain() throws {
         let t = try TemporaryStore()
         let withText = Fixture.update(
             Self.call, CallChanges(location: Location(text: "Behind the gasworks", lat: Self.lat, lon: Self.lon)),
@@ -77,39 +84,67 @@ import Testing
         let textOnly = Fixture.update(Self.call, CallChanges(location: Location(text: "The station")))
         t.commit([Fixture.start(Self.call, dialled: "0800 789 321"), withText, coordinatesOnly, textOnly])
         t.commit([Fixture.update(Self.call, note: "later")])
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
         // The older version's rows hold the coordinates in the clear; reopening the store
         // runs the migration over them.
         var olderHead = Chain.Head.empty
+        var oldHashes: [Data] = []
         try t.reopen { db in
-            try Self.writeAsAnOlderVersion(db, keys: t.keys)
+            oldHashes = try Self.writeAsAnOlderVersion(db, keys: t.keys)
             #expect(try String.fetchAll(db, sql: "SELECT body FROM events").contains { $0.contains("53.061234") })
             olderHead = try CallStore.lastEvent(db)
         }
+        #expect(oldHashes.count == 6)
         #expect(try Self.contains(t, "53.061234").isEmpty, "coordinates in the clear after the migration")
         #expect(try Self.contains(t, "52.923456").isEmpty, "coordinates in the clear after the migration")
-        #expect(t.store.heads.events == olderHead, "the migration changed a hash")
-        let heads = t.store.heads
-        let migrated = try t.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE sealed_original IS NOT NULL")
+        // No digest or hash over the old content is left: each would let coordinates be
+        // found by trying every plausible pair against it.
+        for hash in oldHashes {
+            #expect(try t.fileBytes().allSatisfy { !$0.1.contains(bytes: Array(hash)) }, "an old digest or hash survives")
         }
-        #expect(migrated == 3)
+        let heads = t.store.heads
+        #expect(heads.events.seq == olderHead.seq)
+        #expect(heads.events.hash != olderHead.hash)
 
-        // Everything reads as before, and every digest and anchor still holds.
+        // The rewrite is on the audit chain, with the heads before and after.
+        let reseal = try #require(
+            try t.store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries
+                .first { $0.op == AuditOp.chainReseal })
+        #expect(reseal.seq == 2)
+        #expect(reseal.role == nil)
+        #expect(reseal.detail == [
+            "events": 3, "from_seq": 2, "head_before": .string(olderHead.description),
+            "head_after": .string(heads.events.description), "result": "ok",
+        ])
+
+        // Everything reads as before, and both chains verify, without a key.
         let detail = try #require(try t.store.call(id: Self.call))
         #expect(detail.state.location == Location(text: "The station"))
         #expect(detail.notes.map(\.text) == ["A white van", "later"])
-        let report = try t.store.verify()
-        #expect(report.ok && report.uncheckedEvents == 0, "\(report)")
+        #expect(try t.store.verify().ok)
         let offline = try t.read { db in try ChainVerifier.verify(db, eventAnchors: [heads.events]) }
-        #expect(offline.ok && offline.uncheckedEvents == 3, "\(offline)")
-        #expect(offline.json["unchecked_events"] == 3)
-        // A workstation resending an event from before the upgrade gets its acknowledgement.
+        #expect(offline.ok, "\(offline)")
+        // An anchor from before the upgrade no longer matches: the audit entry and the journal
+        // say where it ends.
+        let stale = try t.read { db in try ChainVerifier.verify(db, eventAnchors: [olderHead]) }
+        #expect(!stale.ok)
+        // A workstation resending an event from before the upgrade gets its acknowledgement,
+        // and one whose location had no text gets it too (no empty ciphertext was made).
         let resent = t.commitOne(withText)
         #expect(resent.ack?["duplicate"] == true, "\(resent)")
         #expect(resent.ack?["seq"] == 2)
+        #expect(t.commitOne(coordinatesOnly).ack?["duplicate"] == true)
     }
 
-    @Test func aMigratedRowChangedAfterwardsIsFoundWithTheKey() throws {
+    @Test func aLocationWithNothingSealedLeavesNoCiphertext() {
+        let old = #"{"call_id":"c","event_id":"e","has_note":false,"op":"call.update","set":{"location":{"has_text":false,"lat":null,"lon":null}}}"#
+        let upgraded = SealedCoordinates.upgrade(body: old, freeText: nil)
+        #expect(upgraded?.freeText == nil)
+        #expect(upgraded?.body.contains(#""location":true"#) == true)
+        #expect(SealedCoordinates.upgrade(body: #"{"op":"call.update","set":{"location":true}}"#, freeText: nil) == nil)
+    }
+
+    @Test func aRowChangedAfterTheMigrationIsFound() throws {
         let t = try TemporaryStore()
         t.commit([
             Fixture.start(Self.call, dialled: "0800 789 321"),
@@ -117,7 +152,7 @@ import Testing
         ])
         try t.reopen { db in try Self.writeAsAnOlderVersion(db, keys: t.keys) }
         #expect(try t.store.verify().ok)
-        // An insider moves the call's category into the migrated row's body.
+        // An insider moves a category into the migrated row's body.
         try t.reopen { db in
             let body = try String.fetchOne(db, sql: "SELECT body FROM events WHERE seq = 2")!
             try db.execute(
@@ -127,6 +162,26 @@ import Testing
         let report = try t.store.verify()
         #expect(!report.ok)
         #expect(report.firstBadSeq == 2, "\(report)")
-        #expect(report.problems.first?.contains("event 2 was changed") == true, "\(report.problems)")
+    }
+
+    @Test func aCiphertextTheKeysCannotOpenStopsTheUpgradeWithAReason() throws {
+        let t = try TemporaryStore()
+        t.commit([
+            Fixture.start(Self.call, dialled: "0800 789 321"),
+            Fixture.update(Self.call, CallChanges(location: Location(text: "Somewhere", lat: Self.lat, lon: Self.lon))),
+        ])
+        try t.store.close()
+        let queue = try DatabaseQueue(path: t.path)
+        try queue.writeWithoutTransaction { db in
+            try Self.writeAsAnOlderVersion(db, keys: t.keys)
+            try db.execute(sql: "UPDATE events SET secret = ? WHERE seq = 2", arguments: [Data(repeating: 1, count: 40)])
+        }
+        try queue.close()
+        do {
+            _ = try CallStore(path: t.path, keys: t.keys, logger: Logger(label: "test"))
+            Issue.record("the upgrade went ahead over a ciphertext it could not open")
+        } catch {
+            #expect("\(error)".contains("cannot seal the coordinates of event 2"), "\(error)")
+        }
     }
 }

@@ -399,19 +399,6 @@ struct RoleTests {
         let intact = try run(Daemon.hotlinectl, ["verify", "--database", copy])
         #expect(intact.status == 0, "\(intact.stderr)")
         #expect(intact.stdout.hasPrefix("The log is intact: 3 events and 1 audit entries verified.\n"), "\(intact.stdout)")
-        // With the key (for events whose coordinates an upgrade sealed: none here), checked as
-        // the daemon checks it.
-        let key = daemon.directory + "/hotlined.key"
-        let withKey = try run(Daemon.hotlinectl, ["verify", "--database", copy, "--key-file", key])
-        #expect(withKey.status == 0, "\(withKey.stderr)")
-        let openKey = daemon.directory + "/open.key"
-        try FileManager.default.copyItem(atPath: key, toPath: openKey)
-        chmod(openKey, 0o644)
-        let refused = try run(Daemon.hotlinectl, ["verify", "--database", copy, "--key-file", openKey])
-        #expect(refused.status == 2)
-        #expect(refused.stderr.contains("too open"), "\(refused.stderr)")
-        let daemonHasItsOwn = try run(Daemon.hotlinectl, ["verify", "--key-file", key])
-        #expect(daemonHasItsOwn.status != 0 && daemonHasItsOwn.stderr.contains("go with --database"), "\(daemonHasItsOwn.stderr)")
 
         let missing = try run(Daemon.hotlinectl, ["verify", "--database", daemon.directory + "/missing.sqlite"])
         #expect(missing.status == 2)

@@ -51,4 +51,7 @@ public enum AuditOp {
     public static let markingLowered = "marking.lower"
     /// Retention removed the content of ended calls.
     public static let retentionPurge = "retention.purge"
+    /// An upgrade sealed what an older version had written in the clear and chained the event
+    /// log again from there (`v6-sealed-coordinates`).
+    public static let chainReseal = "chain.reseal"
 }
