@@ -100,7 +100,7 @@ extension CallStore {
         let heads = self.heads
         return try pool.read { db in
             try ChainVerifier.verify(
-                db, eventAnchors: heads.events.seq > 0 ? [heads.events] : [],
+                db, keys: keys, eventAnchors: heads.events.seq > 0 ? [heads.events] : [],
                 auditAnchors: heads.audit.seq > 0 ? [heads.audit] : [])
         }
     }

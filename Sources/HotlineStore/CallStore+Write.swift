@@ -237,6 +237,12 @@ extension CallStore {
             "alert_id": .optional(raised.first?.id), "stripped": .array(decision.stripped.map(JSONValue.string)),
         ]
         if !decision.notices.isEmpty { ack["notice"] = .string(decision.notices.joined(separator: " ")) }
+        // The route's rules as the call started under them, chained, so that verify can
+        // hold the projection's copy to them (a later configuration does not change them).
+        if row == nil {
+            ack["route_anonymity"] = .string(state.routeAnonymity.rawValue)
+            ack["route_grade"] = .string(state.routeGrade.rawValue)
+        }
         let ackJSON = JSONValue.object(ack)
 
         let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }

@@ -59,14 +59,16 @@ public enum ChainVerifier {
     /// Checks every row of both chains; `eventAnchors` and `auditAnchors` are heads known
     /// from elsewhere (the running daemon, the journal, an earlier `verify`): a chain that
     /// disagrees with one was rewritten, and one that stops short of one lost its end.
+    /// - Parameter keys: when given (the daemon's `verify`), each call's sealed location is
+    ///   compared with the one its events set; without them (offline) every other column is.
     public static func verify(
-        _ db: Database, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
+        _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
         var report = VerifyReport()
         let purges = try verifyAudit(db, anchors: auditAnchors, into: &report)
         try verifyEvents(db, anchors: eventAnchors, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
-        try verifyProjection(db, into: &report)
+        try verifyProjection(db, keys: keys, into: &report)
         return report
     }
 
@@ -173,16 +175,23 @@ public enum ChainVerifier {
         report.eventHead = walk.head
     }
 
-    /// Each call's projection must say what its chained events say: the acknowledgement of
-    /// its last event gives route, grade, marking, anonymity and escalation; its `call.end`
-    /// gives the outcome and end time. A call whose events are in the log must have one.
-    private static func verifyProjection(_ db: Database, into report: inout VerifyReport) throws {
+    /// Each call's projection must say what its chained events say, column by column: the
+    /// acknowledgement of its last event gives route, grade, marking, anonymity and
+    /// escalation; its `call.start` the number, times, workstation, handler and owner (and,
+    /// since issue 13, the route's anonymity rule and least grade, in its acknowledgement);
+    /// its `call.end` the outcome and end time; its updates, folded in order, the category,
+    /// flags, threat alert, anonymity request and (with the key) the location. A call whose
+    /// events are in the log must have one.
+    private static func verifyProjection(_ db: Database, keys: KeyRing?, into report: inout VerifyReport) throws {
         let rows = try Row.fetchCursor(
             db,
             sql: """
                 SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
                        c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
                        c.owner_uid, c.received_at, c.answered_at, c.identity IS NOT NULL AS has_identity,
+                       c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
+                       c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
+                       s.ack AS start_ack,
                        s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
                        (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
                        (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end') AS end_body
@@ -217,6 +226,15 @@ public enum ChainVerifier {
             }
             // An anonymous call keeps no identity: one put back after erasure is tampering.
             if ack["anonymous"]?.boolValue == true, row["has_identity"] as Bool? == true { differs.append("identity") }
+            for key in ["dialled", "workstation", "handler"] where start[key]?.stringValue != row[key] as String? {
+                differs.append(key)
+            }
+            // Written in call.start's acknowledgement since issue 13; older calls have not them.
+            let startAck = (row["start_ack"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            for key in ["route_anonymity", "route_grade"] {
+                if let stated = startAck?[key]?.stringValue, stated != row[key] as String? { differs.append(key) }
+            }
+            differs += try replayUpdates(db, id: id, row: row, keys: keys)
             if !differs.isEmpty {
                 report.badCall(
                     id, "call \(id) was changed in the calls table: its \(differs.joined(separator: ", ")) differ from its events")
@@ -231,6 +249,59 @@ public enum ChainVerifier {
         {
             report.badCall(id, "call \(id) was deleted from the calls table, though its events are in the log")
         }
+    }
+
+    /// The columns the updates of call `id` decide, folded from their chained bodies in
+    /// order, as CallPolicy applied them; returns those `row` disagrees on.
+    private static func replayUpdates(_ db: Database, id: String, row: Row, keys: KeyRing?) throws -> [String] {
+        var category: String? = nil
+        var flags: [String: Bool] = [:]
+        var threat = false
+        var requested = false
+        var location: (seq: Int64, secret: Data?)? = nil
+        let events = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: "SELECT seq, op, body, ack, secret FROM events WHERE call_id = ? AND purged_by IS NULL ORDER BY seq"),
+            arguments: [id])
+        while let event = try events.next() {
+            guard let body = try? JSONParser.parse(Array((event["body"] as String).utf8)),
+                let ack = try? JSONParser.parse(Array((event["ack"] as String).utf8))
+            else { return ["events"] }
+            let op: String = event["op"]
+            let asked = op == "call.start" ? body["anonymous_requested"] : body["set"]?["anonymous_requested"]
+            // As CallPolicy records the wish: an update's counts as made once the call is
+            // anonymous; a start's is the caller's word alone (a route that is always
+            // anonymous makes the call so after the wish is recorded).
+            if let asked = asked?.boolValue {
+                requested = op == "call.start" ? asked : asked || ack["anonymous"]?.boolValue == true
+            }
+            guard op == "call.update", let set = body["set"] else { continue }
+            if let c = set["category"]?.stringValue { category = c }
+            for (flag, value) in set["flags"]?.objectValue ?? [:] {
+                if let on = value.boolValue { flags[flag] = on }
+            }
+            if set["flags"]?["threat_to_life"] == true { threat = true }
+            if set["location"] != nil { location = (event["seq"], event["secret"]) }
+        }
+        var differs: [String] = []
+        if category != row["category"] as String? { differs.append("category") }
+        let stored = (row["flags"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
+        if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
+        if threat != row["threat_alert_raised"] as Bool? { differs.append("threat_alert_raised") }
+        if requested != row["anonymous_requested"] as Bool? { differs.append("anonymous_requested") }
+        // The location is sealed in both places: compared only with the key.
+        let sealed: Data? = row["location"]
+        if (location == nil) != (sealed == nil) {
+            differs.append("location")
+        } else if let keys, let location, let sealed {
+            let set = location.secret.flatMap { try? keys.openJSON($0, context: "\(id)/event/\(location.seq)") }
+            let expected = Location(
+                text: set?["location_text"]?.stringValue, lat: set?["location_lat"]?.doubleValue,
+                lon: set?["location_lon"]?.doubleValue)
+            let held = (try? keys.openJSON(sealed, context: "\(id)/location")).map(Location.init(json:))
+            if held != expected { differs.append("location") }
+        }
+        return differs
     }
 
     /// Identity rows must be the ones their events committed to; one may be missing only

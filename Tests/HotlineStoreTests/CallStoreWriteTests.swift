@@ -16,10 +16,12 @@ import Testing
     static let callX = "0e0e0e0e-0000-4000-8000-00000000000e"
 
     /// The acknowledgement of a fresh call on 101 (route `non-emergency`) with no alert.
+    /// A `call.start`'s acknowledgement on 101: the route's rules it started under are in it.
     static func nonEmergencyAck(_ callID: String, seq: Int64) -> JSONValue {
         [
             "call_id": .string(callID), "seq": .int(seq), "route": "non-emergency", "grade": "scheduled",
             "marking": "OFFICIAL", "anonymous": false, "escalated": false, "alert_id": nil, "stripped": [],
+            "route_anonymity": "allowed", "route_grade": "scheduled",
         ]
     }
 
@@ -224,6 +226,7 @@ import Testing
         #expect(outcome.results[0].ack == [
             "call_id": .string(Self.callA), "seq": 1, "route": "emergency", "grade": "emergency", "marking": "OFFICIAL",
             "anonymous": false, "escalated": true, "alert_id": .string(alert.id), "stripped": [],
+            "route_anonymity": "forbidden", "route_grade": "emergency",
         ])
         #expect(outcome.results[1].ack == Self.nonEmergencyAck(Self.callB, seq: 2))
 

@@ -328,6 +328,40 @@ import Testing
         #expect(report.problems.first?.contains(field) == true, "\(report.problems)")
     }
 
+    /// Issue 13: every column, not only the ones the acknowledgements carry.
+    @Test(arguments: [
+        ("dialled = '112'", "dialled", false), ("route_anonymity = 'always'", "route_anonymity", false),
+        ("route_grade = 'emergency'", "route_grade", false), ("anonymous_requested = 1", "anonymous_requested", false),
+        ("threat_alert_raised = 0", "threat_alert_raised", false), ("category = 'hoax'", "category", false),
+        ("flags = '{}'", "flags", false), ("flags = '{\"threat_to_life\":true}'", "flags", false),
+        ("workstation = 'WS-99'", "workstation", false), ("handler = '9999'", "handler", false),
+        ("location = NULL", "location", false),
+        ("location = (SELECT location FROM calls WHERE call_id = 'c0c0c0c0-0000-4000-8000-000000000002')", "location", true),
+    ])
+    func everyOtherColumnIsHeldToTheEvents(change: String, field: String, needsKey: Bool) throws {
+        let a = ChainTests.calls[0], b = ChainTests.calls[1]
+        chain.t.commit([
+            Fixture.start(a, dialled: "0800 789 321"),
+            Fixture.start(b, dialled: "101"),
+            Fixture.update(
+                a,
+                CallChanges(
+                    category: "suspicious-activity", location: Location(text: "Behind the gasworks", lat: 53.06, lon: -1.48),
+                    flags: ["threat_to_life": true, "vulnerable_person": true]),
+                note: "seen twice"),
+            Fixture.update(b, CallChanges(location: Location(text: "The station"))),
+        ])
+        #expect(try chain.offline().ok)
+        #expect(try chain.t.store.verify().ok)
+        try chain.tamper("UPDATE calls SET \(change) WHERE call_id = ?", arguments: [a])
+        let report = try chain.t.store.verify()
+        #expect(!report.ok)
+        #expect(report.badCalls == [a])
+        #expect(report.problems.first?.contains(field) == true, "\(report.problems)")
+        // Offline, without the key, the same, but for a sealed location swapped for another.
+        #expect(try chain.offline().ok == needsKey)
+    }
+
     @Test func aProjectionGivenToAnotherHandlerOrGivenItsIdentityBackIsFound() throws {
         chain.writeLog()
         try chain.tamper("UPDATE calls SET owner_uid = 4343 WHERE call_id = ?", arguments: [ChainTests.calls[2]])
