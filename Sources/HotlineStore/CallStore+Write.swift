@@ -122,7 +122,7 @@ extension CallStore {
         }
         clearStorageFault()
         publish(events: head, audit: auditHead)
-        if needsCheckpoint { scrubWAL() } else { restartWALIfAsked() }
+        if needsCheckpoint { scrubWAL() } else if isScrubPending { retryScrub() } else { restartWALIfAsked() }
         return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
     }
 
@@ -191,6 +191,29 @@ extension CallStore {
             }
         } catch {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL restart") {
+                noteStorageFault(explain(reason))
+            }
+        }
+    }
+
+    /// One more try at an erasure's WAL truncation that a reader held up, after a batch:
+    /// under writes that never pause, waiting for the writer to fall idle (the idle tick)
+    /// could wait for ever. At most every 100 ms, and without waiting on readers.
+    func retryScrub() {
+        guard syncFailure == nil else { return }
+        let now = ContinuousClock.now
+        guard lastScrubRetry.withLock({ last in
+            guard last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+            last = now
+            return true
+        }) else { return }
+        do {
+            let result = try checkpointWithoutWaiting(.truncate)
+            if result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount {
+                scrubPending.store(false, ordering: .relaxed)
+            }
+        } catch {
+            if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
                 noteStorageFault(explain(reason))
             }
         }

@@ -21,6 +21,8 @@ public final class CallStore: Sendable {
     let checkpointer: Checkpointer
     /// When the writer last tried to start the WAL over (``restartWALIfAsked()``).
     let lastWALRestart = Mutex<ContinuousClock.Instant?>(nil)
+    /// When a batch last retried a held-up erasure truncation (``retryScrub()``).
+    let lastScrubRetry = Mutex<ContinuousClock.Instant?>(nil)
     /// The last committed row of each chain (see ``heads``).
     let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
     /// What is wrong with storage right now (the last failed commit's reason), cleared by

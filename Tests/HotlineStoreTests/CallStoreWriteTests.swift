@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import HotlineCore
-import HotlineStore
+@testable import HotlineStore
 import Testing
 
 /// `CallStore.commit(_:policy:now:)`: group commit with one savepoint per event, idempotent
@@ -290,6 +290,40 @@ import Testing
     }
 
     // MARK: - Anonymity
+
+    /// Issue 13: a reader holding a snapshot from before an erasure keeps the WAL (and the
+    /// identity's ciphertext in it) from being truncated; once it lets go, the next batch
+    /// truncates it, though the writer never falls idle.
+    @Test func anErasureHeldUpByAReaderIsFinishedByTheNextBatch() throws {
+        let identity = CallerIdentity(cli: "+447700900123", name: "Harriet Quimby-Smythe")
+        t.commit([Fixture.start(Self.callA, dialled: "0800 789 321", identity: identity)])
+        let sealed = try #require(try t.read { db in try Data.fetchOne(db, sql: "SELECT secret FROM event_identity") })
+        let store = t.store
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            try? store.pool.read { db in
+                _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_identity")  // the snapshot is taken
+                holding.signal()
+                release.wait()
+            }
+            done.signal()
+        }
+        holding.wait()
+        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(anonymousRequested: true))).ack?["anonymous"] == true)
+        #expect(t.store.isScrubPending, "the reader should have held the truncation up")
+        #expect(try t.fileBytes().contains { $0.1.contains(bytes: Array(sealed.prefix(16))) })
+        release.signal()
+        done.wait()
+        // Another call's write, no idle moment in between: the truncation is done with it.
+        t.commit([Fixture.start(Self.callB, dialled: "101")])
+        #expect(!t.store.isScrubPending)
+        #expect(try t.walSize() == 0)
+        for chunk in [UInt8](sealed).chunks(of: 16) {
+            #expect(try t.fileBytes().allSatisfy { !$0.1.contains(bytes: chunk) }, "the erased identity's ciphertext is still on disk")
+        }
+    }
 
     @Test func anonymityMidCallErasesTheCallsIdentityAndEmptiesTheWAL() throws {
         let identity = CallerIdentity(cli: "+447700900123", name: "Harriet Quimby-Smythe", address: "17 Larkspur Crescent")
