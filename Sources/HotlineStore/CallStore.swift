@@ -91,6 +91,11 @@ public final class CallStore: Sendable {
         let sealed = Mutex(SealedCoordinates.Outcome())
         try Schema.migrator(keys: keys, sealed: { outcome in sealed.withLock { $0 = outcome } }).migrate(pool)
         let resealed = sealed.withLock { $0 }
+        if let bad = resealed.firstBadSeq {
+            logger.critical(
+                "before sealing coordinates, the event log did not hold from event \(bad) on: it had been changed before this upgrade; the audit entry chain.reseal records it (intact_before false)",
+                metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
+        }
         if resealed.events > 0 {
             logger.notice(
                 "sealed the coordinates of \(resealed.events) events an older version had written in the clear, and chained the event log again from there: head before \(resealed.headBefore), head after \(resealed.headAfter); anchors taken before this upgrade end at the head before (audit op chain.reseal)",

@@ -192,6 +192,7 @@ public enum ChainVerifier {
                        c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
                        c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
                        s.ack AS start_ack,
+                       EXISTS (SELECT 1 FROM event_identity i WHERE i.call_id = c.call_id) AS has_identity_rows,
                        s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
                        (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
                        (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end') AS end_body
@@ -226,6 +227,10 @@ public enum ChainVerifier {
             }
             // An anonymous call keeps no identity: one put back after erasure is tampering.
             if ack["anonymous"]?.boolValue == true, row["has_identity"] as Bool? == true { differs.append("identity") }
+            // A call that is not anonymous holds an identity exactly when its events gave one.
+            if ack["anonymous"]?.boolValue == false, row["has_identity"] as Bool? != row["has_identity_rows"] as Bool? {
+                differs.append("identity")
+            }
             for key in ["dialled", "workstation", "handler"] where start[key]?.stringValue != row[key] as String? {
                 differs.append(key)
             }
@@ -293,7 +298,14 @@ public enum ChainVerifier {
         let sealed: Data? = row["location"]
         if (location == nil) != (sealed == nil) {
             differs.append("location")
-        } else if let keys, let location, let sealed {
+        } else if let keys, let location, let sealed,
+            // A ciphertext the configured keys cannot open (a key taken out of the file) is
+            // not checkable, which is not the same as changed: skipped. One moved from another
+            // row does not open either, for its context; the chain and the identity rows
+            // catch moved event ciphertexts, and a moved projection location opens under no
+            // call's context but its own.
+            keys.canOpen(sealed)
+        {
             let set = location.secret.flatMap { try? keys.openJSON($0, context: "\(id)/event/\(location.seq)") }
             let expected = Location(
                 text: set?["location_text"]?.stringValue, lat: set?["location_lat"]?.doubleValue,

@@ -130,6 +130,14 @@ public struct KeyRing: Sendable {
         return out
     }
 
+    /// Whether `sealed` names a key this ring holds (not whether it opens: that depends on
+    /// its context too).
+    public func canOpen(_ sealed: Data) -> Bool {
+        guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else { return false }
+        let id = sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return keys[id] != nil
+    }
+
     public func open(_ sealed: Data, context: String) throws -> [UInt8] {
         guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else {
             throw Failure(description: "a ciphertext in the database is malformed")

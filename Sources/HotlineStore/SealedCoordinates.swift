@@ -43,6 +43,9 @@ enum SealedCoordinates {
         var events = 0
         var headBefore = Chain.Head.empty
         var headAfter = Chain.Head.empty
+        /// The first row, from the first rewritten on, that did not hold to the chain as it
+        /// stood: tampering from before the upgrade, which the new chain would otherwise hide.
+        var firstBadSeq: Int64?
     }
 
     /// Seals the coordinates of every row written in the clear and chains the log again from
@@ -78,12 +81,27 @@ enum SealedCoordinates {
         // their new content, the others (purged ones included) with the digest they have.
         var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [first - 1])
             ?? Chain.genesis
+        // Chaining again must not launder what was there: each row is first held to the
+        // chain as it stands (its content to its digest, its hash to the one before), and
+        // the first that does not hold is recorded with the rewrite.
+        var previousStored = previous
+        var expectedSeq = first
         let update = try db.makeStatement(sql: "UPDATE events SET body = ?, secret = ?, digest = ?, hash = ? WHERE seq = ?")
         let rechain = try db.makeStatement(sql: "UPDATE events SET hash = ? WHERE seq = ?")
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [first])
         var pending: [(Int64, Data, (String, Data?, Data)?)] = []
         while let row = try cursor.next() {
             let seq: Int64 = row["seq"]
+            let storedDigest = row["digest"] as Data? ?? Data()
+            let contentHolds = row["purged_by"] as Int64? != nil
+                || CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest == storedDigest
+            if outcome.firstBadSeq == nil,
+                seq != expectedSeq || !contentHolds || Chain.link(previousStored, storedDigest) != row["hash"] as Data?
+            {
+                outcome.firstBadSeq = seq
+            }
+            previousStored = row["hash"] as Data? ?? Data()
+            expectedSeq = seq + 1
             if let new = rewritten[seq] {
                 var content = CallStore.eventContent(row, identityCommitment: row["identity_commitment"])
                 content.body = new.body
@@ -107,14 +125,15 @@ enum SealedCoordinates {
 
         // The rewrite is on the audit chain, in this transaction.
         let tail = try CallStore.lastAudit(db)
+        var detail: [String: JSONValue] = [
+            "events": .int(Int64(outcome.events)), "from_seq": .int(first),
+            "head_before": .string(outcome.headBefore.description), "head_after": .string(outcome.headAfter.description),
+            "intact_before": .bool(outcome.firstBadSeq == nil), "result": "ok",
+        ]
+        if let bad = outcome.firstBadSeq { detail["first_bad_seq"] = .int(bad) }
         let content = Chain.AuditContent(
             seq: tail.seq + 1, at: now.microseconds, uid: Int64(getuid()), pid: Int64(getpid()), role: nil,
-            op: AuditOp.chainReseal,
-            detail: JSONWriter.string([
-                "events": .int(Int64(outcome.events)), "from_seq": .int(first),
-                "head_before": .string(outcome.headBefore.description), "head_after": .string(outcome.headAfter.description),
-                "result": "ok",
-            ]))
+            op: AuditOp.chainReseal, detail: JSONWriter.string(.object(detail)))
         let digest = content.digest
         try db.execute(
             sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

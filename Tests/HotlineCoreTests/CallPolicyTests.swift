@@ -678,8 +678,20 @@ import Testing
         #expect(error?.code == .invalid)
         #expect(error?.field == "at")
         #expect(error?.message.contains("before the call was received (\(state.receivedAt.rfc3339))") == true, "\(error?.message ?? "")")
-        // At the moment of receipt it is fine.
-        #expect(apply(Self.updateEvent(note: "At once", at: state.receivedAt.rfc3339), to: state) != nil)
+        // Within a minute of receipt it is fine (another workstation's clock may be behind).
+        #expect(apply(Self.updateEvent(note: "At once", at: state.receivedAt.adding(seconds: -60).rfc3339), to: state) != nil)
+        // A threat to life or an anonymity request is never refused for its time: the alert
+        // and the erasure matter more.
+        let threat = try #require(
+            apply(
+                Self.updateEvent(CallChanges(flags: ["threat_to_life": true]), note: "Knife seen", at: "2026-11-24T18:00:00Z"),
+                to: state))
+        #expect(threat.alerts == [.threatToLife])
+        let anonymous = try #require(
+            apply(Self.updateEvent(CallChanges(anonymousRequested: true), note: "Wants anonymity", at: "2026-11-24T18:00:00Z"), to: state))
+        #expect(anonymous.state.anonymous)
+        // An update without a note is not held to it either.
+        #expect(apply(Self.updateEvent(CallChanges(category: "x"), at: "2026-11-24T18:00:00Z"), to: state) != nil)
     }
 
     @Test func aNoteDatedAheadOfTheDaemonsClockIsRefusedPastAMinute() throws {

@@ -362,6 +362,17 @@ import Testing
         #expect(try chain.offline().ok == needsKey)
     }
 
+    /// A call that is not anonymous holds an identity exactly when its events gave one.
+    @Test func anIdentityRemovedFromACallThatIsNotAnonymousIsFound() throws {
+        chain.writeLog()
+        #expect(try chain.offline().ok)
+        // Call 2 (101, not anonymous) was started with Bob's name.
+        try chain.tamper("UPDATE calls SET identity = NULL WHERE call_id = ?", arguments: [ChainTests.calls[2]])
+        let report = try chain.offline()
+        #expect(report.badCalls == [ChainTests.calls[2]])
+        #expect(report.problems.first?.contains("identity") == true, "\(report.problems)")
+    }
+
     @Test func aProjectionGivenToAnotherHandlerOrGivenItsIdentityBackIsFound() throws {
         chain.writeLog()
         try chain.tamper("UPDATE calls SET owner_uid = 4343 WHERE call_id = ?", arguments: [ChainTests.calls[2]])

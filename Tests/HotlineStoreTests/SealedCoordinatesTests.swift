@@ -114,7 +114,7 @@ import Testing
         #expect(reseal.role == nil)
         #expect(reseal.detail == [
             "events": 3, "from_seq": 2, "head_before": .string(olderHead.description),
-            "head_after": .string(heads.events.description), "result": "ok",
+            "head_after": .string(heads.events.description), "intact_before": true, "result": "ok",
         ])
 
         // Everything reads as before, and both chains verify, without a key.
@@ -134,6 +134,26 @@ import Testing
         #expect(resent.ack?["duplicate"] == true, "\(resent)")
         #expect(resent.ack?["seq"] == 2)
         #expect(t.commitOne(coordinatesOnly).ack?["duplicate"] == true)
+    }
+
+    /// Chaining again must not launder a change made before the upgrade.
+    @Test func tamperingFromBeforeTheUpgradeIsRecordedWithTheResealing() throws {
+        let t = try TemporaryStore()
+        t.commit([
+            Fixture.start(Self.call, dialled: "0800 789 321"),
+            Fixture.update(Self.call, CallChanges(location: Location(lat: Self.lat, lon: Self.lon))),
+            Fixture.update(Self.call, CallChanges(category: "suspicious-activity")),
+        ])
+        try t.reopen { db in
+            try Self.writeAsAnOlderVersion(db, keys: t.keys)
+            // An insider, before the upgrade, changes event 3 without re-hashing.
+            try db.execute(sql: "UPDATE events SET peer_uid = 0 WHERE seq = 3")
+        }
+        let reseal = try #require(
+            try t.store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries
+                .first { $0.op == AuditOp.chainReseal })
+        #expect(reseal.detail["intact_before"] == false)
+        #expect(reseal.detail["first_bad_seq"] == 3)
     }
 
     @Test func aLocationWithNothingSealedLeavesNoCiphertext() {

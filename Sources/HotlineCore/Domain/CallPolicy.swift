@@ -23,12 +23,14 @@ public struct CallPolicy: Sendable {
 
     /// Applies `event` (already validated) by `peer` as the log's event number `seq`.
     /// `state` is nil for a call never started.
-    /// How far past the daemon's clock an update's declared time may lie (workstations'
-    /// clocks drift a little; a note dated hours ahead is refused).
+    /// How far a note's declared time may lie past the daemon's clock, or before the call's
+    /// `received_at` (workstations' clocks drift a little, and a call may be handed between
+    /// two of them; a note dated hours out is refused).
     public static let futureTolerance: Double = 60
 
-    /// - Parameter now: the daemon's clock; an update declared later than it (by more than
-    ///   ``futureTolerance``) is refused. Nil skips that check (replays of a stored log).
+    /// - Parameter now: the daemon's clock; a note declared later than it (by more than
+    ///   ``futureTolerance``) is refused. Nil skips that check, not the one against the
+    ///   call's `received_at`.
     public func apply(
         _ event: WriteEvent, to state: CallState?, by peer: Peer, seq: Int64, now: Timestamp? = nil
     ) throws(HotlineError) -> Decision {
@@ -45,15 +47,21 @@ public struct CallPolicy: Sendable {
         case .update(let update):
             guard let state else { throw neverStarted(update.callID) }
             // What a handler wrote, and when they say they wrote it, is what an investigation
-            // reads later: a note back-dated before the call, or dated ahead, is refused.
-            guard update.at >= state.receivedAt else {
-                throw .invalid(
-                    "at", "\"at\" (\(update.at.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
-            }
-            if let now, update.at.seconds(since: now) > Self.futureTolerance {
-                throw .invalid(
-                    "at",
-                    "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock.")
+            // reads later: a note back-dated before the call, or dated ahead, is refused. Not
+            // an update that raises a threat to life or asks for anonymity: a workstation's
+            // clock must never hold up an alert or an erasure (its declared time is kept, and
+            // call.get shows the daemon's own beside it).
+            let urgent = update.changes.flags["threat_to_life"] == true || update.changes.anonymousRequested == true
+            if update.note != nil, !urgent {
+                guard update.at.seconds(since: state.receivedAt) >= -Self.futureTolerance else {
+                    throw .invalid(
+                        "at", "\"at\" (\(update.at.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
+                }
+                if let now, update.at.seconds(since: now) > Self.futureTolerance {
+                    throw .invalid(
+                        "at",
+                        "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock.")
+                }
             }
             return try self.update(update, state, by: peer, seq: seq, now: now)
         case .end(let end):
