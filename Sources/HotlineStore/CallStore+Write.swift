@@ -177,13 +177,9 @@ extension CallStore {
     /// WAL grows fast), and no reader is waited on: if one still reads from the WAL, a batch
     /// 100 ms later tries again.
     func restartWALIfAsked() {
-        guard checkpointer.restartWanted.load(ordering: .relaxed), syncFailure == nil else { return }
-        let now = ContinuousClock.now
-        guard lastWALRestart.withLock({ last in
-            guard last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
-            last = now
-            return true
-        }) else { return }
+        guard checkpointer.restartWanted.load(ordering: .relaxed), syncFailure == nil,
+            Self.isDue(lastWALRestart, every: .milliseconds(100))
+        else { return }
         do {
             let result = try checkpointWithoutWaiting(.restart)
             if result.walFrameCount == result.checkpointedFrameCount {
@@ -200,13 +196,7 @@ extension CallStore {
     /// under writes that never pause, waiting for the writer to fall idle (the idle tick)
     /// could wait for ever. At most every 100 ms, and without waiting on readers.
     func retryScrub() {
-        guard syncFailure == nil else { return }
-        let now = ContinuousClock.now
-        guard lastScrubRetry.withLock({ last in
-            guard last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
-            last = now
-            return true
-        }) else { return }
+        guard syncFailure == nil, Self.isDue(lastScrubRetry, every: .milliseconds(100)) else { return }
         do {
             let result = try checkpointWithoutWaiting(.truncate)
             if result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount {
@@ -216,6 +206,17 @@ extension CallStore {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
                 noteStorageFault(explain(reason))
             }
+        }
+    }
+
+    /// Whether `interval` has passed since `last` (or it never happened); if so, `last` is
+    /// now: one attempt per interval, however many batches come.
+    static func isDue(_ last: borrowing Mutex<ContinuousClock.Instant?>, every interval: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            guard last.map({ now - $0 >= interval }) ?? true else { return false }
+            last = now
+            return true
         }
     }
 
