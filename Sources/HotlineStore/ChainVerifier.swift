@@ -299,12 +299,10 @@ public enum ChainVerifier {
         if (location == nil) != (sealed == nil) {
             differs.append("location")
         } else if let keys, let location, let sealed,
-            // A ciphertext the configured keys cannot open (a key taken out of the file) is
-            // not checkable, which is not the same as changed: skipped. One moved from another
-            // row does not open either, for its context; the chain and the identity rows
-            // catch moved event ciphertexts, and a moved projection location opens under no
-            // call's context but its own.
-            keys.canOpen(sealed)
+            // Sealed with a key no longer in the key file: not checkable, which is not the
+            // same as changed, so skipped. (A ciphertext moved from another call names a key
+            // the ring holds, and does not open under this call's context: reported.)
+            keys.canOpen(sealed), location.secret.map(keys.canOpen) ?? true
         {
             let set = location.secret.flatMap { try? keys.openJSON($0, context: "\(id)/event/\(location.seq)") }
             let expected = Location(

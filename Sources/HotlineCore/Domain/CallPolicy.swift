@@ -21,15 +21,15 @@ public struct CallPolicy: Sendable {
         public var note: Note?
     }
 
-    /// Applies `event` (already validated) by `peer` as the log's event number `seq`.
-    /// `state` is nil for a call never started.
     /// How far a note's declared time may lie past the daemon's clock, or before the call's
     /// `received_at` (workstations' clocks drift a little, and a call may be handed between
     /// two of them; a note dated hours out is refused).
-    public static let futureTolerance: Double = 60
+    public static let clockTolerance: Double = 60
 
+    /// Applies `event` (already validated) by `peer` as the log's event number `seq`.
+    /// `state` is nil for a call never started.
     /// - Parameter now: the daemon's clock; a note declared later than it (by more than
-    ///   ``futureTolerance``) is refused. Nil skips that check, not the one against the
+    ///   ``clockTolerance``) is refused. Nil skips that check, not the one against the
     ///   call's `received_at`.
     public func apply(
         _ event: WriteEvent, to state: CallState?, by peer: Peer, seq: Int64, now: Timestamp? = nil
@@ -53,11 +53,11 @@ public struct CallPolicy: Sendable {
             // call.get shows the daemon's own beside it).
             let urgent = update.changes.flags["threat_to_life"] == true || update.changes.anonymousRequested == true
             if update.note != nil, !urgent {
-                guard update.at.seconds(since: state.receivedAt) >= -Self.futureTolerance else {
+                guard update.at.seconds(since: state.receivedAt) >= -Self.clockTolerance else {
                     throw .invalid(
                         "at", "\"at\" (\(update.at.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
                 }
-                if let now, update.at.seconds(since: now) > Self.futureTolerance {
+                if let now, update.at.seconds(since: now) > Self.clockTolerance {
                     throw .invalid(
                         "at",
                         "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock.")
