@@ -70,6 +70,21 @@ public final class CallStore: Sendable {
         self.keys = keys
         self.logger = logger
         self.path = path
+        do {
+            try prepare(walTruncatePages: walTruncatePages)
+        } catch {
+            // Nothing of a store that failed to open may live on: its checkpointer's thread
+            // and connections would go on holding the file, and SQLite takes a deleted
+            // file's locks for those of a new file that reuses its inode number.
+            try? close()
+            throw error
+        }
+        // An erasure whose WAL truncation had not finished before a crash is finished now.
+        scrubWAL()
+    }
+
+    /// The writer's settings, the migrations, and the chain heads the writer starts from.
+    private func prepare(walTruncatePages: Int) throws {
         // The writer commits with synchronous=NORMAL: in WAL mode a commit then writes the
         // WAL without fsyncing it (checkpoints still sync). Durability comes from syncLog(),
         // which EventWriter calls on its own thread before answering a batch, so the next
@@ -108,8 +123,6 @@ public final class CallStore: Sendable {
         let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
         chainHeads.withLock { $0 = heads }
         writerHeads.withLock { $0 = heads }
-        // An erasure whose WAL truncation had not finished before a crash is finished now.
-        scrubWAL()
     }
 
     /// Makes every commit so far durable: fdatasync of the WAL (of the database itself when
