@@ -61,16 +61,23 @@ extension CallStore {
         let content = Chain.AuditContent(
             seq: previous.nextSeq, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
             role: entry.role?.rawValue, op: entry.op, detail: entry.detailText)
+        let head = try Self.insertAudit(content, after: previous.head.hash, db)
+        writerHeads.withLock { $0.audit = head }
+        return head
+    }
+
+    /// Inserts the audit row holding `content`, chained after the hash `previous`; returns
+    /// its head. The one place an audit row is written (``appendAudit(_:_:)`` and the
+    /// migration that records a resealing).
+    static func insertAudit(_ content: Chain.AuditContent, after previous: Data, _ db: Database) throws -> Chain.Head {
         let digest = content.digest
-        let hash = Chain.link(previous.head.hash, digest)
+        let hash = Chain.link(previous, digest)
         try db.cachedStatement(
             sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
             content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash,
         ])
-        let head = Chain.Head(seq: content.seq, hash: hash)
-        writerHeads.withLock { $0.audit = head }
-        return head
+        return Chain.Head(seq: content.seq, hash: hash)
     }
 
     /// Where to chain the next row: onto the end this process wrote (`known`), whatever

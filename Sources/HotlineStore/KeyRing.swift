@@ -133,17 +133,19 @@ public struct KeyRing: Sendable {
     /// Whether `sealed` names a key this ring holds (not whether it opens: that depends on
     /// its context too).
     public func canOpen(_ sealed: Data) -> Bool {
-        guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else { return false }
-        let id = sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return keys[id] != nil
+        Self.keyID(of: sealed).map { keys[$0] != nil } ?? false
+    }
+
+    /// The id of the key that sealed `sealed`, read from its header; nil when it is malformed.
+    private static func keyID(of sealed: Data) -> UInt32? {
+        guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == format else { return nil }
+        return sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
     public func open(_ sealed: Data, context: String) throws -> [UInt8] {
-        guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == Self.format else {
+        guard let id = Self.keyID(of: sealed) else {
             throw Failure(description: "a ciphertext in the database is malformed")
         }
-        let idBytes = sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)]
-        let id = idBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard let key = keys[id] else {
             throw Failure(description: "a ciphertext was sealed with key \(String(id, radix: 16)), which is not configured")
         }

@@ -134,13 +134,7 @@ enum SealedCoordinates {
         let content = Chain.AuditContent(
             seq: tail.seq + 1, at: now.microseconds, uid: Int64(getuid()), pid: Int64(getpid()), role: nil,
             op: AuditOp.chainReseal, detail: JSONWriter.string(.object(detail)))
-        let digest = content.digest
-        try db.execute(
-            sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [
-                content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest,
-                Chain.link(tail.hash, digest),
-            ])
+        _ = try CallStore.insertAudit(content, after: tail.hash, db)
         return outcome
     }
 }
