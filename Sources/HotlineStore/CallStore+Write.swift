@@ -131,31 +131,35 @@ extension CallStore {
     /// When readers keep it from finishing, it is tried again at the next commit or idle tick.
     public func scrubWAL() {
         for _ in 1...50 {
-            // Not after a failed fsync: see the checkpointer.
-            if syncFailure != nil { return }
-            // Without waiting on readers: a truncating checkpoint that waited (the busy
-            // timeout) would hold the writer, and every 999 acknowledgement, behind a long
-            // read such as `verify`. Busy now means try again shortly, or at the idle tick.
-            let attempt: (walFrameCount: Int, checkpointedFrameCount: Int)?
-            do {
-                attempt = try checkpointWithoutWaiting(.truncate)
-            } catch {
-                if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
-                    noteStorageFault(explain(reason))
-                    return
-                }
-                attempt = nil
+            switch truncateWALOnce() {
+            case true?, nil: return
+            case false?: usleep(2_000)
             }
-            if let result = attempt,
-                result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount
-            {
-                scrubPending.store(false, ordering: .relaxed)
-                return
-            }
-            usleep(2_000)
         }
         if !scrubPending.exchange(true, ordering: .relaxed) {
             logger.warning("the WAL could not be truncated after erasing an identity yet; retrying")
+        }
+    }
+
+    /// One try at an erasure's WAL truncation: true when the WAL is empty after it (the
+    /// erasure is finished), false when a reader held it up, nil when no try may be made (a
+    /// failed fsync, now or before: see the checkpointer).
+    private func truncateWALOnce() -> Bool? {
+        if syncFailure != nil { return nil }
+        // Without waiting on readers: a truncating checkpoint that waited (the busy
+        // timeout) would hold the writer, and every 999 acknowledgement, behind a long
+        // read such as `verify`. Busy now means try again shortly, or later.
+        do {
+            let result = try checkpointWithoutWaiting(.truncate)
+            guard result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount else { return false }
+            scrubPending.store(false, ordering: .relaxed)
+            return true
+        } catch {
+            if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
+                noteStorageFault(explain(reason))
+                return nil
+            }
+            return false
         }
     }
 
@@ -197,16 +201,7 @@ extension CallStore {
     /// could wait for ever. At most every 100 ms, and without waiting on readers.
     func retryScrub() {
         guard syncFailure == nil, Self.isDue(lastScrubRetry, every: .milliseconds(100)) else { return }
-        do {
-            let result = try checkpointWithoutWaiting(.truncate)
-            if result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount {
-                scrubPending.store(false, ordering: .relaxed)
-            }
-        } catch {
-            if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
-                noteStorageFault(explain(reason))
-            }
-        }
+        _ = truncateWALOnce()
     }
 
     /// Whether `interval` has passed since `last` (or it never happened); if so, `last` is
