@@ -98,7 +98,7 @@ for spec in "early:2026-11-23 $calls" "early:2026-11-24 $small"; do
   for r in $(seq "$repeats"); do
     out="$dir/out-$r" && rm -rf "$out" && mkdir "$out"
     c0=$(daemon_cpu)
-    /usr/bin/time -v -o "$dir/time.txt" "${ctl[@]}" export --shift "$shift" --out "$out" >/dev/null
+    /usr/bin/time -v -o "$dir/time.txt" "${ctl[@]}" export --reason "Export benchmark" --shift "$shift" --out "$out" >/dev/null
     c1=$(daemon_cpu)
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$dir/time.txt")
     peak=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$dir/time.txt")

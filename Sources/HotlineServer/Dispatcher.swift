@@ -92,15 +92,16 @@ public final class Dispatcher: Sendable {
             // Writes belong to a connection's queue at the writer (offerWrite, where one
             // waits for room rather than being refused); ConnectionHandler offers them.
             return loop.makeFailedFuture(HotlineError(.unavailable, "Write on a connection of your own."))
-        case .callGet(let callID, let notesAfter):
+        case .callGet(let callID, let notesAfter, let reason):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             // One answer carries at most this many notes; `notes_next` says where the rest begin.
+            let configuration = self.configuration
             let limits = configuration.limits
             // The audit entry says which page was disclosed: the notes after `notes_after`
             // up to and including `notes_next` (to the end when there is none).
             var subject: [String: JSONValue] = ["call_ids": [.string(callID)]]
             if let notesAfter { subject["notes_after"] = .int(notesAfter) }
-            return audited(peer, "call.get", subject: subject, on: loop) { store throws(HotlineError) in
+            return audited(peer, "call.get", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
                 let found = try Self.storage { try store.call(
                         id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,
                         maxNoteBytes: limits.maxPageBytes)
@@ -111,38 +112,49 @@ public final class Dispatcher: Sendable {
                 if !peer.has(.supervisor), !peer.has(.auditor), detail.state.ownerUID != peer.uid {
                     throw HotlineError(.forbidden, "A handler may read only the calls it started.", field: "call_id")
                 }
+                // Whoever took the call reads it as its handler, whatever else it is; anyone
+                // else, as a supervisor or an auditor.
+                let allowing = peer.roles.intersection(Self.readAll).union(detail.state.ownerUID == peer.uid ? [.handler] : [])
+                if reason == nil, configuration.reasonsRequired.isRequired(op: "call.get", allowedBy: allowing) {
+                    throw ReasonsRequired.missing(op: "call.get", allowedBy: allowing)
+                }
                 guard let next = detail.notesNext else { return (["call": detail.json], [:]) }
                 return (["call": detail.json, "notes_next": .int(next)], ["notes_next": .int(next)])
             }
-        case .callsList(let query):
+        case .callsList(let query, let reason):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
+            if let missing = missingReason("calls.list", reason, allowedBy: ownerOnly ? [.handler] : peer.roles.intersection(Self.readAll)) {
+                return loop.makeFailedFuture(missing)
+            }
             var filter = query.json.objectValue?.filter { $0.value != .null } ?? [:]
             if ownerOnly { filter["owner_uid"] = .int(Int64(peer.uid)) }
-            return audited(peer, "calls.list", subject: ["filter": .object(filter)], on: loop) { store throws(HotlineError) in
+            return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
                 var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
                 if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
                 return (.object(answer), ["call_ids": .array(page.calls.map { .string($0.id) })])
             }
-        case .auditList(let from, let to):
+        case .auditList(let from, let to, let reason):
             let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
             guard peer.has(.auditor) else {
-                return refused(peer, "audit.list", subject: ["filter": filter], "Only auditors may read the audit log.", on: loop)
+                return refused(peer, "audit.list", subject: ["filter": filter], reason: reason, "Only auditors may read the audit log.", on: loop)
             }
+            if let missing = missingReason("audit.list", reason, allowedBy: [.auditor]) { return loop.makeFailedFuture(missing) }
             let maxBytes = configuration.limits.maxPageBytes
-            return audited(peer, "audit.list", subject: ["filter": filter], on: loop) { store throws(HotlineError) in
+            return audited(peer, "audit.list", subject: ["filter": filter], reason: reason, on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
                 var answer: [String: JSONValue] = ["entries": .array(page.entries.map(\.json))]
                 if let next = page.nextFrom { answer["next_from"] = .string(next.rfc3339) }
                 return (.object(answer), ["entries": .int(Int64(page.entries.count))])
             }
-        case .verify:
+        case .verify(let reason):
             guard peer.has(.auditor) else {
-                return refused(peer, "verify", subject: [:], "Only auditors may verify the log.", on: loop)
+                return refused(peer, "verify", subject: [:], reason: reason, "Only auditors may verify the log.", on: loop)
             }
+            if let missing = missingReason("verify", reason, allowedBy: [.auditor]) { return loop.makeFailedFuture(missing) }
             let logger = self.logger
-            return audited(peer, "verify", subject: [:], on: loop) { store throws(HotlineError) in
+            return audited(peer, "verify", subject: [:], reason: reason, on: loop) { store throws(HotlineError) in
                 let report = try Self.storage { try store.verify() }
                 if report.ok {
                     logger.notice(
@@ -159,14 +171,17 @@ public final class Dispatcher: Sendable {
                 if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
                 return (report.json, detail)
             }
-        case .export(let query):
+        case .export(let query, let reason):
             let subject: [String: JSONValue] = ["filter": Self.exportFilter(query)]
             guard peer.has(.supervisor) || peer.has(.auditor) else {
-                return refused(peer, "export", subject: subject, "Only supervisors and auditors may export.", on: loop)
+                return refused(peer, "export", subject: subject, reason: reason, "Only supervisors and auditors may export.", on: loop)
+            }
+            if let missing = missingReason("export", reason, allowedBy: peer.roles.intersection(Self.readAll)) {
+                return loop.makeFailedFuture(missing)
             }
             let settings = configuration.shifts
             let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
-            return audited(peer, "export", subject: subject, on: loop) { store throws(HotlineError) in
+            return audited(peer, "export", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
                 let window = try Self.window(of: query, settings: settings, now: now)
                 let page = try Self.storage {
                     try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
@@ -288,6 +303,15 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// The roles that read every call, not only the reader's own.
+    static let readAll: Set<Role> = [.supervisor, .auditor]
+
+    /// The `invalid` answer when `op` needs a reason (`reasons_required`) and gave none.
+    func missingReason(_ op: String, _ reason: String?, allowedBy allowing: Set<Role>) -> HotlineError? {
+        guard reason == nil, configuration.reasonsRequired.isRequired(op: op, allowedBy: allowing) else { return nil }
+        return ReasonsRequired.missing(op: op, allowedBy: allowing)
+    }
+
     static func forbidden(_ peer: Peer, _ message: String) -> HotlineError {
         peer.roles.isEmpty ? forbiddenNoRole : HotlineError(.forbidden, message)
     }
@@ -295,10 +319,11 @@ public final class Dispatcher: Sendable {
     /// Refuses an op the peer's role does not allow; audited like a refused read when the
     /// peer holds some role (one with none is refused before anything, unaudited).
     func refused(
-        _ peer: Peer, _ op: String, subject: [String: JSONValue], _ message: String, on loop: any EventLoop
+        _ peer: Peer, _ op: String, subject: [String: JSONValue], reason: String? = nil, _ message: String,
+        on loop: any EventLoop
     ) -> EventLoopFuture<JSONValue> {
         guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-        return audited(peer, op, subject: subject, on: loop) { _ throws(HotlineError) in
+        return audited(peer, op, subject: subject, reason: reason, on: loop) { _ throws(HotlineError) in
             throw HotlineError(.forbidden, message)
         }
     }
@@ -308,7 +333,7 @@ public final class Dispatcher: Sendable {
     /// a miss is audited too, with its error code as `result`; if the entry cannot be
     /// written the read is answered `storage` and discloses nothing.
     func audited(
-        _ peer: Peer, _ op: String, subject: [String: JSONValue], on loop: any EventLoop,
+        _ peer: Peer, _ op: String, subject: [String: JSONValue], reason: String? = nil, on loop: any EventLoop,
         _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> (JSONValue, [String: JSONValue])
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
@@ -328,7 +353,7 @@ public final class Dispatcher: Sendable {
                 detail["result"] = .string(error.code.rawValue)
                 outcome = .failure(error)
             }
-            return (outcome, AuditEntry(peer: peer, op: op, at: now, detail: detail))
+            return (outcome, AuditEntry(peer: peer, op: op, at: now, detail: detail, reason: reason))
         }
         .flatMap { outcome, entry in
             // The entry is written on a thread at the normal priority: the bulk readers run

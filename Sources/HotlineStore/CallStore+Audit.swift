@@ -58,9 +58,15 @@ extension CallStore {
     func appendAudit(_ entry: AuditEntry, _ db: Database) throws -> Chain.Head {
         let known = writerHeads.withLock { $0.audit }
         let previous = try chainEnd(known: known, tail: Self.lastAudit(db), chain: "audit log")
+        var detail = entry.detail
+        if let reason = entry.reason {
+            // Sealed for this entry alone: a reason often names the people a read was about.
+            let sealed = try keys.seal(Array(reason.utf8), context: AuditEntry.reasonContext(seq: previous.nextSeq))
+            detail[AuditEntry.sealedReasonKey] = .string(sealed.base64EncodedString())
+        }
         let content = Chain.AuditContent(
             seq: previous.nextSeq, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
-            role: entry.role?.rawValue, op: entry.op, detail: entry.detailText)
+            role: entry.role?.rawValue, op: entry.op, detail: JSONWriter.string(.object(detail)))
         let head = try Self.insertAudit(content, after: previous.head.hash, db)
         writerHeads.withLock { $0.audit = head }
         return head
@@ -186,15 +192,31 @@ extension CallStore {
                     nextFrom = after.map(Timestamp.init(microseconds:))
                 }
             }
-            return AuditPage(entries: try rows.map(Self.auditEntry), nextFrom: nextFrom)
+            return AuditPage(entries: try rows.map(auditEntry), nextFrom: nextFrom)
         }
     }
 
-    static func auditEntry(_ row: Row) throws -> AuditEntry {
-        let detail = try JSONParser.parse(Array((row["detail"] as String).utf8)).objectValue ?? [:]
+    /// An audit row as an entry, its reason opened (and its ciphertext left out of the
+    /// detail). A reason no key at hand opens (its key was retired from the key file, or the
+    /// row was altered) is marked unreadable rather than hiding the rest of the log.
+    func auditEntry(_ row: Row) throws -> AuditEntry {
+        var detail = try JSONParser.parse(Array((row["detail"] as String).utf8)).objectValue ?? [:]
+        let seq: Int64 = row["seq"]
+        var reason: String? = nil
+        var unreadable = false
+        if let sealed = detail.removeValue(forKey: AuditEntry.sealedReasonKey) {
+            if case .string(let text) = sealed, let data = Data(base64Encoded: text),
+                let opened = try? keys.open(data, context: AuditEntry.reasonContext(seq: seq))
+            {
+                reason = String(decoding: opened, as: UTF8.self)
+            } else {
+                unreadable = true
+            }
+        }
         return AuditEntry(
-            seq: row["seq"], at: Timestamp(microseconds: row["at"]),
+            seq: seq, at: Timestamp(microseconds: row["at"]),
             uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), pid: Int32(truncatingIfNeeded: row["pid"] as Int64),
-            role: (row["role"] as String?).flatMap(Role.init(rawValue:)), op: row["op"], detail: detail)
+            role: (row["role"] as String?).flatMap(Role.init(rawValue:)), op: row["op"], detail: detail, reason: reason,
+            reasonUnreadable: unreadable)
     }
 }

@@ -12,6 +12,7 @@ struct Audit: ParsableCommand {
     @ParentCommand var parent: HotlineCtl
     @Option(help: "From (RFC 3339; default 24 hours ago).") var from: String?
     @Option(help: "To, exclusive (RFC 3339 or 'now'; default now).") var to = "now"
+    @OptionGroup var reasonOptions: ReasonOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -19,10 +20,11 @@ struct Audit: ParsableCommand {
         var fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
         let connection = try parent.connect()
         var printedHeader = false
+        let reason = reasonOptions.resolve(what: "reading the audit log")
         while true {
-            let response = try perform(
-                ["op": "audit.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339)],
-                on: connection, json: output.json)
+            var request: [String: JSONValue] = ["op": "audit.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339)]
+            request.add(reason: reason)
+            let response = try perform(.object(request), on: connection, json: output.json)
             if !output.json {
                 if !printedHeader {
                     print("SEQ     AT (UTC)                     UID     ROLE        OP                RESULT     WHAT")
@@ -57,6 +59,12 @@ struct Audit: ParsableCommand {
             what.append("\(e["from"]?.stringValue ?? "?") -> \(e["to"]?.stringValue ?? "?")")
         }
         if let ok = e["ok"]?.boolValue { what.append(ok ? "log intact" : "TAMPERING FOUND") }
+        if let reason = e["reason"]?.stringValue {
+            // One line per entry: a reason's line breaks are shown as spaces.
+            let flat = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+            what.append("reason \"\(flat)\"")
+        }
+        if e["reason_unreadable"] == .bool(true) { what.append("reason sealed under a key no longer in the key file") }
         return col(String(e["seq"]?.intValue ?? 0), 8) + col(e["at"]?.stringValue ?? "-", 29)
             + col(String(e["uid"]?.intValue ?? -1), 8) + col(e["role"]?.stringValue ?? "(daemon)", 12)
             + col(e["op"]?.stringValue ?? "-", 18) + col(e["result"]?.stringValue ?? "-", 11)
@@ -80,6 +88,7 @@ struct Verify: ParsableCommand {
     var anchor: [String] = []
     @Option(help: "An audit-chain head known from before, SEQ:HASH (offline; repeatable).")
     var auditAnchor: [String] = []
+    @OptionGroup var reasonOptions: ReasonOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -88,6 +97,9 @@ struct Verify: ParsableCommand {
         }
         if database == nil, !(anchor.isEmpty && auditAnchor.isEmpty) {
             throw ValidationError("--anchor and --audit-anchor go with --database; the daemon holds its own.")
+        }
+        if database != nil, reasonOptions.reason != nil {
+            throw ValidationError("--reason is kept in the daemon's audit log; a verify of a file with --database writes none.")
         }
     }
 
@@ -99,7 +111,9 @@ struct Verify: ParsableCommand {
             ).json
             if output.json { print(JSONWriter.string(report)) }
         } else {
-            report = try perform(["op": "verify"], on: try parent.connect(), json: output.json)
+            var request: [String: JSONValue] = ["op": "verify"]
+            request.add(reason: reasonOptions.resolve(what: "verifying the log"))
+            report = try perform(.object(request), on: try parent.connect(), json: output.json)
         }
         if !output.json { Self.describe(report) }
         if report["intact"] != .bool(true) { throw ExitCode(1) }

@@ -23,6 +23,7 @@ struct Export: ParsableCommand {
     @Option(help: "csv, json or html; repeat for several (default: all three).") var format: [Format] = []
     @Option(help: "The directory to write to (default: the current one).") var out = "."
     @Option(help: .hidden) var pageSize = 1000
+    @OptionGroup var reasonOptions: ReasonOptions
 
     func validate() throws {
         switch (shift, from, to) {
@@ -49,12 +50,15 @@ struct Export: ParsableCommand {
 
         // The first page says which instants the shift covers; later pages ask for exactly
         // those, so a shift boundary passing mid-export changes nothing.
+        let reason = reasonOptions.resolve(what: "this export")
         var request = window.merging(["op": "export", "limit": .int(Int64(pageSize))]) { a, _ in a }
+        request.add(reason: reason)
         var first = try perform(.object(request), on: connection, json: false)
         guard let resolved = first["shift"].flatMap(ShiftWindow.init(json:)) else {
             throw CLIError("the daemon's answer has no shift window")
         }
         request = ["op": "export", "from": .string(resolved.from.rfc3339), "to": .string(resolved.to.rfc3339), "limit": .int(Int64(pageSize))]
+        request.add(reason: reason)
 
         var files = try ExportFiles(directory: out, stem: resolved.fileStem, formats: formats)
         defer { files.abandon() }

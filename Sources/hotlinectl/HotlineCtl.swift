@@ -89,3 +89,31 @@ func parseTime(_ text: String, flag: String) throws -> Timestamp {
 }
 
 func newEventID() -> String { UUIDText.random() }
+
+/// `--reason` for the commands that read the log (DPA 2018 section 62(2)): why you read,
+/// kept sealed in the read's audit entry. Without it, and with a terminal, the command asks.
+struct ReasonOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Why you read this, kept in the audit log (at most 1000 bytes).",
+            discussion: "Required of the roles the daemon's reasons_required lists; asked for when a terminal is attached."))
+    var reason: String?
+
+    /// The reason to send: `--reason`, else one typed at the terminal (none when Enter alone
+    /// is typed, or when standard input or error is not a terminal).
+    func resolve(what: String) -> String? {
+        if let reason { return reason }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDERR_FILENO) == 1 else { return nil }
+        FileHandle.standardError.write(Data("Reason for \(what) (kept in the audit log; Enter for none): ".utf8))
+        guard let line = readLine(strippingNewline: true) else { return nil }
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Adds `"reason"` when there is one.
+    mutating func add(reason: String?) {
+        if let reason { self["reason"] = .string(reason) }
+    }
+}

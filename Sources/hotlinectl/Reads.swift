@@ -9,6 +9,7 @@ struct Show: ParsableCommand {
 
     @ParentCommand var parent: HotlineCtl
     @Argument(help: "The call's UUID.") var callID: String
+    @OptionGroup var reasonOptions: ReasonOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -79,8 +80,10 @@ extension Show {
     func wholeCall(on connection: HotlineConnection) throws -> JSONValue {
         var notes: [JSONValue] = []
         var after: Int64? = nil
+        let reason = reasonOptions.resolve(what: "reading call \(callID)")
         while true {
             var request: [String: JSONValue] = ["op": "call.get", "call_id": .string(callID)]
+            request.add(reason: reason)
             if let after { request["notes_after"] = .int(after) }
             let response: JSONValue
             do {
@@ -123,6 +126,7 @@ struct List: ParsableCommand {
     @Option(help: "Only this route.") var route: String?
     @Option(help: "At most this many calls per page (1-1000).") var limit = 100
     @Flag(help: "Follow next_after_seq until every call in the range is listed.") var all = false
+    @OptionGroup var reasonOptions: ReasonOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -131,12 +135,14 @@ struct List: ParsableCommand {
         let connection = try parent.connect()
         var after: Int64? = nil
         var printedHeader = false
+        let reason = reasonOptions.resolve(what: "listing calls")
         repeat {
             var request: [String: JSONValue] = [
                 "op": "calls.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339),
                 "limit": .int(Int64(limit)),
             ]
             if let route { request["route"] = .string(route) }
+            request.add(reason: reason)
             if let after { request["after_seq"] = .int(after) }
             let response = try perform(.object(request), on: connection, json: output.json)
             after = response["next_after_seq"]?.intValue

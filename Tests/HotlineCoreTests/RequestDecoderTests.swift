@@ -297,7 +297,7 @@ import Testing
 
     @Test(arguments: [Int64(1), 2, 999, 1000])
     func callsListAcceptsLimitsFrom1To1000(limit: Int64) {
-        guard case .callsList(let q) = request(Self.with(Self.list, ["limit"], .int(limit))) else { return }
+        guard case .callsList(let q, _) = request(Self.with(Self.list, ["limit"], .int(limit))) else { return }
         #expect(q.limit == Int(limit))
     }
 
@@ -321,7 +321,7 @@ import Testing
         let e = failure(Self.with(Self.list, ["after_seq"], -1))
         #expect(e?.code == .invalid)
         #expect(e?.field == "after_seq")
-        guard case .callsList(let q) = request(Self.with(Self.list, ["after_seq"], 0)) else { return }
+        guard case .callsList(let q, _) = request(Self.with(Self.list, ["after_seq"], 0)) else { return }
         #expect(q.afterSeq == 0)
     }
 
@@ -746,5 +746,63 @@ import Testing
         var v = Self.with(Self.start, ["event_id"], nil)
         v = Self.with(v, ["colour"], "red")
         #expect(failure(v)?.field == "colour")
+    }
+
+    // MARK: Reasons for reads
+
+    static let reads: [JSONValue] = [
+        ["op": "call.get", "call_id": .string(callID)], list, ["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
+        ["op": "verify"], ["op": "export", "shift": "previous"],
+    ]
+
+    @Test func everyReadTakesAReasonAndNoOtherOpDoes() throws {
+        let why = "Caller's MP asked; reviewing before the reply"
+        for read in Self.reads {
+            let op = read["op"]?.stringValue ?? "?"
+            #expect(request(read)?.reason == nil, "\(op)")
+            #expect(request(Self.with(read, ["reason"], .null))?.reason == nil, "\(op)")
+            #expect(request(Self.with(read, ["reason"], .string(why)))?.reason == why, "\(op)")
+            // Line breaks are text, as in a note.
+            #expect(request(Self.with(read, ["reason"], "Line one\r\nline two"))?.reason == "Line one\r\nline two", "\(op)")
+        }
+        #expect(request(Self.with(Self.reads[0], ["reason"], "why"))
+            == .callGet(callID: Self.callID, notesAfter: nil, reason: "why"))
+        for other in [Self.hello, ["op": "stats"], ["op": "ping"], Self.end] as [JSONValue] {
+            let e = failure(Self.with(other, ["reason"], "why"))
+            #expect(e?.code == .invalid, "\(other)")
+            #expect(e?.field == "reason", "\(other)")
+        }
+    }
+
+    @Test(arguments: [
+        (JSONValue.string(""), "is blank"), (" \t\n ", "is blank"), (.int(42), "must be a string"),
+        (.string(String(repeating: "é", count: 501)), "longer than 1000 bytes"), ("a\u{7}b", "control character"),
+    ])
+    func aBadReasonIsInvalidNamingIt(value: JSONValue, says: String) {
+        for read in Self.reads {
+            let e = failure(Self.with(read, ["reason"], value))
+            #expect(e?.code == .invalid, "\(read)")
+            #expect(e?.field == "reason", "\(read)")
+            #expect(e?.message.contains(says) == true, "\(e?.message ?? "")")
+        }
+        #expect(request(Self.with(Self.reads[3], ["reason"], .string(String(repeating: "é", count: 500))))?.reason?.utf8.count == 1000)
+    }
+
+    @Test func aReasonIsRequiredOnlyWhenEveryRoleThatAllowsTheReadIsListed() {
+        let rules = ReasonsRequired([.supervisor: ["call.get", "calls.list", "export"], .auditor: ["call.get"]])
+        #expect(rules.isRequired(op: "call.get", allowedBy: [.supervisor]))
+        #expect(rules.isRequired(op: "call.get", allowedBy: [.supervisor, .auditor]))
+        // Allowed as the handler who took the call, too: no reason needed.
+        #expect(!rules.isRequired(op: "call.get", allowedBy: [.supervisor, .handler]))
+        #expect(!rules.isRequired(op: "call.get", allowedBy: [.handler]))
+        #expect(!rules.isRequired(op: "calls.list", allowedBy: [.supervisor, .auditor]))
+        #expect(rules.isRequired(op: "export", allowedBy: [.supervisor]))
+        #expect(!rules.isRequired(op: "verify", allowedBy: [.auditor]))
+        #expect(!rules.isRequired(op: "call.get", allowedBy: []))
+        #expect(!ReasonsRequired().isRequired(op: "call.get", allowedBy: [.supervisor]))
+        let e = ReasonsRequired.missing(op: "calls.list", allowedBy: [.supervisor, .auditor])
+        #expect(e.code == .invalid)
+        #expect(e.field == "reason")
+        #expect(e.message == "\"reason\" is required: as auditor and supervisor you must say why you read this (calls.list); it is kept in the audit log.")
     }
 }

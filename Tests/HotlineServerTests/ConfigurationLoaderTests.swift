@@ -78,6 +78,9 @@ import Testing
         #expect(c.roles.handler.groups == ["hotline"])
         #expect(c.roles.supervisor.groups == ["hotline-supervisors"])
         #expect(c.roles.auditor.groups == ["hotline-auditors"])
+        // DPA 2018 s62(2): supervisors and auditors say why they read calls.
+        let calls: Set = ["call.get", "calls.list", "export"]
+        #expect(c.reasonsRequired == ReasonsRequired([.supervisor: calls, .auditor: calls]))
         #expect(c.alerts == AlertSettings(
             maxLevel: 3, ackSeconds: 60, subscriberQueue: 256,
             sinks: [AlertSink(name: "journal", kind: .journal, levels: [1, 2, 3])]))
@@ -125,6 +128,21 @@ import Testing
         let problems = Self.problems(Self.minimal(replacing: old, with: new))
         #expect(problems.count == 1)
         #expect(problems.first?.hasPrefix("\(key): unknown key \"\(leaf)\" (expected one of: ") == true, "\(problems)")
+    }
+
+    @Test func reasonsRequiredNamesRolesAndReadsAndIsCheckedLikeTheRest() throws {
+        #expect(try ConfigurationLoader.parse(Self.minimal).reasonsRequired == ReasonsRequired())
+        let given = try ConfigurationLoader.parse(Self.minimal + "\nreasons_required:\n  auditor: [audit.list, verify]\n  handler: []\n")
+        #expect(given.reasonsRequired == ReasonsRequired([.auditor: ["audit.list", "verify"], .handler: []]))
+        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  inspector: [export]\n") == [
+            "reasons_required.inspector: unknown role \"inspector\" (expected one of: handler, supervisor, auditor)"
+        ])
+        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: [call.get, alert.ack]\n") == [
+            "reasons_required.supervisor.1: \"alert.ack\" is not a read that takes a reason (expected one of: call.get, calls.list, audit.list, verify, export)"
+        ])
+        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: call.get\n") == [
+            "reasons_required.supervisor: has the wrong type (expected a list)"
+        ])
     }
 
     @Test func theUnknownKeyMessageListsTheKnownKeys() {

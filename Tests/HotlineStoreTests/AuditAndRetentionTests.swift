@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 import HotlineStore
+import Logging
 import Testing
 
 /// The audit log (who read what, and the audited writes) and retention purges, below the
@@ -33,6 +34,55 @@ import Testing
             "call_ids": [.string(Self.callA)], "result": "ok",
         ])
         #expect(t.store.heads.audit.seq == 2)
+    }
+
+    @Test func aReasonIsSealedForItsOwnEntryAndReadBackOnlyThere() throws {
+        let why = "Complaint from Ann Example of 1 High Street: reviewing how her call was handled"
+        let stored = try t.store.audit(
+            AuditEntry(
+                peer: Fixture.supervisor, op: "call.get", at: Fixture.now,
+                detail: ["call_ids": [.string(Self.callA)], "result": "ok"], reason: why))
+        let plain = try t.store.audit(
+            AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
+        #expect(try entries() == [stored, plain])
+        #expect(try entries().first?.json["reason"] == .string(why))
+        #expect(try entries().last?.json["reason"] == nil)
+        // Not in the clear anywhere in the file; chained as its ciphertext, so verify holds.
+        try t.store.syncLog()
+        for (file, bytes) in try t.fileBytes() {
+            #expect(!bytes.contains(bytes: Array("Ann Example".utf8)), "the reason is in clear in \(file)")
+        }
+        let sealed = try t.read { db in
+            try String.fetchOne(db, sql: "SELECT json_extract(detail, '$.reason_sealed') FROM audit WHERE seq = 1")
+        }
+        #expect(sealed != nil)
+        #expect(try t.store.verify().ok)
+
+        // Moved to another entry it opens nowhere (the context names the entry), and the rest
+        // of the log still reads; verify reports the moved entry.
+        try t.reopen { db in
+            try db.execute(
+                sql: "UPDATE audit SET detail = json_set(detail, '$.reason_sealed', ?) WHERE seq = 2", arguments: [sealed])
+        }
+        let moved = try entries()
+        #expect(moved.map(\.reason) == [why, nil])
+        #expect(moved.map(\.reasonUnreadable) == [false, true])
+        #expect(moved.last?.json["reason_unreadable"] == true)
+        #expect(moved.last?.json[AuditEntry.sealedReasonKey] == nil)
+        #expect(try t.store.verify().firstBadAuditSeq == 2)
+    }
+
+    @Test func aReasonUnderAKeyNoLongerHeldIsMarkedUnreadableNotAFailure() throws {
+        try t.store.audit(
+            AuditEntry(peer: Fixture.supervisor, op: "calls.list", at: Fixture.now, detail: ["result": "ok"], reason: "Weekly review"))
+        try t.store.close()
+        let other = try KeyRing(hexKeys: [String(repeating: "ab", count: 32)])
+        let store = try CallStore(path: t.path, keys: other, logger: Logger(label: "hotlined.test.store"))
+        defer { try? store.close() }
+        let read = try store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries
+        #expect(read.map(\.reasonUnreadable) == [true])
+        #expect(read.first?.reason == nil)
+        #expect(read.first?.detail == ["result": "ok"])
     }
 
     @Test func auditListPagesWithoutSplittingAMicrosecond() throws {

@@ -62,7 +62,7 @@ struct CommandLineTests {
             Daemon.hotlinectl, ["update", call, "--note", "Was here first", "--at", "2020-01-01T00:00:00Z"], environment: env)
         #expect(backdated.status == 1)
         #expect(backdated.stderr.contains("at") && backdated.stderr.contains("before the call was received"), "\(backdated.stderr)")
-        let list = try run(Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z"], environment: env)
+        let list = try run(Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z", "--reason", "Checking the call was logged"], environment: env)
         #expect(list.stdout.contains(call))
         let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)
         #expect(try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["events"] == 3)
@@ -131,6 +131,40 @@ struct CommandLineTests {
         let limits = try String(contentsOfFile: "/proc/\(daemon.process!.processIdentifier)/limits", encoding: .utf8)
         let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }
         #expect(core.map { Array($0.split(separator: " ").dropFirst(4).prefix(2)) } == ["0", "0"], "\(core ?? "no line")")
+    }
+
+    @Test func hotlinectlSaysWhyItReadsAndAsksForAReasonAtATerminal() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        let list = ["list", "--from", "2020-01-01T00:00:00Z"]
+        // root is a supervisor and an auditor: listing every call needs a reason (shipped
+        // reasons_required). Without a terminal nothing is asked.
+        let bare = try run(Daemon.hotlinectl, list, environment: env)
+        #expect(bare.status == 1)
+        #expect(bare.stderr.contains("invalid (reason): \"reason\" is required: as auditor and supervisor"), "\(bare.stderr)")
+        let given = try run(Daemon.hotlinectl, list + ["--reason", "Weekly review of hotline calls"], environment: env)
+        #expect(given.status == 0, "\(given.stderr)")
+        var expected = ["Weekly review of hotline calls"]
+        // At a terminal (script(1) gives it one) hotlinectl asks, and sends what is typed.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
+            let command = ([Daemon.hotlinectl, "--socket", daemon.socket] + list).joined(separator: " ")
+            let asked = try run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: "Asked at the terminal\n")
+            #expect(asked.status == 0, "\(asked.stdout) \(asked.stderr)")
+            #expect(asked.stdout.contains("Reason for listing calls (kept in the audit log; Enter for none): "), "\(asked.stdout)")
+            expected.append("Asked at the terminal")
+        } else {
+            print("skipped: the terminal prompt needs /usr/bin/script")
+        }
+        let audit = try run(Daemon.hotlinectl, ["audit", "--json", "--from", "2020-01-01T00:00:00Z"], environment: env)
+        let entries = try JSONParser.parse(audit.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["entries"]?.arrayValue ?? []
+        #expect(entries.compactMap { $0["reason"]?.stringValue } == expected)
+        let table = try run(Daemon.hotlinectl, ["audit", "--from", "2020-01-01T00:00:00Z"], environment: env)
+        #expect(table.stdout.contains("reason \"Weekly review of hotline calls\""), "\(table.stdout)")
+        // An offline verify writes no audit entry, so it takes no reason.
+        let offline = try run(Daemon.hotlinectl, ["verify", "--database", daemon.database, "--reason", "x"])
+        #expect(offline.status != 0)
+        #expect(offline.stderr.contains("--reason is kept in the daemon's audit log"), "\(offline.stderr)")
     }
 
     @Test func hotlinectlSendSpeaksTheRawProtocol() throws {

@@ -101,8 +101,34 @@ final class Daemon: @unchecked Sendable {
     func stop() -> Int32 {
         guard let p = process else { return 0 }
         if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        p.waitUntilExit()
+        let status = Self.waitForExit(p)
         process = nil
+        return status
+    }
+
+    /// Waits for `p` to exit and returns its status as `Process.terminationStatus` gives it.
+    /// `Process.waitUntilExit` once waited for ever on a daemon that had exited and sat
+    /// there a zombie nobody reaped (2026-11-29, AlertTests; Foundation missed its SIGCHLD).
+    /// So this polls, and reaps a zombie itself if Foundation has not within 2 s.
+    @discardableResult
+    static func waitForExit(_ p: Process) -> Int32 {
+        let pid = p.processIdentifier
+        var zombieSince: Date? = nil
+        while p.isRunning {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            // The state is the field after the command name, which is in parentheses.
+            let state = stat.range(of: ") ", options: .backwards).map { stat[$0.upperBound...].prefix(1) }
+            if state == "Z" {
+                let since = zombieSince ?? Date()
+                zombieSince = since
+                var status: Int32 = 0
+                if Date().timeIntervalSince(since) > 2, waitpid(pid, &status, WNOHANG) == pid {
+                    // WIFEXITED: the exit code; else the signal, as Foundation reports it.
+                    return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+                }
+            }
+            usleep(5_000)
+        }
         return p.terminationStatus
     }
 
@@ -119,7 +145,7 @@ final class Daemon: @unchecked Sendable {
     func crash() {
         guard let p = process else { return }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        Self.waitForExit(p)
         process = nil
     }
 
@@ -142,7 +168,7 @@ final class Daemon: @unchecked Sendable {
     deinit {
         if let p = process, p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            Self.waitForExit(p)
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -58,7 +58,7 @@ struct ExportTests {
         let (daemon, connection, ids) = try Self.daemonWithANight()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "night:2026-11-23", "--out", out])
+        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("5 calls, night 2026-11-23"), "\(r.stdout)")
         let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
@@ -95,9 +95,9 @@ struct ExportTests {
         #expect(exports.first?["result"] == "ok")
 
         // The calls either side belong to the shifts either side.
-        let late = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "late:2026-11-23", "--format", "csv", "--out", out])
+        let late = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "late:2026-11-23", "--format", "csv", "--out", out])
         #expect(late.stdout.hasPrefix("1 calls"), "\(late.stdout)")
-        let early = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "early:2026-11-24", "--format", "json", "--out", out])
+        let early = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-11-24", "--format", "json", "--out", out])
         #expect(early.stdout.hasPrefix("1 calls"), "\(early.stdout)")
         #expect(!FileManager.default.fileExists(atPath: out + "/early-2026-11-24.csv"))  // only what was asked
     }
@@ -110,7 +110,7 @@ struct ExportTests {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let r = try run(
                 Daemon.hotlinectl,
-                ["--socket", daemon.socket, "export", "--from", "2026-11-23T23:00:00Z", "--to", "2026-11-24T07:00:00Z", "--page-size", size, "--format", "csv", "--out", out])
+                ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--from", "2026-11-23T23:00:00Z", "--to", "2026-11-24T07:00:00Z", "--page-size", size, "--format", "csv", "--out", out])
             #expect(r.status == 0, "\(r.stderr)")
             csvs.append(try String(contentsOfFile: out + "/calls-20261123T230000Z-20261124T070000Z.csv", encoding: .utf8))
         }
@@ -123,7 +123,7 @@ struct ExportTests {
         try daemon.start()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "early:2026-06-01", "--out", out])
+        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-06-01", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOfFile: out + "/early-2026-06-01.csv", encoding: .utf8) == ExportCSV.header)
         let summary = try JSONParser.parse(String(contentsOfFile: out + "/early-2026-06-01.json", encoding: .utf8))
@@ -137,13 +137,13 @@ struct ExportTests {
         let daemon = try Daemon()
         try daemon.start()
         let c = try daemon.connect()
-        let bad = try c.call(["op": "export", "shift": "dawn:2026-11-23"])
+        let bad = try c.call(["op": "export", "shift": "dawn:2026-11-23", "reason": "Shift summary"])
         #expect(bad.errorCode == "invalid")
         #expect(bad.errorField == "shift")
         #expect(bad["error"]?["message"]?.stringValue?.contains("no shift named \"dawn\"") == true)
         #expect(try c.call(["op": "export", "shift": "previous", "from": "2026-11-23T23:00:00Z"]).errorField == "shift")
         #expect(try c.call(["op": "export", "from": "2026-11-23T23:00:00Z"]).errorField == "to")
-        let cli = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "previous", "--out", "/nonexistent"])
+        let cli = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "previous", "--out", "/nonexistent"])
         #expect(cli.status != 0)
         #expect(cli.stderr.contains("/nonexistent is not a directory"), "\(cli.stderr)")
 
@@ -162,7 +162,7 @@ struct ExportTests {
         chmod(out, 0o777)
         let handler = try run(
             "/usr/bin/setpriv",
-            ["--reuid=61002", "--regid=61002", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "export", "--shift", "previous", "--out", out])
+            ["--reuid=61002", "--regid=61002", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "previous", "--out", out])
         #expect(handler.status == 1)
         #expect(handler.stderr.contains("forbidden"), "\(handler.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty, "nothing is left behind")
@@ -180,7 +180,7 @@ struct ExportTests {
         let (daemon, _, _) = try Self.daemonWithANight()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        #expect(try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--shift", "night:2026-11-23", "--format", "html", "--out", out]).status == 0)
+        #expect(try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23", "--format", "html", "--out", out]).status == 0)
         let png = daemon.directory + "/report.png"
         let shot = try run(
             chromium,

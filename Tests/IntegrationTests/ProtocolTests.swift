@@ -208,7 +208,7 @@ struct ProtocolTests {
         let stats = try c.call(["op": "stats"])
         #expect(stats["events"] == .int(Int64(stored)))
         #expect(stats["calls"] == .int(Int64(calls)))
-        let list = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5])
+        let list = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5, "reason": "Checking reads survive a storage error"])
         #expect(list["calls"]?.arrayValue?.count == 5)
     }
 
@@ -245,7 +245,7 @@ struct ProtocolTests {
         }
         var seen = 0, after: JSONValue? = nil, pages = 0
         repeat {
-            var q: [String: JSONValue] = ["op": "calls.list", "from": "2026-11-24T10:00:00Z", "to": "2026-11-24T10:20:00Z", "limit": 7]
+            var q: [String: JSONValue] = ["op": "calls.list", "from": "2026-11-24T10:00:00Z", "to": "2026-11-24T10:20:00Z", "limit": 7, "reason": "Paging test"]
             if let after { q["after_seq"] = after }
             let page = try c.call(.object(q))
             let calls = page["calls"]?.arrayValue ?? []
@@ -260,7 +260,7 @@ struct ProtocolTests {
         } while after != nil && pages < 10
         #expect(seen == 20)  // [from, to): 10:20 is excluded
         #expect(pages == 3)
-        let emergency = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "route": "emergency", "limit": 1000])
+        let emergency = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "route": "emergency", "limit": 1000, "reason": "Paging test"])
         #expect(emergency["calls"]?.arrayValue?.count == 13)
     }
 

@@ -11,9 +11,19 @@ public struct AuditEntry: Sendable, Equatable {
     public var op: String
     /// What was read or done: `call_ids`, `filter`, `result`, … (op-specific members).
     public var detail: [String: JSONValue]
+    /// Why the reader read (DPA 2018 section 62(2)), as it said. Stored sealed, in the detail
+    /// member ``sealedReasonKey`` (added as the entry is stored, taken out as it is read
+    /// back); read back only with the key it was sealed under.
+    public var reason: String?
+    /// The entry holds a sealed reason that none of the keys at hand opens.
+    public var reasonUnreadable: Bool
+
+    /// The detail member holding the sealed reason (base64), chained with the rest.
+    public static let sealedReasonKey = "reason_sealed"
 
     public init(
-        seq: Int64 = 0, at: Timestamp, uid: UInt32, pid: Int32, role: Role?, op: String, detail: [String: JSONValue]
+        seq: Int64 = 0, at: Timestamp, uid: UInt32, pid: Int32, role: Role?, op: String, detail: [String: JSONValue],
+        reason: String? = nil, reasonUnreadable: Bool = false
     ) {
         self.seq = seq
         self.at = at
@@ -22,16 +32,23 @@ public struct AuditEntry: Sendable, Equatable {
         self.role = role
         self.op = op
         self.detail = detail
+        self.reason = reason
+        self.reasonUnreadable = reasonUnreadable
     }
 
     /// An entry for `peer`'s request, at the role that allowed it.
-    public init(peer: Peer, op: String, at: Timestamp, detail: [String: JSONValue]) {
-        self.init(at: at, uid: peer.uid, pid: peer.pid, role: peer.primaryRole, op: op, detail: detail)
+    public init(peer: Peer, op: String, at: Timestamp, detail: [String: JSONValue], reason: String? = nil) {
+        self.init(at: at, uid: peer.uid, pid: peer.pid, role: peer.primaryRole, op: op, detail: detail, reason: reason)
     }
+
+    /// The context a reason is sealed for: its entry, so that it cannot be moved to another.
+    public static func reasonContext(seq: Int64) -> String { "audit/\(seq)/reason" }
 
     /// As `audit.list` answers it: the fixed members, then the op's own.
     public var json: JSONValue {
         var m = detail
+        if let reason { m["reason"] = .string(reason) }
+        if reasonUnreadable { m["reason_unreadable"] = true }
         m["seq"] = .int(seq)
         m["at"] = .string(at.rfc3339)
         m["uid"] = .int(Int64(uid))

@@ -12,9 +12,12 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var alerts: AlertSettings
     public var retention: [RetentionRule]
     public var shifts: ShiftSettings
+    /// Which roles must say why they read (DPA 2018 section 62(2)); absent, none must.
+    public var reasonsRequired: ReasonsRequired
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts
+        case reasonsRequired = "reasons_required"
     }
 
     public init(
@@ -26,7 +29,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         roles: Roles = Roles(),
         alerts: AlertSettings = AlertSettings(),
         retention: [RetentionRule] = [],
-        shifts: ShiftSettings = ShiftSettings()
+        shifts: ShiftSettings = ShiftSettings(),
+        reasonsRequired: ReasonsRequired = ReasonsRequired()
     ) {
         self.paths = paths
         self.limits = limits
@@ -37,6 +41,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.alerts = alerts
         self.retention = retention
         self.shifts = shifts
+        self.reasonsRequired = reasonsRequired
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +56,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         alerts = try c.decodeIfPresent(AlertSettings.self, forKey: .alerts) ?? AlertSettings()
         retention = try c.decodeIfPresent([RetentionRule].self, forKey: .retention) ?? []
         shifts = try c.decodeIfPresent(ShiftSettings.self, forKey: .shifts) ?? ShiftSettings()
+        reasonsRequired = try c.decodeIfPresent(ReasonsRequired.self, forKey: .reasonsRequired) ?? ReasonsRequired()
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.

@@ -4,19 +4,32 @@ public enum Request: Sendable, Equatable {
     case ping
     case write(WriteEvent)
     /// `notesAfter`: the `notes_next` of an earlier answer; only the notes after it are answered.
-    case callGet(callID: String, notesAfter: Int64? = nil)
-    case callsList(CallsQuery)
+    ///
+    /// The five reads take a `reason` (PROTOCOL-NOTES.md, "Reasons for reads"): why the
+    /// reader consults or discloses the log, kept sealed in the read's audit entry.
+    case callGet(callID: String, notesAfter: Int64? = nil, reason: String? = nil)
+    case callsList(CallsQuery, reason: String? = nil)
     case stats
     case alertsSubscribe
     case alertAck(alertID: String)
-    case auditList(from: Timestamp, to: Timestamp)
-    case verify
-    case export(ExportQuery)
+    case auditList(from: Timestamp, to: Timestamp, reason: String? = nil)
+    case verify(reason: String? = nil)
+    case export(ExportQuery, reason: String? = nil)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: Int64
         public var workstation: String?
         public var handler: String?
+    }
+
+    /// The reason a read gave, if it is a read and gave one.
+    public var reason: String? {
+        switch self {
+        case .callGet(_, _, let reason), .callsList(_, let reason), .auditList(_, _, let reason), .verify(let reason),
+            .export(_, let reason):
+            reason
+        case .hello, .ping, .write, .stats, .alertsSubscribe, .alertAck: nil
+        }
     }
 
     /// The op name, for logs and audit entries.

@@ -103,16 +103,16 @@ public struct RequestDecoder: Sendable {
         case "call.end":
             return .write(.end(try decodeEnd(try reader(["event_id", "call_id", "ended_at", "outcome"]))))
         case "audit.list":
-            let r = try reader(["from", "to"])
+            let r = try reader(["from", "to", "reason"])
             let from = try r.required("from", r.timestamp)
             let to = try r.required("to", r.timestamp)
             guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
-            return .auditList(from: from, to: to)
+            return .auditList(from: from, to: to, reason: try ReadReason.decode(r))
         case "verify":
-            _ = try reader([])
-            return .verify
+            let r = try reader(["reason"])
+            return .verify(reason: try ReadReason.decode(r))
         case "export":
-            let r = try reader(["shift", "from", "to", "after_seq", "limit"])
+            let r = try reader(["shift", "from", "to", "after_seq", "limit", "reason"])
             let shift = try r.string("shift", maxLength: 80)
             let from = try r.timestamp("from")
             let to = try r.timestamp("to")
@@ -132,9 +132,10 @@ public struct RequestDecoder: Sendable {
             }
             let limit = try r.integer("limit", in: 1...Int64(ExportQuery.maxLimit)) ?? Int64(ExportQuery.defaultLimit)
             return .export(
-                ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)))
+                ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)),
+                reason: try ReadReason.decode(r))
         case "call.get":
-            let r = try reader(["call_id", "notes_after"])
+            let r = try reader(["call_id", "notes_after", "reason"])
             let callID = try r.required("call_id", r.uuid)
             let notesAfter: Int64?
             do {
@@ -144,9 +145,9 @@ public struct RequestDecoder: Sendable {
                     "notes_after",
                     "\"notes_after\" must be the \"notes_next\" of an earlier call.get answer: a whole number, 0 or more.")
             }
-            return .callGet(callID: callID, notesAfter: notesAfter)
+            return .callGet(callID: callID, notesAfter: notesAfter, reason: try ReadReason.decode(r))
         case "calls.list":
-            let r = try reader(["from", "to", "route", "limit", "after_seq"])
+            let r = try reader(["from", "to", "route", "limit", "after_seq", "reason"])
             let from = try r.required("from", r.timestamp)
             let to = try r.required("to", r.timestamp)
             guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
@@ -155,7 +156,8 @@ public struct RequestDecoder: Sendable {
                 CallsQuery(
                     from: from, to: to, route: try r.string("route", maxLength: 64), limit: Int(limit),
                     afterSeq: try r.integer("after_seq", in: 0...Int64.max)
-                )
+                ),
+                reason: try ReadReason.decode(r)
             )
         default:
             throw HotlineError(.unknownOp, "There is no op \"\(op)\".", field: "op")
