@@ -116,6 +116,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What the test targets share and the product does not: a forger's tools.
+        .target(
+            name: "HotlineTestSupport", dependencies: ["HotlineStore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/HotlineTestSupport", swiftSettings: strict
+        ),
         .testTarget(
             name: "HotlineCoreTests",
             dependencies: ["HotlineCore", .product(name: "SwiftCSV", package: "SwiftCSV")],
@@ -128,7 +133,9 @@ let package = Package(
         ),
         .testTarget(
             name: "HotlineStoreTests",
-            dependencies: ["HotlineCore", "HotlineStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "HotlineCore", "HotlineStore", "HotlineTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -147,7 +154,9 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["HotlineCore", "HotlineClient", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "HotlineCore", "HotlineClient", "HotlineTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
     ]

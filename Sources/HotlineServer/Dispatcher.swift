@@ -101,6 +101,11 @@ public final class Dispatcher: Sendable {
             // up to and including `notes_next` (to the end when there is none).
             var subject: [String: JSONValue] = ["call_ids": [.string(callID)]]
             if let notesAfter { subject["notes_after"] = .int(notesAfter) }
+            // A reason needed even by the call's own handler is refused before the call is read;
+            // otherwise whose call it is decides, once read.
+            if let missing = missingReason("call.get", reason, allowedBy: peer.roles.intersection(Self.readAll).union([.handler])) {
+                return loop.makeFailedFuture(missing)
+            }
             return audited(peer, "call.get", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
                 let found = try Self.storage { try store.call(
                         id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,

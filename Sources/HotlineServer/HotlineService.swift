@@ -72,6 +72,7 @@ public final class HotlineService: Service, Sendable {
             }
             group.addTask { await self.reloadOnHangUp(hangups) }
             group.addTask { await self.applyRetention() }
+            group.addTask { await self.publishChainHeads() }
             if let alertCenter {
                 group.addTask { await alertCenter.run() }
             }
@@ -171,13 +172,36 @@ public final class HotlineService: Service, Sendable {
     /// Journals where both chains end: anchors kept outside the database, so that a log
     /// rewritten from some row on (hashes recomputed) is still caught by
     /// `hotlinectl verify --anchor SEQ:HASH`.
-    func logChainHeads(_ when: String) {
-        let heads = store.heads
+    func logChainHeads(_ when: String, _ given: CallStore.Heads? = nil) {
+        let heads = given ?? store.heads
         logger.notice(
             "chain heads \(when): events \(heads.events), audit \(heads.audit)",
             metadata: MessageID.chainHead.loggerMetadata([
                 "events_head": "\(heads.events)", "audit_head": "\(heads.audit)",
             ]))
+    }
+
+    /// Journals the chain heads whenever `chain_anchors` says they are due (every so many
+    /// rows, or so many seconds while anything was written), so that an auditor holds anchors
+    /// published before any rewrite of the file (`hotlinectl verify --anchors`).
+    private func publishChainHeads() async {
+        var published = store.heads
+        var at = ContinuousClock.now
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+            let heads = store.heads
+            let rows = (heads.events.seq - published.events.seq) + (heads.audit.seq - published.audit.seq)
+            let seconds = Double((ContinuousClock.now - at).components.seconds)
+            guard dispatcher.configuration.chainAnchors.isDue(rows: rows, seconds: seconds) else { continue }
+            // Only heads that are on disk: an anchor past what a power cut left would read
+            // as rows deleted from the end.
+            let writer = self.writer
+            let durable = await withCheckedContinuation { done in writer.whenDurable { done.resume(returning: $0) } }
+            guard durable else { continue }
+            logChainHeads("now", heads)
+            published = heads
+            at = ContinuousClock.now
+        }
     }
 
     /// Purges what the retention rules say is due: once at start, then every

@@ -28,18 +28,25 @@ extension CallStore {
         }
     }
 
-    static func lastEvent(_ db: Database) throws -> Chain.Head {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
-            .map { Chain.Head(seq: $0["seq"], hash: $0["hash"] ?? Chain.genesis) } ?? .empty
+    /// The last event's head. `keyed` false: without its keyed link, for the migrations that
+    /// run before there was one (`v7-keyed-chain`).
+    static func lastEvent(_ db: Database, keyed: Bool = true) throws -> Chain.Head {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT seq, hash\(keyed ? ", mac" : "") FROM events ORDER BY seq DESC LIMIT 1")
+        ).map { Chain.Head(seq: $0["seq"], hash: $0["hash"] ?? Chain.genesis, mac: keyed ? $0["mac"] ?? Data() : Chain.macGenesis) }
+            ?? .empty
     }
 
-    static func lastAudit(_ db: Database) throws -> Chain.Head {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
-            .map { Chain.Head(seq: $0["seq"], hash: $0["hash"]) } ?? .empty
+    static func lastAudit(_ db: Database, keyed: Bool = true) throws -> Chain.Head {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT seq, hash\(keyed ? ", mac" : "") FROM audit ORDER BY seq DESC LIMIT 1")
+        ).map { Chain.Head(seq: $0["seq"], hash: $0["hash"], mac: keyed ? $0["mac"] ?? Data() : Chain.macGenesis) }
+            ?? .empty
     }
 
-    /// An event row's chained content (the columns of `events`; identity as its commitment).
-    static func eventContent(_ row: Row, identityCommitment: Data?) -> Chain.EventContent {
+    /// An event row's chained content (the columns of `events`; identity as its commitment):
+    /// what its digest is over (docs/SECURITY.md, "The canonical content").
+    public static func eventContent(_ row: Row, identityCommitment: Data?) -> Chain.EventContent {
         Chain.EventContent(
             seq: row["seq"], eventID: row["event_id"], callID: row["call_id"], op: row["op"], body: row["body"],
             secret: row["secret"], ack: row["ack"], recordedAt: row["recorded_at"], peerUID: row["peer_uid"],
@@ -67,23 +74,35 @@ extension CallStore {
         let content = Chain.AuditContent(
             seq: previous.nextSeq, at: entry.at.microseconds, uid: Int64(entry.uid), pid: Int64(entry.pid),
             role: entry.role?.rawValue, op: entry.op, detail: JSONWriter.string(.object(detail)))
-        let head = try Self.insertAudit(content, after: previous.head.hash, db)
+        let head = try Self.insertAudit(content, after: previous.head, keys: keys, db)
         writerHeads.withLock { $0.audit = head }
         return head
     }
 
-    /// Inserts the audit row holding `content`, chained after the hash `previous`; returns
-    /// its head. The one place an audit row is written (``appendAudit(_:_:)`` and the
-    /// migration that records a resealing).
-    static func insertAudit(_ content: Chain.AuditContent, after previous: Data, _ db: Database) throws -> Chain.Head {
+    /// Inserts the audit row holding `content`, chained after `previous`; returns its head.
+    /// The one place an audit row is written (``appendAudit(_:_:)`` and the migrations that
+    /// record a rewrite). `keys` nil: without a keyed link, as a migration from before there
+    /// was one (`v6-sealed-coordinates`) writes it; `v7-keyed-chain` then links it.
+    static func insertAudit(
+        _ content: Chain.AuditContent, after previous: Chain.Head, keys: KeyRing?, _ db: Database
+    ) throws -> Chain.Head {
         let digest = content.digest
-        let hash = Chain.link(previous, digest)
+        let hash = Chain.link(previous.hash, digest)
+        guard let keys else {
+            try db.cachedStatement(
+                sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ).execute(arguments: [
+                content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash,
+            ])
+            return Chain.Head(seq: content.seq, hash: hash)
+        }
+        let mac = keys.chainMAC(after: previous.mac, digest: digest)
         try db.cachedStatement(
-            sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO audit (seq, at, uid, pid, role, op, detail, digest, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
-            content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash,
+            content.seq, content.at, content.uid, content.pid, content.role, content.op, content.detail, digest, hash, mac,
         ])
-        return Chain.Head(seq: content.seq, hash: hash)
+        return Chain.Head(seq: content.seq, hash: hash, mac: mac)
     }
 
     /// Where to chain the next row: onto the end this process wrote (`known`), whatever
@@ -203,14 +222,15 @@ extension CallStore {
         var detail = try JSONParser.parse(Array((row["detail"] as String).utf8)).objectValue ?? [:]
         let seq: Int64 = row["seq"]
         var reason: String? = nil
-        var unreadable = false
+        var unreadable: AuditEntry.ReasonUnreadable? = nil
         if let sealed = detail.removeValue(forKey: AuditEntry.sealedReasonKey) {
-            if case .string(let text) = sealed, let data = Data(base64Encoded: text),
-                let opened = try? keys.open(data, context: AuditEntry.reasonContext(seq: seq))
-            {
+            let data = sealed.stringValue.flatMap { Data(base64Encoded: $0) }
+            if let data, let opened = try? keys.open(data, context: AuditEntry.reasonContext(seq: seq)) {
                 reason = String(decoding: opened, as: UTF8.self)
+            } else if let data, KeyRing.keyID(of: data) != nil, !keys.canOpen(data) {
+                unreadable = .keyRetired
             } else {
-                unreadable = true
+                unreadable = .altered
             }
         }
         return AuditEntry(

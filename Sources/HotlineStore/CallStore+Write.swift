@@ -21,7 +21,7 @@ public struct WriteSubmission: Sendable {
 
 extension CallStore {
     enum Processed {
-        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert], hash: Data, audit: Chain.Head?)
+        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert], head: Chain.Head, audit: Chain.Head?)
         case duplicate(ack: JSONValue)
     }
 
@@ -77,8 +77,8 @@ extension CallStore {
                                         submission, db, policy: policy, alerting: alerting, after: head, seq: nextSeq,
                                         now: now)
                                     {
-                                    case .stored(let ack, let erased, let raised, let hash, let audited):
-                                        head = Chain.Head(seq: nextSeq, hash: hash)
+                                    case .stored(let ack, let erased, let raised, let stored, let audited):
+                                        head = stored
                                         nextSeq += 1
                                         auditHead = audited ?? auditHead
                                         results[i] = .success(ack)
@@ -273,16 +273,17 @@ extension CallStore {
             peerPID: Int64(submission.peer.pid), identityCommitment: sealedIdentity.map(Chain.commitment(to:)))
         let digest = content.digest
         let hash = Chain.link(previous.hash, digest)
+        let mac = keys.chainMAC(after: previous.mac, digest: digest)
         try db.cachedStatement(
             sql: """
                 INSERT INTO events (
                     seq, event_id, call_id, op, body, secret, ack, recorded_at, peer_uid, peer_pid,
-                    identity_commitment, digest, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    identity_commitment, digest, hash, mac)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             seq, content.eventID, content.callID, content.op, content.body, content.secret, content.ack,
-            content.recordedAt, content.peerUID, content.peerPID, content.identityCommitment, digest, hash,
+            content.recordedAt, content.peerUID, content.peerPID, content.identityCommitment, digest, hash, mac,
         ])
         if decision.eraseEarlierIdentity {
             try db.cachedStatement(sql: "DELETE FROM event_identity WHERE call_id = ?").execute(arguments: [state.id])
@@ -326,7 +327,7 @@ extension CallStore {
             : row?["identity"]
         try saveProjection(state, location: location, identity: identity, isNew: row == nil, db)
         return .stored(
-            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, hash: hash, audit: audited)
+            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac), audit: audited)
     }
 
     private func duplicate(of existing: Row, event: WriteEvent, body: String, _ db: Database) throws -> Processed {

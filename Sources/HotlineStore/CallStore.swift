@@ -104,7 +104,11 @@ public final class CallStore: Sendable {
             }
         }
         let sealed = Mutex(SealedCoordinates.Outcome())
-        try Schema.migrator(keys: keys, sealed: { outcome in sealed.withLock { $0 = outcome } }).migrate(pool)
+        let keyed = Mutex(KeyedChain.Outcome())
+        try Schema.migrator(
+            keys: keys, sealed: { outcome in sealed.withLock { $0 = outcome } },
+            keyed: { outcome in keyed.withLock { $0 = outcome } }
+        ).migrate(pool)
         let resealed = sealed.withLock { $0 }
         if let bad = resealed.firstBadSeq {
             logger.critical(
@@ -117,6 +121,15 @@ public final class CallStore: Sendable {
                 metadata: [
                     "message_id": "\(MessageID.coordinatesSealed.rawValue)", "head_before": "\(resealed.headBefore)",
                     "head_after": "\(resealed.headAfter)",
+                ])
+        }
+        let linked = keyed.withLock { $0 }
+        if linked.events + linked.auditEntries > 0 {
+            logger.notice(
+                "laid the keyed chain over \(linked.events) events and \(linked.auditEntries) audit entries an older version had written: it vouches that they do not change from here on (heads events \(linked.eventHead), audit \(linked.auditHead); audit op chain.keyed)",
+                metadata: [
+                    "message_id": "\(MessageID.chainKeyed.rawValue)", "events_head": "\(linked.eventHead)",
+                    "audit_head": "\(linked.auditHead)",
                 ])
         }
         walDescriptor.withLock { $0 = open(path + "-wal", O_RDONLY | O_CLOEXEC) }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HotlineCore
 
 /// Tamper evidence for the event log and the audit log (PROTOCOL.md section 9).
 ///
@@ -16,8 +17,16 @@ import Foundation
 /// chained instead is a commitment, SHA-256 of the identity's ciphertext (AES-GCM with a
 /// random nonce), which says nothing of the plaintext and proves the identity row is the one
 /// written with the event for as long as it exists.
+///
+/// Beside that plain chain, which anyone can check and anyone with the file can recompute,
+/// each row has a `mac`: the keyed chain (issue 13). It links the same digests with
+/// HMAC-SHA256 under a key derived from `hotlined.key` (``KeyRing/chainMAC(after:digest:)``),
+/// so rewriting rows without the key is found even when every plain hash was recomputed.
+/// Checking it needs the key; the plain chain and anchors need none.
 public enum Chain {
     public static let genesis = Data(repeating: 0, count: 32)
+    /// What the first row's keyed link follows: 36 zero bytes (a key id and a MAC).
+    public static let macGenesis = Data(repeating: 0, count: 36)
 
     struct Content {
         private(set) var bytes: [UInt8]
@@ -132,11 +141,17 @@ public enum Chain {
     public struct Head: Sendable, Equatable, CustomStringConvertible {
         public var seq: Int64
         public var hash: Data
+        /// The last row's keyed link, which the next row's follows. Not part of what a head
+        /// is (anchors are a position and a hash, checkable without the key), so not compared.
+        public var mac: Data
 
-        public init(seq: Int64, hash: Data) {
+        public init(seq: Int64, hash: Data, mac: Data = Chain.macGenesis) {
             self.seq = seq
             self.hash = hash
+            self.mac = mac
         }
+
+        public static func == (a: Head, b: Head) -> Bool { a.seq == b.seq && a.hash == b.hash }
 
         public static let empty = Head(seq: 0, hash: Chain.genesis)
 
@@ -187,5 +202,33 @@ extension Data {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+extension Chain {
+    /// The anchors in `journalctl -o json` output (one JSON object per line): the heads the
+    /// daemon journalled (``HotlineCore/MessageID/chainHead``, fields `EVENTS_HEAD` and
+    /// `AUDIT_HEAD`). Other entries are skipped; a line that is not JSON, or a head that is
+    /// not `SEQ:HASH`, is an error naming its line. Empty chains (seq 0) anchor nothing.
+    public static func anchors(fromJournal text: String) throws -> (events: [Head], audit: [Head]) {
+        var events: [Head] = []
+        var audit: [Head] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { continue }
+            guard case .object(let entry)? = try? JSONParser.parse(Array(trimmed.utf8)) else {
+                throw KeyRing.Failure(description: "line \(i + 1) is not a journal entry in JSON (journalctl -o json)")
+            }
+            guard entry["MESSAGE_ID"] == .string(MessageID.chainHead.rawValue) else { continue }
+            for (field, list) in [("EVENTS_HEAD", 0), ("AUDIT_HEAD", 1)] {
+                guard let value = entry[field] else { continue }
+                guard let text = value.stringValue, let head = Head(text) else {
+                    throw KeyRing.Failure(description: "line \(i + 1): \(field) is not SEQ:HASH")
+                }
+                guard head.seq > 0 else { continue }
+                if list == 0 { events.append(head) } else { audit.append(head) }
+            }
+        }
+        return (events, audit)
     }
 }

@@ -16,6 +16,18 @@ public struct VerifyReport: Sendable, Equatable {
     /// Calls whose projection (what `call.get` and `calls.list` show) disagrees with their
     /// events: edited in the `calls` table, or deleted from it.
     public var badCalls: [String] = []
+    /// Whether the keyed chain was checked: it needs the key, and a database from before
+    /// `v7-keyed-chain` has none. Unchecked, a log rewritten with recomputed plain hashes
+    /// is found only by anchors taken before the rewrite.
+    public var keyed: Keyed = .notChecked
+
+    public enum Keyed: String, Sendable, Equatable {
+        case checked
+        /// No key was given (`hotlinectl verify --database` without `--key-file`).
+        case notChecked = "not_checked"
+        /// The database predates the keyed chain.
+        case absent
+    }
 
     public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil && badCalls.isEmpty }
 
@@ -43,7 +55,7 @@ public struct VerifyReport: Sendable, Equatable {
         var m: [String: JSONValue] = [
             "ok": .bool(ok), "intact": .bool(ok), "events": .int(events), "audit_entries": .int(auditEntries),
             "head": .string(eventHead.description), "audit_head": .string(auditHead.description),
-            "problems": .array(problems.map(JSONValue.string)),
+            "problems": .array(problems.map(JSONValue.string)), "keyed_chain": .string(keyed.rawValue),
         ]
         if let firstBadSeq { m["first_bad_seq"] = .int(firstBadSeq) }
         if let firstBadAuditSeq { m["first_bad_audit_seq"] = .int(firstBadAuditSeq) }
@@ -52,21 +64,25 @@ public struct VerifyReport: Sendable, Equatable {
     }
 }
 
-/// Walks the tamper-evidence chains of a database (see ``Chain``). Needs no key: it hashes
-/// ciphertexts, never opens them. Used by the daemon's `verify` and by
-/// `hotlinectl verify --database FILE` offline.
+/// Walks the tamper-evidence chains of a database (see ``Chain``). The plain chain needs no
+/// key (it hashes ciphertexts, never opens them); the keyed chain, and the sealed locations,
+/// need it. Used by the daemon's `verify` and by `hotlinectl verify --database FILE` offline.
 public enum ChainVerifier {
     /// Checks every row of both chains; `eventAnchors` and `auditAnchors` are heads known
     /// from elsewhere (the running daemon, the journal, an earlier `verify`): a chain that
     /// disagrees with one was rewritten, and one that stops short of one lost its end.
-    /// - Parameter keys: when given (the daemon's `verify`), each call's sealed location is
-    ///   compared with the one its events set; without them (offline) every other column is.
+    /// - Parameter keys: when given (the daemon's `verify`, or offline with `--key-file`),
+    ///   every row's keyed link is checked and each call's sealed location is compared with
+    ///   the one its events set; without them the plain chain and every other column are.
     public static func verify(
         _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
         var report = VerifyReport()
-        let purges = try verifyAudit(db, anchors: auditAnchors, into: &report)
-        try verifyEvents(db, anchors: eventAnchors, purges: purges, into: &report)
+        let hasLinks = try db.columns(in: "events").contains { $0.name == "mac" }
+        let linkKeys = hasLinks ? keys : nil
+        report.keyed = !hasLinks ? .absent : keys == nil ? .notChecked : .checked
+        let purges = try verifyAudit(db, anchors: auditAnchors, keys: linkKeys, into: &report)
+        try verifyEvents(db, anchors: eventAnchors, keys: linkKeys, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
         try verifyProjection(db, keys: keys, into: &report)
         return report
@@ -76,20 +92,25 @@ public enum ChainVerifier {
     /// before, and disagreement with anchors. What a row's content is, its caller decides.
     private struct Walk {
         let noun: String
-        let anchors: [Int64: Data]
+        let anchors: [Int64: [Data]]
+        /// The keys that check each row's keyed link; nil: not checked.
+        let keys: KeyRing?
         var previous = Chain.genesis
+        var previousMAC = Chain.macGenesis
         var expected: Int64 = 1
         var head = Chain.Head.empty
         var count: Int64 = 0
 
-        init(_ noun: String, anchors: [Chain.Head]) {
+        init(_ noun: String, anchors: [Chain.Head], keys: KeyRing?) {
             self.noun = noun
-            self.anchors = Dictionary(anchors.map { ($0.seq, $0.hash) }, uniquingKeysWith: { a, _ in a })
+            self.anchors = Dictionary(grouping: anchors, by: \.seq).mapValues { $0.map(\.hash) }
+            self.keys = keys
         }
 
         /// The problems with the row at `seq`, whose content hashes to `digest` (nil when
-        /// the content does not match its stored digest, already reported by the caller).
-        mutating func step(seq: Int64, digest: Data?, hash: Data) -> [(Int64, String)] {
+        /// the content does not match its stored digest, already reported by the caller);
+        /// `storedDigest` and `mac` are its columns.
+        mutating func step(seq: Int64, digest: Data?, storedDigest: Data?, hash: Data, mac: Data?) -> [(Int64, String)] {
             var problems: [(Int64, String)] = []
             count += 1
             if seq != expected { problems.append((expected, "\(noun)s \(expected)…\(seq - 1) are missing: deleted")) }
@@ -97,7 +118,21 @@ public enum ChainVerifier {
                 problems.append(
                     (seq, "\(noun) \(seq) does not follow \(noun) \(seq - 1): one of them was changed and re-hashed, or a row was inserted"))
             }
-            if let anchor = anchors[seq], anchor != hash {
+            // The keyed link is over the stored digest: content changed without its digest is
+            // the caller's finding; a digest (and hashes) recomputed without the key is this.
+            switch keys?.checkChainMAC(mac, after: previousMAC, digest: storedDigest ?? Data()) {
+            case nil, .holds?: break
+            case .broken?:
+                problems.append(
+                    (seq, "\(noun) \(seq) fails the keyed chain: it, or the one before it, was rewritten by someone without the key (its plain hashes may have been recomputed to hide it)"))
+            case .unknownKey(let id)?:
+                problems.append(
+                    (seq, "\(noun) \(seq) is linked under key \(String(id, radix: 16)), which is not in the key file: put a retired key back (as an older line) to check it; otherwise the link was forged"))
+            case .malformed?:
+                problems.append((seq, "\(noun) \(seq) has no keyed link: it was inserted or rewritten by someone without the key"))
+            }
+            previousMAC = mac ?? Data()
+            for anchor in anchors[seq] ?? [] where anchor != hash {
                 problems.append((seq, "the \(noun)s up to \(seq) were rewritten: they differ from the anchor \(seq):\(anchor.hex)"))
             }
             head = Chain.Head(seq: seq, hash: hash)
@@ -108,18 +143,18 @@ public enum ChainVerifier {
 
         /// Anchors past the last row: rows were deleted from the end.
         func end() -> [(Int64, String)] {
-            anchors.filter { $0.key > head.seq }.map { seq, hash in
-                (head.seq + 1, "\(noun)s after \(head.seq) are missing: the anchor \(seq):\(hash.hex) is past the end")
+            anchors.filter { $0.key > head.seq }.sorted { $0.key < $1.key }.map { seq, hashes in
+                (head.seq + 1, "\(noun)s after \(head.seq) are missing: the anchor \(seq):\(hashes[0].hex) is past the end")
             }
         }
     }
 
     /// The audit chain; returns which calls each retention purge covered.
     private static func verifyAudit(
-        _ db: Database, anchors: [Chain.Head], into report: inout VerifyReport
+        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
     ) throws -> [Int64: Set<String>] {
         var purges: [Int64: Set<String>] = [:]
-        var walk = Walk("audit entry", anchors: anchors)
+        var walk = Walk("audit entry", anchors: anchors, keys: keys)
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
         while let row = try rows.next() {
             let seq: Int64 = row["seq"]
@@ -127,7 +162,10 @@ public enum ChainVerifier {
             let digest = content.digest
             let matches = digest == row["digest"]
             if !matches { report.badAudit(seq, "audit entry \(seq) was changed: its content does not match its digest") }
-            for (at, problem) in walk.step(seq: seq, digest: matches ? digest : nil, hash: row["hash"]) {
+            for (at, problem) in walk.step(
+                seq: seq, digest: matches ? digest : nil, storedDigest: row["digest"], hash: row["hash"],
+                mac: keys == nil ? nil : row["mac"])
+            {
                 report.badAudit(at, problem)
             }
             if content.op == AuditOp.retentionPurge,
@@ -144,9 +182,10 @@ public enum ChainVerifier {
     }
 
     private static func verifyEvents(
-        _ db: Database, anchors: [Chain.Head], purges: [Int64: Set<String>], into report: inout VerifyReport
+        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, purges: [Int64: Set<String>],
+        into report: inout VerifyReport
     ) throws {
-        var walk = Walk("event", anchors: anchors)
+        var walk = Walk("event", anchors: anchors, keys: keys)
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
         while let row = try rows.next() {
             let seq: Int64 = row["seq"]
@@ -166,7 +205,10 @@ public enum ChainVerifier {
                 report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")
                 digest = nil
             }
-            for (at, problem) in walk.step(seq: seq, digest: digest ?? nil, hash: row["hash"] ?? Data()) {
+            for (at, problem) in walk.step(
+                seq: seq, digest: digest ?? nil, storedDigest: stored, hash: row["hash"] ?? Data(),
+                mac: keys == nil ? nil : row["mac"])
+            {
                 report.badEvent(at, problem)
             }
         }

@@ -17,6 +17,8 @@ public struct KeyRing: Sendable {
     }
 
     private let keys: [UInt32: SymmetricKey]
+    /// Each key's chain key, derived from it (``chainMAC(after:digest:)``).
+    private let chainKeys: [UInt32: SymmetricKey]
     public let currentID: UInt32
     private static let format: UInt8 = 1
 
@@ -32,6 +34,7 @@ public struct KeyRing: Sendable {
             current = id
         }
         self.keys = keys
+        self.chainKeys = keys.mapValues(Self.chainKey)
         self.currentID = current
     }
 
@@ -61,7 +64,58 @@ public struct KeyRing: Sendable {
         }
         guard let current else { throw Failure(description: "no key was given") }
         self.keys = keys
+        self.chainKeys = keys.mapValues(Self.chainKey)
         self.currentID = current
+    }
+
+    /// The key that links the keyed chain, derived from `key` with HKDF-SHA256 under its own
+    /// label, so that it is never the key that seals anything.
+    private static func chainKey(_ key: SymmetricKey) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Array("hotlined chain mac v1".utf8), outputByteCount: 32)
+    }
+
+    /// The keyed link of a row whose content has `digest` and which follows a row whose
+    /// link is `previous` (``Chain/macGenesis`` for the first): the current key's id (4 bytes,
+    /// big-endian) and HMAC-SHA256 under its chain key of `previous` then `digest`. Without
+    /// the key nobody can compute it, so rows rewritten with recomputed hashes are found.
+    public func chainMAC(after previous: Data, digest: Data) -> Data {
+        Self.chainMAC(id: currentID, key: chainKeys[currentID]!, after: previous, digest: digest)
+    }
+
+    private static func chainMAC(id: UInt32, key: SymmetricKey, after previous: Data, digest: Data) -> Data {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: previous)
+        hmac.update(data: digest)
+        var out = Data()
+        out.reserveCapacity(Chain.macGenesis.count)
+        withUnsafeBytes(of: id.bigEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: hmac.finalize())
+        return out
+    }
+
+    /// What a row's keyed link says.
+    public enum ChainLink: Sendable, Equatable {
+        /// It is the link of its content after `previous`, under a key of this ring.
+        case holds
+        /// It is not: the row, or one before it, was changed by someone without the key.
+        case broken
+        /// It names a key this ring does not hold (retired from the key file, or forged).
+        case unknownKey(UInt32)
+        /// It is missing or not 36 bytes.
+        case malformed
+    }
+
+    /// Checks `mac`, a row's stored keyed link, against its `digest` and the link before it.
+    public func checkChainMAC(_ mac: Data?, after previous: Data, digest: Data) -> ChainLink {
+        guard let mac, mac.count == Chain.macGenesis.count else { return .malformed }
+        let id = mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard let key = chainKeys[id] else { return .unknownKey(id) }
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: previous)
+        hmac.update(data: digest)
+        let expected = Data(hmac.finalize())
+        // Constant time: how much of a forged link is right is nobody's business.
+        return zip(expected, mac.dropFirst(4)).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0 ? .holds : .broken
     }
 
     /// One key from its 64 hexadecimal characters, decoded straight into the key; the
@@ -137,7 +191,7 @@ public struct KeyRing: Sendable {
     }
 
     /// The id of the key that sealed `sealed`, read from its header; nil when it is malformed.
-    private static func keyID(of sealed: Data) -> UInt32? {
+    public static func keyID(of sealed: Data) -> UInt32? {
         guard sealed.count >= 5 + 12 + 16, sealed[sealed.startIndex] == format else { return nil }
         return sealed[(sealed.startIndex + 1)..<(sealed.startIndex + 5)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }

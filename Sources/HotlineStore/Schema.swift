@@ -7,7 +7,8 @@ enum Schema {
     /// `keys` seal what an older version wrote in the clear (`v6-sealed-coordinates`);
     /// `sealed` is told what that did.
     static func migrator(
-        keys: KeyRing, sealed: @escaping @Sendable (SealedCoordinates.Outcome) -> Void = { _ in }
+        keys: KeyRing, sealed: @escaping @Sendable (SealedCoordinates.Outcome) -> Void = { _ in },
+        keyed: @escaping @Sendable (KeyedChain.Outcome) -> Void = { _ in }
     ) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-event-log") { db in
@@ -171,6 +172,11 @@ enum Schema {
         // sealed now, and the chain recomputed from there (SealedCoordinates).
         migrator.registerMigration("v6-sealed-coordinates") { db in
             sealed(try SealedCoordinates.migrate(db, keys: keys, at: Timestamp(secondsSince1970: Date().timeIntervalSince1970)))
+        }
+        // The plain chain can be recomputed by anyone who can write the file; the keyed one
+        // only with the key (KeyedChain).
+        migrator.registerMigration("v7-keyed-chain") { db in
+            keyed(try KeyedChain.migrate(db, keys: keys, at: Timestamp(secondsSince1970: Date().timeIntervalSince1970)))
         }
         return migrator
     }

@@ -75,7 +75,7 @@ enum SealedCoordinates {
         }
         guard let first = rewritten.keys.min() else { return outcome }
         outcome.events = rewritten.count
-        outcome.headBefore = try CallStore.lastEvent(db)
+        outcome.headBefore = try CallStore.lastEvent(db, keyed: false)
 
         // Every row from the first rewritten one is chained again: the rewritten ones with
         // their new content, the others (purged ones included) with the digest they have.
@@ -121,10 +121,10 @@ enum SealedCoordinates {
                 try rechain.execute(arguments: [hash, seq])
             }
         }
-        outcome.headAfter = try CallStore.lastEvent(db)
+        outcome.headAfter = try CallStore.lastEvent(db, keyed: false)
 
         // The rewrite is on the audit chain, in this transaction.
-        let tail = try CallStore.lastAudit(db)
+        let tail = try CallStore.lastAudit(db, keyed: false)
         var detail: [String: JSONValue] = [
             "events": .int(Int64(outcome.events)), "from_seq": .int(first),
             "head_before": .string(outcome.headBefore.description), "head_after": .string(outcome.headAfter.description),
@@ -134,7 +134,7 @@ enum SealedCoordinates {
         let content = Chain.AuditContent(
             seq: tail.seq + 1, at: now.microseconds, uid: Int64(getuid()), pid: Int64(getpid()), role: nil,
             op: AuditOp.chainReseal, detail: JSONWriter.string(.object(detail)))
-        _ = try CallStore.insertAudit(content, after: tail.hash, db)
+        _ = try CallStore.insertAudit(content, after: tail, keys: nil, db)
         return outcome
     }
 }

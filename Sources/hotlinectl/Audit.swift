@@ -20,11 +20,11 @@ struct Audit: ParsableCommand {
         var fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
         let connection = try parent.connect()
         var printedHeader = false
-        let reason = reasonOptions.resolve(what: "reading the audit log")
+        var reason = reasonOptions.reason
         while true {
-            var request: [String: JSONValue] = ["op": "audit.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339)]
-            request.add(reason: reason)
-            let response = try perform(.object(request), on: connection, json: output.json)
+            let request: [String: JSONValue] = ["op": "audit.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339)]
+            let response = try performRead(
+                request, on: connection, json: output.json, reason: &reason, what: "reading the audit log")
             if !output.json {
                 if !printedHeader {
                     print("SEQ     AT (UTC)                     UID     ROLE        OP                RESULT     WHAT")
@@ -64,7 +64,11 @@ struct Audit: ParsableCommand {
             let flat = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
             what.append("reason \"\(flat)\"")
         }
-        if e["reason_unreadable"] == .bool(true) { what.append("reason sealed under a key no longer in the key file") }
+        switch e["reason_unreadable"]?.stringValue {
+        case "key_retired"?: what.append("reason sealed under a key no longer in the key file")
+        case "altered"?: what.append("REASON ALTERED: it does not open for this entry")
+        default: break
+        }
         return col(String(e["seq"]?.intValue ?? 0), 8) + col(e["at"]?.stringValue ?? "-", 29)
             + col(String(e["uid"]?.intValue ?? -1), 8) + col(e["role"]?.stringValue ?? "(daemon)", 12)
             + col(e["op"]?.stringValue ?? "-", 18) + col(e["result"]?.stringValue ?? "-", 11)
@@ -76,10 +80,21 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that no event or audit entry was changed, deleted, inserted or reordered.",
         discussion: """
-            Through the daemon (auditors), or offline on a database file with --database, which needs \
-            no key. Exits 0 when the log is intact, 1 when it was tampered with. Keep the heads it \
-            prints (or the journal's "chain heads" lines) and pass them back with --anchor and \
-            --audit-anchor: a log rewritten with recomputed hashes is caught only against an anchor.
+            Through the daemon (auditors), or offline on a database file with --database. Exits 0 \
+            when the log is intact, 1 when it was tampered with, 2 when a file cannot be read.
+
+            Each row is chained twice: by plain SHA-256, which anyone can check and anyone who can \
+            write the file can recompute, and by a keyed chain (HMAC-SHA256 under a key derived \
+            from hotlined.key), which only the key can recompute. Offline, the keyed chain needs \
+            the key: give --key-file (the daemon's key file, or your copy of it, mode 0600); \
+            without it only the plain chain is checked, and a log rewritten with recomputed \
+            hashes is caught only against anchors.
+
+            Anchors are heads published before any rewrite: the daemon journals them at start, \
+            at stop and every chain_anchors.every_seconds or every_rows. \
+            journalctl -o json MESSAGE_ID=3c8e1f0a7b2d4e9c9a6b5d4c3e2f1a0b | \
+            hotlinectl verify --database FILE --key-file KEY --anchors - checks the file \
+            against every one; --anchor and --audit-anchor take one at a time.
             """)
 
     @ParentCommand var parent: HotlineCtl
@@ -88,6 +103,10 @@ struct Verify: ParsableCommand {
     var anchor: [String] = []
     @Option(help: "An audit-chain head known from before, SEQ:HASH (offline; repeatable).")
     var auditAnchor: [String] = []
+    @Option(help: "journalctl -o json output holding the daemon's journalled chain heads (offline; - for standard input).")
+    var anchors: String?
+    @Option(help: "The key file, to check the keyed chain and the sealed locations (offline).")
+    var keyFile: String?
     @OptionGroup var reasonOptions: ReasonOptions
     @OptionGroup var output: OutputOptions
 
@@ -95,8 +114,8 @@ struct Verify: ParsableCommand {
         for a in anchor + auditAnchor where Chain.Head(a) == nil {
             throw ValidationError("'\(a)' is not an anchor: give SEQ:HASH, a number, a colon and 64 hexadecimal characters.")
         }
-        if database == nil, !(anchor.isEmpty && auditAnchor.isEmpty) {
-            throw ValidationError("--anchor and --audit-anchor go with --database; the daemon holds its own.")
+        if database == nil, !(anchor.isEmpty && auditAnchor.isEmpty) || anchors != nil || keyFile != nil {
+            throw ValidationError("--anchor, --audit-anchor, --anchors and --key-file go with --database; the daemon holds its own.")
         }
         if database != nil, reasonOptions.reason != nil {
             throw ValidationError("--reason is kept in the daemon's audit log; a verify of a file with --database writes none.")
@@ -106,20 +125,52 @@ struct Verify: ParsableCommand {
     func run() throws {
         let report: JSONValue
         if let database {
-            report = try Self.offline(
-                database, anchors: anchor.compactMap(Chain.Head.init), auditAnchors: auditAnchor.compactMap(Chain.Head.init)
-            ).json
+            var events = anchor.compactMap(Chain.Head.init)
+            var audit = auditAnchor.compactMap(Chain.Head.init)
+            if let anchors {
+                let journal = try Self.journalAnchors(anchors)
+                events += journal.events
+                audit += journal.audit
+            }
+            let keys = try keyFile.map { path in
+                do {
+                    return try KeyRing.load(path: path)
+                } catch {
+                    throw CLIError("cannot use the key file \(path): \(error)", exitCode: 2)
+                }
+            }
+            report = try Self.offline(database, anchors: events, auditAnchors: audit, keys: keys).json
             if output.json { print(JSONWriter.string(report)) }
         } else {
-            var request: [String: JSONValue] = ["op": "verify"]
-            request.add(reason: reasonOptions.resolve(what: "verifying the log"))
-            report = try perform(.object(request), on: try parent.connect(), json: output.json)
+            var reason = reasonOptions.reason
+            report = try performRead(
+                ["op": "verify"], on: try parent.connect(), json: output.json, reason: &reason, what: "verifying the log")
         }
         if !output.json { Self.describe(report) }
         if report["intact"] != .bool(true) { throw ExitCode(1) }
     }
 
-    static func offline(_ path: String, anchors: [Chain.Head], auditAnchors: [Chain.Head]) throws -> VerifyReport {
+    /// The heads journalled in `path` (journalctl -o json; `-` is standard input).
+    static func journalAnchors(_ path: String) throws -> (events: [Chain.Head], audit: [Chain.Head]) {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let read = FileManager.default.contents(atPath: path) else {
+                throw CLIError("\(path): cannot read the anchors", exitCode: 2)
+            }
+            data = read
+        }
+        do {
+            return try Chain.anchors(fromJournal: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw CLIError("\(path == "-" ? "standard input" : path): \(error)", exitCode: 2)
+        }
+    }
+
+    static func offline(
+        _ path: String, anchors: [Chain.Head], auditAnchors: [Chain.Head], keys: KeyRing? = nil
+    ) throws -> VerifyReport {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("\(path): no such database file", exitCode: 2)
         }
@@ -131,7 +182,7 @@ struct Verify: ParsableCommand {
                 guard try db.tableExists("audit") else {
                     throw CLIError("\(path) has no tamper-evidence chain: it is not a hotlined database, or one too old", exitCode: 2)
                 }
-                return try ChainVerifier.verify(db, eventAnchors: anchors, auditAnchors: auditAnchors)
+                return try ChainVerifier.verify(db, keys: keys, eventAnchors: anchors, auditAnchors: auditAnchors)
             }
         } catch let error as CLIError {
             throw error
@@ -153,6 +204,13 @@ struct Verify: ParsableCommand {
                 print("  calls whose state disagrees with their events: \(calls.count)")
             }
             for p in r["problems"]?.arrayValue ?? [] { print("  - \(p.stringValue ?? "")") }
+        }
+        switch r["keyed_chain"]?.stringValue {
+        case "not_checked"?:
+            print("The keyed chain was NOT checked (no --key-file): a rewrite with recomputed hashes is caught only by anchors.")
+        case "absent"?:
+            print("This database predates the keyed chain: only the plain chain was checked.")
+        default: break
         }
         print("Event chain head: \(r["head"]?.stringValue ?? "-")")
         print("Audit chain head: \(r["audit_head"]?.stringValue ?? "-")")

@@ -50,15 +50,13 @@ struct Export: ParsableCommand {
 
         // The first page says which instants the shift covers; later pages ask for exactly
         // those, so a shift boundary passing mid-export changes nothing.
-        let reason = reasonOptions.resolve(what: "this export")
+        var reason = reasonOptions.reason
         var request = window.merging(["op": "export", "limit": .int(Int64(pageSize))]) { a, _ in a }
-        request.add(reason: reason)
-        var first = try perform(.object(request), on: connection, json: false)
+        var first = try performRead(request, on: connection, json: false, reason: &reason, what: "this export")
         guard let resolved = first["shift"].flatMap(ShiftWindow.init(json:)) else {
             throw CLIError("the daemon's answer has no shift window")
         }
         request = ["op": "export", "from": .string(resolved.from.rfc3339), "to": .string(resolved.to.rfc3339), "limit": .int(Int64(pageSize))]
-        request.add(reason: reason)
 
         var files = try ExportFiles(directory: out, stem: resolved.fileStem, formats: formats)
         defer { files.abandon() }
@@ -73,7 +71,7 @@ struct Export: ParsableCommand {
             try files.appendCSV(rows)
             guard let next = first["next_after_seq"] else { break }
             request["after_seq"] = next
-            first = try perform(.object(request), on: connection, json: false)
+            first = try performRead(request, on: connection, json: false, reason: &reason, what: "this export")
         }
         try files.write(.json, JSONWriter.string(summary.json) + "\n")
         if formats.contains(.html) {

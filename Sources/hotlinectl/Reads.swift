@@ -80,25 +80,13 @@ extension Show {
     func wholeCall(on connection: HotlineConnection) throws -> JSONValue {
         var notes: [JSONValue] = []
         var after: Int64? = nil
-        let reason = reasonOptions.resolve(what: "reading call \(callID)")
+        var reason = reasonOptions.reason
         while true {
             var request: [String: JSONValue] = ["op": "call.get", "call_id": .string(callID)]
-            request.add(reason: reason)
             if let after { request["notes_after"] = .int(after) }
-            let response: JSONValue
-            do {
-                response = try connection.call(.object(request))
-            } catch {
-                throw CLIError("\(error)")
-            }
-            if let summary = response.errorSummary {
-                if output.json {
-                    print(JSONWriter.string(response))
-                } else {
-                    FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8))
-                }
-                throw ExitCode(1)
-            }
+            // With --json an error is printed as it came; the pages are printed whole, once.
+            let response = try performRead(
+                request, on: connection, json: output.json, echo: false, reason: &reason, what: "reading call \(callID)")
             guard case .object(var answer) = response, case .object(var call) = answer["call"] else {
                 throw CLIError("hotlined answered call.get without a call")
             }
@@ -135,16 +123,15 @@ struct List: ParsableCommand {
         let connection = try parent.connect()
         var after: Int64? = nil
         var printedHeader = false
-        let reason = reasonOptions.resolve(what: "listing calls")
+        var reason = reasonOptions.reason
         repeat {
             var request: [String: JSONValue] = [
                 "op": "calls.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339),
                 "limit": .int(Int64(limit)),
             ]
             if let route { request["route"] = .string(route) }
-            request.add(reason: reason)
             if let after { request["after_seq"] = .int(after) }
-            let response = try perform(.object(request), on: connection, json: output.json)
+            let response = try performRead(request, on: connection, json: output.json, reason: &reason, what: "listing calls")
             after = response["next_after_seq"]?.intValue
             if output.json { continue }
             if !printedHeader {

@@ -777,6 +777,7 @@ import Testing
     @Test(arguments: [
         (JSONValue.string(""), "is blank"), (" \t\n ", "is blank"), (.int(42), "must be a string"),
         (.string(String(repeating: "é", count: 501)), "longer than 1000 bytes"), ("a\u{7}b", "control character"),
+        ("a\u{7F}b", "contains U+007F"), ("a\u{9B}2Jb", "contains U+009B"), ("evil\u{202E}txt.exe", "contains U+202E"),
     ])
     func aBadReasonIsInvalidNamingIt(value: JSONValue, says: String) {
         for read in Self.reads {

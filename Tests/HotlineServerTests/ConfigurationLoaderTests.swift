@@ -81,6 +81,7 @@ import Testing
         // DPA 2018 s62(2): supervisors and auditors say why they read calls.
         let calls: Set = ["call.get", "calls.list", "export"]
         #expect(c.reasonsRequired == ReasonsRequired([.supervisor: calls, .auditor: calls]))
+        #expect(c.chainAnchors == ChainAnchors(everyRows: 10_000, everySeconds: 300))
         #expect(c.alerts == AlertSettings(
             maxLevel: 3, ackSeconds: 60, subscriberQueue: 256,
             sinks: [AlertSink(name: "journal", kind: .journal, levels: [1, 2, 3])]))
@@ -143,6 +144,21 @@ import Testing
         #expect(Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: call.get\n") == [
             "reasons_required.supervisor: has the wrong type (expected a list)"
         ])
+    }
+
+    @Test func chainAnchorsHaveDefaultsAndBounds() throws {
+        #expect(try ConfigurationLoader.parse(Self.minimal).chainAnchors == ChainAnchors())
+        #expect(Self.problems(Self.minimal + "\nchain_anchors:\n  every_rows: 0\n  every_seconds: 90000\n") == [
+            "chain_anchors.every_rows: must be from 1 to 1000000000",
+            "chain_anchors.every_seconds: must be from 1 to 86400 (a day)",
+        ])
+        #expect(Self.problems(Self.minimal + "\nchain_anchors:\n  every_row: 5\n").first?.hasPrefix(
+            "chain_anchors.every_row: unknown key") == true)
+        let anchors = ChainAnchors(everyRows: 100, everySeconds: 60)
+        #expect(!anchors.isDue(rows: 0, seconds: 1000))
+        #expect(!anchors.isDue(rows: 99, seconds: 59))
+        #expect(anchors.isDue(rows: 100, seconds: 0))
+        #expect(anchors.isDue(rows: 1, seconds: 60))
     }
 
     @Test func theUnknownKeyMessageListsTheKnownKeys() {

@@ -66,8 +66,8 @@ import Testing
         }
         let moved = try entries()
         #expect(moved.map(\.reason) == [why, nil])
-        #expect(moved.map(\.reasonUnreadable) == [false, true])
-        #expect(moved.last?.json["reason_unreadable"] == true)
+        #expect(moved.map(\.reasonUnreadable) == [nil, .altered])
+        #expect(moved.last?.json["reason_unreadable"] == "altered")
         #expect(moved.last?.json[AuditEntry.sealedReasonKey] == nil)
         #expect(try t.store.verify().firstBadAuditSeq == 2)
     }
@@ -80,7 +80,7 @@ import Testing
         let store = try CallStore(path: t.path, keys: other, logger: Logger(label: "hotlined.test.store"))
         defer { try? store.close() }
         let read = try store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries
-        #expect(read.map(\.reasonUnreadable) == [true])
+        #expect(read.map(\.reasonUnreadable) == [.keyRetired])
         #expect(read.first?.reason == nil)
         #expect(read.first?.detail == ["result": "ok"])
     }

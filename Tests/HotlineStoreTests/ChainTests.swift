@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 @testable import HotlineStore
+import HotlineTestSupport
 import Testing
 
 /// Tamper evidence (PROTOCOL.md section 9, `verify`): every kind of change to the event log
@@ -38,29 +39,24 @@ import Testing
         try queue.write { db in try db.execute(sql: sql, arguments: arguments) }
     }
 
-    /// What an offline `verify` of the file says, with no anchor but those given.
-    func offline(anchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []) throws -> VerifyReport {
-        try t.read { db in try ChainVerifier.verify(db, eventAnchors: anchors, auditAnchors: auditAnchors) }
+    /// What an offline `verify` of the file says, with no anchor but those given, and
+    /// without the key unless `keys` is given.
+    func offline(anchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = [], keys: KeyRing? = nil) throws -> VerifyReport {
+        try t.read { db in try ChainVerifier.verify(db, keys: keys, eventAnchors: anchors, auditAnchors: auditAnchors) }
+    }
+
+    /// Makes `db` look as it did before `v7-keyed-chain`: no keyed links, the migration not run.
+    static func unlinkAsBeforeTheKeyedChain(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE events DROP COLUMN mac;
+                ALTER TABLE audit DROP COLUMN mac;
+                DELETE FROM grdb_migrations WHERE identifier = 'v7-keyed-chain';
+                """)
     }
 
     /// Recomputes the digest and hash of every event from `seq` on, as a careful forger would.
-    func rehash(from seq: Int64) throws {
-        var configuration = GRDB.Configuration()
-        configuration.foreignKeysEnabled = false
-        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
-        defer { try? queue.close() }
-        try queue.write { db in
-            var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
-                ?? Chain.genesis
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq]) {
-                // The digest as the store computes it, from the row's columns.
-                let digest = CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest
-                previous = Chain.link(previous, digest)
-                try db.execute(
-                    sql: "UPDATE events SET digest = ?, hash = ? WHERE seq = ?", arguments: [digest, previous, row["seq"]])
-            }
-        }
-    }
+    func rehash(from seq: Int64) throws { try Forger.rehashEvents(t.path, from: seq) }
 
     @Test func anUntouchedLogVerifiesAndEndsAtTheHeadsTheStoreCommitted() throws {
         writeLog()
@@ -73,7 +69,13 @@ import Testing
         #expect(report.eventHead == t.store.heads.events)
         #expect(report.auditHead == t.store.heads.audit)
         #expect(report.eventHead.seq == 8)
-        #expect(try offline() == report)
+        #expect(report.keyed == .checked)
+        #expect(try offline(keys: t.keys) == report)
+        // Without the key the plain chain is checked, and the report says the keyed one was not.
+        var plain = try offline()
+        #expect(plain.keyed == .notChecked)
+        plain.keyed = .checked
+        #expect(plain == report)
 
         // The heads survive a restart and the chain goes on from them.
         try t.reopen()
@@ -106,12 +108,66 @@ import Testing
         let original = try offline().eventHead
         try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 6")
         try rehash(from: 6)
-        #expect(try offline().ok, "a forger who re-hashes everything after the edit is not caught without an anchor")
-        // The running store holds its own head, and an anchor kept from before catches it.
-        for report in [try t.store.verify(), try offline(anchors: [original])] {
-            #expect(report.firstBadSeq == 8)
-            #expect(report.problems.contains { $0.contains("rewritten") })
+        #expect(try offline().ok, "a forger who re-hashes everything after the edit is not caught without the key or an anchor")
+        // An anchor kept from before catches it where the anchor is.
+        let anchored = try offline(anchors: [original])
+        #expect(anchored.firstBadSeq == 8)
+        #expect(anchored.problems.contains { $0.contains("rewritten") })
+        // The keyed chain catches it at the row edited: the forger could not recompute it.
+        for report in [try t.store.verify(), try offline(keys: t.keys)] {
+            #expect(report.firstBadSeq == 6)
+            #expect(report.problems.first?.contains("event 6 fails the keyed chain") == true, "\(report.problems)")
         }
+    }
+
+    @Test func aKeyedLinkMissingOrUnderAnotherKeyIsFound() throws {
+        writeLog()
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
+        #expect(try offline(keys: t.keys).ok)
+        // Under a key the ring does not hold: retired, or forged. Not intact either way.
+        let other = try KeyRing(hexKeys: [String(repeating: "5a", count: 32)])
+        let elsewhere = try offline(keys: other)
+        #expect(elsewhere.firstBadSeq == 1)
+        #expect(elsewhere.firstBadAuditSeq == 1)
+        #expect(elsewhere.problems.first?.contains("which is not in the key file") == true, "\(elsewhere.problems)")
+        // A key rotated in (newest last) keeps the older links checkable and links new rows.
+        let rotated = try KeyRing(hexKeys: [TemporaryStore.key, String(repeating: "5a", count: 32)])
+        #expect(try offline(keys: rotated).ok)
+        // A row whose link was removed (to pass as one from before the keyed chain).
+        try tamper("UPDATE events SET mac = NULL WHERE seq = 4")
+        let unlinked = try offline(keys: t.keys)
+        #expect(unlinked.firstBadSeq == 4)
+        #expect(unlinked.problems.first?.contains("event 4 has no keyed link") == true, "\(unlinked.problems)")
+        #expect(try offline().ok, "the plain chain alone does not see a removed link")
+    }
+
+    @Test func aLogFromBeforeTheKeyedChainIsLinkedWhenOpenedAndItsAnchorsStillHold() throws {
+        writeLog()
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
+        let before = try offline()
+        try t.reopen { db in try Self.unlinkAsBeforeTheKeyedChain(db) }
+        #expect(try offline().keyed == .notChecked)
+        // The plain chain is left as it was: anchors taken before the upgrade still hold.
+        let after = try offline(anchors: [before.eventHead], auditAnchors: [before.auditHead], keys: t.keys)
+        #expect(after.ok, "\(after.problems)")
+        #expect(after.keyed == .checked)
+        #expect(after.events == 8)
+        // The upgrade is on the audit chain, saying where both logs stood.
+        let keyed = try #require(
+            try t.store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries.last)
+        #expect(keyed.op == AuditOp.chainKeyed)
+        #expect(keyed.role == nil)
+        #expect(keyed.detail == [
+            "events": 8, "audit_entries": 1, "head": .string(before.eventHead.description),
+            "audit_head": .string(before.auditHead.description), "key_id": .string(String(t.keys.currentID, radix: 16)),
+            "result": "ok",
+        ])
+        // New rows follow on, keyed.
+        t.commit([Fixture.update(Self.calls[3], note: "after the upgrade")])
+        #expect(try t.store.verify().ok)
+        // A database without the column (opened offline before any upgrade) says so.
+        try tamper("ALTER TABLE events DROP COLUMN mac")
+        #expect(try offline(keys: t.keys).keyed == .absent)
     }
 
     @Test func reHashingOneRowAloneIsFoundAtTheRowAfter() throws {
@@ -294,6 +350,8 @@ import Testing
             ALTER TABLE events DROP COLUMN hash;
             ALTER TABLE events DROP COLUMN purged_by;
             DELETE FROM grdb_migrations WHERE identifier = 'v3-audit-and-chain';
+            ALTER TABLE events DROP COLUMN mac;
+            DELETE FROM grdb_migrations WHERE identifier = 'v7-keyed-chain';
             """)
         try t.reopen()
         let after = try t.store.verify()

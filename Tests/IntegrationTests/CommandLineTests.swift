@@ -151,7 +151,14 @@ struct CommandLineTests {
             let command = ([Daemon.hotlinectl, "--socket", daemon.socket] + list).joined(separator: " ")
             let asked = try run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: "Asked at the terminal\n")
             #expect(asked.status == 0, "\(asked.stdout) \(asked.stderr)")
-            #expect(asked.stdout.contains("Reason for listing calls (kept in the audit log; Enter for none): "), "\(asked.stdout)")
+            #expect(asked.stdout.contains("A reason is required for listing calls (kept in the audit log): "), "\(asked.stdout)")
+            // Nothing is asked when none is required: a call one started, read at a terminal.
+            let start = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--json"], environment: env)
+            let call = try #require(try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["call_id"]?.stringValue)
+            let own = try run(
+                "/usr/bin/script", ["-qec", "\(Daemon.hotlinectl) --socket \(daemon.socket) show \(call)", "/dev/null"], stdin: "")
+            #expect(own.status == 0, "\(own.stdout)")
+            #expect(!own.stdout.contains("A reason is required"), "\(own.stdout)")
             expected.append("Asked at the terminal")
         } else {
             print("skipped: the terminal prompt needs /usr/bin/script")
@@ -165,6 +172,33 @@ struct CommandLineTests {
         let offline = try run(Daemon.hotlinectl, ["verify", "--database", daemon.database, "--reason", "x"])
         #expect(offline.status != 0)
         #expect(offline.stderr.contains("--reason is kept in the daemon's audit log"), "\(offline.stderr)")
+    }
+
+    /// Each read that reasons_required lists needs a reason; those it does not list need none.
+    @Test func everyListedReadNeedsAReasonAndNoOtherDoes() throws {
+        let daemon = try Daemon()
+        let config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        let stricter = config.replacingOccurrences(
+            of: "  auditor: [call.get, calls.list, export]", with: "  auditor: [call.get, calls.list, export, audit.list, verify]")
+        #expect(stricter != config)
+        try stricter.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start()
+        let c = try daemon.connect()
+        let call = try #require(try c.call(Req.start(dialled: "101"))["call_id"])
+        let day: [String: JSONValue] = ["from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"]
+        let reads: [[String: JSONValue]] = [
+            ["op": "calls.list"].merging(day) { a, _ in a }, ["op": "export", "shift": "previous"],
+            ["op": "audit.list"].merging(day) { a, _ in a }, ["op": "verify"],
+        ]
+        // root holds every role: each of these is allowed only as a supervisor or an auditor.
+        for read in reads {
+            let refused = try c.call(.object(read))
+            #expect(refused.errorCode == "invalid", "\(read)")
+            #expect(refused.errorField == "reason", "\(read)")
+            #expect(try c.call(.object(read.merging(["reason": "Test"]) { a, _ in a })).isOK, "\(read)")
+        }
+        // The call root started: read as its handler, which is not listed.
+        #expect(try c.call(["op": "call.get", "call_id": call]).isOK)
     }
 
     @Test func hotlinectlSendSpeaksTheRawProtocol() throws {

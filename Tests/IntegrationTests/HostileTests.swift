@@ -66,7 +66,13 @@ import Glibc
         let hostile = try daemon.connect()
         let stop = Atomic<Bool>(false)
         let read = Atomic<Int>(0)
-        let list: JSONValue = ["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 1000]
+        // root lists every call, so gives a reason (shipped reasons_required): without one each
+        // list would be refused at once and the flood would hold no large answers.
+        let list: JSONValue = [
+            "op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 1000,
+            "reason": "Flood test",
+        ]
+        let listed = Atomic<Int>(0)
         let writing = Self.thread {
             try? hostile.write(Self.lines(list, times: 2000))
             let garbage = Array(repeating: Array("x\n".utf8), count: 32_768).flatMap { $0 }
@@ -76,8 +82,9 @@ import Glibc
         }
         let reading = Self.thread {
             // Slowly: a line every millisecond at most.
-            while !stop.load(ordering: .relaxed), (try? hostile.readLine()) ?? nil != nil {
+            while !stop.load(ordering: .relaxed), let line = (try? hostile.readLine()) ?? nil {
                 read.add(1, ordering: .relaxed)
+                if line.contains("\"calls\":[{") { listed.add(1, ordering: .relaxed) }
                 usleep(1000)
             }
         }
@@ -91,6 +98,7 @@ import Glibc
         #expect(daemon.process?.isRunning == true)
         #expect(acked > 0)
         #expect(read.load(ordering: .relaxed) > 0, "the hostile client was never answered at all")
+        #expect(listed.load(ordering: .relaxed) > 0, "no list was answered with calls: the flood held no large answers")
         #expect(peak - before < Self.growthLimitKiB, "memory grew from \(before) KiB to \(peak) KiB under the flood")
         // And the daemon is still whole for everyone.
         #expect(try daemon.connect().call(["op": "stats"]).isOK)

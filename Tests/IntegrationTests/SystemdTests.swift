@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineClient
 import HotlineCore
+import HotlineTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -208,6 +209,75 @@ struct SystemdTests {
         #expect(!daemon.log().contains("ready"), "with a journal, nothing goes to standard error")
     }
 
+    /// Heads journalled while the daemon runs are anchors an auditor checks a copy of the file
+    /// against (`journalctl -o json | hotlinectl verify --anchors -`); the keyed chain catches
+    /// a rewrite with recomputed hashes without them, given the key.
+    @Test func journalledHeadsAndTheKeyCatchARewriteThatRecomputedEveryHash() throws {
+        let journal = "/run/systemd/journal/socket"
+        guard getuid() == 0, !FileManager.default.fileExists(atPath: journal),
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")
+        else {
+            print("skipped: needs root, no journald of its own, and sqlite3")
+            return
+        }
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+        let listener = try DatagramListener(path: journal)
+        defer { unlink(journal) }
+        let daemon = try Daemon()
+        // Heads journalled after every row, at most a second apart.
+        let config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        let frequent = config.replacingOccurrences(of: "every_rows: 10000", with: "every_rows: 1")
+            .replacingOccurrences(of: "every_seconds: 300", with: "every_seconds: 1")
+        #expect(frequent != config)
+        try frequent.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start(environment: ["HOTLINED_LOG": "journal"])
+        let c = try daemon.connect()
+        let call = UUIDText.random()
+        #expect(try c.call(Req.start(call: call, dialled: "101")).isOK)
+        #expect(try c.call(Req.update(call: call, note: "A van, engine running")).isOK)
+        usleep(2_500_000)  // the publisher looks every second
+        #expect(try c.call(Req.end(call: call)).isOK)
+        usleep(2_500_000)
+        daemon.stop()
+        // As journalctl -o json prints them: one object of string fields per line.
+        let entries = listener.drain(for: 0.5).map(Self.parseJournalEntry)
+        let heads = entries.filter { $0["MESSAGE_ID"] == MessageID.chainHead.rawValue }
+        #expect(heads.compactMap { $0["MESSAGE"] }.contains { $0.hasPrefix("chain heads now: events 2:") }, "\(heads)")
+        #expect(heads.contains { $0["EVENTS_HEAD"]?.hasPrefix("3:") == true })
+        let anchors = daemon.directory + "/anchors.json"
+        try entries.map { JSONWriter.string(.object($0.mapValues(JSONValue.string))) }.joined(separator: "\n")
+            .write(toFile: anchors, atomically: true, encoding: .utf8)
+        let key = ["--key-file", daemon.directory + "/hotlined.key"]
+        func verify(_ extra: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String) {
+            let r = try run(Daemon.hotlinectl, ["verify", "--database", daemon.database] + extra, stdin: stdin)
+            return (r.status, r.stdout + r.stderr)
+        }
+        let intact = try verify(key + ["--anchors", "-"], stdin: try String(contentsOfFile: anchors, encoding: .utf8))
+        #expect(intact.status == 0, "\(intact.stdout)")
+        #expect(!intact.stdout.contains("NOT checked"), "\(intact.stdout)")
+
+        // A forger with the file and not the key changes event 2 and recomputes every plain
+        // digest and hash from there, as the daemon would.
+        let forged = try run(
+            "/usr/bin/sqlite3", [daemon.database, "UPDATE events SET peer_uid = 4242 WHERE seq = 2"])
+        #expect(forged.status == 0, "\(forged.stderr)")
+        try Forger.rehashEvents(daemon.database, from: 2)
+        let plain = try verify([])
+        #expect(plain.status == 0, "without the key or anchors the rewrite passes: \(plain.stdout)")
+        #expect(plain.stdout.contains("The keyed chain was NOT checked"), "\(plain.stdout)")
+        let anchored = try verify(["--anchors", anchors])
+        #expect(anchored.status == 1, "\(anchored.stdout)")
+        #expect(anchored.stdout.contains("differ from the anchor 2:"), "\(anchored.stdout)")
+        let keyed = try verify(key)
+        #expect(keyed.status == 1, "\(keyed.stdout)")
+        #expect(keyed.stdout.contains("event 2 fails the keyed chain"), "\(keyed.stdout)")
+        // A key file others can read is refused, as the daemon refuses it.
+        chmod(daemon.directory + "/hotlined.key", 0o644)
+        let loose = try verify(key)
+        #expect(loose.status == 2, "\(loose.stdout)")
+        #expect(loose.stdout.contains("cannot use the key file"), "\(loose.stdout)")
+    }
+
     @Test func theUnitsVerifyWithoutAWarning() throws {
         let daemon = try Daemon()
         let prefix = daemon.directory + "/usr"
@@ -356,3 +426,4 @@ func monotonicMicroseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
 }
+

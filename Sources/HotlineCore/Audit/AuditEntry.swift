@@ -15,15 +15,23 @@ public struct AuditEntry: Sendable, Equatable {
     /// member ``sealedReasonKey`` (added as the entry is stored, taken out as it is read
     /// back); read back only with the key it was sealed under.
     public var reason: String?
-    /// The entry holds a sealed reason that none of the keys at hand opens.
-    public var reasonUnreadable: Bool
+    /// Why the entry's sealed reason could not be read, if it could not.
+    public var reasonUnreadable: ReasonUnreadable?
+
+    public enum ReasonUnreadable: String, Sendable, Equatable {
+        /// Sealed under a key the key file no longer holds.
+        case keyRetired = "key_retired"
+        /// Under a key it holds, yet it does not open for this entry: moved from another
+        /// entry, or changed.
+        case altered
+    }
 
     /// The detail member holding the sealed reason (base64), chained with the rest.
     public static let sealedReasonKey = "reason_sealed"
 
     public init(
         seq: Int64 = 0, at: Timestamp, uid: UInt32, pid: Int32, role: Role?, op: String, detail: [String: JSONValue],
-        reason: String? = nil, reasonUnreadable: Bool = false
+        reason: String? = nil, reasonUnreadable: ReasonUnreadable? = nil
     ) {
         self.seq = seq
         self.at = at
@@ -48,7 +56,7 @@ public struct AuditEntry: Sendable, Equatable {
     public var json: JSONValue {
         var m = detail
         if let reason { m["reason"] = .string(reason) }
-        if reasonUnreadable { m["reason_unreadable"] = true }
+        if let reasonUnreadable { m["reason_unreadable"] = .string(reasonUnreadable.rawValue) }
         m["seq"] = .int(seq)
         m["at"] = .string(at.rfc3339)
         m["uid"] = .int(Int64(uid))
@@ -71,4 +79,7 @@ public enum AuditOp {
     /// An upgrade sealed what an older version had written in the clear and chained the event
     /// log again from there (`v6-sealed-coordinates`).
     public static let chainReseal = "chain.reseal"
+    /// An upgrade laid the keyed chain over the log an older version had written
+    /// (`v7-keyed-chain`): where both logs stood then, and the key's id.
+    public static let chainKeyed = "chain.keyed"
 }

@@ -14,10 +14,13 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var shifts: ShiftSettings
     /// Which roles must say why they read (DPA 2018 section 62(2)); absent, none must.
     public var reasonsRequired: ReasonsRequired
+    /// How often the chain heads are journalled.
+    public var chainAnchors: ChainAnchors
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts
         case reasonsRequired = "reasons_required"
+        case chainAnchors = "chain_anchors"
     }
 
     public init(
@@ -30,7 +33,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         alerts: AlertSettings = AlertSettings(),
         retention: [RetentionRule] = [],
         shifts: ShiftSettings = ShiftSettings(),
-        reasonsRequired: ReasonsRequired = ReasonsRequired()
+        reasonsRequired: ReasonsRequired = ReasonsRequired(),
+        chainAnchors: ChainAnchors = ChainAnchors()
     ) {
         self.paths = paths
         self.limits = limits
@@ -42,6 +46,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.retention = retention
         self.shifts = shifts
         self.reasonsRequired = reasonsRequired
+        self.chainAnchors = chainAnchors
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,6 +62,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         retention = try c.decodeIfPresent([RetentionRule].self, forKey: .retention) ?? []
         shifts = try c.decodeIfPresent(ShiftSettings.self, forKey: .shifts) ?? ShiftSettings()
         reasonsRequired = try c.decodeIfPresent(ReasonsRequired.self, forKey: .reasonsRequired) ?? ReasonsRequired()
+        chainAnchors = try c.decodeIfPresent(ChainAnchors.self, forKey: .chainAnchors) ?? ChainAnchors()
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
@@ -365,6 +371,12 @@ extension Configuration {
             problems.append(.init(path: "unrouted.numbers", reason: "the fallback route takes no numbers"))
         }
         if routes.isEmpty { problems.append(.init(path: "routes", reason: "must list at least one route")) }
+        if !(1...1_000_000_000).contains(chainAnchors.everyRows) {
+            problems.append(.init(path: "chain_anchors.every_rows", reason: "must be from 1 to 1000000000"))
+        }
+        if !(1...86_400).contains(chainAnchors.everySeconds) {
+            problems.append(.init(path: "chain_anchors.every_seconds", reason: "must be from 1 to 86400 (a day)"))
+        }
         for (i, route) in routes.enumerated() {
             if !Self.isSlug(route.name) {
                 problems.append(.init(path: "routes.\(i).name", reason: "must be lower-case letters, digits and '-'"))

@@ -18,5 +18,7 @@ public enum MessageID: String, Sendable, CaseIterable {
     case retentionPurged = "6a2f9d4e1c8b47a3b5e0d9c8a7f6e5d4"
     /// The v6 migration sealed coordinates an older version had written in the clear.
     case coordinatesSealed = "b1776e956efd465caf38c6026d813211"
+    /// The v7 migration laid the keyed chain over the log an older version had written.
+    case chainKeyed = "5e0c2f7a91d84b36a4c8e2d61f9b7305"
 
 }

@@ -8,16 +8,32 @@ public enum ReadReason {
     /// The ops that take a reason: every read of PROTOCOL.md section 8.
     public static let reads: [String] = ["call.get", "calls.list", "audit.list", "verify", "export"]
 
-    /// The `reason` of a read request, if it gave one: a string with something in it besides
-    /// spaces, of at most ``maxBytes`` bytes, without control characters (line breaks and
-    /// tabs aside).
+    /// The `reason` of a read request, if it gave one (`null` is none): a string with
+    /// something in it besides spaces, of at most ``maxBytes`` bytes, without control
+    /// characters (line breaks and tabs aside) or the marks that reorder text on screen: an
+    /// auditor reads it in a terminal, and it must show what was written.
     public static func decode(_ r: ObjectReader) throws(HotlineError) -> String? {
-        if r.value("reason") == .null { return nil }
         guard let text = try r.string("reason", maxLength: maxBytes, allowEmpty: true) else { return nil }
         guard text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw .invalid(r.field("reason"), "\"\(r.field("reason"))\" is blank; say why you read, or leave it out.")
         }
+        if let bad = text.unicodeScalars.first(where: isHidden) {
+            let code = String(bad.value, radix: 16, uppercase: true)
+            throw .invalid(
+                r.field("reason"),
+                "\"\(r.field("reason"))\" contains U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code), a control or direction character.")
+        }
         return text
+    }
+
+    /// DEL, the C1 controls (U+0080-U+009F, some of which terminals obey) and the
+    /// bidirectional embeddings, overrides and isolates, which make text read otherwise
+    /// than it is stored.
+    static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x7F...0x9F, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 }
 
