@@ -43,6 +43,8 @@ let package = Package(
                 "HotlineCore",
                 "CSpawn",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // sqlite3_interrupt, for the daemon's readers only (GRDB's interrupts the writer too).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),

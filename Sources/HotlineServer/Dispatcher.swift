@@ -405,6 +405,10 @@ public final class Dispatcher: Sendable {
             return try body()
         } catch let error as HotlineError {
             throw error
+        } catch where CallStore.isInterruption(error) {
+            throw HotlineError(
+                .storage,
+                "This read was stopped so that an erased caller identity could be removed from disk (it held the log's write-ahead file); ask again.")
         } catch {
             throw HotlineError(.storage, "The call log could not be read (\(error)); retry later.")
         }

@@ -128,7 +128,9 @@ extension CallStore {
 
     /// Copies the WAL into the database and truncates it, so that pages holding erased
     /// identities (the WAL keeps old page images) are gone from disk, not just unreferenced.
-    /// When readers keep it from finishing, it is tried again at the next commit or idle tick.
+    /// When readers keep it from finishing, it is tried again at the next commit or idle tick
+    /// (``retryScrub()``, at most every 100 ms), and once it has waited ``erasureGrace`` the
+    /// daemon's own reads are interrupted (``holdUpExpired()``).
     public func scrubWAL() {
         for _ in 1...50 {
             switch truncateWALOnce() {
@@ -137,7 +139,44 @@ extension CallStore {
             }
         }
         if !scrubPending.exchange(true, ordering: .relaxed) {
+            scrubPendingSince.withLock { $0 = .now }
             logger.warning("the WAL could not be truncated after erasing an identity yet; retrying")
+        }
+        holdUpExpired()
+    }
+
+    /// How long an erasure waits for reads that hold the WAL before it interrupts them: a
+    /// read holding a snapshot from before the erasure keeps the identity's ciphertext on
+    /// disk for as long as it runs (a `verify` of a large log, minutes). Erasure is the law's;
+    /// the read is answered `storage` and can be asked again.
+    public static let erasureGrace: Duration = .seconds(1)
+
+    /// Interrupts the daemon's reads if an erasure has waited ``erasureGrace`` for them.
+    /// Readers outside the daemon (an administrator's sqlite3, a backup) cannot be reached:
+    /// the journal says so once the wait reaches ten times the grace.
+    private func holdUpExpired() {
+        guard let since = scrubPendingSince.withLock({ $0 }), ContinuousClock.now - since >= Self.erasureGrace else {
+            return
+        }
+        let interrupted = readers.interruptAll()
+        // At once, while the interrupted reads let go: a read begun after the WAL is copied
+        // reads the database file alone and no longer holds it.
+        for _ in 1...25 {
+            if truncateWALOnce() != false { return }
+            usleep(2_000)
+        }
+        let waited = ContinuousClock.now - since
+        let warned = erasureWarned.withLock { warned in
+            defer { warned = waited >= Self.erasureGrace * 10 ? 2 : max(warned, 1) }
+            return warned
+        }
+        if warned == 0 {
+            logger.warning(
+                "interrupted the reads of \(interrupted) reader connections: they held the WAL, and an erased identity's ciphertext in it, for \(Self.erasureGrace)")
+        } else if warned == 1, waited >= Self.erasureGrace * 10 {
+            logger.error(
+                "an erased identity's ciphertext has stayed in the WAL for \(waited): something outside hotlined holds the database open for reading (sqlite3, a backup?); it goes once that lets go",
+                metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
         }
     }
 
@@ -153,6 +192,8 @@ extension CallStore {
             let result = try checkpointWithoutWaiting(.truncate)
             guard result.walFrameCount == 0 || result.walFrameCount == result.checkpointedFrameCount else { return false }
             scrubPending.store(false, ordering: .relaxed)
+            scrubPendingSince.withLock { $0 = nil }
+            erasureWarned.withLock { $0 = 0 }
             return true
         } catch {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
@@ -201,7 +242,7 @@ extension CallStore {
     /// could wait for ever. At most every 100 ms, and without waiting on readers.
     func retryScrub() {
         guard syncFailure == nil, Self.isDue(lastScrubRetry, every: .milliseconds(100)) else { return }
-        _ = truncateWALOnce()
+        if truncateWALOnce() == false { holdUpExpired() }
     }
 
     /// Whether `interval` has passed since `last` (or it never happened); if so, `last` is

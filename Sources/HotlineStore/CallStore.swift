@@ -18,6 +18,13 @@ public final class CallStore: Sendable {
     public let path: String
     /// Set when an erasure's WAL truncation could not finish (readers held it back).
     let scrubPending = Atomic<Bool>(false)
+    /// Since when an erasure has waited for its WAL truncation (``scrubPending``).
+    let scrubPendingSince = Mutex<ContinuousClock.Instant?>(nil)
+    /// The pool's reader connections, which an erasure held up too long interrupts.
+    let readers: ReaderConnections
+    /// What the journal was told of an erasure held up: 0 nothing, 1 that reads were
+    /// interrupted, 2 that something outside still holds it.
+    let erasureWarned = Mutex(0)
     let checkpointer: Checkpointer
     /// When the writer last tried to start the WAL over (``restartWALIfAsked()``).
     let lastWALRestart = Mutex<ContinuousClock.Instant?>(nil)
@@ -52,7 +59,10 @@ public final class CallStore: Sendable {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(10)
         config.maximumReaderCount = 4
+        let readers = ReaderConnections()
+        self.readers = readers
         config.prepareDatabase { db in
+            if db.configuration.readonly { readers.add(db) }
             // An acknowledged event is on disk: fsync on every commit, WAL included.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Deleted content is overwritten with zeros, so erased identities leave no bytes.
@@ -270,6 +280,7 @@ public final class CallStore: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         checkpointer.stop()
         scrubWAL()
+        readers.forget()
         try pool.close()
         checkpointer.closeDatabaseDescriptor()
         walDescriptor.withLock { wal in

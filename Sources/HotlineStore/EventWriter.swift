@@ -257,7 +257,9 @@ public final class EventWriter: @unchecked Sendable {
             condition.lock()
             while queued == 0 && carry.isEmpty && !stopping {
                 lastLoop = .now
-                if !condition.wait(until: Date().addingTimeInterval(idleTick)), store.isScrubPending {
+                // An erasure waiting for its WAL truncation is tried again every 100 ms.
+                let tick = store.isScrubPending ? min(idleTick, 0.1) : idleTick
+                if !condition.wait(until: Date().addingTimeInterval(tick)), store.isScrubPending {
                     condition.unlock()
                     store.scrubWAL()
                     condition.lock()

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 @testable import HotlineStore
+import Synchronization
 import Testing
 
 /// `CallStore.commit(_:policy:now:)`: group commit with one savepoint per event, idempotent
@@ -323,6 +324,57 @@ import Testing
         for chunk in [UInt8](sealed).chunks(of: 16) {
             #expect(try t.fileBytes().allSatisfy { !$0.1.contains(bytes: chunk) }, "the erased identity's ciphertext is still on disk")
         }
+    }
+
+    /// Issue 13, item 6: a read of the daemon's own that keeps running (a `verify` of a large
+    /// log) no longer keeps an erased identity's ciphertext in the WAL for as long as it runs:
+    /// after `erasureGrace` it is interrupted, and the next try truncates the WAL.
+    @Test func aBusyReadHoldingTheWALIsInterruptedSoThatAnErasureFinishes() throws {
+        let identity = CallerIdentity(cli: "+447700900123", name: "Harriet Quimby-Smythe")
+        t.commit([Fixture.start(Self.callA, dialled: "0800 789 321", identity: identity)])
+        t.commit((0..<300).map { Fixture.update(Self.callA, note: "note \($0)") })
+        let sealed = try #require(try t.read { db in try Data.fetchOne(db, sql: "SELECT secret FROM event_identity") })
+        let store = t.store
+        let started = DispatchSemaphore(value: 0)
+        let outcome = Mutex<(rows: Int, error: String?)>((0, nil))
+        let done = DispatchSemaphore(value: 0)
+        // A read that steps through the log slowly, as a verify of millions of rows does:
+        // 300 rows, 20 ms each, would hold its snapshot for six seconds.
+        DispatchQueue.global().async {
+            do {
+                try store.pool.read { db in
+                    let rows = try Row.fetchCursor(db, sql: "SELECT seq FROM events ORDER BY seq")
+                    started.signal()
+                    while try rows.next() != nil {
+                        outcome.withLock { $0.rows += 1 }
+                        usleep(20_000)
+                    }
+                }
+            } catch {
+                outcome.withLock { $0.error = "\(error)" }
+            }
+            done.signal()
+        }
+        started.wait()
+        let erased = ContinuousClock.now
+        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(anonymousRequested: true))).ack?["anonymous"] == true)
+        #expect(t.store.isScrubPending, "the read should have held the truncation up")
+        // Writes go on (a control room at work), each batch trying the truncation again.
+        while t.store.isScrubPending, ContinuousClock.now - erased < .seconds(30) {
+            t.commit([Fixture.start(UUIDText.random(), dialled: "101")])
+            usleep(50_000)
+        }
+        let took = ContinuousClock.now - erased
+        #expect(!t.store.isScrubPending)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        let (rows, error) = outcome.withLock { $0 }
+        #expect(error?.contains("interrupt") == true, "the read was not interrupted: \(rows) rows, \(error ?? "no error")")
+        #expect(rows < 300, "the read ran to its end")
+        #expect(try t.walSize() == 0)
+        for chunk in [UInt8](sealed).chunks(of: 16) {
+            #expect(try t.fileBytes().allSatisfy { !$0.1.contains(bytes: chunk) }, "the erased identity's ciphertext is still on disk")
+        }
+        print("erasure finished \(took) after the acknowledgement; the read was interrupted after \(rows) of 300 rows")
     }
 
     @Test func anonymityMidCallErasesTheCallsIdentityAndEmptiesTheWAL() throws {
