@@ -57,18 +57,25 @@ extension CallStore {
                     try Row.fetchOne(db, sql: dueSQL + " AND c.call_id = ?", arguments: [id]).map(isDue) == true
                 }
                 guard !ids.isEmpty else { return (0, nil) }
+                // What stays of each event, vouched for by the purge's entry: without it a
+                // tombstone's uid, time or op could be changed unseen (its digest stands for
+                // the content, which is gone).
+                var tombstones = Chain.Tombstones()
                 var events = 0
-                for id in ids {
-                    events += try Int.fetchOne(
-                        db, sql: "SELECT COUNT(*) FROM events WHERE call_id = ? AND purged_by IS NULL", arguments: [id]
-                    ) ?? 0
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: "SELECT * FROM events WHERE call_id IN (SELECT value FROM json_each(?)) AND purged_by IS NULL ORDER BY seq",
+                    arguments: [JSONWriter.string(.array(ids.map(JSONValue.string)))])
+                while let row = try rows.next() {
+                    tombstones.add(row)
+                    events += 1
                 }
                 let head = try appendAudit(
                     AuditEntry(
                         at: now, uid: uid, pid: pid, role: nil, op: AuditOp.retentionPurge,
                         detail: [
                             "call_ids": .array(ids.map(JSONValue.string)), "events": .int(Int64(events)),
-                            "rules": .array(rules.map(\.json)),
+                            "rules": .array(rules.map(\.json)), "tombstones": .string(tombstones.digest.hex),
                         ]), db)
                 for id in ids {
                     try db.execute(

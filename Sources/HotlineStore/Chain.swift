@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import HotlineCore
 
 /// Tamper evidence for the event log and the audit log (PROTOCOL.md section 9).
@@ -132,6 +133,30 @@ public enum Chain {
         return Data(hasher.finalize())
     }
 
+    /// What a retention purge vouches for of each event it turns into a tombstone: every
+    /// column a tombstone keeps (its content went; its digest stands for it), in `seq` order,
+    /// hashed into the purge's audit entry (`tombstones`), which both chains then cover.
+    public struct Tombstones {
+        private var hasher = SHA256()
+        public init() {}
+
+        public mutating func add(_ row: Row) {
+            var c = Content(tag: "hotlined tombstone v1")
+            c.append(row["seq"] as Int64?)
+            c.append(row["event_id"] as String?)
+            c.append(row["call_id"] as String?)
+            c.append(row["op"] as String?)
+            c.append(row["recorded_at"] as Int64?)
+            c.append(row["peer_uid"] as Int64?)
+            c.append(row["peer_pid"] as Int64?)
+            c.append(row["identity_commitment"] as Data?)
+            c.append(row["digest"] as Data?)
+            hasher.update(data: c.bytes)
+        }
+
+        public var digest: Data { Data(hasher.finalize()) }
+    }
+
     /// The commitment to an identity's ciphertext that an event chains in its place.
     public static func commitment(to sealedIdentity: Data) -> Data {
         Data(SHA256.hash(data: sealedIdentity))
@@ -206,29 +231,56 @@ extension Data {
 }
 
 extension Chain {
-    /// The anchors in `journalctl -o json` output (one JSON object per line): the heads the
-    /// daemon journalled (``HotlineCore/MessageID/chainHead``, fields `EVENTS_HEAD` and
-    /// `AUDIT_HEAD`). Other entries are skipped; a line that is not JSON, or a head that is
-    /// not `SEQ:HASH`, is an error naming its line. Empty chains (seq 0) anchor nothing.
-    public static func anchors(fromJournal text: String) throws -> (events: [Head], audit: [Head]) {
-        var events: [Head] = []
-        var audit: [Head] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+    /// What `journalctl -o json` output says of the chains: the heads hotlined journalled
+    /// (``HotlineCore/MessageID/chainHead``, fields `EVENTS_HEAD` and `AUDIT_HEAD`), and how
+    /// many times it laid the keyed chain over the log (``HotlineCore/MessageID/chainKeyed``:
+    /// more than once means the database was rolled back to before it).
+    public struct JournalAnchors: Sendable {
+        public var events: [Head] = []
+        public var audit: [Head] = []
+        public var keyedChainLaid = 0
+        /// Entries skipped: not JSON, from another unit (anyone may journal a MESSAGE_ID;
+        /// only journald sets `_SYSTEMD_UNIT`), or with a head that is not `SEQ:HASH`.
+        public var skipped = 0
+
+        public init() {}
+    }
+
+    /// Reads `text`, one JSON object per line, keeping only entries whose `_SYSTEMD_UNIT` is
+    /// `unit` (nil: any). Empty chains (seq 0) anchor nothing.
+    public static func anchors(fromJournal text: String, unit: String? = "hotlined.service") -> JournalAnchors {
+        var found = JournalAnchors()
+        for line in text.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
             guard case .object(let entry)? = try? JSONParser.parse(Array(trimmed.utf8)) else {
-                throw KeyRing.Failure(description: "line \(i + 1) is not a journal entry in JSON (journalctl -o json)")
+                found.skipped += 1
+                continue
             }
-            guard entry["MESSAGE_ID"] == .string(MessageID.chainHead.rawValue) else { continue }
-            for (field, list) in [("EVENTS_HEAD", 0), ("AUDIT_HEAD", 1)] {
+            let id = entry["MESSAGE_ID"]?.stringValue
+            guard id == MessageID.chainHead.rawValue || id == MessageID.chainKeyed.rawValue else { continue }
+            if let unit, entry["_SYSTEMD_UNIT"]?.stringValue != unit {
+                found.skipped += 1
+                continue
+            }
+            if id == MessageID.chainKeyed.rawValue {
+                found.keyedChainLaid += 1
+                continue
+            }
+            var heads: [(String, Head)] = []
+            for field in ["EVENTS_HEAD", "AUDIT_HEAD"] {
                 guard let value = entry[field] else { continue }
                 guard let text = value.stringValue, let head = Head(text) else {
-                    throw KeyRing.Failure(description: "line \(i + 1): \(field) is not SEQ:HASH")
+                    heads = []
+                    found.skipped += 1
+                    break
                 }
-                guard head.seq > 0 else { continue }
-                if list == 0 { events.append(head) } else { audit.append(head) }
+                heads.append((field, head))
+            }
+            for (field, head) in heads where head.seq > 0 {
+                if field == "EVENTS_HEAD" { found.events.append(head) } else { found.audit.append(head) }
             }
         }
-        return (events, audit)
+        return found
     }
 }

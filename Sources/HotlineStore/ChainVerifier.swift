@@ -29,7 +29,16 @@ public struct VerifyReport: Sendable, Equatable {
         case absent
     }
 
-    public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil && badCalls.isEmpty }
+    /// A problem with the log as a whole (its keyed chain gone, the journal saying it was
+    /// rolled back), not at one row.
+    public var wholeLogBad = false
+
+    public var ok: Bool { firstBadSeq == nil && firstBadAuditSeq == nil && badCalls.isEmpty && !wholeLogBad }
+
+    public mutating func badLog(_ problem: String) {
+        wholeLogBad = true
+        if problems.count < Self.maxProblems { problems.append(problem) }
+    }
 
     public init() {}
 
@@ -78,9 +87,20 @@ public enum ChainVerifier {
         _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
         var report = VerifyReport()
-        let hasLinks = try db.columns(in: "events").contains { $0.name == "mac" }
+        // Column names are compared as SQLite does, without case: a column renamed MAC is
+        // still the one the daemon writes.
+        let hasLinks = try ["events", "audit"].allSatisfy { table in
+            try db.columns(in: table).contains { $0.name.lowercased() == "mac" }
+        }
         let linkKeys = hasLinks ? keys : nil
         report.keyed = !hasLinks ? .absent : keys == nil ? .notChecked : .checked
+        if keys != nil, !hasLinks {
+            // hotlined lays the keyed chain over a database when it opens it: one without,
+            // checked with the key, was never opened by this version, or had it removed to
+            // hide a rewrite. Either way nothing vouches for it but the plain chain.
+            report.badLog(
+                "the database has no keyed chain (no mac column in events and audit), though the key was given: either it was never opened by a hotlined with one, or it was removed to hide a rewrite; check it against anchors")
+        }
         let purges = try verifyAudit(db, anchors: auditAnchors, keys: linkKeys, into: &report)
         try verifyEvents(db, anchors: eventAnchors, keys: linkKeys, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
@@ -97,6 +117,9 @@ public enum ChainVerifier {
         let keys: KeyRing?
         var previous = Chain.genesis
         var previousMAC = Chain.macGenesis
+        /// The key-file position of the key the last link was under: links never go back
+        /// to an older key (new rows use the newest), so one that does was forged with it.
+        var keyPosition = -1
         var expected: Int64 = 1
         var head = Chain.Head.empty
         var count: Int64 = 0
@@ -121,7 +144,15 @@ public enum ChainVerifier {
             // The keyed link is over the stored digest: content changed without its digest is
             // the caller's finding; a digest (and hashes) recomputed without the key is this.
             switch keys?.checkChainMAC(mac, after: previousMAC, digest: storedDigest ?? Data()) {
-            case nil, .holds?: break
+            case nil: break
+            case .holds?:
+                if let keys, let mac, let position = keys.position(ofKey: mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) {
+                    if position < keyPosition {
+                        problems.append(
+                            (seq, "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key"))
+                    }
+                    keyPosition = max(keyPosition, position)
+                }
             case .broken?:
                 problems.append(
                     (seq, "\(noun) \(seq) fails the keyed chain: it, or the one before it, was rewritten by someone without the key (its plain hashes may have been recomputed to hide it)"))
@@ -152,8 +183,8 @@ public enum ChainVerifier {
     /// The audit chain; returns which calls each retention purge covered.
     private static func verifyAudit(
         _ db: Database, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
-    ) throws -> [Int64: Set<String>] {
-        var purges: [Int64: Set<String>] = [:]
+    ) throws -> [Int64: Purge] {
+        var purges: [Int64: Purge] = [:]
         var walk = Walk("audit entry", anchors: anchors, keys: keys)
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
         while let row = try rows.next() {
@@ -172,7 +203,9 @@ public enum ChainVerifier {
                 let detail = try? JSONParser.parse(Array(content.detail.utf8)),
                 let ids = detail["call_ids"]?.arrayValue
             {
-                purges[seq] = Set(ids.compactMap(\.stringValue))
+                purges[seq] = Purge(
+                    calls: Set(ids.compactMap(\.stringValue)),
+                    tombstones: detail["tombstones"]?.stringValue.flatMap { Data(hex: $0) })
             }
         }
         for (at, problem) in walk.end() { report.badAudit(at, problem) }
@@ -182,20 +215,23 @@ public enum ChainVerifier {
     }
 
     private static func verifyEvents(
-        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, purges: [Int64: Set<String>],
+        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, purges: [Int64: Purge],
         into report: inout VerifyReport
     ) throws {
         var walk = Walk("event", anchors: anchors, keys: keys)
+        let purgedCalls = purges.values.reduce(into: Set<String>()) { $0.formUnion($1.calls) }
+        var tombstones: [Int64: (first: Int64, hash: Chain.Tombstones)] = [:]
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
         while let row = try rows.next() {
             let seq: Int64 = row["seq"]
             let stored: Data? = row["digest"]
             var digest: Data? = stored
             if let purgedBy: Int64 = row["purged_by"] {
+                tombstones[purgedBy, default: (seq, Chain.Tombstones())].hash.add(row)
                 // Retention removed the content; the digest stands for it, and the purge must
                 // be one the audit log records for this call. A tombstone holds no content:
                 // content put back from a backup would otherwise pass on the old digest.
-                if purges[purgedBy]?.contains(row["call_id"] as String) != true {
+                if purges[purgedBy]?.calls.contains(row["call_id"] as String) != true {
                     report.badEvent(
                         seq, "event \(seq) had its content removed, but no retention purge in the audit log covers it")
                 } else if row["body"] as String != "" || row["ack"] as String != "" || row["secret"] as Data? != nil {
@@ -204,6 +240,10 @@ public enum ChainVerifier {
             } else if CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest != stored {
                 report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")
                 digest = nil
+            } else if purgedCalls.contains(row["call_id"] as String) {
+                // Every event of a purged call was made a tombstone (the call ended first).
+                report.badEvent(
+                    seq, "event \(seq) is of a call retention purged, yet is whole: the call was put back from elsewhere")
             }
             for (at, problem) in walk.step(
                 seq: seq, digest: digest ?? nil, storedDigest: stored, hash: row["hash"] ?? Data(),
@@ -213,8 +253,22 @@ public enum ChainVerifier {
             }
         }
         for (at, problem) in walk.end() { report.badEvent(at, problem) }
+        // Purges since issue 13 vouch for what their tombstones keep (Chain.Tombstones).
+        for (purge, kept) in tombstones.sorted(by: { $0.key < $1.key }) {
+            guard let vouched = purges[purge]?.tombstones, kept.hash.digest != vouched else { continue }
+            report.badEvent(
+                kept.first,
+                "the events retention purged in audit entry \(purge) were changed after it (their ids, ops, times or uids), or some are missing")
+        }
         report.events = walk.count
         report.eventHead = walk.head
+    }
+
+    /// What a retention purge's audit entry says it purged.
+    struct Purge {
+        var calls: Set<String>
+        /// The digest of what its tombstones keep; nil for purges from before issue 13.
+        var tombstones: Data?
     }
 
     /// Each call's projection must say what its chained events say, column by column: the

@@ -17,6 +17,8 @@ public struct KeyRing: Sendable {
     }
 
     private let keys: [UInt32: SymmetricKey]
+    /// Each key's line in the key file, oldest first (from 0).
+    private let positions: [UInt32: Int]
     /// Each key's chain key, derived from it (``chainMAC(after:digest:)``).
     private let chainKeys: [UInt32: SymmetricKey]
     public let currentID: UInt32
@@ -27,13 +29,16 @@ public struct KeyRing: Sendable {
         guard !hexKeys.isEmpty else { throw Failure(description: "no key was given") }
         var keys: [UInt32: SymmetricKey] = [:]
         var current: UInt32 = 0
+        var positions: [UInt32: Int] = [:]
         for (i, hex) in hexKeys.enumerated() {
             let key = try Self.parse(hex, position: i + 1)
             let id = Self.keyID(key)
             keys[id] = key
+            positions[id] = i
             current = id
         }
         self.keys = keys
+        self.positions = positions
         self.chainKeys = keys.mapValues(Self.chainKey)
         self.currentID = current
     }
@@ -44,6 +49,7 @@ public struct KeyRing: Sendable {
     /// ring's own (SymmetricKey wipes its bytes when freed); wiping `content` is the caller's.
     public init(keyFile content: UnsafeBufferPointer<UInt8>) throws {
         var keys: [UInt32: SymmetricKey] = [:]
+        var positions: [UInt32: Int] = [:]
         var current: UInt32? = nil
         var position = 0
         var start = 0
@@ -60,10 +66,12 @@ public struct KeyRing: Sendable {
             let key = try Self.parse(UnsafeBufferPointer(rebasing: content[a..<b]), position: position)
             let id = Self.keyID(key)
             keys[id] = key
+            positions[id] = position
             current = id
         }
         guard let current else { throw Failure(description: "no key was given") }
         self.keys = keys
+        self.positions = positions
         self.chainKeys = keys.mapValues(Self.chainKey)
         self.currentID = current
     }
@@ -92,6 +100,9 @@ public struct KeyRing: Sendable {
         out.append(contentsOf: hmac.finalize())
         return out
     }
+
+    /// Where the key `id` is in the key file (0 the oldest), if this ring holds it.
+    public func position(ofKey id: UInt32) -> Int? { positions[id] }
 
     /// What a row's keyed link says.
     public enum ChainLink: Sendable, Equatable {

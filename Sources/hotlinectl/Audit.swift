@@ -92,9 +92,11 @@ struct Verify: ParsableCommand {
 
             Anchors are heads published before any rewrite: the daemon journals them at start, \
             at stop and every chain_anchors.every_seconds or every_rows. \
-            journalctl -o json MESSAGE_ID=3c8e1f0a7b2d4e9c9a6b5d4c3e2f1a0b | \
-            hotlinectl verify --database FILE --key-file KEY --anchors - checks the file \
-            against every one; --anchor and --audit-anchor take one at a time.
+            journalctl -o json -u hotlined | hotlinectl verify --database FILE --key-file KEY \
+            --anchors - checks the file against every head hotlined.service journalled (entries \
+            of other units are skipped: anyone may journal a MESSAGE_ID), and fails if the \
+            journal shows the keyed chain laid more than once (a rollback); --anchor and \
+            --audit-anchor take one head at a time.
             """)
 
     @ParentCommand var parent: HotlineCtl
@@ -105,6 +107,8 @@ struct Verify: ParsableCommand {
     var auditAnchor: [String] = []
     @Option(help: "journalctl -o json output holding the daemon's journalled chain heads (offline; - for standard input).")
     var anchors: String?
+    @Option(help: "Take --anchors entries only from this unit (journald's _SYSTEMD_UNIT); '' for any.")
+    var anchorsUnit = "hotlined.service"
     @Option(help: "The key file, to check the keyed chain and the sealed locations (offline).")
     var keyFile: String?
     @OptionGroup var reasonOptions: ReasonOptions
@@ -127,10 +131,15 @@ struct Verify: ParsableCommand {
         if let database {
             var events = anchor.compactMap(Chain.Head.init)
             var audit = auditAnchor.compactMap(Chain.Head.init)
+            var journal = Chain.JournalAnchors()
             if let anchors {
-                let journal = try Self.journalAnchors(anchors)
+                journal = try Self.journalAnchors(anchors, unit: anchorsUnit.isEmpty ? nil : anchorsUnit)
                 events += journal.events
                 audit += journal.audit
+                if !output.json {
+                    print("Anchors from the journal: \(journal.events.count) event heads, \(journal.audit.count) audit heads"
+                        + (journal.skipped > 0 ? "; \(journal.skipped) entries skipped (not JSON, another unit's, or malformed)" : "") + ".")
+                }
             }
             let keys = try keyFile.map { path in
                 do {
@@ -139,7 +148,12 @@ struct Verify: ParsableCommand {
                     throw CLIError("cannot use the key file \(path): \(error)", exitCode: 2)
                 }
             }
-            report = try Self.offline(database, anchors: events, auditAnchors: audit, keys: keys).json
+            var verified = try Self.offline(database, anchors: events, auditAnchors: audit, keys: keys)
+            if journal.keyedChainLaid > 1 {
+                verified.badLog(
+                    "the journal says hotlined laid the keyed chain over the log \(journal.keyedChainLaid) times: once is the upgrade; again means the database was rolled back to before it, as someone hiding a rewrite would")
+            }
+            report = verified.json
             if output.json { print(JSONWriter.string(report)) }
         } else {
             var reason = reasonOptions.reason
@@ -150,8 +164,8 @@ struct Verify: ParsableCommand {
         if report["intact"] != .bool(true) { throw ExitCode(1) }
     }
 
-    /// The heads journalled in `path` (journalctl -o json; `-` is standard input).
-    static func journalAnchors(_ path: String) throws -> (events: [Chain.Head], audit: [Chain.Head]) {
+    /// What the journal in `path` says (journalctl -o json; `-` is standard input).
+    static func journalAnchors(_ path: String, unit: String?) throws -> Chain.JournalAnchors {
         let data: Data
         if path == "-" {
             data = FileHandle.standardInput.readDataToEndOfFile()
@@ -161,11 +175,7 @@ struct Verify: ParsableCommand {
             }
             data = read
         }
-        do {
-            return try Chain.anchors(fromJournal: String(decoding: data, as: UTF8.self))
-        } catch {
-            throw CLIError("\(path == "-" ? "standard input" : path): \(error)", exitCode: 2)
-        }
+        return Chain.anchors(fromJournal: String(decoding: data, as: UTF8.self), unit: unit)
     }
 
     static func offline(

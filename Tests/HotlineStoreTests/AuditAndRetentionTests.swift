@@ -259,6 +259,39 @@ import Testing
         #expect(try entries().count == 1)
     }
 
+    /// Issue 13 (review): what a tombstone keeps is vouched for by its purge's entry, and a
+    /// purged call put back whole from a backup is found.
+    @Test func aTombstoneChangedOrAPurgedCallPutBackIsTampering() throws {
+        writeCalls(open: UUIDText.random())
+        let rules = [RetentionRule(route: "anti-terrorist-hotline", marking: .officialSensitive, purgeAfterDays: 30)]
+        let backup = try t.read { db in try Row.fetchAll(db, sql: "SELECT seq, body, ack, secret FROM events WHERE call_id = ?", arguments: [Self.callA]) }
+        #expect(try t.store.purge(rules: rules, now: Fixture.now, uid: 0, pid: 1).calls == 1)
+        let purge = try #require(try entries().first)
+        #expect(purge.detail["tombstones"]?.stringValue?.count == 64)
+        #expect(try t.store.verify().ok)
+        let first = try #require(backup.first?["seq"] as Int64?)
+
+        // Who wrote a tombstoned event, changed: its digest stands for content that is gone.
+        try t.reopen { db in try db.execute(sql: "UPDATE events SET peer_uid = 0 WHERE seq = ?", arguments: [first + 1]) }
+        let changed = try t.store.verify()
+        #expect(changed.firstBadSeq == first)
+        #expect(changed.problems.contains { $0.contains("purged in audit entry \(purge.seq) were changed after it") }, "\(changed.problems)")
+        try t.reopen { db in try db.execute(sql: "UPDATE events SET peer_uid = 1001 WHERE seq = ?", arguments: [first + 1]) }
+        #expect(try t.store.verify().ok)
+
+        // The call put back from the backup: content restored, tombstone marks removed.
+        try t.reopen { db in
+            for row in backup {
+                try db.execute(
+                    sql: "UPDATE events SET body = ?, ack = ?, secret = ?, purged_by = NULL WHERE seq = ?",
+                    arguments: [row["body"], row["ack"], row["secret"], row["seq"]])
+            }
+        }
+        let restored = try t.store.verify()
+        #expect(restored.firstBadSeq == first)
+        #expect(restored.problems.contains { $0.contains("is of a call retention purged, yet is whole") }, "\(restored.problems)")
+    }
+
     @Test func contentRemovedWithoutAnAuditedPurgeIsTampering() throws {
         let open = UUIDText.random()
         writeCalls(open: open)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HotlineCore
 @testable import HotlineStore
+import Logging
 import HotlineTestSupport
 import Testing
 
@@ -165,9 +166,66 @@ import Testing
         // New rows follow on, keyed.
         t.commit([Fixture.update(Self.calls[3], note: "after the upgrade")])
         #expect(try t.store.verify().ok)
-        // A database without the column (opened offline before any upgrade) says so.
+        // A database without the keyed chain says so; checked with the key it is not
+        // intact: nothing but the plain chain vouches for it (review of issue 13).
         try tamper("ALTER TABLE events DROP COLUMN mac")
-        #expect(try offline(keys: t.keys).keyed == .absent)
+        #expect(try offline().keyed == .absent)
+        #expect(try offline().ok)
+        let unkeyed = try offline(keys: t.keys)
+        #expect(unkeyed.keyed == .absent)
+        #expect(!unkeyed.ok)
+        #expect(unkeyed.problems.contains { $0.contains("has no keyed chain") })
+    }
+
+    /// Review of issue 13: SQLite names columns without case, so a forger who renames `mac`
+    /// to `MAC` leaves the daemon working; the verifier still finds the column, and the row.
+    @Test func aKeyedChainUnderAnotherCaseIsStillChecked() throws {
+        writeLog()
+        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 6")
+        try rehash(from: 6)
+        try tamper(
+            """
+            ALTER TABLE events ADD COLUMN t BLOB; UPDATE events SET t = mac; ALTER TABLE events DROP COLUMN mac;
+            ALTER TABLE events RENAME COLUMN t TO MAC;
+            """)
+        let report = try offline(keys: t.keys)
+        #expect(report.keyed == .checked)
+        #expect(report.firstBadSeq == 6)
+    }
+
+    /// Review of issue 13: a key that leaked and was retired (an older line) could forge
+    /// links; links never go back to an older key, so rows re-linked under it are found.
+    @Test func aRowLinkedUnderAnOlderKeyThanTheOneBeforeIsFound() throws {
+        writeLog()
+        let newer = String(repeating: "7c", count: 32)
+        let rotated = try KeyRing(hexKeys: [TemporaryStore.key, newer])
+        try t.store.close()
+        let store = try CallStore(path: t.path, keys: rotated, logger: Logger(label: "hotlined.test.store"))
+        for note in ["after the rotation", "and again"] {
+            _ = store.commit(
+                [Fixture.submission(Fixture.update(Self.calls[0], note: note), by: Fixture.handler)],
+                policy: TemporaryStore.shippedPolicy, now: Fixture.now)
+        }
+        #expect(try store.verify().ok)
+        try store.close()
+        // The leaked older key re-links the last row (its content changed, plain hash redone).
+        try tamper("UPDATE events SET peer_uid = 4242 WHERE seq = 10")
+        try rehash(from: 10)
+        let old = try KeyRing(hexKeys: [TemporaryStore.key])
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: t.path, configuration: configuration)
+        try queue.write { db in
+            let previous = try #require(try Data.fetchOne(db, sql: "SELECT mac FROM events WHERE seq = 9"))
+            let digest = try #require(try Data.fetchOne(db, sql: "SELECT digest FROM events WHERE seq = 10"))
+            try db.execute(
+                sql: "UPDATE events SET mac = ? WHERE seq = 10", arguments: [old.chainMAC(after: previous, digest: digest)])
+        }
+        try queue.close()
+        // The link holds under the old key, but goes back from the key of the row before it.
+        let report = try offline(keys: rotated)
+        #expect(report.firstBadSeq == 10)
+        #expect(report.problems == ["event 10 is linked under an older key than the event before it: it was rewritten with a retired key"])
     }
 
     @Test func reHashingOneRowAloneIsFoundAtTheRowAfter() throws {

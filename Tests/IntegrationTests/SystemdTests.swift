@@ -244,9 +244,17 @@ struct SystemdTests {
         let heads = entries.filter { $0["MESSAGE_ID"] == MessageID.chainHead.rawValue }
         #expect(heads.compactMap { $0["MESSAGE"] }.contains { $0.hasPrefix("chain heads now: events 2:") }, "\(heads)")
         #expect(heads.contains { $0["EVENTS_HEAD"]?.hasPrefix("3:") == true })
+        // journald adds _SYSTEMD_UNIT to a service's entries; anyone can journal the MESSAGE_ID,
+        // so an entry from elsewhere (here with a head pointing past the end) is skipped.
         let anchors = daemon.directory + "/anchors.json"
-        try entries.map { JSONWriter.string(.object($0.mapValues(JSONValue.string))) }.joined(separator: "\n")
-            .write(toFile: anchors, atomically: true, encoding: .utf8)
+        let journalled = entries.map { entry in
+            JSONWriter.string(.object(entry.mapValues(JSONValue.string).merging(["_SYSTEMD_UNIT": "hotlined.service"]) { a, _ in a }))
+        }
+        let injected = JSONWriter.string([
+            "MESSAGE_ID": .string(MessageID.chainHead.rawValue), "_SYSTEMD_UNIT": "user@1000.service",
+            "EVENTS_HEAD": .string("99:" + String(repeating: "0", count: 64)),
+        ])
+        try (journalled + [injected, "not json"]).joined(separator: "\n").write(toFile: anchors, atomically: true, encoding: .utf8)
         let key = ["--key-file", daemon.directory + "/hotlined.key"]
         func verify(_ extra: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String) {
             let r = try run(Daemon.hotlinectl, ["verify", "--database", daemon.database] + extra, stdin: stdin)
@@ -255,6 +263,19 @@ struct SystemdTests {
         let intact = try verify(key + ["--anchors", "-"], stdin: try String(contentsOfFile: anchors, encoding: .utf8))
         #expect(intact.status == 0, "\(intact.stdout)")
         #expect(!intact.stdout.contains("NOT checked"), "\(intact.stdout)")
+        #expect(intact.stdout.contains("; 2 entries skipped"), "\(intact.stdout)")
+        // Journalled twice, the keyed chain says the file was rolled back to before it.
+        let twice = journalled + [
+            JSONWriter.string([
+                "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
+            ]),
+            JSONWriter.string([
+                "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
+            ]),
+        ]
+        let rolledBack = try verify(key + ["--anchors", "-"], stdin: twice.joined(separator: "\n"))
+        #expect(rolledBack.status == 1, "\(rolledBack.stdout)")
+        #expect(rolledBack.stdout.contains("laid the keyed chain over the log 2 times"), "\(rolledBack.stdout)")
 
         // A forger with the file and not the key changes event 2 and recomputes every plain
         // digest and hash from there, as the daemon would.
