@@ -89,12 +89,15 @@ public final class HotlineService: Service, Sendable {
         logger.info("shutting down: no new connections; answering what is in flight")
         await server.shutdown()
         writer.stop()
-        logChainHeads("at stop")
         // Readers first, so that no read holds the database while it is closed.
         try? await readers.shutdownGracefully()
         try? await dispatcher.bulkReaders.shutdownGracefully()
         if dispatcher.bulkEncoders !== dispatcher.bulkReaders { try? await dispatcher.bulkEncoders.shutdownGracefully() }
         if dispatcher.auditWriters !== readers { try? await dispatcher.auditWriters.shutdownGracefully() }
+        // The last anchor, once nothing more is written (an audited read finishing late
+        // included) and all of it is on disk: an anchor past what a failed sync left would
+        // read as rows deleted from the end.
+        if store.syncFailure == nil, (try? store.syncLog()) != nil { logChainHeads("at stop") }
         if let failure = store.syncFailure {
             // Closing would checkpoint: copy into the database file whatever the page cache
             // now holds of the WAL, which after a failed fdatasync may not be what is on
