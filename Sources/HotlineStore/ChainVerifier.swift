@@ -285,6 +285,7 @@ public enum ChainVerifier {
                 SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
                        c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
                        c.owner_uid, c.received_at, c.answered_at, c.identity IS NOT NULL AS has_identity,
+                       c.identity AS identity_sealed,
                        c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
                        c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
                        s.ack AS start_ack,
@@ -336,6 +337,9 @@ public enum ChainVerifier {
                 if let stated = startAck?[key]?.stringValue, stated != row[key] as String? { differs.append(key) }
             }
             differs += try replayUpdates(db, id: id, row: row, keys: keys)
+            if let keys, ack["anonymous"]?.boolValue == false, try identityDiffers(db, id: id, sealed: row["identity_sealed"], keys: keys) {
+                differs.append("identity")
+            }
             if !differs.isEmpty {
                 report.badCall(
                     id, "call \(id) was changed in the calls table: its \(differs.joined(separator: ", ")) differ from its events")
@@ -408,6 +412,25 @@ public enum ChainVerifier {
             if held != expected { differs.append("location") }
         }
         return differs
+    }
+
+    /// Whether call `id`'s identity in the projection (`sealed`) differs from what its
+    /// identity rows, merged in order as the policy merges them, say. Not checkable (so not
+    /// reported) when a ciphertext is under a key the ring no longer holds.
+    private static func identityDiffers(_ db: Database, id: String, sealed: Data?, keys: KeyRing) throws -> Bool {
+        var merged = CallerIdentity()
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT seq, secret FROM event_identity WHERE call_id = ? ORDER BY seq"), arguments: [id])
+        while let row = try rows.next() {
+            let secret: Data = row["secret"]
+            guard keys.canOpen(secret) else { return false }
+            guard let json = try? keys.openJSON(secret, context: "\(id)/identity/\(row["seq"] as Int64)") else { return true }
+            merged = merged.merging(CallerIdentity(json: json))
+        }
+        guard let sealed else { return !merged.isEmpty }
+        guard keys.canOpen(sealed) else { return false }
+        guard let held = try? keys.openJSON(sealed, context: "\(id)/identity") else { return true }
+        return CallerIdentity(json: held) != merged
     }
 
     /// Identity rows must be the ones their events committed to; one may be missing only

@@ -478,6 +478,25 @@ import Testing
         #expect(try chain.offline().ok == needsKey)
     }
 
+    /// Issue 13 (review): with the key, the projection's identity is held to the identity
+    /// rows merged in order, so an older identity put back (from a backup, in the same
+    /// call's context, which opens) is found, not only a missing one.
+    @Test func anOlderIdentityPutBackIntoTheProjectionIsFoundWithTheKey() throws {
+        chain.writeLog()
+        let call = ChainTests.calls[2]
+        let older = try chain.t.read { db in
+            try Data.fetchOne(db, sql: "SELECT identity FROM calls WHERE call_id = ?", arguments: [call])
+        }
+        chain.t.commit([Fixture.update(call, CallChanges(identity: CallerIdentity(contact: "07700 900999")))])
+        #expect(try chain.t.store.verify().ok)
+        #expect(try chain.t.store.call(id: call)?.state.identity == CallerIdentity(name: "Bob Example", contact: "07700 900999"))
+        try chain.tamper("UPDATE calls SET identity = ? WHERE call_id = ?", arguments: [older, call])
+        let report = try chain.t.store.verify()
+        #expect(report.badCalls == [call])
+        #expect(report.problems.first?.contains("identity") == true, "\(report.problems)")
+        #expect(try chain.offline().ok, "without the key only whether there is an identity is checked")
+    }
+
     /// A call that is not anonymous holds an identity exactly when its events gave one.
     @Test func anIdentityRemovedFromACallThatIsNotAnonymousIsFound() throws {
         chain.writeLog()
