@@ -87,6 +87,12 @@ public enum ChainVerifier {
         _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
         var report = VerifyReport()
+        // Values of types hotlined never writes would stop the walk: reported instead.
+        let mistyped = try ColumnTypes.problems(db)
+        if !mistyped.isEmpty {
+            for problem in mistyped { report.badLog(problem) }
+            return report
+        }
         // Column names are compared as SQLite does, without case: a column renamed MAC is
         // still the one the daemon writes.
         let hasLinks = try ["events", "audit"].allSatisfy { table in

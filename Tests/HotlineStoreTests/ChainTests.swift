@@ -177,6 +177,25 @@ import Testing
         #expect(unkeyed.problems.contains { $0.contains("has no keyed chain") })
     }
 
+    /// A value of a type hotlined never writes (text where a number goes) is reported, not
+    /// decoded: decoding it stopped verify itself, and the daemon with it.
+    @Test(arguments: [
+        ("UPDATE events SET recorded_at = 'yesterday' WHERE seq = 3", "events row 3", "recorded_at"),
+        ("UPDATE audit SET uid = 'root' WHERE seq = 1", "audit row 1", "uid"),
+        ("UPDATE calls SET anonymous = 'no', flags = x'00' WHERE call_id = 'c0c0c0c0-0000-4000-8000-000000000001'",
+         "calls row c0c0c0c0-0000-4000-8000-000000000001", "anonymous, flags"),
+        ("UPDATE event_identity SET secret = 'plain text' WHERE seq = 1", "event_identity row 1", "secret"),
+    ])
+    func aValueOfTheWrongTypeIsReportedNotDecoded(change: String, row: String, columns: String) throws {
+        writeLog()
+        try t.store.audit(AuditEntry(peer: Fixture.supervisor, op: "call.get", at: Fixture.now, detail: ["result": "ok"]))
+        try tamper(change)
+        for report in [try offline(), try offline(keys: t.keys), try t.store.verify()] {
+            #expect(!report.ok)
+            #expect(report.problems == ["\(row) holds a value of the wrong type in \(columns): written by hand, not by hotlined"])
+        }
+    }
+
     /// Review of issue 13: SQLite names columns without case, so a forger who renames `mac`
     /// to `MAC` leaves the daemon working; the verifier still finds the column, and the row.
     @Test func aKeyedChainUnderAnotherCaseIsStillChecked() throws {
