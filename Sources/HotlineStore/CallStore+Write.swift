@@ -151,34 +151,42 @@ extension CallStore {
     /// the read is answered `storage` and can be asked again.
     public static let erasureGrace: Duration = .seconds(1)
 
-    /// Interrupts the daemon's reads if an erasure has waited ``erasureGrace`` for them.
-    /// Readers outside the daemon (an administrator's sqlite3, a backup) cannot be reached:
-    /// the journal says so once the wait reaches ten times the grace.
+    /// Interrupts the daemon's reads if an erasure has waited ``erasureGrace`` for them, and
+    /// again every ``erasureReinterrupt`` while it still waits: once interrupted, the daemon's
+    /// own reads let go at once, and reads begun after the WAL was copied read the database
+    /// file alone; what still holds it is outside the daemon (an administrator's sqlite3, a
+    /// backup), which no interrupt reaches, and interrupting every read of the daemon's
+    /// again and again would only fail them. The journal says so at ten times the grace.
     private func holdUpExpired() {
-        guard let since = scrubPendingSince.withLock({ $0 }), ContinuousClock.now - since >= Self.erasureGrace else {
-            return
-        }
+        guard let since = scrubPendingSince.withLock({ $0 }), ContinuousClock.now - since >= Self.erasureGrace,
+            Self.isDue(lastInterrupt, every: Self.erasureReinterrupt)
+        else { return }
         let interrupted = readers.interruptAll()
-        // At once, while the interrupted reads let go: a read begun after the WAL is copied
-        // reads the database file alone and no longer holds it.
+        // At once, while the interrupted reads let go.
         for _ in 1...25 {
             if truncateWALOnce() != false { return }
             usleep(2_000)
         }
         let waited = ContinuousClock.now - since
-        let warned = erasureWarned.withLock { warned in
-            defer { warned = waited >= Self.erasureGrace * 10 ? 2 : max(warned, 1) }
-            return warned
+        let (first, outside) = erasureWarned.withLock { warned -> (Bool, Bool) in
+            let first = warned == 0
+            let outside = warned < 2 && waited >= Self.erasureGrace * 10
+            warned = outside ? 2 : max(warned, 1)
+            return (first, outside)
         }
-        if warned == 0 {
+        if first {
             logger.warning(
                 "interrupted the reads of \(interrupted) reader connections: they held the WAL, and an erased identity's ciphertext in it, for \(Self.erasureGrace)")
-        } else if warned == 1, waited >= Self.erasureGrace * 10 {
+        }
+        if outside {
             logger.error(
                 "an erased identity's ciphertext has stayed in the WAL for \(waited): something outside hotlined holds the database open for reading (sqlite3, a backup?); it goes once that lets go",
                 metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
         }
     }
+
+    /// How often a held-up erasure interrupts the daemon's reads again (``holdUpExpired()``).
+    static let erasureReinterrupt: Duration = .seconds(5)
 
     /// One try at an erasure's WAL truncation: true when the WAL is empty after it (the
     /// erasure is finished), false when a reader held it up, nil when no try may be made (a
@@ -194,6 +202,7 @@ extension CallStore {
             scrubPending.store(false, ordering: .relaxed)
             scrubPendingSince.withLock { $0 = nil }
             erasureWarned.withLock { $0 = 0 }
+            lastInterrupt.withLock { $0 = nil }
             return true
         } catch {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
@@ -275,6 +284,18 @@ extension CallStore {
         // neither the caller's identity nor the location, and their sealed blobs are kept.
         let row = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [event.callID])
+        // A call retention purged keeps its events as tombstones: its id is spent, or a new
+        // call under it would read to verify as the purged one put back.
+        if row == nil,
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL)"),
+                arguments: [event.callID]) == true
+        {
+            throw HotlineError(
+                .conflict,
+                "Call \(event.callID) was purged by retention; its id cannot be used again. Start a new call with a new id.",
+                field: event.op == "call.start" ? "call.id" : "call_id")
+        }
         var touchesIdentity = !event.identity.isEmpty
         var setsLocation = false
         if case .update(let u) = event {

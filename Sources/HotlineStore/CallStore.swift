@@ -25,6 +25,8 @@ public final class CallStore: Sendable {
     /// What the journal was told of an erasure held up: 0 nothing, 1 that reads were
     /// interrupted, 2 that something outside still holds it.
     let erasureWarned = Mutex(0)
+    /// When a held-up erasure last interrupted the daemon's reads.
+    let lastInterrupt = Mutex<ContinuousClock.Instant?>(nil)
     let checkpointer: Checkpointer
     /// When the writer last tried to start the WAL over (``restartWALIfAsked()``).
     let lastWALRestart = Mutex<ContinuousClock.Instant?>(nil)

@@ -140,17 +140,20 @@ public enum Chain {
         private var hasher = SHA256()
         public init() {}
 
+        /// Each column as SQLite stores it (integers as decimal, text as UTF-8, blobs as they
+        /// are, NULL as absent), never decoded to a Swift type: a value of another type put
+        /// there by hand must be hashed, not stop the purge or `verify` that reads it.
         public mutating func add(_ row: Row) {
             var c = Content(tag: "hotlined tombstone v1")
-            c.append(row["seq"] as Int64?)
-            c.append(row["event_id"] as String?)
-            c.append(row["call_id"] as String?)
-            c.append(row["op"] as String?)
-            c.append(row["recorded_at"] as Int64?)
-            c.append(row["peer_uid"] as Int64?)
-            c.append(row["peer_pid"] as Int64?)
-            c.append(row["identity_commitment"] as Data?)
-            c.append(row["digest"] as Data?)
+            for column in ["seq", "event_id", "call_id", "op", "recorded_at", "peer_uid", "peer_pid", "identity_commitment", "digest"] {
+                switch row[column]?.databaseValue.storage ?? .null {
+                case .null: c.append(nil as [UInt8]?)
+                case .int64(let i): c.append(i)
+                case .double(let d): c.append("\(d)")
+                case .string(let text): c.append(text)
+                case .blob(let data): c.append(data)
+                }
+            }
             hasher.update(data: c.bytes)
         }
 

@@ -155,7 +155,7 @@ public enum ChainVerifier {
                 if let keys, let mac, let position = keys.position(ofKey: mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) {
                     if position < keyPosition {
                         problems.append(
-                            (seq, "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key"))
+                            (seq, "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"))
                     }
                     keyPosition = max(keyPosition, position)
                 }
@@ -164,7 +164,7 @@ public enum ChainVerifier {
                     (seq, "\(noun) \(seq) fails the keyed chain: it, or the one before it, was rewritten by someone without the key (its plain hashes may have been recomputed to hide it)"))
             case .unknownKey(let id)?:
                 problems.append(
-                    (seq, "\(noun) \(seq) is linked under key \(String(id, radix: 16)), which is not in the key file: put a retired key back (as an older line) to check it; otherwise the link was forged"))
+                    (seq, "\(noun) \(seq) is linked under key \(String(id, radix: 16)), which is not in the key file: put a retired key back in its place among the older lines to check it; otherwise the link was forged"))
             case .malformed?:
                 problems.append((seq, "\(noun) \(seq) has no keyed link: it was inserted or rewritten by someone without the key"))
             }

@@ -52,6 +52,13 @@ enum ColumnTypes {
         var found: [String] = []
         for (table, key, columns) in tables {
             let present = Set(try db.columns(in: table).map { $0.name.lowercased() })
+            // Every column verify reads (the keyed chain's is looked for apart).
+            let missing = columns.map(\.0).filter { $0 != "mac" && !present.contains($0) }
+            if !missing.isEmpty {
+                found.append(
+                    "table \(table) has no column \(missing.joined(separator: ", ")): its schema was changed by hand, not by hotlined")
+                continue
+            }
             let checks = columns.filter { present.contains($0.0) }.map { column, types in
                 "(CASE WHEN typeof(\(column)) NOT IN (\(types.map { "'\($0)'" }.joined(separator: ","))) THEN '\(column) ' ELSE '' END)"
             }

@@ -261,7 +261,8 @@ public final class EventWriter: @unchecked Sendable {
                 let tick = store.isScrubPending ? min(idleTick, 0.1) : idleTick
                 if !condition.wait(until: Date().addingTimeInterval(tick)), store.isScrubPending {
                     condition.unlock()
-                    store.scrubWAL()
+                    // One try each tick, not scrubWAL's tries: a write arriving meanwhile waits.
+                    store.retryScrub()
                     condition.lock()
                 }
             }

@@ -17,7 +17,8 @@ public struct KeyRing: Sendable {
     }
 
     private let keys: [UInt32: SymmetricKey]
-    /// Each key's line in the key file, oldest first (from 0).
+    /// Each key's line in the key file, oldest first (from 0; a key given twice, its first).
+    /// The keyed chain holds links to this order: the file keeps keys in the order they came.
     private let positions: [UInt32: Int]
     /// Each key's chain key, derived from it (``chainMAC(after:digest:)``).
     private let chainKeys: [UInt32: SymmetricKey]
@@ -34,7 +35,7 @@ public struct KeyRing: Sendable {
             let key = try Self.parse(hex, position: i + 1)
             let id = Self.keyID(key)
             keys[id] = key
-            positions[id] = i
+            if positions[id] == nil { positions[id] = i }
             current = id
         }
         self.keys = keys
@@ -66,7 +67,7 @@ public struct KeyRing: Sendable {
             let key = try Self.parse(UnsafeBufferPointer(rebasing: content[a..<b]), position: position)
             let id = Self.keyID(key)
             keys[id] = key
-            positions[id] = position
+            if positions[id] == nil { positions[id] = position }
             current = id
         }
         guard let current else { throw Failure(description: "no key was given") }

@@ -6,27 +6,33 @@ import Synchronization
 /// interrupt them (``CallStore/erasureGrace``): a read that holds a snapshot from before the
 /// erasure keeps the WAL, and the identity's ciphertext in it, from being truncated.
 ///
-/// `sqlite3_interrupt` may be called from any thread while the connection is open; the
-/// pool's readers stay open until the store closes, which forgets them first. An interrupt
-/// stops the statements running on the connection (the read then fails, and its client is
-/// answered `storage`, retry later); on an idle connection it does nothing.
+/// `sqlite3_interrupt` may be called from any thread while the connection is open. Each
+/// reader is held weakly and its handle read when it is interrupted, as GRDB's own
+/// `interrupt()` does: a connection whose setup failed after it was registered, and was
+/// closed, is gone or has no handle by then. The store forgets them all before it closes
+/// the pool. An interrupt stops the statements running on the connection (the read then
+/// fails, and its client is answered `storage`, ask again); on an idle one it does nothing.
 final class ReaderConnections: Sendable {
-    private struct Handle: @unchecked Sendable {
-        let connection: OpaquePointer
+    private final class Reader: @unchecked Sendable {
+        // Only read under `handles`' lock, and only its `sqliteConnection`.
+        weak var db: Database?
+        init(_ db: Database) { self.db = db }
     }
 
-    private let handles = Mutex<[Handle]>([])
+    private let handles = Mutex<[Reader]>([])
 
     func add(_ db: Database) {
-        guard let connection = db.sqliteConnection else { return }
-        handles.withLock { $0.append(Handle(connection: connection)) }
+        handles.withLock { $0.append(Reader(db)) }
     }
 
     /// Interrupts whatever every reader is running; returns how many readers there are.
     @discardableResult
     func interruptAll() -> Int {
         handles.withLock { handles in
-            for handle in handles { sqlite3_interrupt(handle.connection) }
+            handles.removeAll { $0.db == nil }
+            for reader in handles {
+                if let connection = reader.db?.sqliteConnection { sqlite3_interrupt(connection) }
+            }
             return handles.count
         }
     }

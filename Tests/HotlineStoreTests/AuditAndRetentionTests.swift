@@ -279,6 +279,12 @@ import Testing
         try t.reopen { db in try db.execute(sql: "UPDATE events SET peer_uid = 1001 WHERE seq = ?", arguments: [first + 1]) }
         #expect(try t.store.verify().ok)
 
+        // Its id is spent: a new call under it would read as the purged one put back.
+        let reused = t.commitOne(Fixture.start(Self.callA, dialled: "101"))
+        #expect(reused.error?.code == .conflict, "\(reused)")
+        #expect(reused.error?.message.contains("was purged by retention") == true)
+        #expect(try t.store.verify().ok)
+
         // The call put back from the backup: content restored, tombstone marks removed.
         try t.reopen { db in
             for row in backup {
