@@ -69,8 +69,8 @@ struct AlertTests {
         #expect(got["call"]?["alerts"]?.arrayValue?.first?["acked_at"] == acked["acked_at"])
     }
 
-    @Test func onlySupervisorsSubscribeAndAcknowledge() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), getuid() == 0 else { return }
+    @Test(.enabled(if: Requires.rootAndSetpriv, "runs a client as nobody: needs root and /usr/bin/setpriv"))
+    func onlySupervisorsSubscribeAndAcknowledge() throws {
         let daemon = try Self.daemon()
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
         config = config.replacingOccurrences(of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")

@@ -217,11 +217,8 @@ struct CommandLineTests {
         #expect(r.status == 1)  // one response failed
     }
 
-    @Test func peersWithoutARoleOrAsHandlersAreLimited() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), getuid() == 0 else {
-            print("skipped: needs root and setpriv")
-            return
-        }
+    @Test(.enabled(if: Requires.rootAndSetpriv, "needs root and /usr/bin/setpriv"))
+    func peersWithoutARoleOrAsHandlersAreLimited() throws {
         // uid 65534 is a handler by number; uid 65533 holds no role.
         let daemon = try Daemon(extraYAML: "")
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)

@@ -255,3 +255,16 @@ extension Array where Element == UInt8 {
         return false
     }
 }
+
+/// What some tests need of the machine, for `.enabled(if:)`: a test that cannot run here
+/// is reported as skipped, not passed. CI runs as root, so there they run.
+enum Requires {
+    static func executable(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    /// Root, to run clients as other users with setpriv.
+    static let rootAndSetpriv = getuid() == 0 && executable("/usr/bin/setpriv")
+    /// Root, and no journald of the machine's own: a fake journal socket is bound in its place.
+    static let fakeJournal = getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket")
+    static let sqlite3 = executable("/usr/bin/sqlite3")
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: executable)
+}

@@ -170,13 +170,10 @@ struct ExportTests {
 
     /// The report as a duty inspector sees it: rendered by headless Chromium (Debian's
     /// package) and the screenshot's pixels checked for the chart's bars in the route colours.
-    @Test func theReportRendersInChromiumWithItsChart() throws {
-        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile(atPath:)),
-            FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
-        else {
-            print("skipped: Chromium is not installed (apt-get install chromium)")
-            return
-        }
+    @Test(.enabled(if: Requires.chromium != nil, "Chromium is not installed (make test installs it)"))
+    func theReportRendersInChromiumWithItsChart() throws {
+        let chromium = try #require(Requires.chromium)
+        try #require(Requires.executable("/usr/bin/python3"), "the PNG is read with python3")
         let (daemon, _, _) = try Self.daemonWithANight()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

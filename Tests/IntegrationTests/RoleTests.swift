@@ -14,7 +14,7 @@ import Glibc
 /// daemon finds by the user's name), uses a real user made for the test.
 ///
 /// Needs root and `/usr/bin/setpriv`; without them every test prints why and passes.
-@Suite(.serialized)
+@Suite(.serialized, .enabled(if: Requires.rootAndSetpriv, "RoleTests run clients as other users: they need root and /usr/bin/setpriv"))
 struct RoleTests {
     /// Who a request is sent as.
     struct Client: CustomStringConvertible {
@@ -54,13 +54,9 @@ struct RoleTests {
         """
     }
 
-    /// A daemon with `roles` for its roles section, its socket open to every uid; nil (and a
-    /// line saying so) when this machine cannot run clients as other users.
-    static func daemon(roles: String = rolesSection()) throws -> Daemon? {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), getuid() == 0 else {
-            print("skipped: RoleTests need root and /usr/bin/setpriv")
-            return nil
-        }
+    /// A daemon with `roles` for its roles section, its socket open to every uid (the suite
+    /// runs only where clients can be run as other users: `Requires.rootAndSetpriv`).
+    static func daemon(roles: String = rolesSection()) throws -> Daemon {
         let daemon = try Daemon()
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
         let section = try #require(config.range(of: "\nroles:\n"))
@@ -108,7 +104,7 @@ struct RoleTests {
         let user = TemporaryUser.create()
         defer { user?.remove() }
         let roles = Self.rolesSection(handlerGroup: user?.group, auditorGroup: user?.supplementaryGroup)
-        guard let daemon = try Self.daemon(roles: roles) else { return }
+        let daemon = try Self.daemon(roles: roles)
         let anyone: Set = ["hello", "ping"]
         let writes: Set = ["call.start", "call.update", "call.end"]
         let reads: Set = ["stats", "call.get own", "calls.list"]
@@ -158,7 +154,7 @@ struct RoleTests {
     }
 
     @Test func handlersListOnlyTheirOwnCallsWhileSupervisorsAndAuditorsListAll() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         let root = try #require(daemon.connect().call(Req.start(dialled: "999", at: "2026-11-24T19:00:00Z"))["call_id"])
         let a1 = UUIDText.random(), a2 = UUIDText.random(), b1 = UUIDText.random()
         let started = try daemon.send(as: .handler, [
@@ -185,7 +181,7 @@ struct RoleTests {
     }
 
     @Test func aRoleTakenAwayByAReloadStopsWorkingOnAnOpenConnection() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         // One connection, held open by `hotlinectl send` as the handler, fed line by line.
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
@@ -257,7 +253,7 @@ struct RoleTests {
     }
 
     @Test func everyReadLeavesOneAuditEntryInOrder() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         let began = Timestamp(secondsSince1970: Date().timeIntervalSince1970 - 1)
         let root = try daemon.connect()
         let sensitive = try #require(root.call(Req.start(dialled: "0800 789 321"))["call_id"]?.stringValue)
@@ -343,7 +339,7 @@ struct RoleTests {
     // MARK: - hotlinectl
 
     @Test func hotlinectlAuditAndVerifyAnswerAuditorsAndRefuseHandlers() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         let call = UUIDText.random()
         let handler = try daemon.send(as: .handler, [Req.start(call: call, dialled: "101"), Self.request("call.get", ["call_id": .string(call)])])
         #expect(Self.codes(handler.responses) == ["ok", "ok"])
@@ -395,7 +391,7 @@ struct RoleTests {
     }
 
     @Test func offlineVerifyPassesAnIntactCopyAndCatchesATamperedOne() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         let call = UUIDText.random()
         let wrote = try daemon.send(as: .handler, [
             Req.start(call: call, dialled: "101"), Req.update(call: call, note: "Van parked"), Req.end(call: call),
@@ -430,7 +426,7 @@ struct RoleTests {
     }
 
     @Test func verifyThroughTheDaemonReportsTampering() throws {
-        guard let daemon = try Self.daemon() else { return }
+        let daemon = try Self.daemon()
         let call = UUIDText.random()
         let wrote = try daemon.send(as: .handler, [Req.start(call: call, dialled: "101"), Req.end(call: call)])
         #expect(Self.codes(wrote.responses) == ["ok", "ok"])

@@ -175,12 +175,9 @@ struct SystemdTests {
         #expect(messages.first?.hasPrefix("READY=1") == true)
     }
 
-    @Test func logsGoNativelyToTheJournalWithFieldsAndNoIdentity() throws {
+    @Test(.enabled(if: Requires.fakeJournal, "needs root and no journald of its own (a fake journal socket is bound in its place)"))
+    func logsGoNativelyToTheJournalWithFieldsAndNoIdentity() throws {
         let journal = "/run/systemd/journal/socket"
-        guard getuid() == 0, !FileManager.default.fileExists(atPath: journal) else {
-            print("skipped: needs root and no journald of its own (a fake journal socket is bound in its place)")
-            return
-        }
         try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         let listener = try DatagramListener(path: journal)
         defer { unlink(journal) }
@@ -212,14 +209,9 @@ struct SystemdTests {
     /// Heads journalled while the daemon runs are anchors an auditor checks a copy of the file
     /// against (`journalctl -o json | hotlinectl verify --anchors -`); the keyed chain catches
     /// a rewrite with recomputed hashes without them, given the key.
-    @Test func journalledHeadsAndTheKeyCatchARewriteThatRecomputedEveryHash() throws {
+    @Test(.enabled(if: Requires.fakeJournal && Requires.sqlite3, "needs root, no journald of its own, and sqlite3"))
+    func journalledHeadsAndTheKeyCatchARewriteThatRecomputedEveryHash() throws {
         let journal = "/run/systemd/journal/socket"
-        guard getuid() == 0, !FileManager.default.fileExists(atPath: journal),
-            FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")
-        else {
-            print("skipped: needs root, no journald of its own, and sqlite3")
-            return
-        }
         try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         let listener = try DatagramListener(path: journal)
         defer { unlink(journal) }
