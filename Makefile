@@ -19,7 +19,7 @@ TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
 GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
-.PHONY: all deps build release run test bench bench-hostile clean install crash-loop fuzz
+.PHONY: all deps build release run test bench bench-hostile clean install crash-loop fuzz format format-check
 
 # libFuzzer (with AddressSanitizer) over the request decoder and validator, from the seed
 # corpus in Tests/FuzzCorpus, for FUZZ_SECONDS (make test runs it briefly). New inputs it
@@ -73,9 +73,19 @@ run: build
 # A test that hangs fails the run after 25 minutes rather than holding CI.
 test:
 	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES)"
+	@$(MAKE) --no-print-directory format-check
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+# The tree formatted by swift-format (the toolchain's), with the checked-in .swift-format;
+# make test fails on a file it would change: run make format.
+FORMATTED := Sources Tests Package.swift
+format:
+	$(SWIFT) format -i -r --parallel $(FORMATTED)
+format-check:
+	@$(SWIFT) format lint --strict -r --parallel $(FORMATTED) || \
+	  { echo "The tree is not formatted as .swift-format says: run make format." >&2; exit 1; }
 
 # Throughput, acknowledgement latency, alert latency and the shift-end export of a release
 # build; see docs/PERFORMANCE.md.

@@ -61,50 +61,51 @@ enum FuzzChecks {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    FuzzChecks.check(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
-/// SwiftPM names an executable's entry point after the target; hand it to libFuzzer.
-@_cdecl("hotline_fuzz_main")
-public func fuzzMain(
-    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOne(data, size) }
-}
-#else
-import Foundation
-
-@main
-struct Replay {
-    /// Runs every file named (directories: every file in them) through the checks.
-    static func main() throws {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                FileHandle.standardError.write(Data("hotline-fuzz: \(path): no such file\n".utf8))
-                exit(2)
-            }
-            let files = isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { path + "/" + $0 } : [path]
-            for file in files {
-                FuzzChecks.check(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-                count += 1
-            }
-        }
-        print("\(count) inputs checked")
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+        FuzzChecks.check(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
     }
-}
+
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
+
+    /// SwiftPM names an executable's entry point after the target; hand it to libFuzzer.
+    @_cdecl("hotline_fuzz_main")
+    public func fuzzMain(
+        _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+    ) -> CInt {
+        var argc = argc
+        var argv = argv
+        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOne(data, size) }
+    }
+#else
+    import Foundation
+
+    @main
+    struct Replay {
+        /// Runs every file named (directories: every file in them) through the checks.
+        static func main() throws {
+            var count = 0
+            for path in CommandLine.arguments.dropFirst() {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    FileHandle.standardError.write(Data("hotline-fuzz: \(path): no such file\n".utf8))
+                    exit(2)
+                }
+                let files =
+                    isDirectory.boolValue
+                    ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { path + "/" + $0 } : [path]
+                for file in files {
+                    FuzzChecks.check(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+                    count += 1
+                }
+            }
+            print("\(count) inputs checked")
+        }
+    }
 #endif

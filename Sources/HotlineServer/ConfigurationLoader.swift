@@ -44,7 +44,9 @@ public enum ConfigurationLoader {
             problems.append(
                 .init(
                     path: "shifts.timezone",
-                    reason: "\"\(configuration.shifts.timezone)\" is not in the system's timezone database (an IANA name such as Europe/London)"))
+                    reason:
+                        "\"\(configuration.shifts.timezone)\" is not in the system's timezone database (an IANA name such as Europe/London)"
+                ))
         }
         guard problems.isEmpty else { throw Failure(file: file, problems: problems.map(\.description)) }
         return configuration
@@ -71,7 +73,8 @@ public enum KeyLoader {
         if let configured { return configured }
         if let dir = environment["CREDENTIALS_DIRECTORY"] { return dir + "/hotlined.key" }
         throw Failure(
-            description: "no encryption key: set paths.key_file in the configuration, or pass the systemd credential hotlined.key (LoadCredential=hotlined.key:/etc/hotlined/hotlined.key)"
+            description:
+                "no encryption key: set paths.key_file in the configuration, or pass the systemd credential hotlined.key (LoadCredential=hotlined.key:/etc/hotlined/hotlined.key)"
         )
     }
 

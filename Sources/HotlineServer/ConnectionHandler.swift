@@ -357,7 +357,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// is raised (PROTOCOL.md section 7).
     private func subscribe(context: ChannelHandlerContext, req: JSONValue?, peer: Peer) {
         guard peer.has(.supervisor) else {
-            let error = peer.roles.isEmpty
+            let error =
+                peer.roles.isEmpty
                 ? Dispatcher.forbiddenNoRole : HotlineError(.forbidden, "Only supervisors may subscribe to alerts.")
             enqueue(context: context, req: req, immediate: .failure(error))
             return
@@ -445,7 +446,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let pool = dispatcher.bulkEncoders
         waitingBulk.append { go in
             guard go else {
-                encoded.succeed(Self.encode(req: req, result: .failure(HotlineError(.unavailable, "The connection closed.")), allocator: ByteBufferAllocator()))
+                encoded.succeed(
+                    Self.encode(
+                        req: req, result: .failure(HotlineError(.unavailable, "The connection closed.")), allocator: ByteBufferAllocator()))
                 return
             }
             after.flatMap(run)
@@ -559,7 +562,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func updateAutoRead(context: ChannelHandlerContext) {
-        let resume = context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
+        let resume =
+            context.channel.isWritable && !dispatcher.isShuttingDown && !inputClosed && !resolving
             && !closing && hasRoom && !turnYielded
         guard resume != reading else { return }
         reading = resume

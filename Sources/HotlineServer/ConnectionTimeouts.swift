@@ -32,7 +32,8 @@ final class ConnectionTimeouts: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let period = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(50).nanoseconds, min(limits.line, limits.write, limits.idle).nanoseconds / 4))
+        let period = TimeAmount.nanoseconds(
+            max(TimeAmount.milliseconds(50).nanoseconds, min(limits.line, limits.write, limits.idle).nanoseconds / 4))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         check = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             let (handler, context) = loopBound.value
@@ -74,13 +75,19 @@ final class ConnectionTimeouts: ChannelDuplexHandler {
     private func enforce(context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         if let since = midLineSince, now - since > limits.line {
-            close(context, "A request line was begun and not finished within \(Self.seconds(limits.line)) s (limits.line_timeout_seconds); the connection is closed. Send each request as a whole line.")
+            close(
+                context,
+                "A request line was begun and not finished within \(Self.seconds(limits.line)) s (limits.line_timeout_seconds); the connection is closed. Send each request as a whole line."
+            )
         } else if let since = unwritableSince, now - since > limits.write {
             // It is not reading: no answer can reach it, so none is sent.
             check?.cancel()
             context.close(promise: nil)
         } else if now - lastActivity > limits.idle, midLineSince == nil, !isBusy() {
-            close(context, "The connection was idle for \(Self.seconds(limits.idle)) s (limits.idle_timeout_seconds) and is closed; reconnect when needed.")
+            close(
+                context,
+                "The connection was idle for \(Self.seconds(limits.idle)) s (limits.idle_timeout_seconds) and is closed; reconnect when needed."
+            )
         }
     }
 

@@ -107,7 +107,8 @@ public final class Dispatcher: Sendable {
                 return loop.makeFailedFuture(missing)
             }
             return audited(peer, "call.get", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
-                let found = try Self.storage { try store.call(
+                let found = try Self.storage {
+                    try store.call(
                         id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,
                         maxNoteBytes: limits.maxPageBytes)
                 }
@@ -129,12 +130,14 @@ public final class Dispatcher: Sendable {
         case .callsList(let query, let reason):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
             let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
-            if let missing = missingReason("calls.list", reason, allowedBy: ownerOnly ? [.handler] : peer.roles.intersection(Self.readAll)) {
+            if let missing = missingReason("calls.list", reason, allowedBy: ownerOnly ? [.handler] : peer.roles.intersection(Self.readAll))
+            {
                 return loop.makeFailedFuture(missing)
             }
             var filter = query.json.objectValue?.filter { $0.value != .null } ?? [:]
             if ownerOnly { filter["owner_uid"] = .int(Int64(peer.uid)) }
-            return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) { store throws(HotlineError) in
+            return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) {
+                store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
                 var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
                 if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
@@ -143,7 +146,8 @@ public final class Dispatcher: Sendable {
         case .auditList(let from, let to, let reason):
             let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
             guard peer.has(.auditor) else {
-                return refused(peer, "audit.list", subject: ["filter": filter], reason: reason, "Only auditors may read the audit log.", on: loop)
+                return refused(
+                    peer, "audit.list", subject: ["filter": filter], reason: reason, "Only auditors may read the audit log.", on: loop)
             }
             if let missing = missingReason("audit.list", reason, allowedBy: [.auditor]) { return loop.makeFailedFuture(missing) }
             let maxBytes = configuration.limits.maxPageBytes
@@ -375,7 +379,9 @@ public final class Dispatcher: Sendable {
                     if ok {
                         durable.completeWith(outcome.mapError { $0 as any Error })
                     } else {
-                        durable.fail(HotlineError(.storage, "The audit entry of this read could not be made durable; nothing is disclosed. Retry later."))
+                        durable.fail(
+                            HotlineError(
+                                .storage, "The audit entry of this read could not be made durable; nothing is disclosed. Retry later."))
                     }
                 }
                 return durable.futureResult
@@ -405,11 +411,13 @@ public final class Dispatcher: Sendable {
             return try body()
         } catch let error as HotlineError {
             throw error
-        } catch where CallStore.isInterruption(error) {
-            throw HotlineError(
-                .storage,
-                "This read was stopped so that an erased caller identity could be removed from disk (it held the log's write-ahead file); ask again.")
         } catch {
+            guard !CallStore.isInterruption(error) else {
+                throw HotlineError(
+                    .storage,
+                    "This read was stopped so that an erased caller identity could be removed from disk (it held the log's write-ahead file); ask again."
+                )
+            }
             throw HotlineError(.storage, "The call log could not be read (\(error)); retry later.")
         }
     }

@@ -27,7 +27,8 @@ public final class HotlineServer: Sendable {
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(
-                .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 256 * 1024))
+                .writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 256 * 1024)
+            )
             .childChannelInitializer { [self] channel in
                 let configuration = dispatcher.configuration
                 let limits = configuration.limits
@@ -35,11 +36,13 @@ public final class HotlineServer: Sendable {
                 let count = dispatcher.connections.wrappingAdd(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in dispatcher.connections.subtract(1, ordering: .relaxed) }
                 if count > limits.maxConnections || dispatcher.isShuttingDown {
-                    let error = dispatcher.isShuttingDown
+                    let error =
+                        dispatcher.isShuttingDown
                         ? HotlineError.shuttingDown
                         : HotlineError(
                             .unavailable,
-                            "Too many connections: the daemon takes \(limits.maxConnections) at once (limits.max_connections); retry shortly.")
+                            "Too many connections: the daemon takes \(limits.maxConnections) at once (limits.max_connections); retry shortly."
+                        )
                     return Self.refuse(channel, error)
                 }
                 // Who is connecting comes from the kernel; each uid has its own share of the slots.
@@ -128,9 +131,10 @@ public final class HotlineServer: Sendable {
         while ContinuousClock.now < deadline {
             var pending = 0
             for channel in channels.withLock({ Array($0.values) }) {
-                pending += (try? await channel.eventLoop.submit {
-                    (try? channel.pipeline.syncOperations.handler(type: ConnectionHandler.self))?.pendingCount ?? 0
-                }.get()) ?? 0
+                pending +=
+                    (try? await channel.eventLoop.submit {
+                        (try? channel.pipeline.syncOperations.handler(type: ConnectionHandler.self))?.pendingCount ?? 0
+                    }.get()) ?? 0
             }
             if pending == 0 { break }
             try? await Task.sleep(for: .milliseconds(5))

@@ -176,7 +176,8 @@ extension CallStore {
         }
         if first {
             logger.warning(
-                "interrupted the reads of \(interrupted) reader connections: they held the WAL, and an erased identity's ciphertext in it, for \(Self.erasureGrace)")
+                "interrupted the reads of \(interrupted) reader connections: they held the WAL, and an erased identity's ciphertext in it, for \(Self.erasureGrace)"
+            )
         }
         if outside {
             logger.error(
@@ -327,7 +328,8 @@ extension CallStore {
         let ackJSON = JSONValue.object(ack)
 
         let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }
-        let sealedIdentity = try decision.storedIdentity.isEmpty
+        let sealedIdentity =
+            try decision.storedIdentity.isEmpty
             ? nil : keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
         let content = Chain.EventContent(
             seq: seq, eventID: event.eventID, callID: state.id, op: event.op, body: body, secret: secret,
@@ -389,7 +391,8 @@ extension CallStore {
             : row?["identity"]
         try saveProjection(state, location: location, identity: identity, isNew: row == nil, db)
         return .stored(
-            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac), audit: audited)
+            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac),
+            audit: audited)
     }
 
     private func duplicate(of existing: Row, event: WriteEvent, body: String, _ db: Database) throws -> Processed {
@@ -400,8 +403,9 @@ extension CallStore {
             let stored = try (existing["secret"] as Data?).map { try keys.openJSON($0, context: "\(callID)/event/\(seq)") }
             same = stored == event.freeText
         }
-        if same, let sealed = try Data.fetchOne(
-            db.cachedStatement(sql: "SELECT secret FROM event_identity WHERE seq = ?"), arguments: [seq])
+        if same,
+            let sealed = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT secret FROM event_identity WHERE seq = ?"), arguments: [seq])
         {
             same = CallerIdentity(json: try keys.openJSON(sealed, context: "\(callID)/identity/\(seq)")) == event.identity
         }

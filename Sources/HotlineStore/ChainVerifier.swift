@@ -105,7 +105,8 @@ public enum ChainVerifier {
             // checked with the key, was never opened by this version, or had it removed to
             // hide a rewrite. Either way nothing vouches for it but the plain chain.
             report.badLog(
-                "the database has no keyed chain (no mac column in events and audit), though the key was given: either it was never opened by a hotlined with one, or it was removed to hide a rewrite; check it against anchors")
+                "the database has no keyed chain (no mac column in events and audit), though the key was given: either it was never opened by a hotlined with one, or it was removed to hide a rewrite; check it against anchors"
+            )
         }
         let purges = try verifyAudit(db, anchors: auditAnchors, keys: linkKeys, into: &report)
         try verifyEvents(db, anchors: eventAnchors, keys: linkKeys, purges: purges, into: &report)
@@ -145,7 +146,8 @@ public enum ChainVerifier {
             if seq != expected { problems.append((expected, "\(noun)s \(expected)…\(seq - 1) are missing: deleted")) }
             if let digest, Chain.link(previous, digest) != hash {
                 problems.append(
-                    (seq, "\(noun) \(seq) does not follow \(noun) \(seq - 1): one of them was changed and re-hashed, or a row was inserted"))
+                    (seq, "\(noun) \(seq) does not follow \(noun) \(seq - 1): one of them was changed and re-hashed, or a row was inserted")
+                )
             }
             // The keyed link is over the stored digest: content changed without its digest is
             // the caller's finding; a digest (and hashes) recomputed without the key is this.
@@ -155,16 +157,25 @@ public enum ChainVerifier {
                 if let keys, let mac, let position = keys.position(ofKey: mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) {
                     if position < keyPosition {
                         problems.append(
-                            (seq, "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"))
+                            (
+                                seq,
+                                "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"
+                            ))
                     }
                     keyPosition = max(keyPosition, position)
                 }
             case .broken?:
                 problems.append(
-                    (seq, "\(noun) \(seq) fails the keyed chain: it, or the one before it, was rewritten by someone without the key (its plain hashes may have been recomputed to hide it)"))
+                    (
+                        seq,
+                        "\(noun) \(seq) fails the keyed chain: it, or the one before it, was rewritten by someone without the key (its plain hashes may have been recomputed to hide it)"
+                    ))
             case .unknownKey(let id)?:
                 problems.append(
-                    (seq, "\(noun) \(seq) is linked under key \(String(id, radix: 16)), which is not in the key file: put a retired key back in its place among the older lines to check it; otherwise the link was forged"))
+                    (
+                        seq,
+                        "\(noun) \(seq) is linked under key \(String(id, radix: 16)), which is not in the key file: put a retired key back in its place among the older lines to check it; otherwise the link was forged"
+                    ))
             case .malformed?:
                 problems.append((seq, "\(noun) \(seq) has no keyed link: it was inserted or rewritten by someone without the key"))
             }
@@ -264,7 +275,8 @@ public enum ChainVerifier {
             guard let vouched = purges[purge]?.tombstones, kept.hash.digest != vouched else { continue }
             report.badEvent(
                 kept.first,
-                "the events retention purged in audit entry \(purge) were changed after it (their ids, ops, times or uids), or some are missing")
+                "the events retention purged in audit entry \(purge) were changed after it (their ids, ops, times or uids), or some are missing"
+            )
         }
         report.events = walk.count
         report.eventHead = walk.head

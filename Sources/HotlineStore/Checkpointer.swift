@@ -74,7 +74,8 @@ final class Checkpointer: @unchecked Sendable {
                 {
                     lastWarning = .now
                     logger.warning(
-                        "the WAL holds \(frames.walFrameCount) pages, past twice its bound of \(restartAbove); a long read may be holding it")
+                        "the WAL holds \(frames.walFrameCount) pages, past twice its bound of \(restartAbove); a long read may be holding it"
+                    )
                 }
             } catch {
                 if syncFailure.record(ifFsyncError: error, during: "a checkpoint") != nil {

@@ -69,7 +69,8 @@ enum ColumnTypes {
             for row in try Row.fetchAll(db, sql: sql) {
                 let bad = (row["bad"] as String? ?? "").split(separator: " ").joined(separator: ", ")
                 found.append(
-                    "\(table) row \(row["row_key"] as String? ?? "?") holds a value of the wrong type in \(bad): written by hand, not by hotlined")
+                    "\(table) row \(row["row_key"] as String? ?? "?") holds a value of the wrong type in \(bad): written by hand, not by hotlined"
+                )
             }
             if found.count >= limit { break }
         }

@@ -258,27 +258,35 @@ extension KeyRing {
             defer { free(r) }
             return String(cString: r)
         }
-        let isCredential = credentials.flatMap(real).map { dir in
-            dir != "/" && (real(path)?.hasPrefix(dir + "/") ?? false)
-        } ?? false
+        let isCredential =
+            credentials.flatMap(real).map { dir in
+                dir != "/" && (real(path)?.hasPrefix(dir + "/") ?? false)
+            } ?? false
         if isCredential {
             // systemd's ACL shows in the group bits; others have no business with it either way.
             guard st.st_mode & 0o007 == 0 else {
                 throw Failure(
-                    description: "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: others may read or write it")
+                    description:
+                        "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: others may read or write it"
+                )
             }
         } else {
             guard st.st_uid == owner || st.st_uid == 0 else {
                 throw Failure(
-                    description: "the encryption key \(path) is owned by uid \(st.st_uid), neither the daemon's user (uid \(owner)) nor root: anyone who owns it can change its mode and read it (chown root \(path))")
+                    description:
+                        "the encryption key \(path) is owned by uid \(st.st_uid), neither the daemon's user (uid \(owner)) nor root: anyone who owns it can change its mode and read it (chown root \(path))"
+                )
             }
             guard st.st_mode & 0o077 == 0 else {
                 throw Failure(
-                    description: "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))")
+                    description:
+                        "the encryption key \(path) has permissions \(String(st.st_mode & 0o777, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))"
+                )
             }
         }
         guard st.st_size <= 64 * 1024 else {
-            throw Failure(description: "the encryption key file \(path) is \(st.st_size) bytes; a key file holds a few lines of 64 characters")
+            throw Failure(
+                description: "the encryption key file \(path) is \(st.st_size) bytes; a key file holds a few lines of 64 characters")
         }
         var content = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
         defer { content.withUnsafeMutableBytes { hotline_wipe($0.baseAddress, UInt($0.count)) } }

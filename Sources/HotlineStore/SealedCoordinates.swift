@@ -68,7 +68,9 @@ enum SealedCoordinates {
                 freeText = try (row["secret"] as Data?).map { try keys.openJSON($0, context: context) }
             } catch {
                 throw KeyRing.Failure(
-                    description: "cannot seal the coordinates of event \(seq): its ciphertext does not open with the configured keys (\(error)); if a key was removed from the key file, put it back (as an older line) and start again")
+                    description:
+                        "cannot seal the coordinates of event \(seq): its ciphertext does not open with the configured keys (\(error)); if a key was removed from the key file, put it back (as an older line) and start again"
+                )
             }
             guard let upgraded = upgrade(body: row["body"], freeText: freeText) else { continue }
             rewritten[seq] = (upgraded.body, try upgraded.freeText.map { try keys.sealJSON($0, context: context) })
@@ -79,7 +81,8 @@ enum SealedCoordinates {
 
         // Every row from the first rewritten one is chained again: the rewritten ones with
         // their new content, the others (purged ones included) with the digest they have.
-        var previous = try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [first - 1])
+        var previous =
+            try Data.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [first - 1])
             ?? Chain.genesis
         // Chaining again must not launder what was there: each row is first held to the
         // chain as it stands (its content to its digest, its hash to the one before), and
@@ -93,7 +96,8 @@ enum SealedCoordinates {
         while let row = try cursor.next() {
             let seq: Int64 = row["seq"]
             let storedDigest = row["digest"] as Data? ?? Data()
-            let contentHolds = row["purged_by"] as Int64? != nil
+            let contentHolds =
+                row["purged_by"] as Int64? != nil
                 || CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest == storedDigest
             if outcome.firstBadSeq == nil,
                 seq != expectedSeq || !contentHolds || Chain.link(previousStored, storedDigest) != row["hash"] as Data?

@@ -1,7 +1,7 @@
 import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thin wrapper over libsystemd's sd-daemon: socket activation, notifications and the

@@ -31,9 +31,12 @@ struct AlertBench: ParsableCommand {
             rows.append((n, p50, p99, got))
         }
         if output.json {
-            print(JSONWriter.string(.array(rows.map {
-                ["writers": .int(Int64($0.0)), "p50_ms": .double($0.1), "p99_ms": .double($0.2), "probes": .int(Int64($0.3))]
-            })))
+            print(
+                JSONWriter.string(
+                    .array(
+                        rows.map {
+                            ["writers": .int(Int64($0.0)), "p50_ms": .double($0.1), "p99_ms": .double($0.2), "probes": .int(Int64($0.3))]
+                        })))
             return
         }
         print("| loading connections | alert p50 (ms) | alert p99 (ms) | probes |")
@@ -76,10 +79,14 @@ struct AlertBench: ParsableCommand {
                 while !stop.load(ordering: .relaxed) {
                     let call = UUIDText.random()
                     let at = Timestamp(secondsSince1970: Date().timeIntervalSince1970).rfc3339
-                    _ = try? c.call(["op": "call.start", "event_id": .string(UUIDText.random()),
-                                     "call": ["id": .string(call), "dialled": "0800789321", "received_at": .string(at)]])
-                    _ = try? c.call(["op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(call),
-                                     "ended_at": .string(at), "outcome": "report-taken"])
+                    _ = try? c.call([
+                        "op": "call.start", "event_id": .string(UUIDText.random()),
+                        "call": ["id": .string(call), "dialled": "0800789321", "received_at": .string(at)],
+                    ])
+                    _ = try? c.call([
+                        "op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(call),
+                        "ended_at": .string(at), "outcome": "report-taken",
+                    ])
                 }
             }.start()
         }
@@ -89,8 +96,10 @@ struct AlertBench: ParsableCommand {
             let call = UUIDText.random()
             let at = Timestamp(secondsSince1970: Date().timeIntervalSince1970).rfc3339
             sent.withLock { $0[call] = now() }
-            let r = try probe.call(["op": "call.start", "event_id": .string(UUIDText.random()),
-                                    "call": ["id": .string(call), "dialled": "999", "received_at": .string(at)]])
+            let r = try probe.call([
+                "op": "call.start", "event_id": .string(UUIDText.random()),
+                "call": ["id": .string(call), "dialled": "999", "received_at": .string(at)],
+            ])
             if let summary = r.errorSummary { throw CLIError(summary) }
             usleep(useconds_t(interval * 1000))
         }

@@ -137,8 +137,10 @@ struct Verify: ParsableCommand {
                 events += journal.events
                 audit += journal.audit
                 if !output.json {
-                    print("Anchors from the journal: \(journal.events.count) event heads, \(journal.audit.count) audit heads"
-                        + (journal.skipped > 0 ? "; \(journal.skipped) entries skipped (not JSON, another unit's, or malformed)" : "") + ".")
+                    print(
+                        "Anchors from the journal: \(journal.events.count) event heads, \(journal.audit.count) audit heads"
+                            + (journal.skipped > 0 ? "; \(journal.skipped) entries skipped (not JSON, another unit's, or malformed)" : "")
+                            + ".")
                 }
             }
             let keys = try keyFile.map { path in
@@ -151,7 +153,8 @@ struct Verify: ParsableCommand {
             var verified = try Self.offline(database, anchors: events, auditAnchors: audit, keys: keys)
             if journal.keyedChainLaid > 1 {
                 verified.badLog(
-                    "the journal says hotlined laid the keyed chain over the log \(journal.keyedChainLaid) times: once is the upgrade; again means the database was rolled back to before it, as someone hiding a rewrite would")
+                    "the journal says hotlined laid the keyed chain over the log \(journal.keyedChainLaid) times: once is the upgrade; again means the database was rolled back to before it, as someone hiding a rewrite would"
+                )
             }
             report = verified.json
             if output.json { print(JSONWriter.string(report)) }

@@ -52,13 +52,14 @@ struct Bench: ParsableCommand {
         if output.json {
             let value: JSONValue = [
                 "raw_rows_per_second": .double(raw.rounded()),
-                "results": .array(rows.map {
-                    [
-                        "connections": .int(Int64($0.connections)), "events_per_second": .double($0.eventsPerSecond.rounded()),
-                        "p50_ms": .double(($0.p50 * 100).rounded() / 100), "p99_ms": .double(($0.p99 * 100).rounded() / 100),
-                        "fraction_of_raw": .double(($0.eventsPerSecond / raw * 1000).rounded() / 1000),
-                    ]
-                }),
+                "results": .array(
+                    rows.map {
+                        [
+                            "connections": .int(Int64($0.connections)), "events_per_second": .double($0.eventsPerSecond.rounded()),
+                            "p50_ms": .double(($0.p50 * 100).rounded() / 100), "p99_ms": .double(($0.p99 * 100).rounded() / 100),
+                            "fraction_of_raw": .double(($0.eventsPerSecond / raw * 1000).rounded() / 1000),
+                        ]
+                    }),
             ]
             print(JSONWriter.string(value))
             return
@@ -67,7 +68,8 @@ struct Bench: ParsableCommand {
         print("|---:|---:|---:|---:|---:|")
         for r in rows {
             print(
-                "| \(r.connections) | \(Int(r.eventsPerSecond)) | \(format(r.p50)) | \(format(r.p99)) | \(Int((r.eventsPerSecond / raw * 100).rounded()))% |")
+                "| \(r.connections) | \(Int(r.eventsPerSecond)) | \(format(r.p50)) | \(format(r.p99)) | \(Int((r.eventsPerSecond / raw * 100).rounded()))% |"
+            )
         }
         print("| raw SQLite ceiling (plain loop, 100 rows/txn, WAL, synchronous=FULL) | \(Int(raw)) rows/s | | | 100% |")
     }
@@ -94,14 +96,22 @@ struct Bench: ParsableCommand {
             let callID = UUIDText.random()
             let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970).rfc3339
             let events: [JSONValue] = [
-                ["op": "call.start", "event_id": .string(UUIDText.random()),
-                 "call": ["id": .string(callID), "dialled": .string(numbers[(k + salt) % numbers.count]),
-                          "received_at": .string(now), "answered_at": .string(now), "cli": "+447700900123"]],
-                ["op": "call.update", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
-                 "at": .string(now), "set": ["category": "suspicious-activity"],
-                 "note": "Caller reports a parked van left unattended for two days outside the station."],
-                ["op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
-                 "ended_at": .string(now), "outcome": "report-taken"],
+                [
+                    "op": "call.start", "event_id": .string(UUIDText.random()),
+                    "call": [
+                        "id": .string(callID), "dialled": .string(numbers[(k + salt) % numbers.count]),
+                        "received_at": .string(now), "answered_at": .string(now), "cli": "+447700900123",
+                    ],
+                ],
+                [
+                    "op": "call.update", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
+                    "at": .string(now), "set": ["category": "suspicious-activity"],
+                    "note": "Caller reports a parked van left unattended for two days outside the station.",
+                ],
+                [
+                    "op": "call.end", "event_id": .string(UUIDText.random()), "call_id": .string(callID),
+                    "ended_at": .string(now), "outcome": "report-taken",
+                ],
             ]
             for event in events { lines.append(JSONWriter.bytes(event) + [0x0A]) }
         }
@@ -187,7 +197,8 @@ struct Bench: ParsableCommand {
         // GRDB's WAL set-up leaves the writer at synchronous=NORMAL; the ceiling must fsync too.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try pool.write { db in
-            try db.execute(sql: "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE, call_id TEXT, body TEXT, secret BLOB, ack TEXT)")
+            try db.execute(
+                sql: "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE, call_id TEXT, body TEXT, secret BLOB, ack TEXT)")
             try db.execute(sql: "CREATE INDEX events_by_call ON events(call_id, seq)")
         }
         let body = String(repeating: "x", count: 300)
@@ -198,7 +209,8 @@ struct Bench: ParsableCommand {
         let deadline = start.addingTimeInterval(seconds)
         while Date() < deadline {
             try pool.write { db in
-                let statement = try db.cachedStatement(sql: "INSERT INTO events (event_id, call_id, body, secret, ack) VALUES (?, ?, ?, ?, ?)")
+                let statement = try db.cachedStatement(
+                    sql: "INSERT INTO events (event_id, call_id, body, secret, ack) VALUES (?, ?, ?, ?, ?)")
                 for _ in 0..<100 {
                     try statement.execute(arguments: [UUIDText.random(), UUIDText.random(), body, secret, ack])
                 }

@@ -4,7 +4,7 @@ import HotlineClient
 import HotlineCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hotlinectl crash-loop`: kill -9 the daemon again and again under load and prove that
@@ -183,7 +183,8 @@ struct CrashLoop: ParsableCommand {
             writer.lock.lock()
             for (id, seq) in writer.acked where stored[Substring(id)] != seq {
                 writer.lock.unlock()
-                throw CLIError("acknowledged event \(id) (seq \(seq)) is \(stored[Substring(id)].map { "at seq \($0)" } ?? "missing") in the log")
+                throw CLIError(
+                    "acknowledged event \(id) (seq \(seq)) is \(stored[Substring(id)].map { "at seq \($0)" } ?? "missing") in the log")
             }
             acked += writer.acked.count
             let fresh = writer.events.filter { writer.acked[$0.id] != nil && !writer.resent.contains($0.id) }
@@ -199,7 +200,8 @@ struct CrashLoop: ParsableCommand {
                 for (request, seq) in chunk {
                     let again = try c.receive()
                     guard again["duplicate"] == true, again["seq"]?.intValue == seq else {
-                        throw CLIError("an acknowledged event was lost or changed: \(JSONWriter.string(request)) answered \(JSONWriter.string(again))")
+                        throw CLIError(
+                            "an acknowledged event was lost or changed: \(JSONWriter.string(request)) answered \(JSONWriter.string(again))")
                     }
                 }
                 start += chunk.count

@@ -56,7 +56,9 @@ struct Export: ParsableCommand {
         guard let resolved = first["shift"].flatMap(ShiftWindow.init(json:)) else {
             throw CLIError("the daemon's answer has no shift window")
         }
-        request = ["op": "export", "from": .string(resolved.from.rfc3339), "to": .string(resolved.to.rfc3339), "limit": .int(Int64(pageSize))]
+        request = [
+            "op": "export", "from": .string(resolved.from.rfc3339), "to": .string(resolved.to.rfc3339), "limit": .int(Int64(pageSize)),
+        ]
 
         var files = try ExportFiles(directory: out, stem: resolved.fileStem, formats: formats)
         defer { files.abandon() }

@@ -97,7 +97,9 @@ struct ReasonOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Why you read this, kept encrypted in the audit log (at most 1000 bytes).",
-            discussion: "Required of the roles the daemon's reasons_required lists. Other users can see a command's arguments (ps): at a terminal, leave it out and type it when asked."))
+            discussion:
+                "Required of the roles the daemon's reasons_required lists. Other users can see a command's arguments (ps): at a terminal, leave it out and type it when asked."
+        ))
     var reason: String?
 
     /// Asks at the terminal for a reason for `what`; nil when standard input or error is not

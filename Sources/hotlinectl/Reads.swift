@@ -54,7 +54,9 @@ struct Show: ParsableCommand {
             print("Alerts")
             for a in alerts {
                 let acked = a["acked_at"]?.stringValue.map { "acknowledged \($0)" } ?? "NOT ACKNOWLEDGED"
-                print("  \(a["raised_at"]?.stringValue ?? "")  \(a["reason"]?.stringValue ?? "")  level \(a["level"]?.intValue ?? 1)  \(acked)")
+                print(
+                    "  \(a["raised_at"]?.stringValue ?? "")  \(a["reason"]?.stringValue ?? "")  level \(a["level"]?.intValue ?? 1)  \(acked)"
+                )
             }
         }
         let notes = call["notes"]?.arrayValue ?? []
@@ -63,9 +65,10 @@ struct Show: ParsableCommand {
             for n in notes {
                 // What the workstation declared, then what the daemon saw: the writer's uid and
                 // when it was received.
-                let seen = n["uid"]?.intValue.map { uid in
-                    " [uid \(uid)" + (n["recorded_at"]?.stringValue.map { ", logged \($0)" } ?? "") + "]"
-                } ?? ""
+                let seen =
+                    n["uid"]?.intValue.map { uid in
+                        " [uid \(uid)" + (n["recorded_at"]?.stringValue.map { ", logged \($0)" } ?? "") + "]"
+                    } ?? ""
                 print("  \(n["at"]?.stringValue ?? "")  \(n["by"]?.stringValue ?? "")\(seen): \(n["text"]?.stringValue ?? "")")
             }
         }
@@ -135,7 +138,9 @@ struct List: ParsableCommand {
             after = response["next_after_seq"]?.intValue
             if output.json { continue }
             if !printedHeader {
-                print("RECEIVED (UTC)        CALL                                  ROUTE                   GRADE      MARKING             ANON ESC OUTCOME")
+                print(
+                    "RECEIVED (UTC)        CALL                                  ROUTE                   GRADE      MARKING             ANON ESC OUTCOME"
+                )
                 printedHeader = true
             }
             for c in response["calls"]?.arrayValue ?? [] {
@@ -145,7 +150,9 @@ struct List: ParsableCommand {
                 let anon = c["anonymous"] == .bool(true) ? "yes " : "no  "
                 let esc = c["escalated"] == .bool(true) ? "yes " : "no  "
                 let received = String((c["received_at"]?.stringValue ?? "-").prefix(19)).replacingOccurrences(of: "T", with: " ")
-                print(received.padding(toLength: 22, withPad: " ", startingAt: 0) + col("call_id", 38) + col("route", 24) + col("grade", 11) + col("marking", 20) + anon + " " + esc + (c["outcome"]?.stringValue ?? "open"))
+                print(
+                    received.padding(toLength: 22, withPad: " ", startingAt: 0) + col("call_id", 38) + col("route", 24) + col("grade", 11)
+                        + col("marking", 20) + anon + " " + esc + (c["outcome"]?.stringValue ?? "open"))
             }
         } while all && after != nil
         if !output.json, after != nil {
@@ -174,7 +181,8 @@ struct Stats: ParsableCommand {
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a new 256-bit encryption key (64 hexadecimal characters).",
-        discussion: "Store it as the systemd credential hotlined.key, readable by root only: (umask 077; hotlinectl keygen > /etc/hotlined/hotlined.key). hotlined refuses a key file group or others can read."
+        discussion:
+            "Store it as the systemd credential hotlined.key, readable by root only: (umask 077; hotlinectl keygen > /etc/hotlined/hotlined.key). hotlined refuses a key file group or others can read."
     )
 
     func run() throws {

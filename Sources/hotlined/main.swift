@@ -85,7 +85,8 @@ struct Hotlined: AsyncParsableCommand {
 
         // Under systemd, log natively to the journal; by hand, to standard error.
         let environment = ProcessInfo.processInfo.environment
-        let useJournal = environment["HOTLINED_LOG"] == "journal"
+        let useJournal =
+            environment["HOTLINED_LOG"] == "journal"
             || (environment["HOTLINED_LOG"] != "stderr" && environment["JOURNAL_STREAM"] != nil && Systemd.journalAvailable)
         let level = environment["HOTLINED_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         LoggingSystem.bootstrap { label in
@@ -188,7 +189,8 @@ struct Hotlined: AsyncParsableCommand {
             loadConfiguration: { try command.loadConfiguration() })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         if service.exitStatus != 0 { Foundation.exit(service.exitStatus) }
     }

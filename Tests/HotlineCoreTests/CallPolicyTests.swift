@@ -102,7 +102,9 @@ import Testing
         _ dialled: String, identity: CallerIdentity = CallerIdentity(), anonymous: Bool? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> CallState {
-        try #require(apply(Self.startEvent(dialled, identity: identity, anonymous: anonymous), to: nil, seq: 1, sourceLocation: sourceLocation)).state
+        try #require(
+            apply(Self.startEvent(dialled, identity: identity, anonymous: anonymous), to: nil, seq: 1, sourceLocation: sourceLocation)
+        ).state
     }
 
     // MARK: Routing
@@ -479,7 +481,8 @@ import Testing
     }
 
     @Test func withoutARequestIdentityIsStoredAndMerged() throws {
-        let d = try #require(apply(Self.startEvent("0800789321", identity: CallerIdentity(cli: "+447700900123"), anonymous: false), to: nil))
+        let d = try #require(
+            apply(Self.startEvent("0800789321", identity: CallerIdentity(cli: "+447700900123"), anonymous: false), to: nil))
         #expect(d.state.anonymous == false)
         #expect(d.state.anonymousRequested == false)
         #expect(d.stripped == [])
@@ -642,12 +645,13 @@ import Testing
 
     // MARK: Notes
 
-    @Test(arguments: [
-        ("4471", "WS-07", "4471"),
-        (nil, "WS-07", "WS-07"),
-        ("4471", nil, "4471"),
-        (nil, nil, "uid 1001"),
-    ] as [(String?, String?, String)])
+    @Test(
+        arguments: [
+            ("4471", "WS-07", "4471"),
+            (nil, "WS-07", "WS-07"),
+            ("4471", nil, "4471"),
+            (nil, nil, "uid 1001"),
+        ] as [(String?, String?, String)])
     func aNoteIsByTheHandlerThenTheWorkstationThenTheUID(handler: String?, workstation: String?, by: String) throws {
         let state = try started("101")
         let d = try #require(
@@ -658,9 +662,10 @@ import Testing
         )
         // What the workstation declared, beside who the daemon saw write it.
         #expect(d.note == Note(at: Self.ts("2026-11-24T19:06:30.500Z"), by: by, text: "Caller rang back.", uid: Self.handler.uid))
-        #expect(d.note?.json == [
-            "at": "2026-11-24T19:06:30.500Z", "by": .string(by), "text": "Caller rang back.", "uid": .int(Int64(Self.handler.uid)),
-        ])
+        #expect(
+            d.note?.json == [
+                "at": "2026-11-24T19:06:30.500Z", "by": .string(by), "text": "Caller rang back.", "uid": .int(Int64(Self.handler.uid)),
+            ])
     }
 
     @Test func theUIDInANoteIsTheWritersNotTheOwners() throws {
@@ -708,7 +713,8 @@ import Testing
         }
         // Within the tolerance (a workstation's clock a little fast) it is taken, and the note
         // carries when the daemon received it.
-        let close = try policy.apply(Self.updateEvent(note: "Nearly now", at: "2026-11-24T19:06:00Z"), to: state, by: Self.handler, seq: 3, now: now)
+        let close = try policy.apply(
+            Self.updateEvent(note: "Nearly now", at: "2026-11-24T19:06:00Z"), to: state, by: Self.handler, seq: 3, now: now)
         #expect(close.note?.recordedAt == now)
         #expect(close.note?.json["recorded_at"] == "2026-11-24T19:05:00Z")
     }

@@ -32,7 +32,9 @@ import Testing
                 ]
         )
         let text = JSONWriter.string(Self.state.summaryJSON)
-        for secret in ["+447700900123", "Ann Example", "07700 900123", "1 High St", "Station car park", "cli", "caller", "notes", "location"] {
+        for secret in [
+            "+447700900123", "Ann Example", "07700 900123", "1 High St", "Station car park", "cli", "caller", "notes", "location",
+        ] {
             #expect(!text.contains(secret), "summary leaks \(secret)")
         }
     }

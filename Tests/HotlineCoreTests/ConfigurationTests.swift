@@ -33,7 +33,9 @@ import Testing
 
     @Test func theShippedConfigurationHasNoProblems() {
         #expect(Self.shipped.problems() == [])
-        #expect(Self.shipped.limits == Configuration.Limits(maxLineBytes: 65536, maxConnections: 512, maxPendingPerConnection: 1024, maxBatchEvents: 512))
+        #expect(
+            Self.shipped.limits
+                == Configuration.Limits(maxLineBytes: 65536, maxConnections: 512, maxPendingPerConnection: 1024, maxBatchEvents: 512))
         #expect(Self.shipped.paths.socket == "/run/hotlined/hotlined.sock")
     }
 

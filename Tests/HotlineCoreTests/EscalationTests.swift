@@ -25,11 +25,13 @@ struct AlertSettingsTests {
     }
 
     @Test func sinksAreCheckedByKey() {
-        let alerts = AlertSettings(maxLevel: 2, sinks: [
-            AlertSink(name: "pager", kind: .command, levels: [1], argv: ["page-someone"]),
-            AlertSink(name: "pager", kind: .webhook, levels: [3], url: "ftp://x"),
-            AlertSink(name: "Board", kind: .journal, levels: [1], timeoutSeconds: 0),
-        ])
+        let alerts = AlertSettings(
+            maxLevel: 2,
+            sinks: [
+                AlertSink(name: "pager", kind: .command, levels: [1], argv: ["page-someone"]),
+                AlertSink(name: "pager", kind: .webhook, levels: [3], url: "ftp://x"),
+                AlertSink(name: "Board", kind: .journal, levels: [1], timeoutSeconds: 0),
+            ])
         let problems = Self.configuration(alerts).problems().map(\.description)
         #expect(problems.contains("alerts.sinks.0.argv: must start with an absolute path to the program (no shell is used)"))
         #expect(problems.contains("alerts.sinks.1.name: sink \"pager\" is named twice"))

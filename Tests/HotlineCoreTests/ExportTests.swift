@@ -72,15 +72,17 @@ import Testing
         #expect(json["median_answer_seconds"] == 5.0)
         // Handling 296, 600, 120 (from received), 30 (D open): median of [30, 120, 296, 600] is 208.
         #expect(json["median_handling_seconds"] == 208.0)
-        #expect(json["shift"] == [
-            "name": "night", "date": "2026-11-23", "from": "2026-11-23T23:00:00Z", "to": "2026-11-24T07:00:00Z",
-            "timezone": "Europe/London",
-        ])
+        #expect(
+            json["shift"] == [
+                "name": "night", "date": "2026-11-23", "from": "2026-11-23T23:00:00Z", "to": "2026-11-24T07:00:00Z",
+                "timezone": "Europe/London",
+            ])
         let perHour = json["per_hour"]?.arrayValue ?? []
-        #expect(perHour.map { $0["hour"]?.stringValue ?? "" } == [
-            "2026-11-23T23:00:00Z", "2026-11-24T00:00:00Z", "2026-11-24T01:00:00Z", "2026-11-24T02:00:00Z",
-            "2026-11-24T03:00:00Z", "2026-11-24T04:00:00Z", "2026-11-24T05:00:00Z", "2026-11-24T06:00:00Z",
-        ])
+        #expect(
+            perHour.map { $0["hour"]?.stringValue ?? "" } == [
+                "2026-11-23T23:00:00Z", "2026-11-24T00:00:00Z", "2026-11-24T01:00:00Z", "2026-11-24T02:00:00Z",
+                "2026-11-24T03:00:00Z", "2026-11-24T04:00:00Z", "2026-11-24T05:00:00Z", "2026-11-24T06:00:00Z",
+            ])
         #expect(perHour.map { $0["calls"]?.intValue ?? -1 } == [1, 1, 0, 0, 1, 0, 1, 1])
         #expect(perHour[7]["by_route"] == ["emergency": 1])
     }
@@ -103,16 +105,18 @@ import Testing
 
     @Test func theCSVReadsBackWithACSVLibraryExactlyAsWritten() throws {
         let text = ExportCSV.header + Self.calls.map(ExportCSV.row).joined()
-        #expect(text.hasPrefix(
-            "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler\r\n"
-        ))
+        #expect(
+            text.hasPrefix(
+                "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler\r\n"
+            ))
         let csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
         #expect(csv.header == ExportCSV.columns)
         #expect(csv.rows.count == 5)
-        #expect(csv.rows[0] == [
-            "0000000a-0000-4000-8000-000000000000", "2026-11-23T23:10:00Z", "999", "emergency", "emergency", "OFFICIAL",
-            "false", "true", "", "dispatched", "2026-11-23T23:10:04Z", "2026-11-23T23:15:00Z", "296", "WS-07", "4471",
-        ])
+        #expect(
+            csv.rows[0] == [
+                "0000000a-0000-4000-8000-000000000000", "2026-11-23T23:10:00Z", "999", "emergency", "emergency", "OFFICIAL",
+                "false", "true", "", "dispatched", "2026-11-23T23:10:04Z", "2026-11-23T23:15:00Z", "296", "WS-07", "4471",
+            ])
         #expect(csv.rows[2][10] == "")  // never answered
         #expect(csv.rows[2][12] == "120")  // handling from received
         #expect(csv.rows[3][11] == "" && csv.rows[3][12] == "")  // open: no end, no handling

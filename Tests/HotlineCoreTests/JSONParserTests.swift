@@ -185,7 +185,9 @@ import Testing
         #expect(failure(text) != nil)
     }
 
-    @Test(arguments: ["1e400", "-1e400", "1e999999999999", String(repeating: "9", count: 400), "-" + String(repeating: "9", count: 400) + ".5"])
+    @Test(arguments: [
+        "1e400", "-1e400", "1e999999999999", String(repeating: "9", count: 400), "-" + String(repeating: "9", count: 400) + ".5",
+    ])
     func refusesNumbersOutOfRange(text: String) {
         let f = failure(text)
         #expect(f?.message.contains("number out of range") == true)

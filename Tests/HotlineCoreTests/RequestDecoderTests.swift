@@ -525,7 +525,9 @@ import Testing
         #expect(e.handler == nil)
     }
 
-    @Test(arguments: [("workstation", JSONValue.int(7)), ("handler", .string("")), ("workstation", .string(String(repeating: "w", count: 65)))])
+    @Test(arguments: [
+        ("workstation", JSONValue.int(7)), ("handler", .string("")), ("workstation", .string(String(repeating: "w", count: 65))),
+    ])
     func helloDefaultsAreValidated(key: String, value: JSONValue) {
         let e = failure(Self.with(Self.hello, [key], value))
         #expect(e?.code == .invalid)
@@ -672,14 +674,15 @@ import Testing
         #expect(e?.message.isEmpty == false)
     }
 
-    @Test(arguments: [
-        (start, ["call", "received_at"], "call.received_at"),
-        (start, ["call", "answered_at"], "call.answered_at"),
-        (update, ["at"], "at"),
-        (end, ["ended_at"], "ended_at"),
-        (list, ["from"], "from"),
-        (list, ["to"], "to"),
-    ] as [(JSONValue, [String], String)])
+    @Test(
+        arguments: [
+            (start, ["call", "received_at"], "call.received_at"),
+            (start, ["call", "answered_at"], "call.answered_at"),
+            (update, ["at"], "at"),
+            (end, ["ended_at"], "ended_at"),
+            (list, ["from"], "from"),
+            (list, ["to"], "to"),
+        ] as [(JSONValue, [String], String)])
     func aTimeWithoutAZoneIsInvalidAndSaysSo(base: JSONValue, path: [String], field: String) {
         let e = failure(Self.with(base, path, "2026-11-24T19:02:11"))
         #expect(e?.code == .invalid)
@@ -751,7 +754,8 @@ import Testing
     // MARK: Reasons for reads
 
     static let reads: [JSONValue] = [
-        ["op": "call.get", "call_id": .string(callID)], list, ["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
+        ["op": "call.get", "call_id": .string(callID)], list,
+        ["op": "audit.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
         ["op": "verify"], ["op": "export", "shift": "previous"],
     ]
 
@@ -765,8 +769,9 @@ import Testing
             // Line breaks are text, as in a note.
             #expect(request(Self.with(read, ["reason"], "Line one\r\nline two"))?.reason == "Line one\r\nline two", "\(op)")
         }
-        #expect(request(Self.with(Self.reads[0], ["reason"], "why"))
-            == .callGet(callID: Self.callID, notesAfter: nil, reason: "why"))
+        #expect(
+            request(Self.with(Self.reads[0], ["reason"], "why"))
+                == .callGet(callID: Self.callID, notesAfter: nil, reason: "why"))
         for other in [Self.hello, ["op": "stats"], ["op": "ping"], Self.end] as [JSONValue] {
             let e = failure(Self.with(other, ["reason"], "why"))
             #expect(e?.code == .invalid, "\(other)")
@@ -804,6 +809,9 @@ import Testing
         let e = ReasonsRequired.missing(op: "calls.list", allowedBy: [.supervisor, .auditor])
         #expect(e.code == .invalid)
         #expect(e.field == "reason")
-        #expect(e.message == "\"reason\" is required: as auditor and supervisor you must say why you read this (calls.list); it is kept in the audit log.")
+        #expect(
+            e.message
+                == "\"reason\" is required: as auditor and supervisor you must say why you read this (calls.list); it is kept in the audit log."
+        )
     }
 }

@@ -47,10 +47,11 @@ import Testing
             RetentionRule(route: "unrouted", purgeAfterDays: 36_501),
             RetentionRule(route: "emergency", marking: .official, purgeAfterDays: 30),
         ]
-        #expect(c.problems() == [
-            .init(path: "retention.0.route", reason: "\"emergncy\" is not a configured route"),
-            .init(path: "retention.1.purge_after_days", reason: "must be between 1 and 36500"),
-            .init(path: "retention.2.purge_after_days", reason: "must be between 1 and 36500"),
-        ])
+        #expect(
+            c.problems() == [
+                .init(path: "retention.0.route", reason: "\"emergncy\" is not a configured route"),
+                .init(path: "retention.1.purge_after_days", reason: "must be between 1 and 36500"),
+                .init(path: "retention.2.purge_after_days", reason: "must be between 1 and 36500"),
+            ])
     }
 }

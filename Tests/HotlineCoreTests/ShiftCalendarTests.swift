@@ -26,9 +26,11 @@ func ts(_ text: String) -> Timestamp {
 
     @Test func aWinterShiftIsItsWallClockHoursInUTC() throws {
         let w = try window("night:2026-11-23")
-        #expect(w == ShiftWindow(
-            name: "night", date: "2026-11-23", from: ts("2026-11-23T23:00:00Z"), to: ts("2026-11-24T07:00:00Z"),
-            timezone: "Europe/London"))
+        #expect(
+            w
+                == ShiftWindow(
+                    name: "night", date: "2026-11-23", from: ts("2026-11-23T23:00:00Z"), to: ts("2026-11-24T07:00:00Z"),
+                    timezone: "Europe/London"))
         #expect(w.hours.count == 8)
         #expect(w.fileStem == "night-2026-11-23")
     }
@@ -114,10 +116,11 @@ func ts(_ text: String) -> Timestamp {
         ]
         s.exportDir = "exports"
         let paths = s.problems().map(\.path)
-        #expect(paths == [
-            "shifts.schedule.3.name", "shifts.schedule.4.name", "shifts.schedule.4.end", "shifts.schedule.3",
-            "shifts.export_dir",
-        ])
+        #expect(
+            paths == [
+                "shifts.schedule.3.name", "shifts.schedule.4.name", "shifts.schedule.4.end", "shifts.schedule.3",
+                "shifts.export_dir",
+            ])
         #expect(ShiftSettings().problems().isEmpty)
         #expect(LocalTime("24:00") == nil)
         #expect(LocalTime("7:00") == nil)

@@ -14,9 +14,10 @@ import Testing
         let event = Self.update(Location(text: "Behind the gasworks", lat: 53.06, lon: -1.48), note: "A van")
         #expect(event.publicContent["set"]?["location"] == true)
         #expect(!JSONWriter.string(event.publicContent).contains("53.06"))
-        #expect(event.freeText == [
-            "note": "A van", "location_text": "Behind the gasworks", "location_lat": 53.06, "location_lon": -1.48,
-        ])
+        #expect(
+            event.freeText == [
+                "note": "A van", "location_text": "Behind the gasworks", "location_lat": 53.06, "location_lon": -1.48,
+            ])
     }
 
     @Test func coordinatesAloneAreFreeTextToo() throws {

@@ -62,19 +62,29 @@ import Testing
 
     @Test func theShippedConfigurationLoadsWithTheRoutesOfTheProtocol() throws {
         let c = try ConfigurationLoader.load(path: Self.shippedPath)
-        #expect(c.routes == [
-            RouteRule(name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden, alertOnStart: true, ackSeconds: 30),
-            RouteRule(name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive, anonymity: .allowed),
-            RouteRule(name: "non-emergency", numbers: ["101"], grade: .scheduled, marking: .official, anonymity: .allowed),
-        ])
+        #expect(
+            c.routes == [
+                RouteRule(
+                    name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden,
+                    alertOnStart: true, ackSeconds: 30),
+                RouteRule(
+                    name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive,
+                    anonymity: .allowed),
+                RouteRule(name: "non-emergency", numbers: ["101"], grade: .scheduled, marking: .official, anonymity: .allowed),
+            ])
         #expect(c.unrouted == RouteRule(name: "unrouted", numbers: [], grade: .scheduled, marking: .official, anonymity: .allowed))
-        #expect(c.outcomes == [
-            "dispatched", "transferred", "advice-given", "report-taken", "referred", "no-further-action", "abandoned", "hoax",
-        ])
-        #expect(c.limits == Configuration.Limits(
-            maxLineBytes: 65536, maxConnections: 512, maxPendingPerConnection: 1024, maxBatchEvents: 512, maxDatabaseBytes: nil))
-        #expect(c.paths == Configuration.Paths(
-            socket: "/run/hotlined/hotlined.sock", database: "/var/lib/hotlined/hotlined.sqlite", keyFile: nil))
+        #expect(
+            c.outcomes == [
+                "dispatched", "transferred", "advice-given", "report-taken", "referred", "no-further-action", "abandoned", "hoax",
+            ])
+        #expect(
+            c.limits
+                == Configuration.Limits(
+                    maxLineBytes: 65536, maxConnections: 512, maxPendingPerConnection: 1024, maxBatchEvents: 512, maxDatabaseBytes: nil))
+        #expect(
+            c.paths
+                == Configuration.Paths(
+                    socket: "/run/hotlined/hotlined.sock", database: "/var/lib/hotlined/hotlined.sqlite", keyFile: nil))
         #expect(c.roles.handler.groups == ["hotline"])
         #expect(c.roles.supervisor.groups == ["hotline-supervisors"])
         #expect(c.roles.auditor.groups == ["hotline-auditors"])
@@ -82,9 +92,11 @@ import Testing
         let calls: Set = ["call.get", "calls.list", "export"]
         #expect(c.reasonsRequired == ReasonsRequired([.supervisor: calls, .auditor: calls]))
         #expect(c.chainAnchors == ChainAnchors(everyRows: 10_000, everySeconds: 300))
-        #expect(c.alerts == AlertSettings(
-            maxLevel: 3, ackSeconds: 60, subscriberQueue: 256,
-            sinks: [AlertSink(name: "journal", kind: .journal, levels: [1, 2, 3])]))
+        #expect(
+            c.alerts
+                == AlertSettings(
+                    maxLevel: 3, ackSeconds: 60, subscriberQueue: 256,
+                    sinks: [AlertSink(name: "journal", kind: .journal, levels: [1, 2, 3])]))
 
         // The table of PROTOCOL.md section 5, number by number.
         let table = RouteTable(c)
@@ -135,25 +147,30 @@ import Testing
         #expect(try ConfigurationLoader.parse(Self.minimal).reasonsRequired == ReasonsRequired())
         let given = try ConfigurationLoader.parse(Self.minimal + "\nreasons_required:\n  auditor: [audit.list, verify]\n  handler: []\n")
         #expect(given.reasonsRequired == ReasonsRequired([.auditor: ["audit.list", "verify"], .handler: []]))
-        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  inspector: [export]\n") == [
-            "reasons_required.inspector: unknown role \"inspector\" (expected one of: handler, supervisor, auditor)"
-        ])
-        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: [call.get, alert.ack]\n") == [
-            "reasons_required.supervisor.1: \"alert.ack\" is not a read that takes a reason (expected one of: call.get, calls.list, audit.list, verify, export)"
-        ])
-        #expect(Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: call.get\n") == [
-            "reasons_required.supervisor: has the wrong type (expected a list)"
-        ])
+        #expect(
+            Self.problems(Self.minimal + "\nreasons_required:\n  inspector: [export]\n") == [
+                "reasons_required.inspector: unknown role \"inspector\" (expected one of: handler, supervisor, auditor)"
+            ])
+        #expect(
+            Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: [call.get, alert.ack]\n") == [
+                "reasons_required.supervisor.1: \"alert.ack\" is not a read that takes a reason (expected one of: call.get, calls.list, audit.list, verify, export)"
+            ])
+        #expect(
+            Self.problems(Self.minimal + "\nreasons_required:\n  supervisor: call.get\n") == [
+                "reasons_required.supervisor: has the wrong type (expected a list)"
+            ])
     }
 
     @Test func chainAnchorsHaveDefaultsAndBounds() throws {
         #expect(try ConfigurationLoader.parse(Self.minimal).chainAnchors == ChainAnchors())
-        #expect(Self.problems(Self.minimal + "\nchain_anchors:\n  every_rows: 0\n  every_seconds: 90000\n") == [
-            "chain_anchors.every_rows: must be from 1 to 1000000000",
-            "chain_anchors.every_seconds: must be from 1 to 86400 (a day)",
-        ])
-        #expect(Self.problems(Self.minimal + "\nchain_anchors:\n  every_row: 5\n").first?.hasPrefix(
-            "chain_anchors.every_row: unknown key") == true)
+        #expect(
+            Self.problems(Self.minimal + "\nchain_anchors:\n  every_rows: 0\n  every_seconds: 90000\n") == [
+                "chain_anchors.every_rows: must be from 1 to 1000000000",
+                "chain_anchors.every_seconds: must be from 1 to 86400 (a day)",
+            ])
+        #expect(
+            Self.problems(Self.minimal + "\nchain_anchors:\n  every_row: 5\n").first?.hasPrefix(
+                "chain_anchors.every_row: unknown key") == true)
         let anchors = ChainAnchors(everyRows: 100, everySeconds: 60)
         #expect(!anchors.isDue(rows: 0, seconds: 1000))
         #expect(!anchors.isDue(rows: 99, seconds: 59))
@@ -163,14 +180,18 @@ import Testing
 
     @Test func theUnknownKeyMessageListsTheKnownKeys() {
         let problems = Self.problems(Self.minimal(replacing: "  max_line_bytes: 4096", with: "  max_line_byte: 4096"))
-        #expect(problems == [
-            "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: bulk_read_threads, idle_timeout_seconds, line_timeout_seconds, max_batch_events, max_bulk_reads_per_connection, max_connections, max_connections_per_uid, max_database_bytes, max_deliveries_per_sink, max_line_bytes, max_notes_per_answer, max_page_bytes, max_pending_bytes_per_connection, max_pending_per_connection, max_queued_writes, write_timeout_seconds)"
-        ])
+        #expect(
+            problems == [
+                "limits.max_line_byte: unknown key \"max_line_byte\" (expected one of: bulk_read_threads, idle_timeout_seconds, line_timeout_seconds, max_batch_events, max_bulk_reads_per_connection, max_connections, max_connections_per_uid, max_database_bytes, max_deliveries_per_sink, max_line_bytes, max_notes_per_answer, max_page_bytes, max_pending_bytes_per_connection, max_pending_per_connection, max_queued_writes, write_timeout_seconds)"
+            ])
     }
 
     @Test(arguments: [
         ("  max_line_bytes: 4096", "  max_line_bytes: lots", "limits.max_line_bytes: has the wrong type (expected a number)"),
-        ("    alert_on_start: true", "    alert_on_start: sometimes", "routes.0.alert_on_start: has the wrong type (expected true or false)"),
+        (
+            "    alert_on_start: true", "    alert_on_start: sometimes",
+            "routes.0.alert_on_start: has the wrong type (expected true or false)"
+        ),
         ("limits:\n  max_line_bytes: 4096", "limits: 4096", "limits: has the wrong type (expected a mapping)"),
         ("    numbers: [\"101\"]", "    numbers: \"101\"", "routes.1.numbers: has the wrong type (expected a list)"),
         ("outcomes: [dispatched, hoax]", "outcomes: dispatched", "outcomes: has the wrong type (expected a list)"),
@@ -193,22 +214,25 @@ import Testing
     }
 
     @Test func aMissingRequiredKeyIsNamed() {
-        #expect(Self.problems(Self.minimal(replacing: "outcomes: [dispatched, hoax]\n", with: ""))
-            == ["outcomes: is required but missing"])
-        #expect(Self.problems(Self.minimal(replacing: "    grade: scheduled\n", with: ""))
-            == ["routes.1.grade: is required but missing"])
+        #expect(
+            Self.problems(Self.minimal(replacing: "outcomes: [dispatched, hoax]\n", with: ""))
+                == ["outcomes: is required but missing"])
+        #expect(
+            Self.problems(Self.minimal(replacing: "    grade: scheduled\n", with: ""))
+                == ["routes.1.grade: is required but missing"])
     }
 
     @Test func problemsFoundAfterDecodingAreAllReportedWithTheirPath() {
         let text = Self.minimal(replacing: "    numbers: [\"101\"]", with: "    numbers: [\"101\", \"9 9 9\", \"10a\"]")
             .replacingOccurrences(of: "max_line_bytes: 4096", with: "max_line_bytes: 10")
             .replacingOccurrences(of: "outcomes: [dispatched, hoax]", with: "outcomes: [dispatched, Hoax]")
-        #expect(Self.problems(text) == [
-            "routes.1.numbers.1: 999 is already routed to \"emergency\"",
-            "routes.1.numbers.2: \"10a\" is not a phone number",
-            "outcomes.1: \"Hoax\" must be lower-case letters, digits and '-'",
-            "limits.max_line_bytes: must be between 1024 and 16777216",
-        ])
+        #expect(
+            Self.problems(text) == [
+                "routes.1.numbers.1: 999 is already routed to \"emergency\"",
+                "routes.1.numbers.2: \"10a\" is not a phone number",
+                "outcomes.1: \"Hoax\" must be lower-case letters, digits and '-'",
+                "limits.max_line_bytes: must be between 1024 and 16777216",
+            ])
         do {
             _ = try ConfigurationLoader.parse(text, file: "/etc/hotlined/hotlined.yaml")
             Issue.record("a configuration with problems loaded")
@@ -252,7 +276,8 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("hotlined.yaml").path
-        try Self.minimal(replacing: "    grade: emergency", with: "    grade: urgent").write(toFile: file, atomically: true, encoding: .utf8)
+        try Self.minimal(replacing: "    grade: emergency", with: "    grade: urgent").write(
+            toFile: file, atomically: true, encoding: .utf8)
         do {
             _ = try ConfigurationLoader.load(path: file)
             Issue.record("a bad file loaded")

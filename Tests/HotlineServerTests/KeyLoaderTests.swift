@@ -124,9 +124,13 @@ import Testing
 
     @Test func aBadLineIsNamedByItsPosition() throws {
         let path = try write("# first\n" + Self.oldKey + "\n" + String(Self.newKey.dropLast()) + "g\n")
-        #expect(Self.failure { _ = try KeyLoader.load(path: path) } == "the encryption key file \(path): key 2 has a character that is not hexadecimal")
+        #expect(
+            Self.failure { _ = try KeyLoader.load(path: path) }
+                == "the encryption key file \(path): key 2 has a character that is not hexadecimal")
         let short = try write(Self.oldKey + "0\n")
-        #expect(Self.failure { _ = try KeyLoader.load(path: short) } == "the encryption key file \(short): key 1 must be 64 hexadecimal characters (256 bits), found 65 characters")
+        #expect(
+            Self.failure { _ = try KeyLoader.load(path: short) }
+                == "the encryption key file \(short): key 1 must be 64 hexadecimal characters (256 bits), found 65 characters")
     }
 
     // MARK: - Who may read the file (as ssh checks a private key)
@@ -136,7 +140,9 @@ import Testing
             let path = try write(Self.newKey + "\n", mode: mode)
             let message = Self.failure { _ = try KeyLoader.load(path: path) }
             #expect(
-                message == "the encryption key \(path) has permissions \(String(mode, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))")
+                message
+                    == "the encryption key \(path) has permissions \(String(mode, radix: 8)), too open: it must not be readable or writable by group or others (chmod 0400 \(path))"
+            )
         }
         for mode: mode_t in [0o400, 0o600] {
             try Self.expect(try KeyLoader.load(path: try write(Self.newKey + "\n", mode: mode)), holds: [Self.newKey])

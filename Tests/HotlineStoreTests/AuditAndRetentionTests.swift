@@ -29,10 +29,11 @@ import Testing
         #expect(first.seq == 1)
         #expect(second.seq == 2)
         #expect(try entries() == [first, second])
-        #expect(first.json == [
-            "seq": 1, "at": "2026-11-24T19:05:00Z", "uid": 1002, "pid": 4243, "role": "supervisor", "op": "call.get",
-            "call_ids": [.string(Self.callA)], "result": "ok",
-        ])
+        #expect(
+            first.json == [
+                "seq": 1, "at": "2026-11-24T19:05:00Z", "uid": 1002, "pid": 4243, "role": "supervisor", "op": "call.get",
+                "call_ids": [.string(Self.callA)], "result": "ok",
+            ])
         #expect(t.store.heads.audit.seq == 2)
     }
 
@@ -140,10 +141,11 @@ import Testing
         #expect(audit.first?.op == AuditOp.markingLowered)
         #expect(audit.first?.uid == Fixture.supervisor.uid)
         #expect(audit.first?.role == .supervisor)
-        #expect(audit.first?.detail == [
-            "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL", "result": "ok",
-            "handler": "4471",
-        ])
+        #expect(
+            audit.first?.detail == [
+                "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL", "result": "ok",
+                "handler": "4471",
+            ])
         // A handler's attempt is refused and leaves no entry.
         t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
         #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official))).error?.code == .forbidden)
@@ -264,7 +266,9 @@ import Testing
     @Test func aTombstoneChangedOrAPurgedCallPutBackIsTampering() throws {
         writeCalls(open: UUIDText.random())
         let rules = [RetentionRule(route: "anti-terrorist-hotline", marking: .officialSensitive, purgeAfterDays: 30)]
-        let backup = try t.read { db in try Row.fetchAll(db, sql: "SELECT seq, body, ack, secret FROM events WHERE call_id = ?", arguments: [Self.callA]) }
+        let backup = try t.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, body, ack, secret FROM events WHERE call_id = ?", arguments: [Self.callA])
+        }
         #expect(try t.store.purge(rules: rules, now: Fixture.now, uid: 0, pid: 1).calls == 1)
         let purge = try #require(try entries().first)
         #expect(purge.detail["tombstones"]?.stringValue?.count == 64)
@@ -275,7 +279,8 @@ import Testing
         try t.reopen { db in try db.execute(sql: "UPDATE events SET peer_uid = 0 WHERE seq = ?", arguments: [first + 1]) }
         let changed = try t.store.verify()
         #expect(changed.firstBadSeq == first)
-        #expect(changed.problems.contains { $0.contains("purged in audit entry \(purge.seq) were changed after it") }, "\(changed.problems)")
+        #expect(
+            changed.problems.contains { $0.contains("purged in audit entry \(purge.seq) were changed after it") }, "\(changed.problems)")
         try t.reopen { db in try db.execute(sql: "UPDATE events SET peer_uid = 1001 WHERE seq = ?", arguments: [first + 1]) }
         #expect(try t.store.verify().ok)
 

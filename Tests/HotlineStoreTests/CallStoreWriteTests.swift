@@ -158,12 +158,15 @@ import Testing
         func answer(_ event: WriteEvent) -> Result<JSONValue, HotlineError> { t.commitOne(event) }
 
         // The same content again: the original answer.
-        #expect(answer(Fixture.start(Self.callA, identity: identity, eventID: startEvent)).ack
-            == outcome.results[0].ack?.with("duplicate", true))
-        #expect(answer(Fixture.update(Self.callA, note: "Caller saw a white van", eventID: noteEvent)).ack
-            == outcome.results[1].ack?.with("duplicate", true))
-        #expect(answer(Fixture.update(Self.callA, CallChanges(location: place), eventID: placeEvent)).ack
-            == outcome.results[2].ack?.with("duplicate", true))
+        #expect(
+            answer(Fixture.start(Self.callA, identity: identity, eventID: startEvent)).ack
+                == outcome.results[0].ack?.with("duplicate", true))
+        #expect(
+            answer(Fixture.update(Self.callA, note: "Caller saw a white van", eventID: noteEvent)).ack
+                == outcome.results[1].ack?.with("duplicate", true))
+        #expect(
+            answer(Fixture.update(Self.callA, CallChanges(location: place), eventID: placeEvent)).ack
+                == outcome.results[2].ack?.with("duplicate", true))
 
         // Other identity or other free text under the same event_id: conflict.
         let conflicting: [WriteEvent] = [
@@ -189,10 +192,11 @@ import Testing
     /// duplicate silently drops the caller's number.
     @Test func aResendThatAddsIdentityToAnEventStoredWithoutIsAConflict() throws {
         let startEvent = UUIDText.random(), updateEvent = UUIDText.random()
-        #expect(t.commit([
-            Fixture.start(Self.callA, eventID: startEvent),
-            Fixture.update(Self.callA, CallChanges(category: "noise"), eventID: updateEvent),
-        ]).results.map(\.seq) == [1, 2])
+        #expect(
+            t.commit([
+                Fixture.start(Self.callA, eventID: startEvent),
+                Fixture.update(Self.callA, CallChanges(category: "noise"), eventID: updateEvent),
+            ]).results.map(\.seq) == [1, 2])
 
         let withCLI = t.commitOne(Fixture.start(Self.callA, identity: CallerIdentity(cli: "+447700900123"), eventID: startEvent))
         #expect(withCLI.error?.code == .conflict)
@@ -224,11 +228,12 @@ import Testing
         #expect(alert.ackedAt == nil)
         #expect(UUIDText.normalise(alert.id) == alert.id)
 
-        #expect(outcome.results[0].ack == [
-            "call_id": .string(Self.callA), "seq": 1, "route": "emergency", "grade": "emergency", "marking": "OFFICIAL",
-            "anonymous": false, "escalated": true, "alert_id": .string(alert.id), "stripped": [],
-            "route_anonymity": "forbidden", "route_grade": "emergency",
-        ])
+        #expect(
+            outcome.results[0].ack == [
+                "call_id": .string(Self.callA), "seq": 1, "route": "emergency", "grade": "emergency", "marking": "OFFICIAL",
+                "anonymous": false, "escalated": true, "alert_id": .string(alert.id), "stripped": [],
+                "route_anonymity": "forbidden", "route_grade": "emergency",
+            ])
         #expect(outcome.results[1].ack == Self.nonEmergencyAck(Self.callB, seq: 2))
 
         let rows = try t.read { db in
@@ -279,7 +284,9 @@ import Testing
 
         // Another batch, flagged again: still the one alert.
         #expect(t.commit([Fixture.update(Self.callA, threat)]).alerts.isEmpty)
-        let stored = try t.read { db in try String.fetchAll(db, sql: "SELECT alert_id FROM alerts WHERE call_id = ?", arguments: [Self.callA]) }
+        let stored = try t.read { db in
+            try String.fetchAll(db, sql: "SELECT alert_id FROM alerts WHERE call_id = ?", arguments: [Self.callA])
+        }
         #expect(stored == [alert.id])
 
         // Another call on another route gets its own.
@@ -413,10 +420,11 @@ import Testing
 
         let anonymous = t.commitOne(
             Fixture.update(Self.callA, CallChanges(anonymousRequested: true, identity: CallerIdentity(cli: "+447700900123"))))
-        #expect(anonymous.ack == [
-            "call_id": .string(Self.callA), "seq": 4, "route": "anti-terrorist-hotline", "grade": "priority",
-            "marking": "OFFICIAL-SENSITIVE", "anonymous": true, "escalated": false, "alert_id": nil, "stripped": ["cli"],
-        ])
+        #expect(
+            anonymous.ack == [
+                "call_id": .string(Self.callA), "seq": 4, "route": "anti-terrorist-hotline", "grade": "priority",
+                "marking": "OFFICIAL-SENSITIVE", "anonymous": true, "escalated": false, "alert_id": nil, "stripped": ["cli"],
+            ])
         #expect(try t.walSize() == 0)
 
         #expect(try identityRows(Self.callA) == [])
@@ -488,7 +496,10 @@ import Testing
 
     @Test func theProjectionAfterABatchIsWhatCallGetReturns() throws {
         let events: [(WriteEvent, Peer)] = [
-            (Fixture.start(Self.callA, dialled: "0800 789 321", identity: CallerIdentity(cli: "+447700900123", name: "Ann")), Fixture.handler),
+            (
+                Fixture.start(Self.callA, dialled: "0800 789 321", identity: CallerIdentity(cli: "+447700900123", name: "Ann")),
+                Fixture.handler
+            ),
             (Fixture.start(Self.callB, dialled: "999"), Fixture.otherHandler),
             (
                 Fixture.update(
@@ -499,7 +510,10 @@ import Testing
                         identity: CallerIdentity(contact: "07700 900456")),
                     note: "Caller saw a white van"), Fixture.handler
             ),
-            (Fixture.update(Self.callA, at: "2026-11-24T19:04:00Z", CallChanges(flags: ["threat_to_life": true]), note: "Van has left"), Fixture.handler),
+            (
+                Fixture.update(Self.callA, at: "2026-11-24T19:04:00Z", CallChanges(flags: ["threat_to_life": true]), note: "Van has left"),
+                Fixture.handler
+            ),
             (Fixture.update(Self.callA, CallChanges(marking: .official)), Fixture.supervisor),
             (Fixture.end(Self.callA, outcome: "dispatched"), Fixture.handler),
         ]
@@ -541,7 +555,10 @@ import Testing
         let ids = (0...6).map { String(format: "00000000-0000-4000-8000-%012d", $0) }
         let starts: [(WriteEvent, Peer)] = [
             (Fixture.start(ids[0], dialled: "101", at: "2026-11-24T18:59:59Z"), Fixture.handler),  // before the window
-            (Fixture.start(ids[1], dialled: "101", at: "2026-11-24T19:00:00Z", identity: CallerIdentity(cli: "+447700900123")), Fixture.handler),
+            (
+                Fixture.start(ids[1], dialled: "101", at: "2026-11-24T19:00:00Z", identity: CallerIdentity(cli: "+447700900123")),
+                Fixture.handler
+            ),
             (Fixture.start(ids[2], dialled: "999", at: "2026-11-24T19:10:00Z"), Fixture.otherHandler),
             (Fixture.start(ids[3], dialled: "0800 789 321", at: "2026-11-24T19:20:00Z"), Fixture.handler),
             (Fixture.start(ids[4], dialled: "112", at: "2026-11-24T19:30:00Z"), Fixture.handler),
@@ -638,7 +655,9 @@ import Testing
         #expect(!refused.isEmpty, "the database never filled up")
         #expect(stored.map(\.1) == Array(1...Int64(stored.count)))
         let log = try small.read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, event_id FROM events ORDER BY seq").map { ($0["seq"] as Int64, $0["event_id"] as String) }
+            try Row.fetchAll(db, sql: "SELECT seq, event_id FROM events ORDER BY seq").map {
+                ($0["seq"] as Int64, $0["event_id"] as String)
+            }
         }
         #expect(log.map(\.0) == stored.map(\.1))
         #expect(Array(log.map(\.1).dropFirst()) == Array(stored.map(\.0).dropFirst()))
@@ -669,8 +688,9 @@ import Testing
         #expect(try t.store.call(id: Self.callB)?.alerts == beforeB.alerts)
         #expect(beforeB.alerts.count == 1)
         let again = try t.store.counts()
-        #expect([again.events, again.calls, again.callsOpen, again.alertsUnacked]
-            == [counts.events, counts.calls, counts.callsOpen, counts.alertsUnacked])
+        #expect(
+            [again.events, again.calls, again.callsOpen, again.alertsUnacked]
+                == [counts.events, counts.calls, counts.callsOpen, counts.alertsUnacked])
         #expect(again.events == 3)
 
         // The log goes on from where it was, and remembers what it acknowledged.

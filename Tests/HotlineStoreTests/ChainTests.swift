@@ -97,7 +97,10 @@ import Testing
         #expect(try offline().firstBadSeq == 1)
     }
 
-    @Test(arguments: ["peer_uid = 0", "recorded_at = recorded_at + 1", "ack = replace(ack, '\"escalated\":true', '\"escalated\":false')", "secret = NULL", "op = 'call.end'"])
+    @Test(arguments: [
+        "peer_uid = 0", "recorded_at = recorded_at + 1", "ack = replace(ack, '\"escalated\":true', '\"escalated\":false')", "secret = NULL",
+        "op = 'call.end'",
+    ])
     func everyChainedColumnIsCovered(change: String) throws {
         writeLog()
         try tamper("UPDATE events SET \(change) WHERE seq = 3")
@@ -158,11 +161,12 @@ import Testing
             try t.store.auditEntries(from: Timestamp(microseconds: 0), to: Fixture.ts("2100-01-01T00:00:00Z")).entries.last)
         #expect(keyed.op == AuditOp.chainKeyed)
         #expect(keyed.role == nil)
-        #expect(keyed.detail == [
-            "events": 8, "audit_entries": 1, "head": .string(before.eventHead.description),
-            "audit_head": .string(before.auditHead.description), "key_id": .string(String(t.keys.currentID, radix: 16)),
-            "result": "ok",
-        ])
+        #expect(
+            keyed.detail == [
+                "events": 8, "audit_entries": 1, "head": .string(before.eventHead.description),
+                "audit_head": .string(before.auditHead.description), "key_id": .string(String(t.keys.currentID, radix: 16)),
+                "result": "ok",
+            ])
         // New rows follow on, keyed.
         t.commit([Fixture.update(Self.calls[3], note: "after the upgrade")])
         #expect(try t.store.verify().ok)
@@ -182,8 +186,10 @@ import Testing
     @Test(arguments: [
         ("UPDATE events SET recorded_at = 'yesterday' WHERE seq = 3", "events row 3", "recorded_at"),
         ("UPDATE audit SET uid = 'root' WHERE seq = 1", "audit row 1", "uid"),
-        ("UPDATE calls SET anonymous = 'no', flags = x'00' WHERE call_id = 'c0c0c0c0-0000-4000-8000-000000000001'",
-         "calls row c0c0c0c0-0000-4000-8000-000000000001", "anonymous, flags"),
+        (
+            "UPDATE calls SET anonymous = 'no', flags = x'00' WHERE call_id = 'c0c0c0c0-0000-4000-8000-000000000001'",
+            "calls row c0c0c0c0-0000-4000-8000-000000000001", "anonymous, flags"
+        ),
         ("UPDATE event_identity SET secret = 'plain text' WHERE seq = 1", "event_identity row 1", "secret"),
     ])
     func aValueOfTheWrongTypeIsReportedNotDecoded(change: String, row: String, columns: String) throws {
@@ -252,7 +258,10 @@ import Testing
         // The link holds under the old key, but goes back from the key of the row before it.
         let report = try offline(keys: rotated)
         #expect(report.firstBadSeq == 10)
-        #expect(report.problems == ["event 10 is linked under an older key than the event before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"])
+        #expect(
+            report.problems == [
+                "event 10 is linked under an older key than the event before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"
+            ])
     }
 
     @Test func reHashingOneRowAloneIsFoundAtTheRowAfter() throws {
@@ -381,7 +390,9 @@ import Testing
     @Test func erasureForAnonymityKeepsTheChainWhole() throws {
         writeLog()
         // Call 1 went anonymous: its identity is gone, and that is no tampering.
-        #expect(try t.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM event_identity WHERE call_id = ?", arguments: [Self.calls[1]]) } == 0)
+        #expect(
+            try t.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM event_identity WHERE call_id = ?", arguments: [Self.calls[1]]) }
+                == 0)
         #expect(try t.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events WHERE identity_commitment IS NOT NULL") } == 3)
         #expect(try offline().ok)
     }
@@ -546,7 +557,8 @@ import Testing
             "UPDATE calls SET identity = (SELECT identity FROM calls WHERE call_id = ?) WHERE call_id = ?",
             arguments: [ChainTests.calls[0], ChainTests.calls[1]])
         #expect(try chain.offline().badCalls == [ChainTests.calls[1]])
-        try chain.tamper("UPDATE calls SET identity = NULL, received_at = received_at - 60000000 WHERE call_id = ?", arguments: [ChainTests.calls[1]])
+        try chain.tamper(
+            "UPDATE calls SET identity = NULL, received_at = received_at - 60000000 WHERE call_id = ?", arguments: [ChainTests.calls[1]])
         #expect(try chain.offline().problems.first?.contains("received_at") == true)
     }
 

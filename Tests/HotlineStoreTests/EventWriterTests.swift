@@ -278,6 +278,7 @@ import Testing
         writer.whenDurable { ok in answered.withLock { $0.append(ok) } }
         // Called before it returned.
         #expect(answered.withLock { $0 } == [true, true])
-        #expect(try t.store.auditEntries(from: Fixture.ts("2026-01-01T00:00:00Z"), to: Fixture.ts("2027-01-01T00:00:00Z")).entries.count == 1)
+        #expect(
+            try t.store.auditEntries(from: Fixture.ts("2026-01-01T00:00:00Z"), to: Fixture.ts("2027-01-01T00:00:00Z")).entries.count == 1)
     }
 }

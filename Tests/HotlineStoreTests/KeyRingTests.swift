@@ -97,20 +97,26 @@ import Testing
     }
 
     @Test func malformedKeysAreRefusedWithAClearMessage() {
-        #expect(Self.failure { _ = try KeyRing(hexKeys: [String(Self.newKey.dropLast())]) }
-            == "key 1 must be 64 hexadecimal characters (256 bits), found 63 characters")
-        #expect(Self.failure { _ = try KeyRing(hexKeys: [Self.newKey + "0"]) }
-            == "key 1 must be 64 hexadecimal characters (256 bits), found 65 characters")
-        #expect(Self.failure { _ = try KeyRing(hexKeys: ["g" + Self.newKey.dropFirst()]) }
-            == "key 1 has a character that is not hexadecimal")
-        #expect(Self.failure { _ = try KeyRing(hexKeys: [Self.oldKey, String(Self.newKey.dropLast()) + "z"]) }
-            == "key 2 has a character that is not hexadecimal")
-        #expect(Self.failure { _ = try KeyRing(hexKeys: [Self.oldKey, ""]) }
-            == "key 2 must be 64 hexadecimal characters (256 bits), found 0 characters")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: [String(Self.newKey.dropLast())]) }
+                == "key 1 must be 64 hexadecimal characters (256 bits), found 63 characters")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: [Self.newKey + "0"]) }
+                == "key 1 must be 64 hexadecimal characters (256 bits), found 65 characters")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: ["g" + Self.newKey.dropFirst()]) }
+                == "key 1 has a character that is not hexadecimal")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: [Self.oldKey, String(Self.newKey.dropLast()) + "z"]) }
+                == "key 2 has a character that is not hexadecimal")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: [Self.oldKey, ""]) }
+                == "key 2 must be 64 hexadecimal characters (256 bits), found 0 characters")
         #expect(Self.failure { _ = try KeyRing(hexKeys: []) } == "no key was given")
         // 64 bytes of UTF-8 that are not 64 hexadecimal digits.
-        #expect(Self.failure { _ = try KeyRing(hexKeys: ["é" + Self.newKey.dropFirst(2)]) }
-            == "key 1 has a character that is not hexadecimal")
+        #expect(
+            Self.failure { _ = try KeyRing(hexKeys: ["é" + Self.newKey.dropFirst(2)]) }
+                == "key 1 has a character that is not hexadecimal")
     }
 
     @Test(arguments: ["\n", "\r\n", "\n\n"])

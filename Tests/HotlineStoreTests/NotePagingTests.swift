@@ -127,8 +127,9 @@ import Testing
         let first = try #require(try t.store.call(id: Self.callA, maxNotes: 3))
         writeNotes(4, on: Self.callA, prefix: "late")
         let rest = try pages(of: Self.callA, size: 3, after: try #require(first.notesNext))
-        #expect((first.notes + rest.flatMap(\.notes)).map(\.text)
-            == ["early 0", "early 1", "early 2", "early 3", "early 4", "late 0", "late 1", "late 2", "late 3"])
+        #expect(
+            (first.notes + rest.flatMap(\.notes)).map(\.text)
+                == ["early 0", "early 1", "early 2", "early 3", "early 4", "late 0", "late 1", "late 2", "late 3"])
     }
 
     @Test func aCursorPastTheLastNoteAnswersTheCallWithNoNotes() throws {
@@ -147,7 +148,8 @@ import Testing
         t.commit([Fixture.start(Self.callA)])
         writeNotes(10, on: Self.callA)
         let seqs = try t.read { db in
-            try Int64.fetchAll(db, sql: "SELECT seq FROM events WHERE call_id = ? AND op = 'call.update' ORDER BY seq", arguments: [Self.callA])
+            try Int64.fetchAll(
+                db, sql: "SELECT seq FROM events WHERE call_id = ? AND op = 'call.update' ORDER BY seq", arguments: [Self.callA])
         }
         var configuration = GRDB.Configuration()
         configuration.foreignKeysEnabled = false

@@ -37,21 +37,23 @@ import Testing
                 let id = UUIDText.random()
                 calls.append(id)
                 let identity = Bool.random(using: &rng) ? CallerIdentity(cli: "0770090\(i)", name: "Caller \(i)") : CallerIdentity()
-                sent.append((
-                    .start(
-                        CallStart(
-                            eventID: UUIDText.random(), callID: id, dialled: numbers.randomElement(using: &rng)!,
-                            receivedAt: at, answeredAt: Bool.random(using: &rng) ? at.adding(seconds: 3) : nil,
-                            workstation: "WS-\(i % 4)", handler: "44\(i % 7)", identity: identity,
-                            anonymousRequested: roll % 7 == 0 ? true : nil)),
-                    peer
-                ))
+                sent.append(
+                    (
+                        .start(
+                            CallStart(
+                                eventID: UUIDText.random(), callID: id, dialled: numbers.randomElement(using: &rng)!,
+                                receivedAt: at, answeredAt: Bool.random(using: &rng) ? at.adding(seconds: 3) : nil,
+                                workstation: "WS-\(i % 4)", handler: "44\(i % 7)", identity: identity,
+                                anonymousRequested: roll % 7 == 0 ? true : nil)),
+                        peer
+                    ))
             } else if roll < 28, let previous = sent.randomElement(using: &rng) {
                 sent.append(previous)  // a resend: a duplicate, or a refusal again
             } else if roll < 38 {
                 let call = calls.randomElement(using: &rng)!
                 let outcome = ["dispatched", "report-taken", "hoax"].randomElement(using: &rng)!
-                sent.append((.end(CallEnd(eventID: UUIDText.random(), callID: call, endedAt: at.adding(seconds: 60), outcome: outcome)), peer))
+                sent.append(
+                    (.end(CallEnd(eventID: UUIDText.random(), callID: call, endedAt: at.adding(seconds: 60), outcome: outcome)), peer))
             } else {
                 let call = calls.randomElement(using: &rng)!
                 var changes = CallChanges()

@@ -42,8 +42,9 @@ import Testing
         // And each handler's list is what it was: the calls of the whole list it started.
         let all = try t.store.listCalls(query).calls
         for peer in [Fixture.handler, Fixture.otherHandler, Fixture.supervisor] {
-            #expect(try t.store.listCalls(query, ownerUID: peer.uid).calls.map(\.id)
-                == all.filter { $0.ownerUID == peer.uid }.map(\.id))
+            #expect(
+                try t.store.listCalls(query, ownerUID: peer.uid).calls.map(\.id)
+                    == all.filter { $0.ownerUID == peer.uid }.map(\.id))
         }
         if query == Self.day {
             #expect(try t.store.listCalls(query, ownerUID: Fixture.handler.uid).calls.map(\.id) == [Self.callA, Self.callB])

@@ -114,10 +114,11 @@ import Testing
                 .first { $0.op == AuditOp.chainReseal })
         #expect(reseal.seq == 2)
         #expect(reseal.role == nil)
-        #expect(reseal.detail == [
-            "events": 3, "from_seq": 2, "head_before": .string(olderHead.description),
-            "head_after": .string(heads.events.description), "intact_before": true, "result": "ok",
-        ])
+        #expect(
+            reseal.detail == [
+                "events": 3, "from_seq": 2, "head_before": .string(olderHead.description),
+                "head_after": .string(heads.events.description), "intact_before": true, "result": "ok",
+            ])
 
         // Everything reads as before, and both chains verify, without a key.
         let detail = try #require(try t.store.call(id: Self.call))
@@ -159,7 +160,8 @@ import Testing
     }
 
     @Test func aLocationWithNothingSealedLeavesNoCiphertext() {
-        let old = #"{"call_id":"c","event_id":"e","has_note":false,"op":"call.update","set":{"location":{"has_text":false,"lat":null,"lon":null}}}"#
+        let old =
+            #"{"call_id":"c","event_id":"e","has_note":false,"op":"call.update","set":{"location":{"has_text":false,"lat":null,"lon":null}}}"#
         let upgraded = SealedCoordinates.upgrade(body: old, freeText: nil)
         #expect(upgraded?.freeText == nil)
         #expect(upgraded?.body.contains(#""location":true"#) == true)

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A console's backlog is read a page at a time as the console reads it (issue 12).

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Escalation alerts over the real socket (PROTOCOL.md section 7 and issue 4).
@@ -73,14 +73,18 @@ struct AlertTests {
     func onlySupervisorsSubscribeAndAcknowledge() throws {
         let daemon = try Self.daemon()
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-        config = config.replacingOccurrences(of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
+        config = config.replacingOccurrences(
+            of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
         chmod(daemon.socket, 0o666)
         let alert = try daemon.connect().call(Req.start(dialled: "999"))["alert_id"]!
-        let input = [["op": "alerts.subscribe"], ["op": "alert.ack", "alert_id": alert]].map { JSONWriter.string($0) }
+        let input =
+            [["op": "alerts.subscribe"], ["op": "alert.ack", "alert_id": alert]].map { JSONWriter.string($0) }
             .joined(separator: "\n") + "\n"
-        let r = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "send"], stdin: input)
+        let r = try run(
+            "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "send"],
+            stdin: input)
         let lines = r.stdout.split(separator: "\n").map { try! JSONParser.parse(String($0)) }
         #expect(lines.map(\.errorCode) == ["forbidden", "forbidden"])
     }
@@ -333,9 +337,10 @@ final class HTTPReceiver: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(requested ?? 0).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        var ok =
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
         ok = ok && listen(fd, 16) == 0
         guard ok else { throw HotlineConnection.Failure("cannot listen on 127.0.0.1") }
         var bound = sockaddr_in()
@@ -387,7 +392,8 @@ final class HTTPReceiver: @unchecked Sendable {
                 _successes.append(body)
                 return false
             }
-            let response = fail
+            let response =
+                fail
                 ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 : "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
             _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }

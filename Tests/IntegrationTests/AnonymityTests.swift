@@ -116,7 +116,9 @@ struct AnonymityTests {
         #expect(try c.call(Req.start(call: call, dialled: "101")).isOK)
         let note = "Blue Transit van, registration KX19 ABC, parked by the gasworks"
         let place = "Behind the Ambergate gasworks"
-        #expect(try c.call(Req.update(call: call, set: ["location": ["text": .string(place), "lat": 53.061234, "lon": -1.481234]], note: note)).isOK)
+        #expect(
+            try c.call(Req.update(call: call, set: ["location": ["text": .string(place), "lat": 53.061234, "lon": -1.481234]], note: note))
+                .isOK)
         daemon.stop()
         for (file, bytes) in daemon.databaseBytes() {
             #expect(!bytes.contains(bytes: Array("KX19 ABC".utf8)), "note plaintext in \(file)")

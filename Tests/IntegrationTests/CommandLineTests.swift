@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hotlined --check-config` and `hotlinectl`, run as a person or a script would.
@@ -18,8 +18,14 @@ struct CommandLineTests {
 
     @Test(arguments: [
         ("limits:\n  max_line_byte: 10\n", "limits.max_line_byte"),
-        ("routes:\n  - name: emergency\n    numbers: [\"999\"]\n    grade: urgent\n    marking: OFFICIAL\n    anonymity: forbidden\n", "routes.0.grade"),
-        ("routes:\n  - name: a\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n  - name: b\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n", "routes.1.numbers.0"),
+        (
+            "routes:\n  - name: emergency\n    numbers: [\"999\"]\n    grade: urgent\n    marking: OFFICIAL\n    anonymity: forbidden\n",
+            "routes.0.grade"
+        ),
+        (
+            "routes:\n  - name: a\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n  - name: b\n    numbers: [\"999\"]\n    grade: emergency\n    marking: OFFICIAL\n    anonymity: forbidden\n",
+            "routes.1.numbers.0"
+        ),
     ])
     func checkConfigNamesTheBadKey(yaml: String, key: String) throws {
         let daemon = try Daemon()
@@ -38,12 +44,14 @@ struct CommandLineTests {
         let daemon = try Daemon()
         try daemon.start()
         let env = ["HOTLINE_SOCKET": daemon.socket]
-        let start = try run(Daemon.hotlinectl, ["start", "--dialled", "999", "--cli", "+447700900123", "--handler", "4471", "--json"], environment: env)
+        let start = try run(
+            Daemon.hotlinectl, ["start", "--dialled", "999", "--cli", "+447700900123", "--handler", "4471", "--json"], environment: env)
         #expect(start.status == 0)
         let ack = try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         let call = try #require(ack["call_id"]?.stringValue)
         #expect(ack["route"] == "emergency")
-        let update = try run(Daemon.hotlinectl, ["update", call, "--threat-to-life", "true", "--note", "Smoke seen", "--handler", "4471"], environment: env)
+        let update = try run(
+            Daemon.hotlinectl, ["update", call, "--threat-to-life", "true", "--note", "Smoke seen", "--handler", "4471"], environment: env)
         #expect(update.status == 0)
         #expect(update.stdout.contains("ESCALATED"))
         let end = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "end", call, "--outcome", "dispatched"])
@@ -62,7 +70,8 @@ struct CommandLineTests {
             Daemon.hotlinectl, ["update", call, "--note", "Was here first", "--at", "2020-01-01T00:00:00Z"], environment: env)
         #expect(backdated.status == 1)
         #expect(backdated.stderr.contains("at") && backdated.stderr.contains("before the call was received"), "\(backdated.stderr)")
-        let list = try run(Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z", "--reason", "Checking the call was logged"], environment: env)
+        let list = try run(
+            Daemon.hotlinectl, ["list", "--from", "2020-01-01T00:00:00Z", "--reason", "Checking the call was logged"], environment: env)
         #expect(list.stdout.contains(call))
         let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)
         #expect(try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["events"] == 3)
@@ -93,10 +102,12 @@ struct CommandLineTests {
         #expect(shown["call"]?["caller"]?["name"] == "Pat Private")
         #expect(shown["call"]?["notes"]?.arrayValue?.map { $0["text"] } == ["Caller fears reprisals"])
         // Bad input says what is wrong; flags and --caller-from together are refused.
-        let bad = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-"], stdin: #"{"nmae": "x"}"#, environment: env)
+        let bad = try run(
+            Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-"], stdin: #"{"nmae": "x"}"#, environment: env)
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("\"nmae\" is not an identity field"), "\(bad.stderr)")
-        let both = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-", "--cli", "01"], stdin: "{}", environment: env)
+        let both = try run(
+            Daemon.hotlinectl, ["start", "--dialled", "101", "--caller-from", "-", "--cli", "01"], stdin: "{}", environment: env)
         #expect(both.status != 0)
         #expect(both.stderr.contains("not both"), "\(both.stderr)")
     }
@@ -154,7 +165,8 @@ struct CommandLineTests {
             #expect(asked.stdout.contains("A reason is required for listing calls (kept in the audit log): "), "\(asked.stdout)")
             // Nothing is asked when none is required: a call one started, read at a terminal.
             let start = try run(Daemon.hotlinectl, ["start", "--dialled", "101", "--json"], environment: env)
-            let call = try #require(try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["call_id"]?.stringValue)
+            let call = try #require(
+                try JSONParser.parse(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["call_id"]?.stringValue)
             let own = try run(
                 "/usr/bin/script", ["-qec", "\(Daemon.hotlinectl) --socket \(daemon.socket) show \(call)", "/dev/null"], stdin: "")
             #expect(own.status == 0, "\(own.stdout)")
@@ -205,7 +217,8 @@ struct CommandLineTests {
         let daemon = try Daemon()
         try daemon.start()
         let call = UUIDText.random()
-        let input = [Req.start(call: call, dialled: "0800 789 321", req: 1), ["op": "call.get", "call_id": .string(call), "req": 2]]
+        let input =
+            [Req.start(call: call, dialled: "0800 789 321", req: 1), ["op": "call.get", "call_id": .string(call), "req": 2]]
             .map { JSONWriter.string($0) }.joined(separator: "\n") + "\n\nnot json\n"
         let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "send"], stdin: input)
         let lines = r.stdout.split(separator: "\n").map { try! JSONParser.parse(String($0)) }
@@ -222,13 +235,16 @@ struct CommandLineTests {
         // uid 65534 is a handler by number; uid 65533 holds no role.
         let daemon = try Daemon(extraYAML: "")
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-        config = config.replacingOccurrences(of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
+        config = config.replacingOccurrences(
+            of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
         chmod(daemon.socket, 0o666)
         func send(as uid: Int, _ requests: [JSONValue]) throws -> [JSONValue] {
             let input = requests.map { JSONWriter.string($0) }.joined(separator: "\n") + "\n"
-            let r = try run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "send"], stdin: input)
+            let r = try run(
+                "/usr/bin/setpriv",
+                ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "send"], stdin: input)
             return r.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
         }
         let rootCall = UUIDText.random()
@@ -242,15 +258,17 @@ struct CommandLineTests {
         #expect(nobody[3].errorCode == "forbidden")
 
         let own = UUIDText.random()
-        let handler = try send(as: 65534, [
-            ["op": "hello", "protocol": 1],
-            Req.start(call: own, dialled: "0800789321"),
-            Req.update(call: own, set: ["marking": "SECRET"]),
-            Req.update(call: own, set: ["marking": "OFFICIAL"]),
-            ["op": "call.get", "call_id": .string(own)],
-            ["op": "call.get", "call_id": .string(rootCall)],
-            ["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
-        ])
+        let handler = try send(
+            as: 65534,
+            [
+                ["op": "hello", "protocol": 1],
+                Req.start(call: own, dialled: "0800789321"),
+                Req.update(call: own, set: ["marking": "SECRET"]),
+                Req.update(call: own, set: ["marking": "OFFICIAL"]),
+                ["op": "call.get", "call_id": .string(own)],
+                ["op": "call.get", "call_id": .string(rootCall)],
+                ["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z"],
+            ])
         #expect(handler.count == 7)
         #expect(handler[0]["role"] == "handler")
         #expect(handler[1].isOK)

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Nothing acknowledged is ever lost: kill -9 while workstations pipeline writes.
@@ -94,8 +94,10 @@ struct CrashTests {
         let daemon = try Daemon()
         let r = try run(
             Daemon.hotlinectl,
-            ["crash-loop", "--hotlined", Daemon.hotlined, "--config", daemon.configPath, "--directory", daemon.directory,
-             "--cycles", "3", "--writers", "3", "--max-run-milliseconds", "1200"])
+            [
+                "crash-loop", "--hotlined", Daemon.hotlined, "--config", daemon.configPath, "--directory", daemon.directory,
+                "--cycles", "3", "--writers", "3", "--max-run-milliseconds", "1200",
+            ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("3 kill -9 cycles, 3 writers:"), "\(r.stdout)")
         #expect(r.stdout.contains("none lost, none stored twice"))

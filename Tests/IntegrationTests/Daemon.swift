@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built `hotlined` running on a temporary socket and database, for one test.
@@ -47,7 +47,8 @@ final class Daemon: @unchecked Sendable {
         try (keyHex + "\n").write(toFile: directory + "/hotlined.key", atomically: true, encoding: .utf8)
         chmod(directory + "/hotlined.key", 0o600)  // hotlined refuses a key others could read
         var shipped = try String(contentsOfFile: Self.shippedConfig, encoding: .utf8)
-        shipped = shipped.replacingOccurrences(of: "  # key_file: /etc/hotlined/hotlined.key", with: "  key_file: \(directory)/hotlined.key")
+        shipped = shipped.replacingOccurrences(
+            of: "  # key_file: /etc/hotlined/hotlined.key", with: "  key_file: \(directory)/hotlined.key")
         for (key, value) in limits {
             if shipped.contains("  \(key):") {
                 shipped = shipped.replacingOccurrences(

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hotlinectl export` against the built daemon (PROTOCOL.md section 11): the files of a
@@ -47,7 +47,10 @@ struct ExportTests {
             #expect(try c.call(Req.update(call: id, set: ["location": ["text": .string(place)]], note: note, at: later)).isOK)
         }
         #expect(try c.call(Req.update(call: ids[1], set: ["anonymous_requested": true, "category": "suspicious-activity"])).isOK)
-        for (id, end) in [(ids[0], "2026-11-23T23:20:00Z"), (ids[1], "2026-11-24T00:45:00Z"), (ids[2], "2026-11-24T03:05:00Z"), (ids[4], "2026-11-24T05:01:00Z")] {
+        for (id, end) in [
+            (ids[0], "2026-11-23T23:20:00Z"), (ids[1], "2026-11-24T00:45:00Z"), (ids[2], "2026-11-24T03:05:00Z"),
+            (ids[4], "2026-11-24T05:01:00Z"),
+        ] {
             #expect(try c.call(Req.end(call: id, outcome: "report-taken", at: end)).isOK)
         }
         #expect(try c.call(["op": "alert.ack", "alert_id": alert]).isOK)
@@ -58,7 +61,12 @@ struct ExportTests {
         let (daemon, connection, ids) = try Self.daemonWithANight()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23", "--out", out])
+        let r = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23",
+                "--out", out,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("5 calls, night 2026-11-23"), "\(r.stdout)")
         let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
@@ -95,9 +103,19 @@ struct ExportTests {
         #expect(exports.first?["result"] == "ok")
 
         // The calls either side belong to the shifts either side.
-        let late = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "late:2026-11-23", "--format", "csv", "--out", out])
+        let late = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "late:2026-11-23",
+                "--format", "csv", "--out", out,
+            ])
         #expect(late.stdout.hasPrefix("1 calls"), "\(late.stdout)")
-        let early = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-11-24", "--format", "json", "--out", out])
+        let early = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-11-24",
+                "--format", "json", "--out", out,
+            ])
         #expect(early.stdout.hasPrefix("1 calls"), "\(early.stdout)")
         #expect(!FileManager.default.fileExists(atPath: out + "/early-2026-11-24.csv"))  // only what was asked
     }
@@ -110,7 +128,10 @@ struct ExportTests {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let r = try run(
                 Daemon.hotlinectl,
-                ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--from", "2026-11-23T23:00:00Z", "--to", "2026-11-24T07:00:00Z", "--page-size", size, "--format", "csv", "--out", out])
+                [
+                    "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--from",
+                    "2026-11-23T23:00:00Z", "--to", "2026-11-24T07:00:00Z", "--page-size", size, "--format", "csv", "--out", out,
+                ])
             #expect(r.status == 0, "\(r.stderr)")
             csvs.append(try String(contentsOfFile: out + "/calls-20261123T230000Z-20261124T070000Z.csv", encoding: .utf8))
         }
@@ -123,7 +144,12 @@ struct ExportTests {
         try daemon.start()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let r = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-06-01", "--out", out])
+        let r = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "early:2026-06-01",
+                "--out", out,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOfFile: out + "/early-2026-06-01.csv", encoding: .utf8) == ExportCSV.header)
         let summary = try JSONParser.parse(String(contentsOfFile: out + "/early-2026-06-01.json", encoding: .utf8))
@@ -143,7 +169,12 @@ struct ExportTests {
         #expect(bad["error"]?["message"]?.stringValue?.contains("no shift named \"dawn\"") == true)
         #expect(try c.call(["op": "export", "shift": "previous", "from": "2026-11-23T23:00:00Z"]).errorField == "shift")
         #expect(try c.call(["op": "export", "from": "2026-11-23T23:00:00Z"]).errorField == "to")
-        let cli = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "previous", "--out", "/nonexistent"])
+        let cli = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "previous", "--out",
+                "/nonexistent",
+            ])
         #expect(cli.status != 0)
         #expect(cli.stderr.contains("/nonexistent is not a directory"), "\(cli.stderr)")
 
@@ -152,7 +183,8 @@ struct ExportTests {
             return
         }
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
-        config = config.replacingOccurrences(of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"61002\"]\n    groups: [hotline]")
+        config = config.replacingOccurrences(
+            of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"61002\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         _ = daemon.stop()
         try daemon.start()
@@ -162,7 +194,10 @@ struct ExportTests {
         chmod(out, 0o777)
         let handler = try run(
             "/usr/bin/setpriv",
-            ["--reuid=61002", "--regid=61002", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "previous", "--out", out])
+            [
+                "--reuid=61002", "--regid=61002", "--clear-groups", Daemon.hotlinectl, "--socket", daemon.socket, "export", "--reason",
+                "Shift summary for the duty inspector", "--shift", "previous", "--out", out,
+            ])
         #expect(handler.status == 1)
         #expect(handler.stderr.contains("forbidden"), "\(handler.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty, "nothing is left behind")
@@ -177,15 +212,25 @@ struct ExportTests {
         let (daemon, _, _) = try Self.daemonWithANight()
         let out = daemon.directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        #expect(try run(Daemon.hotlinectl, ["--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23", "--format", "html", "--out", out]).status == 0)
+        #expect(
+            try run(
+                Daemon.hotlinectl,
+                [
+                    "--socket", daemon.socket, "export", "--reason", "Shift summary for the duty inspector", "--shift", "night:2026-11-23",
+                    "--format", "html", "--out", out,
+                ]
+            ).status == 0)
         let png = daemon.directory + "/report.png"
         let shot = try run(
             chromium,
-            ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(daemon.directory)/chromium",
-             "--window-size=900,1300", "--screenshot=\(png)", "file://\(out)/night-2026-11-23.html"])
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(daemon.directory)/chromium",
+                "--window-size=900,1300", "--screenshot=\(png)", "file://\(out)/night-2026-11-23.html",
+            ])
         try #require(FileManager.default.fileExists(atPath: png), "chromium made no screenshot: \(shot.stderr)")
         // Count the pixels of each route colour (Okabe-Ito) in the PNG, with Python's zlib.
-        let counted = try run("/usr/bin/python3", ["-c", Self.pngColourCounter, png] + ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
+        let counted = try run(
+            "/usr/bin/python3", ["-c", Self.pngColourCounter, png] + ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
         #expect(counted.status == 0, "\(counted.stderr)")
         let counts = counted.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         try #require(counts.count == 4, "\(counted.stdout)")

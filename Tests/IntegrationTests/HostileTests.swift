@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One workstation, buggy or compromised, must not hurt the others (issue 12): each attack
@@ -126,17 +126,19 @@ import Glibc
         let answered = Atomic<Int>(0)
         var threads: [DispatchSemaphore] = []
         for hostile in hostiles {
-            threads.append(Self.thread {
-                while !stop.load(ordering: .relaxed) {
-                    let burst = Array((0..<500).map { _ in JSONWriter.bytes(Req.start(dialled: "101")) + [0x0A] }.joined())
-                    do { try hostile.write(burst) } catch { break }
-                }
-            })
-            threads.append(Self.thread {
-                while !stop.load(ordering: .relaxed), (try? hostile.readLine()) ?? nil != nil {
-                    answered.add(1, ordering: .relaxed)
-                }
-            })
+            threads.append(
+                Self.thread {
+                    while !stop.load(ordering: .relaxed) {
+                        let burst = Array((0..<500).map { _ in JSONWriter.bytes(Req.start(dialled: "101")) + [0x0A] }.joined())
+                        do { try hostile.write(burst) } catch { break }
+                    }
+                })
+            threads.append(
+                Self.thread {
+                    while !stop.load(ordering: .relaxed), (try? hostile.readLine()) ?? nil != nil {
+                        answered.add(1, ordering: .relaxed)
+                    }
+                })
         }
         let (acked, peak) = try Self.probe(daemon, seconds: 6, receiveTimeout: 10)
         stop.store(true, ordering: .relaxed)

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `call.get` on a call with very many notes (issue 12, item 4): one answer carries at most

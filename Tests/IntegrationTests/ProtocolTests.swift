@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The protocol over a real socket against the built daemon: framing, every error code,
@@ -190,8 +190,10 @@ struct ProtocolTests {
         let note = String(repeating: "The caller described the vehicle again. ", count: 100)
         writing: for _ in 0..<5000 {
             let call = UUIDText.random()
-            for (i, event) in [Req.start(call: call, dialled: "101", extra: ["cli": .string(String(repeating: "7", count: 60))]),
-                               Req.update(call: call, note: note)].enumerated() {
+            for (i, event) in [
+                Req.start(call: call, dialled: "101", extra: ["cli": .string(String(repeating: "7", count: 60))]),
+                Req.update(call: call, note: note),
+            ].enumerated() {
                 let r = try c.call(event)
                 guard r.isOK else {
                     failure = r
@@ -208,7 +210,10 @@ struct ProtocolTests {
         let stats = try c.call(["op": "stats"])
         #expect(stats["events"] == .int(Int64(stored)))
         #expect(stats["calls"] == .int(Int64(calls)))
-        let list = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5, "reason": "Checking reads survive a storage error"])
+        let list = try c.call([
+            "op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5,
+            "reason": "Checking reads survive a storage error",
+        ])
         #expect(list["calls"]?.arrayValue?.count == 5)
     }
 
@@ -245,7 +250,9 @@ struct ProtocolTests {
         }
         var seen = 0, after: JSONValue? = nil, pages = 0
         repeat {
-            var q: [String: JSONValue] = ["op": "calls.list", "from": "2026-11-24T10:00:00Z", "to": "2026-11-24T10:20:00Z", "limit": 7, "reason": "Paging test"]
+            var q: [String: JSONValue] = [
+                "op": "calls.list", "from": "2026-11-24T10:00:00Z", "to": "2026-11-24T10:20:00Z", "limit": 7, "reason": "Paging test",
+            ]
             if let after { q["after_seq"] = after }
             let page = try c.call(.object(q))
             let calls = page["calls"]?.arrayValue ?? []
@@ -260,7 +267,10 @@ struct ProtocolTests {
         } while after != nil && pages < 10
         #expect(seen == 20)  // [from, to): 10:20 is excluded
         #expect(pages == 3)
-        let emergency = try c.call(["op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "route": "emergency", "limit": 1000, "reason": "Paging test"])
+        let emergency = try c.call([
+            "op": "calls.list", "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "route": "emergency", "limit": 1000,
+            "reason": "Paging test",
+        ])
         #expect(emergency["calls"]?.arrayValue?.count == 13)
     }
 

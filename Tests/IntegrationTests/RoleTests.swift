@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Roles (PROTOCOL.md sections 4, 8 and 9) and the audit log, end to end: the built daemon,
@@ -136,15 +136,17 @@ struct RoleTests {
         for row in rows {
             let alert = try #require(root.call(Req.start(dialled: "999"))["alert_id"])
             let own = UUIDText.random()
-            let (responses, _) = try daemon.send(as: row.client, [
-                Self.request("hello", ["protocol": 1]), Self.request("ping"), Self.request("stats"),
-                Req.start(call: own, dialled: "101"), Req.update(call: own, note: "Caller rang off"), Req.end(call: own),
-                // Reading a call it took needs no reason, whatever the role; others' calls do.
-                Self.request("call.get", ["call_id": .string(own)]), Self.request("call.get", Self.giving(["call_id": others])),
-                Self.request("calls.list", Self.giving(Self.day)), Self.request("alerts.subscribe"),
-                Self.request("alert.ack", ["alert_id": alert]), Self.request("audit.list", Self.always),
-                Self.request("verify"),
-            ])
+            let (responses, _) = try daemon.send(
+                as: row.client,
+                [
+                    Self.request("hello", ["protocol": 1]), Self.request("ping"), Self.request("stats"),
+                    Req.start(call: own, dialled: "101"), Req.update(call: own, note: "Caller rang off"), Req.end(call: own),
+                    // Reading a call it took needs no reason, whatever the role; others' calls do.
+                    Self.request("call.get", ["call_id": .string(own)]), Self.request("call.get", Self.giving(["call_id": others])),
+                    Self.request("calls.list", Self.giving(Self.day)), Self.request("alerts.subscribe"),
+                    Self.request("alert.ack", ["alert_id": alert]), Self.request("audit.list", Self.always),
+                    Self.request("verify"),
+                ])
             try #require(responses.count == Self.ops.count, "\(row.client): \(responses)")
             let outcomes = Dictionary(uniqueKeysWithValues: zip(Self.ops, Self.codes(responses)))
             #expect(outcomes == row.expected, "\(row.client)")
@@ -157,10 +159,15 @@ struct RoleTests {
         let daemon = try Self.daemon()
         let root = try #require(daemon.connect().call(Req.start(dialled: "999", at: "2026-11-24T19:00:00Z"))["call_id"])
         let a1 = UUIDText.random(), a2 = UUIDText.random(), b1 = UUIDText.random()
-        let started = try daemon.send(as: .handler, [
-            Req.start(call: a1, dialled: "101", at: "2026-11-24T19:01:00Z"),
-            Req.start(call: a2, dialled: "0800 789 321", at: "2026-11-24T19:02:00Z"),
-        ]).responses + daemon.send(as: .otherHandler, [Req.start(call: b1, dialled: "101", at: "2026-11-24T19:03:00Z")])
+        let started =
+            try daemon.send(
+                as: .handler,
+                [
+                    Req.start(call: a1, dialled: "101", at: "2026-11-24T19:01:00Z"),
+                    Req.start(call: a2, dialled: "0800 789 321", at: "2026-11-24T19:02:00Z"),
+                ]
+            ).responses
+            + daemon.send(as: .otherHandler, [Req.start(call: b1, dialled: "101", at: "2026-11-24T19:03:00Z")])
             .responses
         #expect(started.map(\.isOK) == [true, true, true])
 
@@ -262,15 +269,17 @@ struct RoleTests {
         let own = UUIDText.random(), missing = UUIDText.random()
         func get(_ call: String) -> JSONValue { Self.request("call.get", ["call_id": .string(call)]) }
 
-        let handler = try daemon.send(as: .handler, [
-            Req.start(call: own, dialled: "101"),
-            get(own),
-            get(sensitive),  // another's call: refused, and audited
-            get(missing),  // no such call: audited
-            Self.request("calls.list", Self.day),  // its own calls: no reason needed
-            Req.update(call: sensitive, set: ["marking": "OFFICIAL"]),  // lowering: refused, no entry
-            Self.request("verify", ["reason": "Wondering if it works"]),  // an auditor's op: refused, audited with its reason
-        ])
+        let handler = try daemon.send(
+            as: .handler,
+            [
+                Req.start(call: own, dialled: "101"),
+                get(own),
+                get(sensitive),  // another's call: refused, and audited
+                get(missing),  // no such call: audited
+                Self.request("calls.list", Self.day),  // its own calls: no reason needed
+                Req.update(call: sensitive, set: ["marking": "OFFICIAL"]),  // lowering: refused, no entry
+                Self.request("verify", ["reason": "Wondering if it works"]),  // an auditor's op: refused, audited with its reason
+            ])
         #expect(Self.codes(handler.responses) == ["ok", "ok", "forbidden", "not_found", "ok", "forbidden", "forbidden"])
         // A peer without a role is refused before anything is read: no entry.
         let nobody = try daemon.send(as: .nobody, [get(sensitive), Self.request("calls.list", Self.day)])
@@ -278,22 +287,26 @@ struct RoleTests {
         // The write first: a write pipelined after a read does not wait for it.
         var atHotline = Self.day
         atHotline["route"] = "anti-terrorist-hotline"
-        let supervisor = try daemon.send(as: .supervisor, [
-            Req.update(call: sensitive, set: ["marking": "OFFICIAL"]),
-            get(sensitive),  // another's call without a reason: invalid, nothing read, no entry
-            Self.request("call.get", Self.giving(["call_id": .string(sensitive)])),
-            Self.request("calls.list", Self.giving(atHotline)),
-            Self.request("alert.ack", ["alert_id": alert]),
-            Self.request("alert.ack", ["alert_id": alert]),  // answered again, audited once
-        ])
+        let supervisor = try daemon.send(
+            as: .supervisor,
+            [
+                Req.update(call: sensitive, set: ["marking": "OFFICIAL"]),
+                get(sensitive),  // another's call without a reason: invalid, nothing read, no entry
+                Self.request("call.get", Self.giving(["call_id": .string(sensitive)])),
+                Self.request("calls.list", Self.giving(atHotline)),
+                Self.request("alert.ack", ["alert_id": alert]),
+                Self.request("alert.ack", ["alert_id": alert]),  // answered again, audited once
+            ])
         #expect(Self.codes(supervisor.responses) == ["ok", "invalid", "ok", "ok", "ok", "ok"])
         #expect(supervisor.responses[1].errorField == "reason")
         #expect(supervisor.responses[1]["call"] == nil)
         #expect(supervisor.responses[0]["marking"] == "OFFICIAL")
         let lowered = try #require(supervisor.responses[0]["seq"])
-        let auditor = try daemon.send(as: .auditor, [
-            Self.request("verify"), Self.request("audit.list", Self.always), Self.request("audit.list", Self.always),
-        ])
+        let auditor = try daemon.send(
+            as: .auditor,
+            [
+                Self.request("verify"), Self.request("audit.list", Self.always), Self.request("audit.list", Self.always),
+            ])
         #expect(Self.codes(auditor.responses) == ["ok", "ok", "ok"])
         // Stored events: two of root's starts, the handler's, the supervisor's update.
         #expect(auditor.responses[0]["events"] == 4)
@@ -303,24 +316,32 @@ struct RoleTests {
             Self.entry(1, .handler, pid: h, "handler", "call.get", ["call_ids": [.string(own)], "result": "ok"]),
             Self.entry(2, .handler, pid: h, "handler", "call.get", ["call_ids": [.string(sensitive)], "result": "forbidden"]),
             Self.entry(3, .handler, pid: h, "handler", "call.get", ["call_ids": [.string(missing)], "result": "not_found"]),
-            Self.entry(4, .handler, pid: h, "handler", "calls.list", [
-                "filter": .object(Self.day.merging(["limit": 100, "owner_uid": .int(Int64(Client.handler.uid))]) { old, _ in old }),
-                "call_ids": [.string(own)], "result": "ok",
-            ]),
+            Self.entry(
+                4, .handler, pid: h, "handler", "calls.list",
+                [
+                    "filter": .object(Self.day.merging(["limit": 100, "owner_uid": .int(Int64(Client.handler.uid))]) { old, _ in old }),
+                    "call_ids": [.string(own)], "result": "ok",
+                ]),
             Self.entry(5, .handler, pid: h, "handler", "verify", ["result": "forbidden", "reason": "Wondering if it works"]),
-            Self.entry(6, .supervisor, pid: s, "supervisor", "marking.lower", [
-                "call_ids": [.string(sensitive)], "seq": lowered, "from": "OFFICIAL-SENSITIVE", "to": "OFFICIAL",
-                "result": "ok",
-            ]),
+            Self.entry(
+                6, .supervisor, pid: s, "supervisor", "marking.lower",
+                [
+                    "call_ids": [.string(sensitive)], "seq": lowered, "from": "OFFICIAL-SENSITIVE", "to": "OFFICIAL",
+                    "result": "ok",
+                ]),
             Self.entry(
                 7, .supervisor, pid: s, "supervisor", "call.get", ["call_ids": [.string(sensitive)], "result": "ok", "reason": Self.why]),
-            Self.entry(8, .supervisor, pid: s, "supervisor", "calls.list", [
-                "filter": .object(atHotline.merging(["limit": 100]) { old, _ in old }), "call_ids": [.string(sensitive)],
-                "result": "ok", "reason": Self.why,
-            ]),
-            Self.entry(9, .supervisor, pid: s, "supervisor", "alert.ack", [
-                "alert_id": alert, "call_ids": [alertCall], "level": 1, "result": "ok",
-            ]),
+            Self.entry(
+                8, .supervisor, pid: s, "supervisor", "calls.list",
+                [
+                    "filter": .object(atHotline.merging(["limit": 100]) { old, _ in old }), "call_ids": [.string(sensitive)],
+                    "result": "ok", "reason": Self.why,
+                ]),
+            Self.entry(
+                9, .supervisor, pid: s, "supervisor", "alert.ack",
+                [
+                    "alert_id": alert, "call_ids": [alertCall], "level": 1, "result": "ok",
+                ]),
             Self.entry(10, .auditor, pid: a, "auditor", "verify", ["ok": true, "events": 4, "result": "ok"]),
         ]
         let first = auditor.responses[1]["entries"]?.arrayValue ?? []
@@ -341,7 +362,8 @@ struct RoleTests {
     @Test func hotlinectlAuditAndVerifyAnswerAuditorsAndRefuseHandlers() throws {
         let daemon = try Self.daemon()
         let call = UUIDText.random()
-        let handler = try daemon.send(as: .handler, [Req.start(call: call, dialled: "101"), Self.request("call.get", ["call_id": .string(call)])])
+        let handler = try daemon.send(
+            as: .handler, [Req.start(call: call, dialled: "101"), Self.request("call.get", ["call_id": .string(call)])])
         #expect(Self.codes(handler.responses) == ["ok", "ok"])
 
         let audit = try daemon.hotlinectl(as: .auditor, ["audit"])
@@ -393,10 +415,12 @@ struct RoleTests {
     @Test func offlineVerifyPassesAnIntactCopyAndCatchesATamperedOne() throws {
         let daemon = try Self.daemon()
         let call = UUIDText.random()
-        let wrote = try daemon.send(as: .handler, [
-            Req.start(call: call, dialled: "101"), Req.update(call: call, note: "Van parked"), Req.end(call: call),
-            Self.request("call.get", ["call_id": .string(call)]),
-        ])
+        let wrote = try daemon.send(
+            as: .handler,
+            [
+                Req.start(call: call, dialled: "101"), Req.update(call: call, note: "Van parked"), Req.end(call: call),
+                Self.request("call.get", ["call_id": .string(call)]),
+            ])
         #expect(Self.codes(wrote.responses) == ["ok", "ok", "ok", "ok"])
         #expect(daemon.stop() == 0)
         let copy = daemon.directory + "/copy.sqlite"
@@ -501,8 +525,10 @@ struct TemporaryUser {
         do {
             for command in [
                 ["groupadd", user.group], ["groupadd", user.supplementaryGroup],
-                ["useradd", "--no-create-home", "--no-user-group", "--gid", user.group, "--groups", user.supplementaryGroup,
-                 "--shell", "/usr/sbin/nologin", user.name],
+                [
+                    "useradd", "--no-create-home", "--no-user-group", "--gid", user.group, "--groups", user.supplementaryGroup,
+                    "--shell", "/usr/sbin/nologin", user.name,
+                ],
             ] {
                 let r = try run(tool(command[0])!, Array(command.dropFirst()))
                 guard r.status == 0 else { throw HotlineConnection.Failure("\(command.joined(separator: " ")): \(r.stderr)") }

@@ -4,7 +4,7 @@ import HotlineCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Storage faults under a running daemon (issue: faults): the disk fills, the database file
@@ -51,7 +51,8 @@ struct StorageFaultTests {
         var acked: [String] = []
         for _ in 0..<max {
             let call = UUIDText.random()
-            let answer = try c.call(Req.start(call: call, dialled: "0800 789 321", extra: ["caller": ["name": .string(String(repeating: "x", count: 200))]]))
+            let answer = try c.call(
+                Req.start(call: call, dialled: "0800 789 321", extra: ["caller": ["name": .string(String(repeating: "x", count: 200))]]))
             guard answer.isOK else { return (acked, answer) }
             acked.append(call)
         }

@@ -6,7 +6,7 @@ import HotlineTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// hotlined under systemd's protocols, without systemd itself: socket activation through
@@ -257,14 +257,15 @@ struct SystemdTests {
         #expect(!intact.stdout.contains("NOT checked"), "\(intact.stdout)")
         #expect(intact.stdout.contains("; 2 entries skipped"), "\(intact.stdout)")
         // Journalled twice, the keyed chain says the file was rolled back to before it.
-        let twice = journalled + [
-            JSONWriter.string([
-                "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
-            ]),
-            JSONWriter.string([
-                "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
-            ]),
-        ]
+        let twice =
+            journalled + [
+                JSONWriter.string([
+                    "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
+                ]),
+                JSONWriter.string([
+                    "MESSAGE_ID": .string(MessageID.chainKeyed.rawValue), "_SYSTEMD_UNIT": "hotlined.service",
+                ]),
+            ]
         let rolledBack = try verify(key + ["--anchors", "-"], stdin: twice.joined(separator: "\n"))
         #expect(rolledBack.status == 1, "\(rolledBack.stdout)")
         #expect(rolledBack.stdout.contains("laid the keyed chain over the log 2 times"), "\(rolledBack.stdout)")
@@ -296,7 +297,10 @@ struct SystemdTests {
         let prefix = daemon.directory + "/usr"
         let install = try run(
             "/usr/bin/make",
-            ["-C", Daemon.packageRoot.path, "install", "PREFIX=\(prefix)", "SYSCONFDIR=\(daemon.directory)/etc", "BIN=\(Daemon.binDirectory)"])
+            [
+                "-C", Daemon.packageRoot.path, "install", "PREFIX=\(prefix)", "SYSCONFDIR=\(daemon.directory)/etc",
+                "BIN=\(Daemon.binDirectory)",
+            ])
         #expect(install.status == 0, "\(install.stderr)")
         let units = ["hotlined.service", "hotlined.socket", "hotlined-export.service", "hotlined-export.timer"]
             .map { prefix + "/lib/systemd/system/" + $0 }
@@ -439,4 +443,3 @@ func monotonicMicroseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
 }
-

@@ -60,7 +60,8 @@ public struct CallPolicy: Sendable {
                 if let now, update.at.seconds(since: now) > Self.clockTolerance {
                     throw .invalid(
                         "at",
-                        "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock.")
+                        "\"at\" (\(update.at.rfc3339)) lies in the future: the daemon's clock says \(now.rfc3339). Check the workstation's clock."
+                    )
                 }
             }
             return try self.update(update, state, by: peer, seq: seq, now: now)
@@ -179,7 +180,8 @@ public struct CallPolicy: Sendable {
             )
         }
         guard e.endedAt >= current.receivedAt else {
-            throw .invalid("ended_at", "\"ended_at\" (\(e.endedAt.rfc3339)) is before the call was received (\(current.receivedAt.rfc3339)).")
+            throw .invalid(
+                "ended_at", "\"ended_at\" (\(e.endedAt.rfc3339)) is before the call was received (\(current.receivedAt.rfc3339)).")
         }
         var state = current
         state.lastSeq = seq

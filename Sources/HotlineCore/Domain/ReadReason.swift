@@ -21,7 +21,8 @@ public enum ReadReason {
             let code = String(bad.value, radix: 16, uppercase: true)
             throw .invalid(
                 r.field("reason"),
-                "\"\(r.field("reason"))\" contains U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code), a control or direction character.")
+                "\"\(r.field("reason"))\" contains U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code), a control or direction character."
+            )
         }
         return text
     }

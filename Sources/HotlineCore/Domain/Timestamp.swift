@@ -134,7 +134,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         self.microseconds = (Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second)) * 1_000_000
     }
 
-
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
 
     static func daysIn(month: Int, year: Int) -> Int {

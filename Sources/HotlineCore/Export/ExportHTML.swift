@@ -59,7 +59,9 @@ public struct ExportHTML: Sendable {
     public var page: String {
         let s = summary
         let w = s.window
-        let title = w.name.map { "Shift summary: \($0) shift, \(w.date ?? "")" } ?? "Call summary: \(local(w.from, withDate: true)) to \(local(w.to, withDate: true))"
+        let title =
+            w.name.map { "Shift summary: \($0) shift, \(w.date ?? "")" }
+            ?? "Call summary: \(local(w.from, withDate: true)) to \(local(w.to, withDate: true))"
         let hours = (w.to.seconds(since: w.from) / 3600)
         var html = """
             <!DOCTYPE html>
@@ -169,7 +171,8 @@ public struct ExportHTML: Sendable {
         var tick = 0
         while tick <= top {
             let ty = y(tick)
-            svg += "<line x1=\"\(n(left))\" y1=\"\(n(ty))\" x2=\"\(n(width - 8))\" y2=\"\(n(ty))\" stroke=\"\(tick == 0 ? "#111" : "#ddd")\" stroke-width=\"1\"/>"
+            svg +=
+                "<line x1=\"\(n(left))\" y1=\"\(n(ty))\" x2=\"\(n(width - 8))\" y2=\"\(n(ty))\" stroke=\"\(tick == 0 ? "#111" : "#ddd")\" stroke-width=\"1\"/>"
             svg += "<text x=\"\(n(left - 6))\" y=\"\(n(ty + 4))\" text-anchor=\"end\">\(tick)</text>\n"
             tick += step
         }
@@ -180,17 +183,20 @@ public struct ExportHTML: Sendable {
             for route in routes {
                 let count = s.perHour[i][route] ?? 0
                 guard count > 0 else { continue }
-                svg += "<rect class=\"bar\" x=\"\(n(x))\" y=\"\(n(y(base + count)))\" width=\"\(n(bar))\" height=\"\(n(y(base) - y(base + count)))\" fill=\"\(colour[route]!)\"><title>\(local(hour)): \(count) \(Self.escape(route))</title></rect>"
+                svg +=
+                    "<rect class=\"bar\" x=\"\(n(x))\" y=\"\(n(y(base + count)))\" width=\"\(n(bar))\" height=\"\(n(y(base) - y(base + count)))\" fill=\"\(colour[route]!)\"><title>\(local(hour)): \(count) \(Self.escape(route))</title></rect>"
                 base += count
             }
             if i % labelEvery == 0 {
-                svg += "<text x=\"\(n(left + slot * (Double(i) + 0.5)))\" y=\"\(n(height - bottom + 16))\" text-anchor=\"middle\">\(local(hour))</text>"
+                svg +=
+                    "<text x=\"\(n(left + slot * (Double(i) + 0.5)))\" y=\"\(n(height - bottom + 16))\" text-anchor=\"middle\">\(local(hour))</text>"
             }
             svg += "\n"
         }
         svg += "</svg>\n<figcaption class=\"legend\">"
         for route in routes {
-            svg += "<span><span class=\"swatch\" style=\"background:\(colour[route]!)\"></span>\(Self.escape(route)) (\(s.byRoute[route] ?? 0))</span>"
+            svg +=
+                "<span><span class=\"swatch\" style=\"background:\(colour[route]!)\"></span>\(Self.escape(route)) (\(s.byRoute[route] ?? 0))</span>"
         }
         if routes.isEmpty { svg += "<span class=\"muted\">No calls in this shift.</span>" }
         return svg + "</figcaption>\n</figure>\n</section>\n"
@@ -225,14 +231,17 @@ public struct ExportHTML: Sendable {
         let s = summary
         var out = "<section>\n<h2>Escalations (\(s.alertsRaised) alerts, \(s.alertsAcked) acknowledged)</h2>\n"
         guard !s.escalations.isEmpty else { return out + "<p class=\"muted\">No alert was raised in this shift.</p>\n</section>\n" }
-        out += "<table><thead><tr><th>raised</th><th>reason</th><th>route</th><th class=\"num\">level</th><th>acknowledged</th><th class=\"num\">after</th><th>call</th></tr></thead><tbody>\n"
+        out +=
+            "<table><thead><tr><th>raised</th><th>reason</th><th>route</th><th class=\"num\">level</th><th>acknowledged</th><th class=\"num\">after</th><th>call</th></tr></thead><tbody>\n"
         for e in s.escalations.sorted(by: { $0.alert.raisedAt < $1.alert.raisedAt }) {
             let acked = e.alert.ackedAt.map { local($0) } ?? "<span class=\"none\">NOT ACKNOWLEDGED</span>"
-            out += "<tr><td>\(local(e.alert.raisedAt))</td><td>\(Self.escape(e.alert.reason))</td><td>\(Self.escape(e.route))</td><td class=\"num\">\(e.alert.level)</td><td>\(acked)</td><td class=\"num\">\(Self.seconds(e.alert.ackSeconds))</td><td class=\"mono\">\(Self.escape(e.callID))</td></tr>\n"
+            out +=
+                "<tr><td>\(local(e.alert.raisedAt))</td><td>\(Self.escape(e.alert.reason))</td><td>\(Self.escape(e.route))</td><td class=\"num\">\(e.alert.level)</td><td>\(acked)</td><td class=\"num\">\(Self.seconds(e.alert.ackSeconds))</td><td class=\"mono\">\(Self.escape(e.callID))</td></tr>\n"
         }
         out += "</tbody></table>\n"
         if s.alertsRaised > s.escalations.count {
-            out += "<p class=\"muted\">The first \(s.escalations.count) of \(s.alertsRaised) alerts are listed; the CSV and JSON files have every call.</p>\n"
+            out +=
+                "<p class=\"muted\">The first \(s.escalations.count) of \(s.alertsRaised) alerts are listed; the CSV and JSON files have every call.</p>\n"
         }
         return out + "</section>\n"
     }
@@ -241,9 +250,11 @@ public struct ExportHTML: Sendable {
         let s = summary
         var out = "<section>\n<h2>Calls still open (\(s.open))</h2>\n"
         guard !s.openCalls.isEmpty else { return out + "<p class=\"muted\">Every call received in this shift has ended.</p>\n</section>\n" }
-        out += "<table><thead><tr><th>received</th><th>route</th><th>grade</th><th>marking</th><th>workstation</th><th>handler</th><th>call</th></tr></thead><tbody>\n"
+        out +=
+            "<table><thead><tr><th>received</th><th>route</th><th>grade</th><th>marking</th><th>workstation</th><th>handler</th><th>call</th></tr></thead><tbody>\n"
         for c in s.openCalls {
-            out += "<tr><td>\(local(c.receivedAt))</td><td>\(Self.escape(c.route))</td><td>\(Self.escape(c.grade))</td><td>\(Self.escape(c.marking))</td><td>\(Self.escape(c.workstation ?? "–"))</td><td>\(Self.escape(c.handler ?? "–"))</td><td class=\"mono\">\(Self.escape(c.id))</td></tr>\n"
+            out +=
+                "<tr><td>\(local(c.receivedAt))</td><td>\(Self.escape(c.route))</td><td>\(Self.escape(c.grade))</td><td>\(Self.escape(c.marking))</td><td>\(Self.escape(c.workstation ?? "–"))</td><td>\(Self.escape(c.handler ?? "–"))</td><td class=\"mono\">\(Self.escape(c.id))</td></tr>\n"
         }
         out += "</tbody></table>\n"
         if s.open > s.openCalls.count {

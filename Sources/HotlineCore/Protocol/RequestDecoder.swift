@@ -82,8 +82,10 @@ public struct RequestDecoder: Sendable {
                     field: "protocol"
                 )
             }
-            return .hello(.init(protocolVersion: version, workstation: try r.string("workstation", maxLength: 64),
-                                handler: try r.string("handler", maxLength: 64)))
+            return .hello(
+                .init(
+                    protocolVersion: version, workstation: try r.string("workstation", maxLength: 64),
+                    handler: try r.string("handler", maxLength: 64)))
         case "ping":
             _ = try reader([])
             return .ping
@@ -169,8 +171,10 @@ public struct RequestDecoder: Sendable {
         guard let callValue = r.value("call") else { throw .invalid("call", "\"call\" is required.") }
         let c = try ObjectReader(
             callValue, path: "call",
-            allowed: ["id", "dialled", "received_at", "answered_at", "workstation", "handler", "cli", "caller",
-                      "anonymous_requested"]
+            allowed: [
+                "id", "dialled", "received_at", "answered_at", "workstation", "handler", "cli", "caller",
+                "anonymous_requested",
+            ]
         )
         let callID = try c.required("id", c.uuid)
         let rawDialled = try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
@@ -178,7 +182,8 @@ public struct RequestDecoder: Sendable {
         do {
             dialled = try DialledNumber.normalise(rawDialled)
         } catch .notDigits(let ch) {
-            throw .invalid("call.dialled", "\"call.dialled\" has \"\(ch)\" in it; only digits, spaces, -, ., ( ) and a leading +44 are allowed.")
+            throw .invalid(
+                "call.dialled", "\"call.dialled\" has \"\(ch)\" in it; only digits, spaces, -, ., ( ) and a leading +44 are allowed.")
         } catch .tooLong {
             throw .invalid("call.dialled", "\"call.dialled\" has more than \(DialledNumber.maxDigits) digits.")
         } catch {
@@ -220,7 +225,8 @@ public struct RequestDecoder: Sendable {
         if let s {
             if let category = try s.string("category", maxLength: 64) {
                 guard Configuration.isSlug(category) else {
-                    throw .invalid("set.category", "\"set.category\" must be lower-case letters, digits and '-', such as suspicious-activity.")
+                    throw .invalid(
+                        "set.category", "\"set.category\" must be lower-case letters, digits and '-', such as suspicious-activity.")
                 }
                 changes.category = category
             }
@@ -231,8 +237,9 @@ public struct RequestDecoder: Sendable {
                     lon: try l.number("lon", in: -180...180)
                 )
                 if (location.lat == nil) != (location.lon == nil) {
-                    throw .invalid(location.lat == nil ? "set.location.lat" : "set.location.lon",
-                                   "\"set.location\" needs both \"lat\" and \"lon\", or neither.")
+                    throw .invalid(
+                        location.lat == nil ? "set.location.lat" : "set.location.lon",
+                        "\"set.location\" needs both \"lat\" and \"lon\", or neither.")
                 }
                 changes.location = location
             }

@@ -176,4 +176,3 @@ public struct ShiftCalendar: Sendable {
 extension Int64 {
     fileprivate func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : -((-self + d - 1) / d) }
 }
-

@@ -125,7 +125,8 @@ public final class AlertCenter: Sendable {
         } catch {
             let wait = min(300.0, pow(2.0, Double(delivery.attempts)))
             logger.warning(
-                "delivering alert \(delivery.alertID) level \(delivery.level) to \(sink.name) failed (attempt \(delivery.attempts + 1)); retrying in \(Int(wait)) s: \(error)")
+                "delivering alert \(delivery.alertID) level \(delivery.level) to \(sink.name) failed (attempt \(delivery.attempts + 1)); retrying in \(Int(wait)) s: \(error)"
+            )
             try? store.markFailed(delivery.id, error: "\(error)", retryAt: clock().adding(seconds: wait))
         }
     }

@@ -1,7 +1,7 @@
 import CSpawn
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import HotlineCore
 import Synchronization

@@ -169,7 +169,10 @@ final class AlertSubscriber: @unchecked Sendable {
     private func tooFarBehind() {
         // Too far behind: it gets everything unacknowledged again when it reconnects.
         logger.warning("disconnecting an alert subscriber that fell \(unwritten + held.count) alerts behind")
-        close(reason: "You fell more than \(limit) alerts behind (alerts.subscriber_queue); reconnect and subscribe to get every unacknowledged alert.")
+        close(
+            reason:
+                "You fell more than \(limit) alerts behind (alerts.subscriber_queue); reconnect and subscribe to get every unacknowledged alert."
+        )
     }
 
     func disconnect(reason: String) {
