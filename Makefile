@@ -38,7 +38,7 @@ crash-loop: release
 	@dir=$$(mktemp -d); bin=$$($(SWIFT) build -c release --show-bin-path); \
 	  (umask 077; $$bin/hotlinectl keygen > $$dir/key); \
 	  sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $$dir/key|" Config/hotlined.yaml > $$dir/hotlined.yaml; \
-	  $$bin/hotlinectl crash-loop --hotlined $$bin/hotlined --config $$dir/hotlined.yaml --directory $$dir --cycles $(CYCLES); \
+	  $$bin/hotline-tools crash-loop --hotlined $$bin/hotlined --config $$dir/hotlined.yaml --directory $$dir --cycles $(CYCLES); \
 	  status=$$?; rm -rf $$dir; exit $$status
 
 all: build

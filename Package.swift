@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "hotlined", targets: ["hotlined"]),
         .executable(name: "hotlinectl", targets: ["hotlinectl"]),
+        .executable(name: "hotline-tools", targets: ["hotline-tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -106,11 +107,31 @@ let package = Package(
         // libFuzzer over the request decoder and validator (make fuzz); built normally, a
         // replayer of a corpus for the tests.
         .executableTarget(name: "hotline-fuzz", dependencies: ["HotlineCore"], path: "Sources/HotlineFuzz", swiftSettings: strict),
+        // What the two command-line programs share: the socket option, errors, --json.
+        .target(
+            name: "HotlineCommandLine",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        // The load generator, alert benchmark and crash loop (Benchmarks/, make crash-loop):
+        // developers' tools, not installed.
+        .executableTarget(
+            name: "hotline-tools",
+            dependencies: [
+                "HotlineCore",
+                "HotlineClient",
+                "HotlineCommandLine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "hotlinectl",
             dependencies: [
                 "HotlineCore",
                 "HotlineClient",
+                "HotlineCommandLine",
                 "HotlineStore",
                 "HotlineTime",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fills a scratch log with `hotlinectl bench` (64 connections, SECONDS s, default 20), then
+# Fills a scratch log with `hotline-tools bench` (64 connections, SECONDS s, default 20), then
 # times `hotlinectl verify` through the daemon REPEATS times (default 3): the cost of walking
 # both chains (plain and keyed) and every projection.
 # Usage: [BIN=DIR] Benchmarks/verify.sh [SECONDS] [REPEATS]
@@ -7,7 +7,7 @@ set -euo pipefail
 seconds=${1:-20}
 repeats=${2:-3}
 . "$(dirname "$0")/scratch-daemon.sh"
-"$bin/hotlinectl" --socket "$dir/s.sock" bench --connections 64 --seconds "$seconds" --raw-dir "$dir" >/dev/null
+"$bin/hotline-tools" --socket "$dir/s.sock" bench --connections 64 --seconds "$seconds" --raw-dir "$dir" >/dev/null
 for _ in $(seq "$repeats"); do
   s=$(date +%s.%N)
   "$bin/hotlinectl" --socket "$dir/s.sock" verify --json > "$dir/verify.json" || true

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HotlineCommandLine
 import GRDB
 import HotlineClient
 import HotlineCore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HotlineClient
+import HotlineCommandLine
 import HotlineCore
 
 @main
@@ -11,29 +12,15 @@ struct HotlineCtl: ParsableCommand {
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
         subcommands: [
             Send.self, Start.self, Update.self, End.self, Show.self, List.self, Alerts.self, Ack.self, Stats.self,
-            Export.self, Audit.self, Verify.self, Keygen.self, Bench.self, AlertBench.self, CrashLoop.self,
+            Export.self, Audit.self, Verify.self, Keygen.self,
         ]
     )
 
-    @Option(help: "The daemon's Unix socket.")
-    var socket: String?
+    @OptionGroup var socketOptions: SocketOptions
 
-    var socketPath: String {
-        socket ?? ProcessInfo.processInfo.environment["HOTLINE_SOCKET"] ?? "/run/hotlined/hotlined.sock"
-    }
+    var socketPath: String { socketOptions.path }
 
-    /// ArgumentParser's main, but a ``CLIError`` exits with its own code and message.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let error as CLIError {
-            FileHandle.standardError.write(Data("hotlinectl: \(error.description)\n".utf8))
-            Foundation.exit(error.exitCode)
-        } catch {
-            exit(withError: error)
-        }
-    }
+    static func main() { main(reportingAs: "hotlinectl") }
 
     func connect() throws -> HotlineConnection {
         do {
@@ -42,22 +29,6 @@ struct HotlineCtl: ParsableCommand {
             throw CLIError("\(error)")
         }
     }
-}
-
-/// A failure to report on standard error, with a non-zero exit.
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    var exitCode: Int32 = 1
-    init(_ description: String, exitCode: Int32 = 1) {
-        self.description = description
-        self.exitCode = exitCode
-    }
-}
-
-/// Output switches shared by the commands that print a result.
-struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print the daemon's response as one JSON line, for scripts.")
-    var json = false
 }
 
 extension ParsableCommand {

@@ -87,13 +87,13 @@ struct CrashTests {
         }
     }
 
-    /// `hotlinectl crash-loop`, a few cycles: after each kill -9, nothing acknowledged lost,
+    /// `hotline-tools crash-loop`, a few cycles: after each kill -9, nothing acknowledged lost,
     /// nothing stored twice, integrity_check ok, verify intact (the long run is in
     /// docs/RELIABILITY.md).
     @Test func aFewKillMinus9CyclesUnderLoadLoseNothing() throws {
         let daemon = try Daemon()
         let r = try run(
-            Daemon.hotlinectl,
+            Daemon.tools,
             [
                 "crash-loop", "--hotlined", Daemon.hotlined, "--config", daemon.configPath, "--directory", daemon.directory,
                 "--cycles", "3", "--writers", "3", "--max-run-milliseconds", "1200",

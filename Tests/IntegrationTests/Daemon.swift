@@ -32,6 +32,8 @@ final class Daemon: @unchecked Sendable {
 
     static var hotlined: String { binDirectory + "/hotlined" }
     static var hotlinectl: String { binDirectory + "/hotlinectl" }
+    /// The developers' tools (load generator, alert benchmark, crash loop).
+    static var tools: String { binDirectory + "/hotline-tools" }
 
     /// Writes a configuration (the shipped one with `limits` changed as asked) and a key.
     init(limits: [String: Int] = [:], extraYAML: String = "") throws {

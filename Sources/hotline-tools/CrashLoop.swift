@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HotlineCommandLine
 import HotlineClient
 import HotlineCore
 
@@ -7,7 +8,7 @@ import HotlineCore
     import Glibc
 #endif
 
-/// `hotlinectl crash-loop`: kill -9 the daemon again and again under load and prove that
+/// `hotline-tools crash-loop`: kill -9 the daemon again and again under load and prove that
 /// nothing acknowledged is lost (issue 7). It starts `hotlined` itself on the configuration
 /// given; writers pipeline calls (start, update, end) and, after each crash, resend every
 /// event not yet acknowledged, as a workstation would. After each restart: every

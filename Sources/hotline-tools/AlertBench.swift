@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import HotlineCommandLine
 import HotlineClient
 import HotlineCore
 import Synchronization
 
-/// `hotlinectl alert-bench`: how long from a 999 call.start reaching the daemon to its
+/// `hotline-tools alert-bench`: how long from a 999 call.start reaching the daemon to its
 /// alert reaching a subscribed console, idle and while other workstations write.
 struct AlertBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,11 +14,11 @@ struct AlertBench: ParsableCommand {
         discussion: """
             A probe connection sends one 999 call.start every --interval ms; a subscriber connection timestamps \
             each alert push. The time includes the durable commit. Load connections log hotline calls (no alerts) \
-            back to back, as `hotlinectl bench` does.
+            back to back, as `hotline-tools bench` does.
             """
     )
 
-    @ParentCommand var parent: HotlineCtl
+    @ParentCommand var parent: HotlineTools
     @Option(help: "Comma-separated numbers of loading connections.") var writers = "0,64"
     @Option(help: "Probes per measurement.") var probes = 200
     @Option(help: "Milliseconds between probes.") var interval = 20

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import HotlineCommandLine
 import GRDB
 import HotlineClient
 import HotlineCore
 
-/// `hotlinectl bench`: durable events per second and acknowledgement latency at several
+/// `hotline-tools bench`: durable events per second and acknowledgement latency at several
 /// numbers of connected workstations, beside this machine's raw SQLite ceiling.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct Bench: ParsableCommand {
             """
     )
 
-    @ParentCommand var parent: HotlineCtl
+    @ParentCommand var parent: HotlineTools
     @Option(help: "Comma-separated numbers of concurrent connections.") var connections = "1,8,64"
     @Option(help: "Seconds to run each measurement.") var seconds = 5.0
     @Option(name: .customLong("raw-dir"), help: "Where to measure the raw SQLite ceiling.") var rawDir = "."
