@@ -134,7 +134,6 @@ let package = Package(
                 "HotlineCommandLine",
                 "HotlineStore",
                 "HotlineTime",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -497,3 +497,38 @@ public enum ChainVerifier {
         }
     }
 }
+
+extension ChainVerifier {
+    /// Why a database file could not be verified at all (as opposed to verified and found
+    /// tampered with).
+    public struct FileFailure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Verifies the database file at `path` offline, opened read-only (`hotlinectl verify
+    /// --database`): as ``verify(_:keys:eventAnchors:auditAnchors:)``.
+    public static func verify(
+        file path: String, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
+    ) throws(FileFailure) -> VerifyReport {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FileFailure(description: "\(path): no such database file")
+        }
+        var configuration = GRDB.Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                guard try db.tableExists("audit") else {
+                    throw FileFailure(
+                        description: "\(path) has no tamper-evidence chain: it is not a hotlined database, or one too old")
+                }
+                return try verify(db, keys: keys, eventAnchors: eventAnchors, auditAnchors: auditAnchors)
+            }
+        } catch let failure as FileFailure {
+            throw failure
+        } catch {
+            throw FileFailure(description: "cannot read \(path): \(error)")
+        }
+    }
+}

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HotlineCommandLine
-import GRDB
 import HotlineClient
 import HotlineCore
 import HotlineStore
@@ -185,23 +184,10 @@ struct Verify: ParsableCommand {
     static func offline(
         _ path: String, anchors: [Chain.Head], auditAnchors: [Chain.Head], keys: KeyRing? = nil
     ) throws -> VerifyReport {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CLIError("\(path): no such database file", exitCode: 2)
-        }
-        var configuration = GRDB.Configuration()
-        configuration.readonly = true
         do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            return try queue.read { db in
-                guard try db.tableExists("audit") else {
-                    throw CLIError("\(path) has no tamper-evidence chain: it is not a hotlined database, or one too old", exitCode: 2)
-                }
-                return try ChainVerifier.verify(db, keys: keys, eventAnchors: anchors, auditAnchors: auditAnchors)
-            }
-        } catch let error as CLIError {
-            throw error
+            return try ChainVerifier.verify(file: path, keys: keys, eventAnchors: anchors, auditAnchors: auditAnchors)
         } catch {
-            throw CLIError("cannot read \(path): \(error)", exitCode: 2)
+            throw CLIError(error.description, exitCode: 2)
         }
     }
 
