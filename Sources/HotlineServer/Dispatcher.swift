@@ -24,6 +24,9 @@ public final class Dispatcher: Sendable {
     let auditWriters: NIOThreadPool
     let logger: Logger
     public let hub: AlertHub
+    /// The time reads are audited at, acknowledgements recorded at and a named shift resolved
+    /// against: the system's, or a test's.
+    let clock: @Sendable () -> Timestamp
     private let state: Mutex<State>
     let startedAt = ContinuousClock.now
     let connections = Atomic<Int>(0)
@@ -37,9 +40,11 @@ public final class Dispatcher: Sendable {
     public init(
         store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
         bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, auditWriters: NIOThreadPool? = nil,
-        logger: Logger, hub: AlertHub = AlertHub()
+        logger: Logger, hub: AlertHub = AlertHub(),
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
     ) {
         self.hub = hub
+        self.clock = clock
         self.store = store
         self.writer = writer
         self.readers = readers
@@ -189,7 +194,7 @@ public final class Dispatcher: Sendable {
                 return loop.makeFailedFuture(missing)
             }
             let settings = configuration.shifts
-            let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+            let now = clock()
             return audited(peer, "export", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
                 let window = try Self.window(of: query, settings: settings, now: now)
                 let page = try Self.storage {
@@ -211,8 +216,9 @@ public final class Dispatcher: Sendable {
                     peer, "alert.ack", subject: ["alert_id": .string(alertID)], "Only supervisors may acknowledge alerts.",
                     on: loop)
             }
+            let clock = self.clock
             return read(on: loop) { store throws(HotlineError) in
-                let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+                let now = clock()
                 // The first acknowledgement is audited with the write that records it.
                 let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
                 guard let alert = acked, let at = alert.ackedAt else {
@@ -348,8 +354,9 @@ public final class Dispatcher: Sendable {
         let store = self.store
         let auditWriters = self.auditWriters
         let writer = self.writer
+        let clock = self.clock
         return bulkReaders.runIfActive(eventLoop: loop) { () throws -> (Result<JSONValue, HotlineError>, AuditEntry) in
-            let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+            let now = clock()
             var detail = subject
             let outcome: Result<JSONValue, HotlineError>
             do throws(HotlineError) {

@@ -24,7 +24,7 @@ import Testing
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let configuration: Configuration
 
-        init() throws {
+        init(clock: (@Sendable () -> Timestamp)? = nil) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-dispatcher-\(UUIDText.random())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             configuration = try ConfigurationLoader.load(path: ConfigurationLoaderTests.shippedPath)
@@ -39,7 +39,8 @@ import Testing
             pools.forEach { $0.start() }
             dispatcher = Dispatcher(
                 store: store, writer: writer, configuration: configuration, readers: pools[0], bulkReaders: pools[1],
-                auditWriters: pools[2], logger: logger)
+                auditWriters: pools[2], logger: logger,
+                clock: clock ?? { Timestamp(secondsSince1970: Date().timeIntervalSince1970) })
         }
 
         deinit {
@@ -61,11 +62,11 @@ import Testing
         }
 
         /// Starts a call as `peer` (written straight through the writer, as a connection would).
-        func start(as peer: Peer) throws -> String {
+        func start(as peer: Peer, receivedAt: String = "2026-11-24T19:02:11Z") throws -> String {
             let id = UUIDText.random()
             let request: JSONValue = [
                 "op": "call.start", "event_id": .string(UUIDText.random()),
-                "call": ["id": .string(id), "dialled": "0800 789 321", "received_at": "2026-11-24T19:02:11Z"],
+                "call": ["id": .string(id), "dialled": "0800 789 321", "received_at": .string(receivedAt)],
             ]
             guard case .write(let event) = try RequestDecoder(outcomes: []).decode(request).result.get() else {
                 throw HotlineError(.invalid, "not a write")
@@ -170,5 +171,24 @@ import Testing
             }
             #expect(error.code == .forbidden)
         }
+    }
+
+    /// The Dispatcher's clock (issue 14, item 2): reads are audited at its time, and a named
+    /// shift ("previous") is resolved against it.
+    @Test func theInjectedClockDecidesTheShiftAnExportCoversAndWhenItIsAudited() throws {
+        let now = try Timestamp(rfc3339: "2026-11-24T07:00:30Z")  // 30 s after the night shift ended
+        let h = try Harness(clock: { now })
+        let night = try h.start(as: Self.handler, receivedAt: "2026-11-24T02:00:00Z")
+        _ = try h.start(as: Self.handler, receivedAt: "2026-11-24T07:10:00Z")  // the early shift: not in it
+        let export = try h.ask(Self.request("export", ["shift": "previous", "reason": "Shift handover"]), as: Self.supervisor).get()
+        #expect(export["shift"]?["name"] == "night")
+        #expect(export["shift"]?["date"] == "2026-11-23")
+        #expect(export["shift"]?["from"] == "2026-11-23T23:00:00Z")
+        #expect(export["shift"]?["to"] == "2026-11-24T07:00:00Z")
+        #expect(export["calls"]?.arrayValue?.compactMap { $0["call_id"] } == [.string(night)])
+        let entry = try #require(try h.audit().last)
+        #expect(entry.op == "export")
+        #expect(entry.at == now)
+        #expect(entry.reason == "Shift handover")
     }
 }
