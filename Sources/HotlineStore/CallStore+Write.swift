@@ -132,12 +132,7 @@ extension CallStore {
     /// (``retryScrub()``, at most every 100 ms), and once it has waited ``erasureGrace`` the
     /// daemon's own reads are interrupted (``holdUpExpired()``).
     public func scrubWAL() {
-        for _ in 1...50 {
-            switch truncateWALOnce() {
-            case true?, nil: return
-            case false?: usleep(2_000)
-            }
-        }
+        if truncateWAL(tries: 50) { return }
         if !scrubPending.exchange(true, ordering: .relaxed) {
             scrubPendingSince.withLock { $0 = .now }
             logger.warning("the WAL could not be truncated after erasing an identity yet; retrying")
@@ -163,10 +158,7 @@ extension CallStore {
         else { return }
         let interrupted = readers.interruptAll()
         // At once, while the interrupted reads let go.
-        for _ in 1...25 {
-            if truncateWALOnce() != false { return }
-            usleep(2_000)
-        }
+        if truncateWAL(tries: 25) { return }
         let waited = ContinuousClock.now - since
         let (first, outside) = erasureWarned.withLock { warned -> (Bool, Bool) in
             let first = warned == 0
@@ -188,6 +180,16 @@ extension CallStore {
 
     /// How often a held-up erasure interrupts the daemon's reads again (``holdUpExpired()``).
     static let erasureReinterrupt: Duration = .seconds(5)
+
+    /// Up to `tries` tries at an erasure's WAL truncation, 2 ms apart; true once no more is
+    /// to be done (truncated, or no try may be made), false while a reader holds it.
+    private func truncateWAL(tries: Int) -> Bool {
+        for attempt in 1...tries {
+            if truncateWALOnce() != false { return true }
+            if attempt < tries { usleep(2_000) }
+        }
+        return false
+    }
 
     /// One try at an erasure's WAL truncation: true when the WAL is empty after it (the
     /// erasure is finished), false when a reader held it up, nil when no try may be made (a

@@ -153,17 +153,15 @@ public enum ChainVerifier {
             // the caller's finding; a digest (and hashes) recomputed without the key is this.
             switch keys?.checkChainMAC(mac, after: previousMAC, digest: storedDigest ?? Data()) {
             case nil: break
-            case .holds?:
-                if let keys, let mac, let position = keys.position(ofKey: mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) {
-                    if position < keyPosition {
-                        problems.append(
-                            (
-                                seq,
-                                "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"
-                            ))
-                    }
-                    keyPosition = max(keyPosition, position)
+            case .holds(let position)?:
+                if position < keyPosition {
+                    problems.append(
+                        (
+                            seq,
+                            "\(noun) \(seq) is linked under an older key than the \(noun) before it: it was rewritten with a retired key (or the key file's lines are not in the order the keys came)"
+                        ))
                 }
+                keyPosition = max(keyPosition, position)
             case .broken?:
                 problems.append(
                     (

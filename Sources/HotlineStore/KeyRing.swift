@@ -102,13 +102,11 @@ public struct KeyRing: Sendable {
         return out
     }
 
-    /// Where the key `id` is in the key file (0 the oldest), if this ring holds it.
-    public func position(ofKey id: UInt32) -> Int? { positions[id] }
-
     /// What a row's keyed link says.
     public enum ChainLink: Sendable, Equatable {
-        /// It is the link of its content after `previous`, under a key of this ring.
-        case holds
+        /// It is the link of its content after `previous`, under a key of this ring: the one
+        /// on line `keyPosition` of the key file (0 the oldest).
+        case holds(keyPosition: Int)
         /// It is not: the row, or one before it, was changed by someone without the key.
         case broken
         /// It names a key this ring does not hold (retired from the key file, or forged).
@@ -121,13 +119,10 @@ public struct KeyRing: Sendable {
     public func checkChainMAC(_ mac: Data?, after previous: Data, digest: Data) -> ChainLink {
         guard let mac, mac.count == Chain.macGenesis.count else { return .malformed }
         let id = mac.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard let key = chainKeys[id] else { return .unknownKey(id) }
-        var hmac = HMAC<SHA256>(key: key)
-        hmac.update(data: previous)
-        hmac.update(data: digest)
-        let expected = Data(hmac.finalize())
+        guard let key = chainKeys[id], let position = positions[id] else { return .unknownKey(id) }
+        let expected = Self.chainMAC(id: id, key: key, after: previous, digest: digest)
         // Constant time: how much of a forged link is right is nobody's business.
-        return zip(expected, mac.dropFirst(4)).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0 ? .holds : .broken
+        return zip(expected, mac).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0 ? .holds(keyPosition: position) : .broken
     }
 
     /// One key from its 64 hexadecimal characters, decoded straight into the key; the

@@ -40,7 +40,13 @@ extension ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        if json { print(JSONWriter.string(response)) }
+        return try answered(response, json: json)
+    }
+
+    /// `response` as the commands report it: printed with `--json` (with `echo` false, only
+    /// if it failed); a failure's message on standard error without it, and exit 1.
+    func answered(_ response: JSONValue, json: Bool, echo: Bool = true) throws -> JSONValue {
+        if json, echo || response.errorSummary != nil { print(JSONWriter.string(response)) }
         if let summary = response.errorSummary {
             if !json { FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8)) }
             throw ExitCode(1)
@@ -113,11 +119,6 @@ extension ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        if json, echo || response.errorSummary != nil { print(JSONWriter.string(response)) }
-        if let summary = response.errorSummary {
-            if !json { FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8)) }
-            throw ExitCode(1)
-        }
-        return response
+        return try answered(response, json: json, echo: echo)
     }
 }
