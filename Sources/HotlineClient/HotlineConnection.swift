@@ -164,10 +164,7 @@ public final class HotlineConnection: @unchecked Sendable {
 extension JSONValue {
     /// The `error` of a failed response as a sentence: `invalid (call.dialled): …`.
     public var errorSummary: String? {
-        guard self["ok"] == .bool(false), let error = self["error"] else { return nil }
-        let code = error["code"]?.stringValue ?? "error"
-        let message = error["message"]?.stringValue ?? ""
-        if let field = error["field"]?.stringValue { return "\(code) (\(field)): \(message)" }
-        return "\(code): \(message)"
+        guard let response = try? Response(json: self), case .failure(let error) = response.result else { return nil }
+        return Refusal(error: error, line: self).description
     }
 }

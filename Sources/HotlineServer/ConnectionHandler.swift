@@ -284,11 +284,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         case (.hello(let hello), _):
             decoder.workstation = hello.workstation ?? decoder.workstation
             decoder.handler = hello.handler ?? decoder.handler
-            let answer: JSONValue = [
-                "server": .string("hotlined \(HotlineVersion.current)"), "protocol": .int(RequestDecoder.supportedProtocol),
-                "role": .optional(peer.primaryRole?.rawValue),
-                "roles": .array(peer.roles.sorted().map { .string($0.rawValue) }),
-            ]
+            let answer = HelloAnswer(
+                server: "hotlined \(HotlineVersion.current)", protocolVersion: RequestDecoder.supportedProtocol,
+                role: peer.primaryRole?.rawValue, roles: peer.roles.sorted().map(\.rawValue)
+            ).json
             enqueue(context: context, req: decoded.req, immediate: .success(answer))
         case (.alertsSubscribe, _):
             subscribe(context: context, req: decoded.req, peer: peer)
@@ -364,7 +363,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         guard subscriber == nil else {
-            enqueue(context: context, req: req, immediate: .success(["backlog": 0]))
+            enqueue(context: context, req: req, immediate: .success(SubscribeAnswer(backlog: 0).json))
             return
         }
         let subscriber = AlertSubscriber(
@@ -373,7 +372,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // From here, new alerts wait in the subscriber until the backlog has been written.
         dispatcher.hub.add(subscriber)
         let answer = everythingBefore(context.eventLoop).flatMap { subscriber.countBacklog() }
-            .map { count -> JSONValue in ["backlog": .int(Int64(count))] }
+            .map { count -> JSONValue in SubscribeAnswer(backlog: count).json }
             .flatMapErrorThrowing { _ in
                 throw HotlineError(.storage, "The unacknowledged alerts could not be read; subscribe again.")
             }
@@ -534,19 +533,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     static func encode(req: JSONValue?, result: Result<JSONValue, HotlineError>, allocator: ByteBufferAllocator)
         -> ByteBuffer
     {
-        var members: [String: JSONValue]
-        switch result {
-        case .success(let value):
-            members = value.objectValue ?? [:]
-            // A success is "ok": true, except where the op's own answer says otherwise:
-            // `verify` answers "ok": false for a tampered log (PROTOCOL.md section 9), with
-            // no "error", since the request itself succeeded.
-            if members["ok"] == nil { members["ok"] = true }
-        case .failure(let error):
-            members = ["ok": false, "error": error.json]
-        }
-        if let req { members["req"] = req }
-        var bytes = JSONWriter.bytes(.object(members))
+        var bytes = JSONWriter.bytes(Response(req: req, result: result).json)
         bytes.append(0x0A)
         var buffer = allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)

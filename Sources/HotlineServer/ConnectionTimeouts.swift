@@ -94,8 +94,7 @@ final class ConnectionTimeouts: ChannelDuplexHandler {
     private func close(_ context: ChannelHandlerContext, _ message: String) {
         check?.cancel()
         check = nil
-        let error: JSONValue = ["ok": false, "error": HotlineError(.unavailable, message).json]
-        var bytes = JSONWriter.bytes(error)
+        var bytes = JSONWriter.bytes(Response(req: nil, result: .failure(HotlineError(.unavailable, message))).json)
         bytes.append(0x0A)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
             context.close(promise: nil)

@@ -129,8 +129,10 @@ public final class Dispatcher: Sendable {
                 if reason == nil, configuration.reasonsRequired.isRequired(op: "call.get", allowedBy: allowing) {
                     throw ReasonsRequired.missing(op: "call.get", allowedBy: allowing)
                 }
-                guard let next = detail.notesNext else { return (["call": detail.json], [:]) }
-                return (["call": detail.json, "notes_next": .int(next)], ["notes_next": .int(next)])
+                let answer = CallGetAnswer(
+                    call: CallRecord(detail.state, notes: detail.notes, alerts: detail.alerts, recordedAt: detail.recordedAt),
+                    notesNext: detail.notesNext)
+                return (answer.json, detail.notesNext.map { ["notes_next": .int($0)] } ?? [:])
             }
         case .callsList(let query, let reason):
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
@@ -144,9 +146,8 @@ public final class Dispatcher: Sendable {
             return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) {
                 store throws(HotlineError) in
                 let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
-                var answer: [String: JSONValue] = ["calls": .array(page.calls.map(\.summaryJSON))]
-                if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
-                return (.object(answer), ["call_ids": .array(page.calls.map { .string($0.id) })])
+                let answer = CallsListAnswer(calls: page.calls.map(CallSummary.init), nextAfterSeq: page.nextAfterSeq)
+                return (answer.json, ["call_ids": .array(page.calls.map { .string($0.id) })])
             }
         case .auditList(let from, let to, let reason):
             let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
@@ -158,9 +159,8 @@ public final class Dispatcher: Sendable {
             let maxBytes = configuration.limits.maxPageBytes
             return audited(peer, "audit.list", subject: ["filter": filter], reason: reason, on: loop) { store throws(HotlineError) in
                 let page = try Self.storage { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
-                var answer: [String: JSONValue] = ["entries": .array(page.entries.map(\.json))]
-                if let next = page.nextFrom { answer["next_from"] = .string(next.rfc3339) }
-                return (.object(answer), ["entries": .int(Int64(page.entries.count))])
+                let answer = AuditListAnswer(entries: page.entries, nextFrom: page.nextFrom)
+                return (answer.json, ["entries": .int(Int64(page.entries.count))])
             }
         case .verify(let reason):
             guard peer.has(.auditor) else {
@@ -183,7 +183,7 @@ public final class Dispatcher: Sendable {
                 if let seq = report.firstBadSeq { detail["first_bad_seq"] = .int(seq) }
                 if let seq = report.firstBadAuditSeq { detail["first_bad_audit_seq"] = .int(seq) }
                 if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
-                return (report.json, detail)
+                return (VerifyAnswer(report).json, detail)
             }
         case .export(let query, let reason):
             let subject: [String: JSONValue] = ["filter": Self.exportFilter(query)]
@@ -200,10 +200,9 @@ public final class Dispatcher: Sendable {
                 let page = try Self.storage {
                     try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
                 }
-                var answer: [String: JSONValue] = ["shift": window.json, "calls": .array(page.calls)]
-                if let next = page.nextAfterSeq { answer["next_after_seq"] = .int(next) }
+                let answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
                 return (
-                    .object(answer),
+                    answer.json,
                     ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
                 )
             }
@@ -230,7 +229,7 @@ public final class Dispatcher: Sendable {
                     }
                     throw HotlineError(.notFound, "There is no alert \(alertID).", field: "alert_id")
                 }
-                return ["acked_at": .string(at.rfc3339), "alert_id": .string(alert.id)]
+                return AlertAckAnswer(alertID: alert.id, ackedAt: at).json
             }
         case .stats:
             guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
@@ -240,14 +239,11 @@ public final class Dispatcher: Sendable {
             let subscribers = hub.count
             return read(on: loop) { store throws(HotlineError) in
                 let counts = try Self.storage { try store.counts() }
-                var answer: [String: JSONValue] = [
-                    "uptime_s": .int(uptime), "connections": .int(Int64(connections)), "events": .int(counts.events),
-                    "calls": .int(counts.calls), "calls_open": .int(counts.callsOpen),
-                    "alerts_unacked": .int(counts.alertsUnacked), "writer_backlog": .int(Int64(backlog)),
-                    "subscribers": .int(Int64(subscribers)),
-                ]
-                if let fault = store.storageFault { answer["storage_fault"] = .string(fault) }
-                return .object(answer)
+                return StatsAnswer(
+                    uptimeSeconds: uptime, connections: Int64(connections), events: counts.events, calls: counts.calls,
+                    callsOpen: counts.callsOpen, alertsUnacked: counts.alertsUnacked, writerBacklog: Int64(backlog),
+                    subscribers: Int64(subscribers), storageFault: store.storageFault
+                ).json
             }
         }
     }
@@ -264,7 +260,7 @@ public final class Dispatcher: Sendable {
         return writer.offer(
             WriteSubmission(event: event, peer: peer) { result in
                 switch result {
-                case .success(let ack): promise.succeed(ack)
+                case .success(let ack): promise.succeed(ack.json)
                 case .failure(let error): promise.fail(error)
                 }
             }, source: source)

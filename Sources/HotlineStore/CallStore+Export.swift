@@ -5,7 +5,7 @@ extension CallStore {
     /// A page of the shift-end export: summaries (no identity, no note) of calls received
     /// in `[from, to)` in the order they started, each with its alerts.
     public struct ExportPage: Sendable {
-        public var calls: [JSONValue]
+        public var calls: [ExportRow]
         public var nextAfterSeq: Int64?
     }
 
@@ -24,11 +24,8 @@ extension CallStore {
             ).map(Self.alert)
         }
         let byCall = Dictionary(grouping: alerts, by: \.callID)
-        let calls = page.calls.map { state -> JSONValue in
-            guard case .object(var m) = state.summaryJSON else { return state.summaryJSON }
-            m["handling_seconds"] = .optional(state.handlingSeconds)
-            m["alerts"] = .array((byCall[state.id] ?? []).map(\.json))
-            return .object(m)
+        let calls = page.calls.map { state in
+            ExportRow(summary: CallSummary(state), alerts: (byCall[state.id] ?? []).map(AlertView.init))
         }
         return ExportPage(calls: calls, nextAfterSeq: page.nextAfterSeq)
     }

@@ -8,10 +8,10 @@ import Synchronization
 public struct WriteSubmission: Sendable {
     public var event: WriteEvent
     public var peer: Peer
-    public var completion: @Sendable (Result<JSONValue, HotlineError>) -> Void
+    public var completion: @Sendable (Result<WriteAck, HotlineError>) -> Void
 
     public init(
-        event: WriteEvent, peer: Peer, completion: @escaping @Sendable (Result<JSONValue, HotlineError>) -> Void
+        event: WriteEvent, peer: Peer, completion: @escaping @Sendable (Result<WriteAck, HotlineError>) -> Void
     ) {
         self.event = event
         self.peer = peer
@@ -21,15 +21,15 @@ public struct WriteSubmission: Sendable {
 
 extension CallStore {
     enum Processed {
-        case stored(ack: JSONValue, erasedIdentity: Bool, alerts: [Alert], head: Chain.Head, audit: Chain.Head?)
-        case duplicate(ack: JSONValue)
+        case stored(ack: WriteAck, erasedIdentity: Bool, alerts: [Alert], head: Chain.Head, audit: Chain.Head?)
+        case duplicate(ack: WriteAck)
     }
 
     /// What one committed batch produced, beyond the answers: alerts to deliver.
     public struct BatchOutcome: Sendable {
         /// One result for each of the first `results.count` writes of the batch: those it
         /// applied (all of them, unless it was told to stop early).
-        public var results: [Result<JSONValue, HotlineError>]
+        public var results: [Result<WriteAck, HotlineError>]
         public var alerts: [Alert]
     }
 
@@ -48,7 +48,7 @@ extension CallStore {
         _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings = AlertSettings(), now: Timestamp,
         yieldFrom: Int = .max, shouldYield: () -> Bool = { false }
     ) -> BatchOutcome {
-        var results = [Result<JSONValue, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
+        var results = [Result<WriteAck, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
         var applied = batch.count
         var alerts: [Alert] = []
         var needsCheckpoint = false
@@ -314,20 +314,14 @@ extension CallStore {
                 id: UUIDText.random(), callID: state.id, seq: seq, route: state.route, grade: state.grade,
                 reason: reason, raisedAt: now)
         }
-        var ack: [String: JSONValue] = [
-            "call_id": .string(state.id), "seq": .int(seq), "route": .string(state.route),
-            "grade": .string(state.grade.rawValue), "marking": .string(state.marking.rawValue),
-            "anonymous": .bool(state.anonymous), "escalated": .bool(state.escalated),
-            "alert_id": .optional(raised.first?.id), "stripped": .array(decision.stripped.map(JSONValue.string)),
-        ]
-        if !decision.notices.isEmpty { ack["notice"] = .string(decision.notices.joined(separator: " ")) }
-        // The route's rules as the call started under them, chained, so that verify can
-        // hold the projection's copy to them (a later configuration does not change them).
-        if row == nil {
-            ack["route_anonymity"] = .string(state.routeAnonymity.rawValue)
-            ack["route_grade"] = .string(state.routeGrade.rawValue)
-        }
-        let ackJSON = JSONValue.object(ack)
+        // The route's rules as the call started under them are in a start's ack, chained, so
+        // that verify can hold the projection's copy to them (a later configuration does not
+        // change them).
+        let ack = WriteAck(
+            callID: state.id, seq: seq, route: state.route, grade: state.grade.rawValue, marking: state.marking.rawValue,
+            anonymous: state.anonymous, escalated: state.escalated, alertID: raised.first?.id, stripped: decision.stripped,
+            notice: decision.notices.isEmpty ? nil : decision.notices.joined(separator: " "),
+            routeAnonymity: row == nil ? state.routeAnonymity.rawValue : nil, routeGrade: row == nil ? state.routeGrade.rawValue : nil)
 
         let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }
         let sealedIdentity =
@@ -335,7 +329,7 @@ extension CallStore {
             ? nil : keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
         let content = Chain.EventContent(
             seq: seq, eventID: event.eventID, callID: state.id, op: event.op, body: body, secret: secret,
-            ack: JSONWriter.string(ackJSON), recordedAt: now.microseconds, peerUID: Int64(submission.peer.uid),
+            ack: JSONWriter.string(ack.json), recordedAt: now.microseconds, peerUID: Int64(submission.peer.uid),
             peerPID: Int64(submission.peer.pid), identityCommitment: sealedIdentity.map(Chain.commitment(to:)))
         let digest = content.digest
         let hash = Chain.link(previous.hash, digest)
@@ -393,7 +387,7 @@ extension CallStore {
             : row?["identity"]
         try saveProjection(state, location: location, identity: identity, isNew: row == nil, db)
         return .stored(
-            ack: ackJSON, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac),
+            ack: ack, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac),
             audit: audited)
     }
 
@@ -417,11 +411,12 @@ extension CallStore {
                 "event_id \(event.eventID) was already used for a different event (seq \(seq)); a new event needs a new event_id.",
                 field: "event_id")
         }
-        guard case .object(var ack) = try JSONParser.parse(Array((existing["ack"] as String).utf8)) else {
+        // The original acknowledgement, as it was stored and chained.
+        guard var ack = try? WriteAck(json: try JSONParser.parse(Array((existing["ack"] as String).utf8))) else {
             throw HotlineError(.storage, "The stored acknowledgement of event \(seq) is unreadable.")
         }
-        ack["duplicate"] = .bool(true)
-        return .duplicate(ack: .object(ack))
+        ack.duplicate = true
+        return .duplicate(ack: ack)
     }
 
     /// Writes the call's projection. An existing row is updated without touching the

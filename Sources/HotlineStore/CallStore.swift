@@ -306,16 +306,6 @@ public final class CallStore: Sendable {
         /// When the daemon received the call's `call.start` (its `received_at` is the
         /// workstation's word).
         public var recordedAt: Timestamp?
-
-        /// The call as `call.get` answers it. `notes_next` is not part of it: it belongs to
-        /// the answer, beside the call.
-        public var json: JSONValue {
-            guard case .object(var m) = state.detailJSON else { return state.detailJSON }
-            m["notes"] = .array(notes.map(\.json))
-            m["alerts"] = .array(alerts.map(\.json))
-            if let recordedAt { m["recorded_at"] = .string(recordedAt.rfc3339) }
-            return .object(m)
-        }
     }
 
     /// The notes one `call.get` answers unless told otherwise (`limits.max_notes_per_answer`).

@@ -58,18 +58,15 @@ public struct VerifyReport: Sendable, Equatable {
         badCalls.append(id)
         if problems.count < Self.maxProblems { problems.append(problem) }
     }
+}
 
-    /// As the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
-    public var json: JSONValue {
-        var m: [String: JSONValue] = [
-            "ok": .bool(ok), "intact": .bool(ok), "events": .int(events), "audit_entries": .int(auditEntries),
-            "head": .string(eventHead.description), "audit_head": .string(auditHead.description),
-            "problems": .array(problems.map(JSONValue.string)), "keyed_chain": .string(keyed.rawValue),
-        ]
-        if let firstBadSeq { m["first_bad_seq"] = .int(firstBadSeq) }
-        if let firstBadAuditSeq { m["first_bad_audit_seq"] = .int(firstBadAuditSeq) }
-        if !badCalls.isEmpty { m["bad_calls"] = .array(badCalls.prefix(100).map(JSONValue.string)) }
-        return .object(m)
+extension VerifyAnswer {
+    /// The report as the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
+    public init(_ r: VerifyReport) {
+        self.init(
+            intact: r.ok, events: r.events, auditEntries: r.auditEntries, head: r.eventHead.description,
+            auditHead: r.auditHead.description, problems: r.problems, keyedChain: r.keyed.rawValue, firstBadSeq: r.firstBadSeq,
+            firstBadAuditSeq: r.firstBadAuditSeq, badCalls: r.badCalls)
     }
 }
 

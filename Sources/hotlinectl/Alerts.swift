@@ -30,28 +30,24 @@ struct Alerts: ParsableCommand {
         var announcedLoss = false
         while true {
             do {
-                let connection = try parent.connect()
-                let answer = try connection.call(["op": "alerts.subscribe"])
-                if let summary = answer.errorSummary {
-                    FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8))
-                    throw ExitCode(1)
-                }
+                let reader = try parent.reader()
+                let backlog = try reporting(json: false) { try reader.send(.alertsSubscribe, as: SubscribeAnswer.self) }.answer
+                    .backlog
                 if announcedLoss, !output.json { print("-- reconnected") }
                 announcedLoss = false
-                let backlog = Int(answer["backlog"]?.intValue ?? 0)
                 if !follow, backlog == 0, !output.json { print("No unacknowledged alerts.") }
                 var read = 0
                 while follow || read < backlog {
-                    let frame = try connection.nextPush()
+                    let frame = try reader.connection.nextPush()
                     read += 1
-                    if frame["push"] == "disconnect" {
-                        throw CLIError(frame["reason"]?.stringValue ?? "disconnected by the daemon")
+                    // A push this version does not know is passed over.
+                    guard let push = try? Push(json: frame), case .alert(let alert) = push else {
+                        if case .disconnect(let reason)? = try? Push(json: frame) { throw CLIError(reason) }
+                        continue
                     }
-                    guard let alert = frame["alert"], let id = alert["id"]?.stringValue else { continue }
-                    let key = "\(id)/\(alert["level"]?.intValue ?? 1)"
-                    guard seen.insert(key).inserted else { continue }
+                    guard seen.insert("\(alert.id)/\(alert.level)").inserted else { continue }
                     if output.json {
-                        print(JSONWriter.string(alert))
+                        print(JSONWriter.string(alert.json))
                     } else {
                         print(Self.describe(alert))
                     }
@@ -75,15 +71,11 @@ struct Alerts: ParsableCommand {
     }
 
     /// One line a supervisor can read at a glance.
-    static func describe(_ alert: JSONValue) -> String {
-        let raised = (try? Timestamp(rfc3339: alert["raised_at"]?.stringValue ?? "")) ?? Timestamp(microseconds: 0)
-        let age = Int(Timestamp(secondsSince1970: Date().timeIntervalSince1970).seconds(since: raised))
+    static func describe(_ alert: AlertView) -> String {
+        let age = Int(Timestamp(secondsSince1970: Date().timeIntervalSince1970).seconds(since: alert.raisedAt))
         let ageText = age >= 3600 ? "\(age / 3600)h\(age % 3600 / 60)m" : age >= 60 ? "\(age / 60)m\(age % 60)s" : "\(age)s"
-        let level = alert["level"]?.intValue ?? 1
-        let reason = (alert["reason"]?.stringValue ?? "?").uppercased()
-        return "ALERT L\(level)  \(reason)  route \(alert["route"]?.stringValue ?? "?")  grade \(alert["grade"]?.stringValue ?? "?")  "
-            + "raised \(alert["raised_at"]?.stringValue ?? "?") (\(ageText) ago)  call \(alert["call_id"]?.stringValue ?? "?")  "
-            + "alert \(alert["id"]?.stringValue ?? "?")"
+        return "ALERT L\(alert.level)  \(alert.reason.uppercased())  route \(alert.route)  grade \(alert.grade)  "
+            + "raised \(alert.raisedAt.rfc3339) (\(ageText) ago)  call \(alert.callID)  alert \(alert.id)"
     }
 }
 
@@ -95,7 +87,7 @@ struct Ack: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let r = try perform(["op": "alert.ack", "alert_id": .string(alertID)], on: try parent.connect(), json: output.json)
-        if !output.json { print("Alert \(alertID) acknowledged at \(r["acked_at"]?.stringValue ?? "?")") }
+        let ack = try perform(.alertAck(alertID: alertID), on: try parent.reader(), json: output.json, as: AlertAckAnswer.self)
+        if !output.json { print("Alert \(alertID) acknowledged at \(ack.ackedAt.rfc3339)") }
     }
 }

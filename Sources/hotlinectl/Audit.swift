@@ -17,62 +17,52 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         let toTime = try parseTime(to, flag: "--to")
-        var fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
-        let connection = try parent.connect()
+        let fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
+        let reader = try parent.reader(reason: reasonOptions.reason, what: "reading the audit log")
         var printedHeader = false
-        var reason = reasonOptions.reason
-        while true {
-            let request: [String: JSONValue] = ["op": "audit.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339)]
-            let response = try performRead(
-                request, on: connection, json: output.json, reason: &reason, what: "reading the audit log")
-            if !output.json {
+        try reporting(json: output.json) {
+            try reader.auditEntries(from: fromTime, to: toTime) { page in
+                if output.json {
+                    print(JSONWriter.string(page.line))
+                    return
+                }
                 if !printedHeader {
                     print("SEQ     AT (UTC)                     UID     ROLE        OP                RESULT     WHAT")
                     printedHeader = true
                 }
-                for entry in response["entries"]?.arrayValue ?? [] { print(Self.line(entry)) }
+                for entry in page.answer.entries { print(Self.line(entry)) }
             }
-            guard let next = response["next_from"]?.stringValue, let nextTime = try? Timestamp(rfc3339: next) else {
-                break
-            }
-            fromTime = nextTime
         }
     }
 
-    static func line(_ e: JSONValue) -> String {
+    static func line(_ e: AuditEntry) -> String {
         func col(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
         var what: [String] = []
-        if let ids = e["call_ids"]?.arrayValue {
-            let shown = ids.prefix(3).compactMap(\.stringValue)
-            what.append("calls " + shown.joined(separator: " ") + (ids.count > 3 ? " (+\(ids.count - 3) more)" : ""))
+        if let ids = e.callIDs {
+            what.append("calls " + ids.prefix(3).joined(separator: " ") + (ids.count > 3 ? " (+\(ids.count - 3) more)" : ""))
         }
         // A page of a call's notes (call.get with notes_after, or answered with notes_next).
-        let notesAfter = e["notes_after"]?.intValue, notesNext = e["notes_next"]?.intValue
-        if notesAfter != nil || notesNext != nil {
+        if e.notesAfter != nil || e.notesNext != nil {
             what.append(
-                "notes " + (notesAfter.map { "after seq \($0)" } ?? "from the first")
-                    + (notesNext.map { " to seq \($0)" } ?? " to the last"))
+                "notes " + (e.notesAfter.map { "after seq \($0)" } ?? "from the first")
+                    + (e.notesNext.map { " to seq \($0)" } ?? " to the last"))
         }
-        if let filter = e["filter"], filter != .null { what.append("filter " + JSONWriter.string(filter)) }
-        if let alert = e["alert_id"]?.stringValue { what.append("alert \(alert)") }
-        if e["op"]?.stringValue == AuditOp.markingLowered {
-            what.append("\(e["from"]?.stringValue ?? "?") -> \(e["to"]?.stringValue ?? "?")")
-        }
-        if let ok = e["ok"]?.boolValue { what.append(ok ? "log intact" : "TAMPERING FOUND") }
-        if let reason = e["reason"]?.stringValue {
+        if let filter = e.filter { what.append("filter " + JSONWriter.string(filter)) }
+        if let alert = e.alertID { what.append("alert \(alert)") }
+        if let change = e.markingChange { what.append("\(change.from) -> \(change.to)") }
+        if let ok = e.verifiedIntact { what.append(ok ? "log intact" : "TAMPERING FOUND") }
+        if let reason = e.reason {
             // One line per entry: a reason's line breaks are shown as spaces.
             let flat = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
             what.append("reason \"\(flat)\"")
         }
-        switch e["reason_unreadable"]?.stringValue {
-        case "key_retired"?: what.append("reason sealed under a key no longer in the key file")
-        case "altered"?: what.append("REASON ALTERED: it does not open for this entry")
-        default: break
+        switch e.reasonUnreadable {
+        case .keyRetired?: what.append("reason sealed under a key no longer in the key file")
+        case .altered?: what.append("REASON ALTERED: it does not open for this entry")
+        case nil: break
         }
-        return col(String(e["seq"]?.intValue ?? 0), 8) + col(e["at"]?.stringValue ?? "-", 29)
-            + col(String(e["uid"]?.intValue ?? -1), 8) + col(e["role"]?.stringValue ?? "(daemon)", 12)
-            + col(e["op"]?.stringValue ?? "-", 18) + col(e["result"]?.stringValue ?? "-", 11)
-            + what.joined(separator: "; ")
+        return col(String(e.seq), 8) + col(e.at.rfc3339, 29) + col(String(e.uid), 8) + col(e.role?.rawValue ?? "(daemon)", 12)
+            + col(e.op, 18) + col(e.result ?? "-", 11) + what.joined(separator: "; ")
     }
 }
 
@@ -127,7 +117,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        let report: JSONValue
+        let report: VerifyAnswer
         if let database {
             var events = anchor.compactMap(Chain.Head.init)
             var audit = auditAnchor.compactMap(Chain.Head.init)
@@ -156,15 +146,14 @@ struct Verify: ParsableCommand {
                     "the journal says hotlined laid the keyed chain over the log \(journal.keyedChainLaid) times: once is the upgrade; again means the database was rolled back to before it, as someone hiding a rewrite would"
                 )
             }
-            report = verified.json
-            if output.json { print(JSONWriter.string(report)) }
+            report = VerifyAnswer(verified)
+            if output.json { print(JSONWriter.string(report.json)) }
         } else {
-            var reason = reasonOptions.reason
-            report = try performRead(
-                ["op": "verify"], on: try parent.connect(), json: output.json, reason: &reason, what: "verifying the log")
+            let reader = try parent.reader(reason: reasonOptions.reason, what: "verifying the log")
+            report = try perform(.verify(), on: reader, json: output.json, as: VerifyAnswer.self)
         }
         if !output.json { Self.describe(report) }
-        if report["intact"] != .bool(true) { throw ExitCode(1) }
+        if !report.intact { throw ExitCode(1) }
     }
 
     /// What the journal in `path` says (journalctl -o json; `-` is standard input).
@@ -191,28 +180,24 @@ struct Verify: ParsableCommand {
         }
     }
 
-    static func describe(_ r: JSONValue) {
-        let events = r["events"]?.intValue ?? 0
-        let audit = r["audit_entries"]?.intValue ?? 0
-        if r["intact"] == .bool(true) {
-            print("The log is intact: \(events) events and \(audit) audit entries verified.")
+    static func describe(_ r: VerifyAnswer) {
+        if r.intact {
+            print("The log is intact: \(r.events) events and \(r.auditEntries) audit entries verified.")
         } else {
-            print("TAMPERING FOUND in a log of \(events) events and \(audit) audit entries.")
-            if let seq = r["first_bad_seq"]?.intValue { print("  first bad event:       seq \(seq)") }
-            if let seq = r["first_bad_audit_seq"]?.intValue { print("  first bad audit entry: seq \(seq)") }
-            if let calls = r["bad_calls"]?.arrayValue, !calls.isEmpty {
-                print("  calls whose state disagrees with their events: \(calls.count)")
-            }
-            for p in r["problems"]?.arrayValue ?? [] { print("  - \(p.stringValue ?? "")") }
+            print("TAMPERING FOUND in a log of \(r.events) events and \(r.auditEntries) audit entries.")
+            if let seq = r.firstBadSeq { print("  first bad event:       seq \(seq)") }
+            if let seq = r.firstBadAuditSeq { print("  first bad audit entry: seq \(seq)") }
+            if !r.badCalls.isEmpty { print("  calls whose state disagrees with their events: \(r.badCalls.count)") }
+            for p in r.problems { print("  - \(p)") }
         }
-        switch r["keyed_chain"]?.stringValue {
-        case "not_checked"?:
+        switch r.keyedChain {
+        case "not_checked":
             print("The keyed chain was NOT checked (no --key-file): a rewrite with recomputed hashes is caught only by anchors.")
-        case "absent"?:
+        case "absent":
             print("This database predates the keyed chain: only the plain chain was checked.")
         default: break
         }
-        print("Event chain head: \(r["head"]?.stringValue ?? "-")")
-        print("Audit chain head: \(r["audit_head"]?.stringValue ?? "-")")
+        print("Event chain head: \(r.head)")
+        print("Audit chain head: \(r.auditHead)")
     }
 }

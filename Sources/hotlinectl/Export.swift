@@ -36,47 +36,40 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let formats = format.isEmpty ? Format.allCases : Array(Set(format)).sorted { $0.rawValue < $1.rawValue }
-        var window: [String: JSONValue] = [:]
+        let window: ExportQuery.Window
         if let shift {
-            window["shift"] = .string(shift)
+            window = .shift(shift)
         } else if let from, let to {
-            window["from"] = .string(try parseTime(from, flag: "--from").rfc3339)
-            window["to"] = .string(try parseTime(to, flag: "--to").rfc3339)
+            window = .range(from: try parseTime(from, flag: "--from"), to: try parseTime(to, flag: "--to"))
+        } else {
+            throw ValidationError("Give --shift (previous, current or NAME:YYYY-MM-DD), or --from and --to.")
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CLIError("\(out) is not a directory")
         }
-        let connection = try parent.connect()
+        let reader = try parent.reader(reason: reasonOptions.reason, what: "this export")
 
-        // The first page says which instants the shift covers; later pages ask for exactly
-        // those, so a shift boundary passing mid-export changes nothing.
-        var reason = reasonOptions.reason
-        var request = window.merging(["op": "export", "limit": .int(Int64(pageSize))]) { a, _ in a }
-        var first = try performRead(request, on: connection, json: false, reason: &reason, what: "this export")
-        guard let resolved = first["shift"].flatMap(ShiftWindow.init(json:)) else {
-            throw CLIError("the daemon's answer has no shift window")
-        }
-        request = [
-            "op": "export", "from": .string(resolved.from.rfc3339), "to": .string(resolved.to.rfc3339), "limit": .int(Int64(pageSize)),
-        ]
-
-        var files = try ExportFiles(directory: out, stem: resolved.fileStem, formats: formats)
-        defer { files.abandon() }
-        var summary = ShiftSummary(window: resolved)
-        while true {
-            var rows = ""
-            for call in first["calls"]?.arrayValue ?? [] {
-                guard let c = ExportCall(json: call) else { throw CLIError("the daemon sent a call this export cannot read") }
-                summary.add(c)
-                rows += ExportCSV.row(c)
+        var files: ExportFiles? = nil
+        defer { files?.abandon() }
+        var summary: ShiftSummary? = nil
+        let resolved = try reporting(json: false) {
+            try reader.export(window, pageSize: pageSize) { page in
+                if files == nil {
+                    files = try ExportFiles(directory: out, stem: page.shift.fileStem, formats: formats)
+                    summary = ShiftSummary(window: page.shift)
+                }
+                var rows = ""
+                for row in page.calls {
+                    let call = ExportCall(row)
+                    summary!.add(call)
+                    rows += ExportCSV.row(call)
+                }
+                try files!.appendCSV(rows)
             }
-            try files.appendCSV(rows)
-            guard let next = first["next_after_seq"] else { break }
-            request["after_seq"] = next
-            first = try performRead(request, on: connection, json: false, reason: &reason, what: "this export")
         }
-        try files.write(.json, JSONWriter.string(summary.json) + "\n")
+        guard files != nil, let summary else { throw CLIError("the daemon answered the export with no page") }
+        try files!.write(.json, JSONWriter.string(summary.json) + "\n")
         if formats.contains(.html) {
             guard let zone = SystemTimeZone(resolved.timezone) else {
                 throw CLIError("the timezone \(resolved.timezone) is not in this system's timezone database")
@@ -85,9 +78,9 @@ struct Export: ParsableCommand {
                 summary: summary, zone: zone, marking: summary.highestMarking.rawValue,
                 generatedAt: Timestamp(secondsSince1970: Date().timeIntervalSince1970), generator: "hotlinectl export"
             ).page
-            try files.write(.html, page)
+            try files!.write(.html, page)
         }
-        let written = try files.commit()
+        let written = try files!.commit()
         print("\(summary.calls) calls, \(resolved.description); wrote \(written.joined(separator: ", "))")
     }
 }

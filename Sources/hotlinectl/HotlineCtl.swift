@@ -29,29 +29,44 @@ struct HotlineCtl: ParsableCommand {
             throw CLIError("\(error)")
         }
     }
+
+    /// A reader on a new connection: `reason` is sent with every read, and when the daemon
+    /// answers that one is required and none was given, one is asked for at the terminal
+    /// (``ReasonOptions/ask(what:)``) for `what`.
+    func reader(reason: String? = nil, what: String = "this read") throws -> LogReader {
+        LogReader(connection: try connect(), reason: reason) { ReasonOptions.ask(what: what) }
+    }
 }
 
 extension ParsableCommand {
-    /// Sends `request`, and on failure exits non-zero with the daemon's message.
-    func perform(_ request: JSONValue, on connection: HotlineConnection, json: Bool) throws -> JSONValue {
-        let response: JSONValue
+    /// Runs `body` (requests on a ``LogReader``) and reports a failure as the commands do: a
+    /// refusal is printed as it came with `--json`, else its message goes to standard error,
+    /// and the command exits 1; a lost connection or an unreadable answer exits with its
+    /// message.
+    func reporting<T>(json: Bool, _ body: () throws -> T) throws -> T {
         do {
-            response = try connection.call(request)
-        } catch {
+            return try body()
+        } catch let refusal as Refusal {
+            if json {
+                print(JSONWriter.string(refusal.line))
+            } else {
+                FileHandle.standardError.write(Data("hotlinectl: \(refusal)\n".utf8))
+            }
+            throw ExitCode(1)
+        } catch let error as HotlineConnection.Failure {
+            throw CLIError("\(error)")
+        } catch let error as AnswerError {
             throw CLIError("\(error)")
         }
-        return try answered(response, json: json)
     }
 
-    /// `response` as the commands report it: printed with `--json` (with `echo` false, only
-    /// if it failed); a failure's message on standard error without it, and exit 1.
-    func answered(_ response: JSONValue, json: Bool, echo: Bool = true) throws -> JSONValue {
-        if json, echo || response.errorSummary != nil { print(JSONWriter.string(response)) }
-        if let summary = response.errorSummary {
-            if !json { FileHandle.standardError.write(Data("hotlinectl: \(summary)\n".utf8)) }
-            throw ExitCode(1)
+    /// Sends `request` and decodes its answer; with `--json` prints the answer's line.
+    func perform<T: WireValue>(_ request: Request, on reader: LogReader, json: Bool, as _: T.Type = T.self) throws -> T {
+        try reporting(json: json) {
+            let answered = try reader.send(request, as: T.self)
+            if json { print(JSONWriter.string(answered.line)) }
+            return answered.answer
         }
-        return response
     }
 }
 
@@ -87,38 +102,5 @@ struct ReasonOptions: ParsableArguments {
         guard let line = readLine(strippingNewline: true) else { return nil }
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         return trimmed.isEmpty ? nil : trimmed
-    }
-}
-
-extension Dictionary where Key == String, Value == JSONValue {
-    /// Adds `"reason"` when there is one.
-    mutating func add(reason: String?) {
-        if let reason { self["reason"] = .string(reason) }
-    }
-}
-
-extension ParsableCommand {
-    /// Sends the read `request` with `reason`; if the daemon answers that a reason is
-    /// required and none was given, asks for one at the terminal (``ReasonOptions/ask(what:)``),
-    /// keeps it in `reason` for the pages that follow, and sends the request again. Then as
-    /// ``perform(_:on:json:)`` (with `echo` false, a JSON answer is printed only if it failed).
-    func performRead(
-        _ request: [String: JSONValue], on connection: HotlineConnection, json: Bool, echo: Bool = true,
-        reason: inout String?, what: String
-    ) throws -> JSONValue {
-        var request = request
-        request.add(reason: reason)
-        var response: JSONValue
-        do {
-            response = try connection.call(.object(request))
-            if reason == nil, response["error"]?["field"] == "reason", let typed = ReasonOptions.ask(what: what) {
-                reason = typed
-                request.add(reason: typed)
-                response = try connection.call(.object(request))
-            }
-        } catch {
-            throw CLIError("\(error)")
-        }
-        return try answered(response, json: json, echo: echo)
     }
 }

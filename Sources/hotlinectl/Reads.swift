@@ -14,97 +14,56 @@ struct Show: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let response = try wholeCall(on: try parent.connect())
-        if output.json { print(JSONWriter.string(response)) }
-        guard !output.json, let call = response["call"] else { return }
-        func text(_ key: String) -> String {
-            switch call[key] {
-            case .string(let s): s
-            case .bool(let b): b ? "yes" : "no"
-            case .int(let i): String(i)
-            case .double(let d): String(d)
-            default: "-"
-            }
+        let reader = try parent.reader(reason: reasonOptions.reason, what: "reading call \(callID)")
+        // Every page of notes, printed once as one answer (with --json, the answer's line
+        // with the notes of every page and no notes_next).
+        let answer = try reporting(json: output.json) { try reader.wholeCall(callID) }
+        if output.json {
+            print(JSONWriter.string(Response(req: nil, result: .success(answer.json)).json))
+            return
         }
-        print("Call \(text("id"))")
-        for (label, key) in [
-            ("dialled", "dialled"), ("route", "route"), ("grade", "grade"), ("marking", "marking"),
-            ("anonymous", "anonymous"), ("escalated", "escalated"), ("category", "category"),
-            ("received", "received_at"), ("answered", "answered_at"), ("ended", "ended_at"), ("outcome", "outcome"),
-            ("workstation", "workstation"), ("handler", "handler"), ("started by", "owner_uid"),
-            ("logged", "recorded_at"), ("cli", "cli"),
-        ] {
-            print("  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + text(key))
+        Self.describe(answer.call)
+    }
+
+    static func describe(_ call: CallRecord) {
+        let c = call.summary
+        func yes(_ b: Bool) -> String { b ? "yes" : "no" }
+        print("Call \(c.callID)")
+        for (label, value) in [
+            ("dialled", c.dialled), ("route", c.route), ("grade", c.grade), ("marking", c.marking),
+            ("anonymous", yes(c.anonymous)), ("escalated", yes(c.escalated)), ("category", c.category),
+            ("received", c.receivedAt.rfc3339), ("answered", c.answeredAt?.rfc3339), ("ended", c.endedAt?.rfc3339),
+            ("outcome", c.outcome), ("workstation", c.workstation), ("handler", c.handler),
+            ("started by", String(call.ownerUID)), ("logged", call.recordedAt?.rfc3339), ("cli", call.identity.cli),
+        ] as [(String, String?)] {
+            print("  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + (value ?? "-"))
         }
-        if let caller = call["caller"]?.objectValue {
-            for key in ["name", "contact", "address"] {
-                if let v = caller[key]?.stringValue { print("  " + "caller \(key)".padding(toLength: 12, withPad: " ", startingAt: 0) + v) }
-            }
+        for (key, value) in [("name", call.identity.name), ("contact", call.identity.contact), ("address", call.identity.address)] {
+            if let value { print("  " + "caller \(key)".padding(toLength: 12, withPad: " ", startingAt: 0) + value) }
         }
-        if let flags = call["flags"]?.objectValue, !flags.isEmpty {
-            let set = flags.filter { $0.value == .bool(true) }.keys.sorted()
+        if !c.flags.isEmpty {
+            let set = c.flagsSet
             print("  flags       \(set.isEmpty ? "-" : set.joined(separator: ", "))")
         }
-        if let location = call["location"], location != .null {
-            let words = location["text"]?.stringValue ?? ""
-            let coords = location["lat"]?.doubleValue.map { lat in " (\(lat), \(location["lon"]?.doubleValue ?? 0))" } ?? ""
-            print("  location    \(words)\(coords)")
+        if let location = call.location {
+            let coords = location.lat.map { lat in " (\(lat), \(location.lon ?? 0))" } ?? ""
+            print("  location    \(location.text ?? "")\(coords)")
         }
-        let alerts = call["alerts"]?.arrayValue ?? []
-        if !alerts.isEmpty {
+        if !call.alerts.isEmpty {
             print("Alerts")
-            for a in alerts {
-                let acked = a["acked_at"]?.stringValue.map { "acknowledged \($0)" } ?? "NOT ACKNOWLEDGED"
-                print(
-                    "  \(a["raised_at"]?.stringValue ?? "")  \(a["reason"]?.stringValue ?? "")  level \(a["level"]?.intValue ?? 1)  \(acked)"
-                )
+            for a in call.alerts {
+                let acked = a.ackedAt.map { "acknowledged \($0.rfc3339)" } ?? "NOT ACKNOWLEDGED"
+                print("  \(a.raisedAt.rfc3339)  \(a.reason)  level \(a.level)  \(acked)")
             }
         }
-        let notes = call["notes"]?.arrayValue ?? []
-        if !notes.isEmpty {
+        if !call.notes.isEmpty {
             print("Notes")
-            for n in notes {
+            for n in call.notes {
                 // What the workstation declared, then what the daemon saw: the writer's uid and
                 // when it was received.
-                let seen =
-                    n["uid"]?.intValue.map { uid in
-                        " [uid \(uid)" + (n["recorded_at"]?.stringValue.map { ", logged \($0)" } ?? "") + "]"
-                    } ?? ""
-                print("  \(n["at"]?.stringValue ?? "")  \(n["by"]?.stringValue ?? "")\(seen): \(n["text"]?.stringValue ?? "")")
+                let seen = n.uid.map { uid in " [uid \(uid)" + (n.recordedAt.map { ", logged \($0.rfc3339)" } ?? "") + "]" } ?? ""
+                print("  \(n.at.rfc3339)  \(n.by)\(seen): \(n.text)")
             }
-        }
-    }
-}
-
-extension Show {
-    /// The call with every note: `call.get` answers at most `limits.max_notes_per_answer`
-    /// notes at once, so this follows `notes_next` on one connection until no page follows,
-    /// and answers the last page with the notes of every page (and no `notes_next`).
-    /// A refusal is reported as ``perform(_:on:json:)`` reports it.
-    func wholeCall(on connection: HotlineConnection) throws -> JSONValue {
-        var notes: [JSONValue] = []
-        var after: Int64? = nil
-        var reason = reasonOptions.reason
-        while true {
-            var request: [String: JSONValue] = ["op": "call.get", "call_id": .string(callID)]
-            if let after { request["notes_after"] = .int(after) }
-            // With --json an error is printed as it came; the pages are printed whole, once.
-            let response = try performRead(
-                request, on: connection, json: output.json, echo: false, reason: &reason, what: "reading call \(callID)")
-            guard case .object(var answer) = response, case .object(var call) = answer["call"] else {
-                throw CLIError("hotlined answered call.get without a call")
-            }
-            notes += call["notes"]?.arrayValue ?? []
-            guard let next = answer["notes_next"]?.intValue else {
-                call["notes"] = .array(notes)
-                answer["call"] = .object(call)
-                return .object(answer)
-            }
-            // Each page starts after the last; a cursor that does not move would loop for ever.
-            guard after.map({ next > $0 }) ?? true else {
-                throw CLIError("hotlined answered notes_next \(next) after notes_after \(after!); giving up")
-            }
-            after = next
         }
     }
 }
@@ -124,40 +83,35 @@ struct List: ParsableCommand {
     func run() throws {
         let toTime = try parseTime(to, flag: "--to")
         let fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
-        let connection = try parent.connect()
-        var after: Int64? = nil
+        let reader = try parent.reader(reason: reasonOptions.reason, what: "listing calls")
         var printedHeader = false
-        var reason = reasonOptions.reason
-        repeat {
-            var request: [String: JSONValue] = [
-                "op": "calls.list", "from": .string(fromTime.rfc3339), "to": .string(toTime.rfc3339),
-                "limit": .int(Int64(limit)),
-            ]
-            if let route { request["route"] = .string(route) }
-            if let after { request["after_seq"] = .int(after) }
-            let response = try performRead(request, on: connection, json: output.json, reason: &reason, what: "listing calls")
-            after = response["next_after_seq"]?.intValue
-            if output.json { continue }
-            if !printedHeader {
-                print(
-                    "RECEIVED (UTC)        CALL                                  ROUTE                   GRADE      MARKING             ANON ESC OUTCOME"
-                )
-                printedHeader = true
-            }
-            for c in response["calls"]?.arrayValue ?? [] {
-                func col(_ key: String, _ width: Int) -> String {
-                    (c[key]?.stringValue ?? "-").padding(toLength: width, withPad: " ", startingAt: 0)
+        let query = CallsQuery(from: fromTime, to: toTime, route: route, limit: limit)
+        let more = try reporting(json: output.json) {
+            try reader.listCalls(query, all: all) { page in
+                if output.json {
+                    print(JSONWriter.string(page.line))
+                    return
                 }
-                let anon = c["anonymous"] == .bool(true) ? "yes " : "no  "
-                let esc = c["escalated"] == .bool(true) ? "yes " : "no  "
-                let received = String((c["received_at"]?.stringValue ?? "-").prefix(19)).replacingOccurrences(of: "T", with: " ")
-                print(
-                    received.padding(toLength: 22, withPad: " ", startingAt: 0) + col("call_id", 38) + col("route", 24) + col("grade", 11)
-                        + col("marking", 20) + anon + " " + esc + (c["outcome"]?.stringValue ?? "open"))
+                if !printedHeader {
+                    print(
+                        "RECEIVED (UTC)        CALL                                  ROUTE                   GRADE      MARKING             ANON ESC OUTCOME"
+                    )
+                    printedHeader = true
+                }
+                for c in page.answer.calls {
+                    func col(_ text: String?, _ width: Int) -> String {
+                        (text ?? "-").padding(toLength: width, withPad: " ", startingAt: 0)
+                    }
+                    let received = String(c.receivedAt.rfc3339.prefix(19)).replacingOccurrences(of: "T", with: " ")
+                    print(
+                        received.padding(toLength: 22, withPad: " ", startingAt: 0) + col(c.callID, 38) + col(c.route, 24)
+                            + col(c.grade, 11) + col(c.marking, 20) + (c.anonymous ? "yes " : "no  ") + " "
+                            + (c.escalated ? "yes " : "no  ") + (c.outcome ?? "open"))
+                }
             }
-        } while all && after != nil
-        if !output.json, after != nil {
-            print("(more: run again with --all, or use after_seq \(after!))")
+        }
+        if !output.json, let more {
+            print("(more: run again with --all, or use after_seq \(more))")
         }
     }
 }
@@ -169,12 +123,10 @@ struct Stats: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let response = try perform(["op": "stats"], on: try parent.connect(), json: output.json)
-        guard !output.json, let members = response.objectValue else { return }
-        for key in members.keys.sorted() where key != "ok" && key != "req" {
-            let value = members[key]!
-            let text = value.intValue.map(String.init) ?? value.stringValue ?? JSONWriter.string(value)
-            print(key.padding(toLength: 16, withPad: " ", startingAt: 0) + text)
+        let stats = try perform(.stats, on: try parent.reader(), json: output.json, as: StatsAnswer.self)
+        guard !output.json else { return }
+        for (name, value) in stats.counters {
+            print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + value)
         }
     }
 }

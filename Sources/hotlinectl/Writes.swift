@@ -28,7 +28,8 @@ struct CallerOptions: ParsableArguments {
         }
     }
 
-    func add(to members: inout [String: JSONValue]) throws {
+    /// The identity given, from the file or the flags.
+    func identity() throws -> CallerIdentity {
         var identity = CallerIdentity(cli: cli, name: callerName, contact: callerContact, address: callerAddress)
         if let callerFrom {
             let text = try readPrivateInput(callerFrom, flag: "--caller-from")
@@ -43,7 +44,7 @@ struct CallerOptions: ParsableArguments {
                 cli: fields["cli"]?.stringValue, name: fields["name"]?.stringValue,
                 contact: fields["contact"]?.stringValue, address: fields["address"]?.stringValue)
         }
-        members.merge(identity.json.objectValue ?? [:]) { _, new in new }
+        return identity
     }
 }
 
@@ -66,36 +67,37 @@ struct AuthorOptions: ParsableArguments {
     @Option(help: "The workstation writing this event.") var workstation: String?
     @Option(help: "The call handler's number (shown beside notes).") var handler: String?
 
-    func connect(_ parent: HotlineCtl) throws -> HotlineConnection {
-        let connection = try parent.connect()
-        guard workstation != nil || handler != nil else { return connection }
-        var hello: [String: JSONValue] = ["op": "hello", "protocol": 1]
-        if let workstation { hello["workstation"] = .string(workstation) }
-        if let handler { hello["handler"] = .string(handler) }
-        let response = try connection.call(.object(hello))
-        if let summary = response.errorSummary { throw CLIError(summary) }
-        return connection
+    func connect(_ parent: HotlineCtl) throws -> LogReader {
+        let reader = try parent.reader()
+        guard workstation != nil || handler != nil else { return reader }
+        do {
+            _ = try reader.send(.hello(Request.Hello(workstation: workstation, handler: handler)), as: HelloAnswer.self)
+        } catch let refusal as Refusal {
+            throw CLIError(refusal.description)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        return reader
     }
 }
 
 /// Prints a write's acknowledgement for a person.
-func printAck(_ ack: JSONValue, verb: String) {
-    let callID = ack["call_id"]?.stringValue ?? "?"
-    let duplicate = ack["duplicate"] == .bool(true) ? " (already logged: this is the original acknowledgement)" : ""
-    print("Call \(callID) \(verb), event \(ack["seq"]?.intValue.map(String.init) ?? "?")\(duplicate)")
-    print("  route      \(ack["route"]?.stringValue ?? "?")")
-    print("  grade      \(ack["grade"]?.stringValue ?? "?")")
-    print("  marking    \(ack["marking"]?.stringValue ?? "?")")
-    print("  anonymous  \(ack["anonymous"] == .bool(true) ? "yes" : "no")")
-    if let alert = ack["alert_id"]?.stringValue {
+func printAck(_ ack: WriteAck, verb: String) {
+    let duplicate = ack.duplicate ? " (already logged: this is the original acknowledgement)" : ""
+    print("Call \(ack.callID) \(verb), event \(ack.seq)\(duplicate)")
+    print("  route      \(ack.route)")
+    print("  grade      \(ack.grade)")
+    print("  marking    \(ack.marking)")
+    print("  anonymous  \(ack.anonymous ? "yes" : "no")")
+    if let alert = ack.alertID {
         print("  ESCALATED  alert \(alert) raised for supervisors")
-    } else if ack["escalated"] == .bool(true) {
+    } else if ack.escalated {
         print("  escalated  yes")
     }
-    if let stripped = ack["stripped"]?.arrayValue, !stripped.isEmpty {
-        print("  stripped   \(stripped.compactMap(\.stringValue).joined(separator: ", ")) (not stored: the caller is anonymous)")
+    if !ack.stripped.isEmpty {
+        print("  stripped   \(ack.stripped.joined(separator: ", ")) (not stored: the caller is anonymous)")
     }
-    if let notice = ack["notice"]?.stringValue { print("  notice     \(notice)") }
+    if let notice = ack.notice { print("  notice     \(notice)") }
 }
 
 struct Start: ParsableCommand {
@@ -117,17 +119,12 @@ struct Start: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        var call: [String: JSONValue] = [
-            "id": .string(callID ?? UUIDText.random()), "dialled": .string(dialled),
-            "received_at": .string(try parseTime(receivedAt, flag: "--received-at").rfc3339),
-        ]
-        if let answeredAt { call["answered_at"] = .string(try parseTime(answeredAt, flag: "--answered-at").rfc3339) }
-        if let workstation { call["workstation"] = .string(workstation) }
-        if let handler { call["handler"] = .string(handler) }
-        if anonymous { call["anonymous_requested"] = true }
-        try caller.add(to: &call)
-        let request: JSONValue = ["op": "call.start", "event_id": .string(newEventID()), "call": .object(call)]
-        let ack = try perform(request, on: try parent.connect(), json: output.json)
+        let start = CallStart(
+            eventID: newEventID(), callID: callID ?? UUIDText.random(), dialled: dialled,
+            receivedAt: try parseTime(receivedAt, flag: "--received-at"),
+            answeredAt: try answeredAt.map { try parseTime($0, flag: "--answered-at") }, workstation: workstation,
+            handler: handler, identity: try caller.identity(), anonymousRequested: anonymous ? true : nil)
+        let ack = try perform(.write(.start(start)), on: try parent.reader(), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "started") }
     }
 }
@@ -157,38 +154,34 @@ struct Update: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        var set: [String: JSONValue] = [:]
-        if let category { set["category"] = .string(category) }
-        if locationText != nil || lat != nil || lon != nil {
-            var location: [String: JSONValue] = [:]
-            if let locationText { location["text"] = .string(locationText) }
-            if let lat { location["lat"] = .double(lat) }
-            if let lon { location["lon"] = .double(lon) }
-            set["location"] = .object(location)
+        var changes = CallChanges(category: category, identity: try caller.identity())
+        if locationText != nil || lat != nil || lon != nil { changes.location = Location(text: locationText, lat: lat, lon: lon) }
+        if let threatToLife { changes.flags["threat_to_life"] = threatToLife }
+        if let vulnerablePerson { changes.flags["vulnerable_person"] = vulnerablePerson }
+        changes.grade = try grade.map { text in
+            guard let grade = Grade(rawValue: text) else {
+                throw ValidationError("--grade must be one of: \(Grade.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            return grade
         }
-        var flags: [String: JSONValue] = [:]
-        if let threatToLife { flags["threat_to_life"] = .bool(threatToLife) }
-        if let vulnerablePerson { flags["vulnerable_person"] = .bool(vulnerablePerson) }
-        if !flags.isEmpty { set["flags"] = .object(flags) }
-        if let grade { set["grade"] = .string(grade) }
-        if let marking { set["marking"] = .string(marking) }
-        if anonymous { set["anonymous_requested"] = true }
-        try caller.add(to: &set)
-        var request: [String: JSONValue] = [
-            "op": "call.update", "event_id": .string(newEventID()), "call_id": .string(callID),
-            "at": .string(try parseTime(at, flag: "--at").rfc3339),
-        ]
-        if !set.isEmpty { request["set"] = .object(set) }
+        changes.marking = try marking.map { text in
+            guard let marking = Marking(rawValue: text) else {
+                throw ValidationError("--marking must be one of: \(Marking.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            return marking
+        }
+        if anonymous { changes.anonymousRequested = true }
+        var text = note
         if let noteFrom {
             guard note == nil, !(noteFrom == "-" && caller.callerFrom == "-") else {
                 throw ValidationError("--note-from goes without --note, and only one of it and --caller-from may read standard input.")
             }
-            let text = try readPrivateInput(noteFrom, flag: "--note-from")
-            request["note"] = .string(text.hasSuffix("\n") ? String(text.dropLast()) : text)
-        } else if let note {
-            request["note"] = .string(note)
+            let read = try readPrivateInput(noteFrom, flag: "--note-from")
+            text = read.hasSuffix("\n") ? String(read.dropLast()) : read
         }
-        let ack = try perform(.object(request), on: try author.connect(parent), json: output.json)
+        let update = CallUpdate(
+            eventID: newEventID(), callID: callID, at: try parseTime(at, flag: "--at"), changes: changes, note: text)
+        let ack = try perform(.write(.update(update)), on: try author.connect(parent), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "updated") }
     }
 }
@@ -205,11 +198,9 @@ struct End: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let request: JSONValue = [
-            "op": "call.end", "event_id": .string(newEventID()), "call_id": .string(callID),
-            "ended_at": .string(try parseTime(endedAt, flag: "--ended-at").rfc3339), "outcome": .string(outcome),
-        ]
-        let ack = try perform(request, on: try author.connect(parent), json: output.json)
+        let end = CallEnd(
+            eventID: newEventID(), callID: callID, endedAt: try parseTime(endedAt, flag: "--ended-at"), outcome: outcome)
+        let ack = try perform(.write(.end(end)), on: try author.connect(parent), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "ended") }
     }
 }

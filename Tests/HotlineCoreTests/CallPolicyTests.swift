@@ -464,8 +464,8 @@ import Testing
         #expect(d.state.identity == CallerIdentity())
         #expect(d.eraseEarlierIdentity == false)
         #expect(d.notices == [])
-        #expect(d.state.detailJSON["cli"] == .null)
-        #expect(d.state.detailJSON["caller"] == .null)
+        #expect(CallRecord(d.state, notes: [], alerts: [], recordedAt: nil).json["cli"] == .null)
+        #expect(CallRecord(d.state, notes: [], alerts: [], recordedAt: nil).json["caller"] == .null)
     }
 
     @Test(arguments: [
@@ -506,8 +506,8 @@ import Testing
         #expect(d.state.identity == CallerIdentity())
         #expect(d.stripped == [])
         #expect(d.storedIdentity == CallerIdentity())
-        #expect(d.state.detailJSON["cli"] == .null)
-        #expect(d.state.detailJSON["caller"] == .null)
+        #expect(CallRecord(d.state, notes: [], alerts: [], recordedAt: nil).json["cli"] == .null)
+        #expect(CallRecord(d.state, notes: [], alerts: [], recordedAt: nil).json["caller"] == .null)
     }
 
     @Test func anonymityRequestedMidCallAlsoStripsWhatTheSameUpdateCarries() throws {

@@ -22,7 +22,7 @@ import Testing
 
     @Test func theSummaryHasNoIdentifyingFieldAndNoFreeText() {
         #expect(
-            Self.state.summaryJSON
+            CallSummary(Self.state).json
                 == [
                     "call_id": "6f1c2a8e-3b1d-4c2e-9a7f-0b3c4d5e6f70", "dialled": "0800789321", "route": "anti-terrorist-hotline",
                     "grade": "emergency", "marking": "SECRET", "anonymous": false, "escalated": true,
@@ -31,7 +31,7 @@ import Testing
                     "workstation": "WS-07", "handler": "4471", "flags": ["threat_to_life": true],
                 ]
         )
-        let text = JSONWriter.string(Self.state.summaryJSON)
+        let text = JSONWriter.string(CallSummary(Self.state).json)
         for secret in [
             "+447700900123", "Ann Example", "07700 900123", "1 High St", "Station car park", "cli", "caller", "notes", "location",
         ] {
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func theDetailAddsIdentityLocationAndHandlingTime() {
-        let detail = Self.state.detailJSON
+        let detail = CallRecord(Self.state, notes: [], alerts: [], recordedAt: nil).json
         #expect(detail["id"] == "6f1c2a8e-3b1d-4c2e-9a7f-0b3c4d5e6f70")
         #expect(detail["anonymous_requested"] == false)
         #expect(detail["cli"] == "+447700900123")
@@ -55,7 +55,7 @@ import Testing
         s.anonymous = true
         s.identity = CallerIdentity()
         s.location = nil
-        let detail = s.detailJSON
+        let detail = CallRecord(s, notes: [], alerts: [], recordedAt: nil).json
         #expect(detail["cli"] == .null)
         #expect(detail["caller"] == .null)
         #expect(detail["location"] == .null)
@@ -70,7 +70,7 @@ import Testing
         s.endedAt = nil
         #expect(s.handlingSeconds == nil)
         #expect(s.isOpen)
-        #expect(s.detailJSON["handling_seconds"] == .null)
-        #expect(s.summaryJSON["ended_at"] == .null)
+        #expect(CallRecord(s, notes: [], alerts: [], recordedAt: nil).json["handling_seconds"] == .null)
+        #expect(CallSummary(s).json["ended_at"] == .null)
     }
 }

@@ -10,10 +10,10 @@ import Testing
         name: "night", date: "2026-11-23", from: ts("2026-11-23T23:00:00Z"), to: ts("2026-11-24T07:00:00Z"),
         timezone: "Europe/London")
 
-    static func alert(_ raised: String, acked: String? = nil, level: Int = 1) -> ExportCall.AlertTimes {
-        ExportCall.AlertTimes(
-            id: "a0000000-0000-4000-8000-\(String(raised.filter(\.isNumber).suffix(12)))", reason: "emergency-line",
-            level: level, raisedAt: ts(raised), ackedAt: acked.map(ts))
+    static func alert(_ raised: String, acked: String? = nil, level: Int = 1) -> AlertView {
+        AlertView(
+            id: "a0000000-0000-4000-8000-\(String(raised.filter(\.isNumber).suffix(12)))", callID: "c", route: "emergency",
+            grade: "emergency", reason: "emergency-line", level: level, raisedAt: ts(raised), ackedAt: acked.map(ts))
     }
 
     /// Five calls of the night of 23 November 2026 (GMT, so local = UTC):

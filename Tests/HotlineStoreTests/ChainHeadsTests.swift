@@ -17,7 +17,7 @@ import Testing
     }
 
     final class Box: Sendable {
-        let results = Mutex<[Result<JSONValue, HotlineError>]>([])
+        let results = Mutex<[Result<WriteAck, HotlineError>]>([])
     }
 
     /// A batch waiting for the writer while a read's audit entry commits, then failing (the

@@ -13,7 +13,7 @@ import Testing
     struct Answer: Sendable {
         var thread: Int
         var index: Int
-        var result: Result<JSONValue, HotlineError>
+        var result: Result<WriteAck, HotlineError>
     }
 
     /// Answers in the order the writer gave them.

@@ -49,7 +49,7 @@ final class TemporaryStore {
 
     /// Commits one event and returns its answer.
     func commitOne(_ event: WriteEvent, by peer: Peer = Fixture.handler, now: Timestamp = Fixture.now)
-        -> Result<JSONValue, HotlineError>
+        -> Result<WriteAck, HotlineError>
     {
         commit([event], by: peer, now: now).results[0]
     }
@@ -158,10 +158,10 @@ enum Fixture {
     }
 }
 
-extension Result where Success == JSONValue, Failure == HotlineError {
-    /// The acknowledgement, or nil for a failure.
-    var ack: JSONValue? { try? get() }
-    var seq: Int64? { ack?["seq"]?.intValue }
+extension Result where Success == WriteAck, Failure == HotlineError {
+    /// The acknowledgement as the wire carries it, or nil for a failure.
+    var ack: JSONValue? { try? get().json }
+    var seq: Int64? { try? get().seq }
     var error: HotlineError? {
         if case .failure(let e) = self { return e }
         return nil

@@ -83,3 +83,49 @@ public enum AuditOp {
     /// (`v7-keyed-chain`): where both logs stood then, and the key's id.
     public static let chainKeyed = "chain.keyed"
 }
+
+extension AuditEntry: WireValue {
+    /// The members every entry has; the rest are the op's own ``detail``.
+    static let fixedMembers: Set<String> = ["seq", "at", "uid", "pid", "role", "op", "reason", "reason_unreadable"]
+
+    /// An entry as `audit.list` answers it.
+    public init(json: JSONValue) throws(AnswerError) {
+        let r = try AnswerReader(json)
+        let role = try r.optionalString("role")
+        let unreadable = try r.optionalString("reason_unreadable")
+        self.init(
+            seq: try r.int("seq"), at: try r.time("at"), uid: UInt32(truncatingIfNeeded: try r.int("uid")),
+            pid: Int32(truncatingIfNeeded: try r.optionalInt("pid") ?? 0),
+            role: try role.map { (s: String) throws(AnswerError) -> Role in
+                guard let role = Role(rawValue: s) else { throw AnswerError(r.field("role"), "as \"\(s)\", not a role") }
+                return role
+            },
+            op: try r.string("op"), detail: r.members.filter { !Self.fixedMembers.contains($0.key) },
+            reason: try r.optionalString("reason"),
+            reasonUnreadable: try unreadable.map { (s: String) throws(AnswerError) -> ReasonUnreadable in
+                ReasonUnreadable(rawValue: s) ?? .altered
+            })
+    }
+
+    // What an entry's detail says, by the members the daemon writes (PROTOCOL-NOTES.md,
+    // "Audit entries"); nil where this entry does not say it.
+
+    /// The calls read, refused or changed.
+    public var callIDs: [String]? { detail["call_ids"]?.arrayValue.map { $0.compactMap(\.stringValue) } }
+    /// `call.get`'s page of notes: after this seq (nil from the first)…
+    public var notesAfter: Int64? { detail["notes_after"]?.intValue }
+    /// …up to this one (nil to the last).
+    public var notesNext: Int64? { detail["notes_next"]?.intValue }
+    /// The filter of a list or an export, as it was asked.
+    public var filter: JSONValue? { detail["filter"].flatMap { $0 == .null ? nil : $0 } }
+    public var alertID: String? { detail["alert_id"]?.stringValue }
+    /// `ok`, or the error code a refused or missed read was answered with.
+    public var result: String? { detail["result"]?.stringValue }
+    /// A lowered marking: from and to.
+    public var markingChange: (from: String, to: String)? {
+        guard op == AuditOp.markingLowered else { return nil }
+        return (detail["from"]?.stringValue ?? "?", detail["to"]?.stringValue ?? "?")
+    }
+    /// A `verify`'s verdict.
+    public var verifiedIntact: Bool? { detail["ok"]?.boolValue }
+}

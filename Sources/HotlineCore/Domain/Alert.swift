@@ -36,18 +36,10 @@ public struct Alert: Sendable, Equatable {
     }
 
     /// The frame pushed to subscribers (PROTOCOL.md section 7): no identifying field, no note.
-    public var pushFrame: JSONValue {
-        ["push": "alert", "alert": json]
-    }
+    public var pushFrame: JSONValue { Push.alert(AlertView(self)).json }
 
-    public var json: JSONValue {
-        var m: [String: JSONValue] = [
-            "id": .string(id), "call_id": .string(callID), "route": .string(route), "grade": .string(grade.rawValue),
-            "reason": .string(reason.rawValue), "level": .int(Int64(level)), "raised_at": .string(raisedAt.rfc3339),
-        ]
-        m["acked_at"] = .optional(ackedAt?.rfc3339)
-        return .object(m)
-    }
+    /// As it is listed with a call and exported.
+    public var json: JSONValue { AlertView(self).json }
 
     /// Seconds since it was raised.
     public func age(at now: Timestamp) -> Double { now.seconds(since: raisedAt) }

@@ -70,42 +70,6 @@ public struct CallState: Sendable, Equatable {
         guard let endedAt else { return nil }
         return endedAt.seconds(since: answeredAt ?? receivedAt)
     }
-
-    /// The summary `calls.list` returns: no notes, no identifying field, no free text.
-    public var summaryJSON: JSONValue {
-        var m: [String: JSONValue] = [
-            "call_id": .string(id), "dialled": .string(dialled), "route": .string(route),
-            "grade": .string(grade.rawValue), "marking": .string(marking.rawValue), "anonymous": .bool(anonymous),
-            "escalated": .bool(escalated), "received_at": .string(receivedAt.rfc3339), "first_seq": .int(firstSeq),
-            "last_seq": .int(lastSeq),
-        ]
-        m["category"] = .optional(category)
-        m["outcome"] = .optional(outcome)
-        m["answered_at"] = .optional(answeredAt?.rfc3339)
-        m["ended_at"] = .optional(endedAt?.rfc3339)
-        m["workstation"] = .optional(workstation)
-        m["handler"] = .optional(handler)
-        m["flags"] = .object(flags.mapValues(JSONValue.bool))
-        return .object(m)
-    }
-
-    /// The whole state for `call.get`, identifying fields included when they are kept.
-    public var detailJSON: JSONValue {
-        guard case .object(var m) = summaryJSON else { return summaryJSON }
-        m["id"] = .string(id)
-        // Who started it, as the daemon saw it (the peer's uid), beside the declared handler.
-        m["owner_uid"] = .int(Int64(ownerUID))
-        m["anonymous_requested"] = .bool(anonymousRequested)
-        m["location"] = location?.json ?? .null
-        m["cli"] = .optional(identity.cli)
-        if identity.name != nil || identity.contact != nil || identity.address != nil {
-            m["caller"] = identity.json["caller"] ?? .null
-        } else {
-            m["caller"] = .null
-        }
-        m["handling_seconds"] = .optional(handlingSeconds)
-        return .object(m)
-    }
 }
 
 /// A timestamped note on a call's log: what the workstation declared (`at`, `by`) beside

@@ -29,7 +29,7 @@ public struct ShiftSummary: Sendable {
     public struct Escalation: Sendable, Equatable {
         public var callID: String
         public var route: String
-        public var alert: ExportCall.AlertTimes
+        public var alert: AlertView
     }
     public private(set) var escalations: [Escalation] = []
     public private(set) var openCalls: [ExportCall] = []

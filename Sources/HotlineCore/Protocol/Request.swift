@@ -20,6 +20,12 @@ public enum Request: Sendable, Equatable {
         public var protocolVersion: Int64
         public var workstation: String?
         public var handler: String?
+
+        public init(protocolVersion: Int64 = RequestDecoder.supportedProtocol, workstation: String? = nil, handler: String? = nil) {
+            self.protocolVersion = protocolVersion
+            self.workstation = workstation
+            self.handler = handler
+        }
     }
 
     /// The reason a read gave, if it is a read and gave one.

@@ -32,14 +32,6 @@ public struct ShiftWindow: Sendable, Equatable, CustomStringConvertible {
         ]
     }
 
-    public init?(json: JSONValue) {
-        guard let from = json["from"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-            let to = json["to"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-            let timezone = json["timezone"]?.stringValue
-        else { return nil }
-        self.init(name: json["name"]?.stringValue, date: json["date"]?.stringValue, from: from, to: to, timezone: timezone)
-    }
-
     /// The base of the export files' names: `night-2026-11-23`, or
     /// `calls-20261124T190000Z-20261125T070000Z` for a range given by hand.
     public var fileStem: String {

@@ -184,7 +184,7 @@ final class AlertSubscriber: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         held = []
-        var bytes = JSONWriter.bytes(["push": "disconnect", "reason": .string(reason)])
+        var bytes = JSONWriter.bytes(Push.disconnect(reason: reason).json)
         bytes.append(0x0A)
         channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
         channel.close(promise: nil)
