@@ -355,10 +355,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// oldest first, a page at a time as the console reads them, then every new alert as it
     /// is raised (PROTOCOL.md section 7).
     private func subscribe(context: ChannelHandlerContext, req: JSONValue?, peer: Peer) {
-        guard peer.has(.supervisor) else {
-            let error =
-                peer.roles.isEmpty
-                ? Dispatcher.forbiddenNoRole : HotlineError(.forbidden, "Only supervisors may subscribe to alerts.")
+        if case .refused(let error) = Access.alertsSubscribe.decide(peer.roles) {
             enqueue(context: context, req: req, immediate: .failure(error))
             return
         }

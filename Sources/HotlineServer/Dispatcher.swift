@@ -1,14 +1,19 @@
 import Foundation
 import HotlineCore
-import HotlineTime
 import HotlineStore
 import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Carries out decoded requests against the store: the protocol's ops, with their role
-/// checks (PROTOCOL.md sections 4, 8 and 9). Shared by every connection.
+/// Carries out decoded requests against the store (PROTOCOL.md sections 4, 8 and 9), after
+/// the role check every request has (``Access``). Shared by every connection.
+///
+/// This file holds what every op shares: the state, the role check, and the two ways a
+/// read runs (``read(on:_:)`` on the urgent threads; ``audited(_:_:subject:reason:on:_:)``,
+/// whose answer waits for its audit entry). Each concern has its own file: writes
+/// (Dispatcher+Writes), call reads and stats (+Reads), the audit log and verify (+Audit),
+/// alerts (+Alerts) and the export (+Export).
 public final class Dispatcher: Sendable {
     let store: CallStore
     let writer: EventWriter
@@ -41,7 +46,7 @@ public final class Dispatcher: Sendable {
         store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
         bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, auditWriters: NIOThreadPool? = nil,
         logger: Logger, hub: AlertHub = AlertHub(),
-        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+        clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
         self.hub = hub
         self.clock = clock
@@ -82,14 +87,20 @@ public final class Dispatcher: Sendable {
 
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
 
-    static let forbiddenNoRole = HotlineError(
-        .forbidden, "Your user has no hotlined role; ask an administrator to add you to a hotline group.")
-
-    /// Runs `request` for `peer`; the future fails only with a ``HotlineError``.
     /// Runs `request` for `peer`; the future fails only with a ``HotlineError``. Whether the
     /// daemon is stopping is decided when the request is read, not here: a read queued
     /// behind writes read before SIGTERM is still answered.
     func handle(_ request: Request, peer: Peer, on loop: any EventLoop) -> EventLoopFuture<JSONValue> {
+        let access = request.access
+        let scope: Access.Decision = access.decide(peer.roles)
+        if case .refused(let error) = scope {
+            // A peer with some role asking for what its roles do not allow is audited, for
+            // the ops whose refusals are; one with none is refused before anything.
+            guard access.auditsRefusals, !peer.roles.isEmpty else { return loop.makeFailedFuture(error) }
+            return audited(peer, request.op, subject: Self.refusalSubject(request), reason: request.reason, on: loop) {
+                _ throws(HotlineError) in throw error
+            }
+        }
         switch request {
         case .hello, .ping:
             return loop.makeSucceededFuture([:])
@@ -97,173 +108,35 @@ public final class Dispatcher: Sendable {
             // Writes belong to a connection's queue at the writer (offerWrite, where one
             // waits for room rather than being refused); ConnectionHandler offers them.
             return loop.makeFailedFuture(HotlineError(.unavailable, "Write on a connection of your own."))
-        case .callGet(let callID, let notesAfter, let reason):
-            guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-            // One answer carries at most this many notes; `notes_next` says where the rest begin.
-            let configuration = self.configuration
-            let limits = configuration.limits
-            // The audit entry says which page was disclosed: the notes after `notes_after`
-            // up to and including `notes_next` (to the end when there is none).
-            var subject: [String: JSONValue] = ["call_ids": [.string(callID)]]
-            if let notesAfter { subject["notes_after"] = .int(notesAfter) }
-            // A reason needed even by the call's own handler is refused before the call is read;
-            // otherwise whose call it is decides, once read.
-            if let missing = missingReason("call.get", reason, allowedBy: peer.roles.intersection(Self.readAll).union([.handler])) {
-                return loop.makeFailedFuture(missing)
-            }
-            return audited(peer, "call.get", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
-                let found = try Self.storage {
-                    try store.call(
-                        id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer,
-                        maxNoteBytes: limits.maxPageBytes)
-                }
-                guard let detail = found else {
-                    throw HotlineError(.notFound, "There is no call \(callID).", field: "call_id")
-                }
-                if !peer.has(.supervisor), !peer.has(.auditor), detail.state.ownerUID != peer.uid {
-                    throw HotlineError(.forbidden, "A handler may read only the calls it started.", field: "call_id")
-                }
-                // Whoever took the call reads it as its handler, whatever else it is; anyone
-                // else, as a supervisor or an auditor.
-                let allowing = peer.roles.intersection(Self.readAll).union(detail.state.ownerUID == peer.uid ? [.handler] : [])
-                if reason == nil, configuration.reasonsRequired.isRequired(op: "call.get", allowedBy: allowing) {
-                    throw ReasonsRequired.missing(op: "call.get", allowedBy: allowing)
-                }
-                let answer = CallGetAnswer(
-                    call: CallRecord(detail.state, notes: detail.notes, alerts: detail.alerts, recordedAt: detail.recordedAt),
-                    notesNext: detail.notesNext)
-                return (answer.json, detail.notesNext.map { ["notes_next": .int($0)] } ?? [:])
-            }
-        case .callsList(let query, let reason):
-            guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-            let ownerOnly = !peer.has(.supervisor) && !peer.has(.auditor)
-            if let missing = missingReason("calls.list", reason, allowedBy: ownerOnly ? [.handler] : peer.roles.intersection(Self.readAll))
-            {
-                return loop.makeFailedFuture(missing)
-            }
-            var filter = query.json.objectValue?.filter { $0.value != .null } ?? [:]
-            if ownerOnly { filter["owner_uid"] = .int(Int64(peer.uid)) }
-            return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) {
-                store throws(HotlineError) in
-                let page = try Self.storage { try store.listCalls(query, ownerUID: ownerOnly ? peer.uid : nil) }
-                let answer = CallsListAnswer(calls: page.calls.map(CallSummary.init), nextAfterSeq: page.nextAfterSeq)
-                return (answer.json, ["call_ids": .array(page.calls.map { .string($0.id) })])
-            }
-        case .auditList(let from, let to, let reason):
-            let filter: JSONValue = ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]
-            guard peer.has(.auditor) else {
-                return refused(
-                    peer, "audit.list", subject: ["filter": filter], reason: reason, "Only auditors may read the audit log.", on: loop)
-            }
-            if let missing = missingReason("audit.list", reason, allowedBy: [.auditor]) { return loop.makeFailedFuture(missing) }
-            let maxBytes = configuration.limits.maxPageBytes
-            return audited(peer, "audit.list", subject: ["filter": filter], reason: reason, on: loop) { store throws(HotlineError) in
-                let page = try Self.storage { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
-                let answer = AuditListAnswer(entries: page.entries, nextFrom: page.nextFrom)
-                return (answer.json, ["entries": .int(Int64(page.entries.count))])
-            }
-        case .verify(let reason):
-            guard peer.has(.auditor) else {
-                return refused(peer, "verify", subject: [:], reason: reason, "Only auditors may verify the log.", on: loop)
-            }
-            if let missing = missingReason("verify", reason, allowedBy: [.auditor]) { return loop.makeFailedFuture(missing) }
-            let logger = self.logger
-            return audited(peer, "verify", subject: [:], reason: reason, on: loop) { store throws(HotlineError) in
-                let report = try Self.storage { try store.verify() }
-                if report.ok {
-                    logger.notice(
-                        "verify: the log is intact; \(report.events) events, \(report.auditEntries) audit entries",
-                        metadata: ["head": "\(report.eventHead)", "audit_head": "\(report.auditHead)"])
-                } else {
-                    logger.critical(
-                        "verify: the log was tampered with: \(report.problems.joined(separator: "; "))",
-                        metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
-                }
-                var detail: [String: JSONValue] = ["ok": .bool(report.ok), "events": .int(report.events)]
-                if let seq = report.firstBadSeq { detail["first_bad_seq"] = .int(seq) }
-                if let seq = report.firstBadAuditSeq { detail["first_bad_audit_seq"] = .int(seq) }
-                if !report.badCalls.isEmpty { detail["bad_calls"] = .int(Int64(report.badCalls.count)) }
-                return (VerifyAnswer(report).json, detail)
-            }
-        case .export(let query, let reason):
-            let subject: [String: JSONValue] = ["filter": Self.exportFilter(query)]
-            guard peer.has(.supervisor) || peer.has(.auditor) else {
-                return refused(peer, "export", subject: subject, reason: reason, "Only supervisors and auditors may export.", on: loop)
-            }
-            if let missing = missingReason("export", reason, allowedBy: peer.roles.intersection(Self.readAll)) {
-                return loop.makeFailedFuture(missing)
-            }
-            let settings = configuration.shifts
-            let now = clock()
-            return audited(peer, "export", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
-                let window = try Self.window(of: query, settings: settings, now: now)
-                let page = try Self.storage {
-                    try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
-                }
-                let answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
-                return (
-                    answer.json,
-                    ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
-                )
-            }
         case .alertsSubscribe:
             // Subscriptions belong to a connection; ConnectionHandler carries them out.
             return loop.makeFailedFuture(HotlineError(.unavailable, "Subscribe on a connection of your own."))
-        case .alertAck(let alertID):
-            guard peer.has(.supervisor) else {
-                return refused(
-                    peer, "alert.ack", subject: ["alert_id": .string(alertID)], "Only supervisors may acknowledge alerts.",
-                    on: loop)
-            }
-            let clock = self.clock
-            return read(on: loop) { store throws(HotlineError) in
-                let now = clock()
-                // The first acknowledgement is audited with the write that records it.
-                let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
-                guard let alert = acked, let at = alert.ackedAt else {
-                    _ = try Self.storage {
-                        try store.audit(
-                            AuditEntry(
-                                peer: peer, op: "alert.ack", at: now,
-                                detail: ["alert_id": .string(alertID), "result": "not_found"]))
-                    }
-                    throw HotlineError(.notFound, "There is no alert \(alertID).", field: "alert_id")
-                }
-                return AlertAckAnswer(alertID: alert.id, ackedAt: at).json
-            }
+        case .callGet(let callID, let notesAfter, let reason):
+            return callGet(callID, notesAfter: notesAfter, reason: reason, peer: peer, on: loop)
+        case .callsList(let query, let reason):
+            return callsList(query, reason: reason, ownCallsOnly: scope == .ownCalls, peer: peer, on: loop)
         case .stats:
-            guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-            let connections = connectionCount
-            let uptime = (ContinuousClock.now - startedAt).components.seconds
-            let backlog = writer.backlog
-            let subscribers = hub.count
-            return read(on: loop) { store throws(HotlineError) in
-                let counts = try Self.storage { try store.counts() }
-                return StatsAnswer(
-                    uptimeSeconds: uptime, connections: Int64(connections), events: counts.events, calls: counts.calls,
-                    callsOpen: counts.callsOpen, alertsUnacked: counts.alertsUnacked, writerBacklog: Int64(backlog),
-                    subscribers: Int64(subscribers), storageFault: store.storageFault
-                ).json
-            }
+            return stats(on: loop)
+        case .auditList(let from, let to, let reason):
+            return auditList(from: from, to: to, reason: reason, peer: peer, on: loop)
+        case .verify(let reason):
+            return verify(reason: reason, peer: peer, on: loop)
+        case .export(let query, let reason):
+            return export(query, reason: reason, peer: peer, on: loop)
+        case .alertAck(let alertID):
+            return acknowledge(alertID, peer: peer, on: loop)
         }
     }
 
-    /// Offers a call event to the writer for `source` (a connection), answering `promise`
-    /// when it is durable or refused. False: the writer's queues are full
-    /// (`limits.max_queued_writes`) and nothing was done; offer again after
-    /// ``EventWriter/whenRoom(_:)``.
-    func offerWrite(_ event: WriteEvent, peer: Peer, source: Int, promise: EventLoopPromise<JSONValue>) -> Bool {
-        guard peer.has(.handler) || peer.has(.supervisor) else {
-            promise.fail(Self.forbidden(peer, "Only handlers and supervisors may write call events."))
-            return true
+    /// What the audit entry of a refused request says it asked for.
+    static func refusalSubject(_ request: Request) -> [String: JSONValue] {
+        switch request {
+        case .auditList(let from, let to, _): ["filter": ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]]
+        case .export(let query, _): ["filter": exportFilter(query)]
+        case .alertAck(let alertID): ["alert_id": .string(alertID)]
+        case .callGet(let callID, _, _): ["call_ids": [.string(callID)]]
+        case .hello, .ping, .write, .callsList, .stats, .alertsSubscribe, .verify: [:]
         }
-        return writer.offer(
-            WriteSubmission(event: event, peer: peer) { result in
-                switch result {
-                case .success(let ack): promise.succeed(ack.json)
-                case .failure(let error): promise.fail(error)
-                }
-            }, source: source)
     }
 
     /// The peer with the roles the current configuration gives it. User and group lookups
@@ -281,62 +154,10 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Where a new subscriber reads its backlog: on the reader threads, which run short
-    /// reads only.
-    var alertBacklog: AlertBacklogSource { AlertBacklogSource(store: store, readers: readers, hub: hub) }
-
-    static func exportFilter(_ query: ExportQuery) -> JSONValue {
-        var m: [String: JSONValue] = ["limit": .int(Int64(query.limit))]
-        switch query.window {
-        case .shift(let spec): m["shift"] = .string(spec)
-        case .range(let from, let to):
-            m["from"] = .string(from.rfc3339)
-            m["to"] = .string(to.rfc3339)
-        }
-        if let after = query.afterSeq { m["after_seq"] = .int(after) }
-        return .object(m)
-    }
-
-    /// The instants an export covers: the named shift on the configured calendar, or the range.
-    static func window(of query: ExportQuery, settings: ShiftSettings, now: Timestamp) throws(HotlineError) -> ShiftWindow {
-        switch query.window {
-        case .range(let from, let to):
-            return ShiftWindow(name: nil, date: nil, from: from, to: to, timezone: settings.timezone)
-        case .shift(let spec):
-            guard let calendar = settings.calendar else {
-                throw HotlineError(.storage, "The configured timezone \(settings.timezone) is not in the system's timezone database.")
-            }
-            do {
-                return try calendar.resolve(spec, now: now)
-            } catch {
-                throw HotlineError(.invalid, "Cannot export that shift: \(error.description).", field: "shift")
-            }
-        }
-    }
-
-    /// The roles that read every call, not only the reader's own.
-    static let readAll: Set<Role> = [.supervisor, .auditor]
-
     /// The `invalid` answer when `op` needs a reason (`reasons_required`) and gave none.
     func missingReason(_ op: String, _ reason: String?, allowedBy allowing: Set<Role>) -> HotlineError? {
         guard reason == nil, configuration.reasonsRequired.isRequired(op: op, allowedBy: allowing) else { return nil }
         return ReasonsRequired.missing(op: op, allowedBy: allowing)
-    }
-
-    static func forbidden(_ peer: Peer, _ message: String) -> HotlineError {
-        peer.roles.isEmpty ? forbiddenNoRole : HotlineError(.forbidden, message)
-    }
-
-    /// Refuses an op the peer's role does not allow; audited like a refused read when the
-    /// peer holds some role (one with none is refused before anything, unaudited).
-    func refused(
-        _ peer: Peer, _ op: String, subject: [String: JSONValue], reason: String? = nil, _ message: String,
-        on loop: any EventLoop
-    ) -> EventLoopFuture<JSONValue> {
-        guard !peer.roles.isEmpty else { return loop.makeFailedFuture(Self.forbiddenNoRole) }
-        return audited(peer, op, subject: subject, reason: reason, on: loop) { _ throws(HotlineError) in
-            throw HotlineError(.forbidden, message)
-        }
     }
 
     /// Runs a read whose answer must be audited (PROTOCOL.md section 8): the answer goes out
@@ -409,7 +230,7 @@ public final class Dispatcher: Sendable {
         (error as? HotlineError) ?? HotlineError.shuttingDown
     }
 
-    private static func storage<T>(_ body: () throws -> T) throws(HotlineError) -> T {
+    static func storage<T>(_ body: () throws -> T) throws(HotlineError) -> T {
         do {
             return try body()
         } catch let error as HotlineError {

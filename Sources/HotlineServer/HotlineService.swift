@@ -214,7 +214,7 @@ public final class HotlineService: Service, Sendable {
             let rules = dispatcher.configuration.retention
             if !rules.isEmpty {
                 let store = self.store
-                let now = Timestamp(secondsSince1970: Date().timeIntervalSince1970)
+                let now = dispatcher.clock()
                 do {
                     // A purge can take a while: not on the urgent readers, so urgent reads never wait
                     // behind it, and not on the bulk readers, which run at a lower priority and

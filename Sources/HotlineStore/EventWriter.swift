@@ -81,7 +81,7 @@ public final class EventWriter: @unchecked Sendable {
         store: CallStore, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
         maxQueued: Int = Configuration.Limits().maxQueuedWrites, batchTarget: Duration? = .milliseconds(5),
         heartbeat: Duration = .seconds(1),
-        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+        clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
         self.store = store
         self.policy = policy

@@ -171,12 +171,12 @@ enum Schema {
         // description was sealed): for a hotline report, often the caller's street. They are
         // sealed now, and the chain recomputed from there (SealedCoordinates).
         migrator.registerMigration("v6-sealed-coordinates") { db in
-            sealed(try SealedCoordinates.migrate(db, keys: keys, at: Timestamp(secondsSince1970: Date().timeIntervalSince1970)))
+            sealed(try SealedCoordinates.migrate(db, keys: keys, at: SystemClock.now()))
         }
         // The plain chain can be recomputed by anyone who can write the file; the keyed one
         // only with the key (KeyedChain).
         migrator.registerMigration("v7-keyed-chain") { db in
-            keyed(try KeyedChain.migrate(db, keys: keys, at: Timestamp(secondsSince1970: Date().timeIntervalSince1970)))
+            keyed(try KeyedChain.migrate(db, keys: keys, at: SystemClock.now()))
         }
         return migrator
     }

@@ -146,10 +146,12 @@ struct Hotlined: AsyncParsableCommand {
         }
         // The writer's heartbeat must come well inside the watchdog's interval.
         let heartbeat = min(Duration.seconds(1), (Systemd.watchdogInterval() ?? .seconds(4)) / 4)
+        // One clock for every part that records a time.
+        let clock = SystemClock.now
         let writer = EventWriter(
             store: store, policy: CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts,
             maxBatch: configuration.limits.maxBatchEvents, maxQueued: configuration.limits.maxQueuedWrites,
-            heartbeat: heartbeat)
+            heartbeat: heartbeat, clock: clock)
         let hub = AlertHub()
         writer.setCommitObserver { alerts in
             // Consoles hear of an alert as soon as it is durable, before the write is answered.
@@ -179,13 +181,14 @@ struct Hotlined: AsyncParsableCommand {
         auditWriters.start()
         let dispatcher = Dispatcher(
             store: store, writer: writer, configuration: configuration, readers: readers, bulkReaders: bulkReaders,
-            bulkEncoders: bulkEncoders, auditWriters: auditWriters, logger: logger, hub: hub)
+            bulkEncoders: bulkEncoders, auditWriters: auditWriters, logger: logger, hub: hub, clock: clock)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let command = self
         let service = HotlineService(
             server: server, dispatcher: dispatcher, writer: writer, store: store, readers: readers, listen: listen,
             logger: logger, notifier: SystemdNotifier(),
-            alertCenter: AlertCenter(store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }),
+            alertCenter: AlertCenter(
+                store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }, clock: clock),
             loadConfiguration: { try command.loadConfiguration() })
         let group = ServiceGroup(
             configuration: .init(

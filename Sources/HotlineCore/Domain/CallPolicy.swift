@@ -134,7 +134,7 @@ public struct CallPolicy: Sendable {
         var decision = Decision(state: current)
         let c = e.changes
 
-        if let marking = c.marking, marking < state.marking, !peer.has(.supervisor) {
+        if let marking = c.marking, marking < state.marking, peer.roles.isDisjoint(with: Access.lowerMarking) {
             throw HotlineError(
                 .forbidden,
                 "Only a supervisor may lower a call's marking (from \(state.marking.rawValue) to \(marking.rawValue)).",

@@ -25,7 +25,7 @@ public final class AlertCenter: Sendable {
     public init(
         store: CallStore, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
         configuration: @escaping @Sendable () -> Configuration,
-        clock: @escaping @Sendable () -> Timestamp = { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+        clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
         self.store = store
         self.hub = hub

@@ -1,0 +1,57 @@
+import HotlineCore
+import HotlineStore
+import HotlineTime
+import NIOCore
+
+/// `export`: the shift-end summary's pages (PROTOCOL.md section 11).
+extension Dispatcher {
+    func export(_ query: ExportQuery, reason: String?, peer: Peer, on loop: any EventLoop) -> EventLoopFuture<JSONValue> {
+        if let missing = missingReason("export", reason, allowedBy: Access.export.allowing(peer.roles)) {
+            return loop.makeFailedFuture(missing)
+        }
+        let settings = configuration.shifts
+        let now = clock()
+        return audited(peer, "export", subject: ["filter": Self.exportFilter(query)], reason: reason, on: loop) {
+            store throws(HotlineError) in
+            let window = try Self.window(of: query, settings: settings, now: now)
+            let page = try Self.storage {
+                try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
+            }
+            let answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
+            return (
+                answer.json,
+                ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
+            )
+        }
+    }
+
+    /// The export's request as its audit entry records it.
+    static func exportFilter(_ query: ExportQuery) -> JSONValue {
+        var m: [String: JSONValue] = ["limit": .int(Int64(query.limit))]
+        switch query.window {
+        case .shift(let spec): m["shift"] = .string(spec)
+        case .range(let from, let to):
+            m["from"] = .string(from.rfc3339)
+            m["to"] = .string(to.rfc3339)
+        }
+        if let after = query.afterSeq { m["after_seq"] = .int(after) }
+        return .object(m)
+    }
+
+    /// The instants an export covers: the named shift on the configured calendar, or the range.
+    static func window(of query: ExportQuery, settings: ShiftSettings, now: Timestamp) throws(HotlineError) -> ShiftWindow {
+        switch query.window {
+        case .range(let from, let to):
+            return ShiftWindow(name: nil, date: nil, from: from, to: to, timezone: settings.timezone)
+        case .shift(let spec):
+            guard let calendar = settings.calendar else {
+                throw HotlineError(.storage, "The configured timezone \(settings.timezone) is not in the system's timezone database.")
+            }
+            do {
+                return try calendar.resolve(spec, now: now)
+            } catch {
+                throw HotlineError(.invalid, "Cannot export that shift: \(error.description).", field: "shift")
+            }
+        }
+    }
+}

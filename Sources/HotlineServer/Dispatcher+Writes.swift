@@ -1,0 +1,25 @@
+import HotlineCore
+import HotlineStore
+import NIOCore
+
+/// `call.start`, `call.update` and `call.end`: handed to the writer, which answers each
+/// once it is durable.
+extension Dispatcher {
+    /// Offers a call event to the writer for `source` (a connection), answering `promise`
+    /// when it is durable or refused. False: the writer's queues are full
+    /// (`limits.max_queued_writes`) and nothing was done; offer again after
+    /// ``EventWriter/whenRoom(_:)``.
+    func offerWrite(_ event: WriteEvent, peer: Peer, source: Int, promise: EventLoopPromise<JSONValue>) -> Bool {
+        if case .refused(let error) = Access.writes.decide(peer.roles) {
+            promise.fail(error)
+            return true
+        }
+        return writer.offer(
+            WriteSubmission(event: event, peer: peer) { result in
+                switch result {
+                case .success(let ack): promise.succeed(ack.json)
+                case .failure(let error): promise.fail(error)
+                }
+            }, source: source)
+    }
+}
