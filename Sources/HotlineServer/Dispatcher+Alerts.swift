@@ -10,9 +10,9 @@ extension Dispatcher {
         return read(on: loop) { store throws(HotlineError) in
             let now = clock()
             // The first acknowledgement is audited with the write that records it.
-            let acked = try Self.storage { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
+            let acked = try Self.storage(store) { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
             guard let alert = acked, let at = alert.ackedAt else {
-                _ = try Self.storage {
+                _ = try Self.storage(store) {
                     try store.audit(
                         AuditEntry(peer: peer, op: "alert.ack", at: now, detail: ["alert_id": .string(alertID), "result": "not_found"]))
                 }

@@ -14,7 +14,7 @@ extension Dispatcher {
         let maxBytes = configuration.limits.maxPageBytes
         let subject = Self.refusalSubject(.auditList(from: from, to: to))
         return audited(peer, "audit.list", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
-            let page = try Self.storage { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
+            let page = try Self.storage(store) { try store.auditEntries(from: from, to: to, maxBytes: maxBytes) }
             let answer = AuditListAnswer(entries: page.entries, nextFrom: page.nextFrom)
             return (answer.json, ["entries": .int(Int64(page.entries.count))])
         }
@@ -26,7 +26,7 @@ extension Dispatcher {
         }
         let logger = self.logger
         return audited(peer, "verify", subject: [:], reason: reason, on: loop) { store throws(HotlineError) in
-            let report = try Self.storage { try store.verify() }
+            let report = try Self.storage(store) { try store.verify() }
             if report.ok {
                 logger.notice(
                     "verify: the log is intact; \(report.events) events, \(report.auditEntries) audit entries",

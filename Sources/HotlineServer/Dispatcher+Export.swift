@@ -14,7 +14,7 @@ extension Dispatcher {
         return audited(peer, "export", subject: ["filter": Self.exportFilter(query)], reason: reason, on: loop) {
             store throws(HotlineError) in
             let window = try Self.window(of: query, settings: settings, now: now)
-            let page = try Self.storage {
+            let page = try Self.storage(store) {
                 try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
             }
             let answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)

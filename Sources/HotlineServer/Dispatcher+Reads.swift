@@ -21,7 +21,7 @@ extension Dispatcher {
             return loop.makeFailedFuture(missing)
         }
         return audited(peer, "call.get", subject: subject, reason: reason, on: loop) { store throws(HotlineError) in
-            let found = try Self.storage {
+            let found = try Self.storage(store) {
                 try store.call(
                     id: callID, notesAfter: notesAfter, maxNotes: limits.maxNotesPerAnswer, maxNoteBytes: limits.maxPageBytes)
             }
@@ -53,7 +53,7 @@ extension Dispatcher {
         if ownCallsOnly { filter["owner_uid"] = .int(Int64(peer.uid)) }
         return audited(peer, "calls.list", subject: ["filter": .object(filter)], reason: reason, on: loop) {
             store throws(HotlineError) in
-            let page = try Self.storage { try store.listCalls(query, ownerUID: ownCallsOnly ? peer.uid : nil) }
+            let page = try Self.storage(store) { try store.listCalls(query, ownerUID: ownCallsOnly ? peer.uid : nil) }
             let answer = CallsListAnswer(calls: page.calls.map(CallSummary.init), nextAfterSeq: page.nextAfterSeq)
             return (answer.json, ["call_ids": .array(page.calls.map { .string($0.id) })])
         }
@@ -65,7 +65,7 @@ extension Dispatcher {
         let backlog = writer.backlog
         let subscribers = hub.count
         return read(on: loop) { store throws(HotlineError) in
-            let counts = try Self.storage { try store.counts() }
+            let counts = try Self.storage(store) { try store.counts() }
             return StatsAnswer(
                 uptimeSeconds: uptime, connections: Int64(connections), events: counts.events, calls: counts.calls,
                 callsOpen: counts.callsOpen, alertsUnacked: counts.alertsUnacked, writerBacklog: Int64(backlog),

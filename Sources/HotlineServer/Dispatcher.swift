@@ -15,7 +15,7 @@ import Synchronization
 /// (Dispatcher+Writes), call reads and stats (+Reads), the audit log and verify (+Audit),
 /// alerts (+Alerts) and the export (+Export).
 public final class Dispatcher: Sendable {
-    let store: CallStore
+    let store: any CallLog
     let writer: EventWriter
     /// Urgent reads (`alert.ack`, `stats`, a subscriber's backlog, a new peer's roles).
     let readers: NIOThreadPool
@@ -43,7 +43,7 @@ public final class Dispatcher: Sendable {
     }
 
     public init(
-        store: CallStore, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
+        store: any CallLog, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
         bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, auditWriters: NIOThreadPool? = nil,
         logger: Logger, hub: AlertHub = AlertHub(),
         clock: @escaping @Sendable () -> Timestamp = SystemClock.now
@@ -166,7 +166,7 @@ public final class Dispatcher: Sendable {
     /// written the read is answered `storage` and discloses nothing.
     func audited(
         _ peer: Peer, _ op: String, subject: [String: JSONValue], reason: String? = nil, on loop: any EventLoop,
-        _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> (JSONValue, [String: JSONValue])
+        _ body: @escaping @Sendable (any CallLog) throws(HotlineError) -> (JSONValue, [String: JSONValue])
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
         let auditWriters = self.auditWriters
@@ -193,7 +193,7 @@ public final class Dispatcher: Sendable {
             // at a lower one (BulkThreads), and the writer must never wait for SQLite's write
             // lock held by a thread that gets little of the CPU.
             auditWriters.runIfActive(eventLoop: loop) { () throws -> Void in
-                _ = try Self.storage { try store.audit(entry, sync: false) }
+                _ = try Self.storage(store) { try store.audit(entry, sync: false) }
             }
             .flatMap {
                 // Nothing is disclosed before its entry is durable: the writer's next fsync,
@@ -217,7 +217,7 @@ public final class Dispatcher: Sendable {
     /// Runs a blocking read on the urgent reader threads, so the event loop never waits on
     /// SQLite.
     func read(
-        on loop: any EventLoop, _ body: @escaping @Sendable (CallStore) throws(HotlineError) -> JSONValue
+        on loop: any EventLoop, _ body: @escaping @Sendable (any CallLog) throws(HotlineError) -> JSONValue
     ) -> EventLoopFuture<JSONValue> {
         let store = self.store
         return readers.runIfActive(eventLoop: loop) { () throws -> JSONValue in try body(store) }
@@ -230,13 +230,13 @@ public final class Dispatcher: Sendable {
         (error as? HotlineError) ?? HotlineError.shuttingDown
     }
 
-    static func storage<T>(_ body: () throws -> T) throws(HotlineError) -> T {
+    static func storage<T>(_ store: any CallLog, _ body: () throws -> T) throws(HotlineError) -> T {
         do {
             return try body()
         } catch let error as HotlineError {
             throw error
         } catch {
-            guard !CallStore.isInterruption(error) else {
+            guard !store.wasStoppedForErasure(error) else {
                 throw HotlineError(
                     .storage,
                     "This read was stopped so that an erased caller identity could be removed from disk (it held the log's write-ahead file); ask again."

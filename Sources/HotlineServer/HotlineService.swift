@@ -21,7 +21,7 @@ public final class HotlineService: Service, Sendable {
     let server: HotlineServer
     let dispatcher: Dispatcher
     let writer: EventWriter
-    let store: CallStore
+    let store: any CallLog
     let readers: NIOThreadPool
     let listen: Listen
     let logger: Logger
@@ -33,7 +33,7 @@ public final class HotlineService: Service, Sendable {
     let restartRequested = Mutex(false)
 
     public init(
-        server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: CallStore, readers: NIOThreadPool,
+        server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: any CallLog, readers: NIOThreadPool,
         listen: Listen, logger: Logger, notifier: any ServiceNotifier = SilentNotifier(),
         statusInterval: Duration = .seconds(5), alertCenter: AlertCenter? = nil,
         retentionInterval: Duration = .seconds(86_400),
@@ -61,7 +61,7 @@ public final class HotlineService: Service, Sendable {
         case .descriptor(let fd): try await server.adopt(descriptor: fd)
         }
         logger.info(
-            "hotlined \(HotlineVersion.current) ready", metadata: MessageID.started.loggerMetadata(["database": "\(store.path)"]))
+            "hotlined \(HotlineVersion.current) ready", metadata: MessageID.started.loggerMetadata(["database": "\(store.location)"]))
         notifier.ready(status: statusLine())
         logChainHeads("at start")
 
@@ -134,7 +134,7 @@ public final class HotlineService: Service, Sendable {
     /// what needs no write, until the file system is writable again.
     private func stopOnSyncFailure() async {
         while !Task.isCancelled {
-            if let failure = store.syncFailure, store.directoryWritable {
+            if let failure = store.syncFailure, store.canWriteAfterRestart {
                 logger.critical(
                     "shutting down so that systemd restarts hotlined: \(failure)",
                     metadata: MessageID.storageFailure.loggerMetadata())
@@ -175,7 +175,7 @@ public final class HotlineService: Service, Sendable {
     /// Journals where both chains end: anchors kept outside the database, so that a log
     /// rewritten from some row on (hashes recomputed) is still caught by
     /// `hotlinectl verify --anchor SEQ:HASH`.
-    func logChainHeads(_ when: String, _ given: CallStore.Heads? = nil) {
+    func logChainHeads(_ when: String, _ given: ChainHeads? = nil) {
         let heads = given ?? store.heads
         logger.notice(
             "chain heads \(when): events \(heads.events), audit \(heads.audit)",

@@ -63,22 +63,7 @@ extension CallStore {
         try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(acked_at) FROM alerts") } ?? .min
     }
 
-    /// What a new subscriber is owed (PROTOCOL.md section 7): every alert unacknowledged
-    /// at the moment this counts them. They are read later, a page at a time
-    /// (``alertBacklogPage(_:after:limit:)``), and each page finds exactly those members
-    /// of the backlog that it covers, whatever happened since: an alert raised since has a
-    /// later `seq` than `lastSeq`; one acknowledged since, a later `acked_at` than
-    /// `ackHorizon` (it is still sent, acknowledged: it was owed).
-    public struct AlertBacklog: Sendable, Equatable {
-        /// How many alerts the backlog holds.
-        public var count: Int
-        /// The last event committed when it was counted: later alerts are not in it.
-        public var lastSeq: Int64
-        /// The latest `acked_at` when it was counted: alerts acknowledged later are in it.
-        public var ackHorizon: Int64
-    }
-
-    /// Counts the backlog (a COUNT over the unacknowledged alerts' index, nothing read).
+    /// LogCounts the backlog (a COUNT over the unacknowledged alerts' index, nothing read).
     public func alertBacklog() throws -> AlertBacklog {
         // Under the acknowledgements' lock, so that none commits between reading the
         // horizon and counting.
@@ -122,13 +107,8 @@ extension CallStore {
                 sql: "SELECT * FROM alerts WHERE acked_at > ? AND seq <= ?" + after + order,
                 arguments: [backlog.ackHorizon] + arguments
             ).map(Self.alert)
-            return Array((unacknowledged + acknowledged).sorted(by: Self.backlogOrder).prefix(limit))
+            return Array((unacknowledged + acknowledged).sorted(by: AlertBacklog.order).prefix(limit))
         }
-    }
-
-    /// The backlog's order: oldest first (`raised_at`, then `seq`, then id).
-    public static func backlogOrder(_ a: Alert, _ b: Alert) -> Bool {
-        (a.raisedAt.microseconds, a.seq, a.id) < (b.raisedAt.microseconds, b.seq, b.id)
     }
 
     /// Raises every unacknowledged alert whose acknowledgement time has run out to the
@@ -183,21 +163,11 @@ extension CallStore {
         }
     }
 
-    /// A queued delivery of one alert level to one sink.
-    public struct Delivery: Sendable, Equatable {
-        public var id: Int64
-        public var alertID: String
-        public var level: Int
-        public var sink: String
-        public var payload: JSONValue
-        public var attempts: Int
-    }
-
     /// Deliveries due by `now`, oldest first, leaving out those to `excludingSinks` (busy
     /// ones) and `excludingIDs` (under way).
     public func dueDeliveries(
         now: Timestamp, limit: Int = 100, excludingSinks: [String] = [], excludingIDs: Set<Int64> = []
-    ) throws -> [Delivery] {
+    ) throws -> [AlertDelivery] {
         let sinks = excludingSinks.isEmpty ? "" : " AND sink NOT IN (\(databaseQuestionMarks(count: excludingSinks.count)))"
         let ids = excludingIDs.isEmpty ? "" : " AND id NOT IN (\(databaseQuestionMarks(count: excludingIDs.count)))"
         var arguments: StatementArguments = [now.microseconds]
@@ -214,7 +184,7 @@ extension CallStore {
                     """,
                 arguments: arguments
             ).map { row in
-                Delivery(
+                AlertDelivery(
                     id: row["id"], alertID: row["alert_id"], level: row["level"], sink: row["sink"],
                     payload: (try? JSONParser.parse(Array((row["payload"] as String).utf8))) ?? .null,
                     attempts: row["attempts"])

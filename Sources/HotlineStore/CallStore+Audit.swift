@@ -6,19 +6,8 @@ import Synchronization
 
 /// The audit log (who read what, PROTOCOL.md section 8) and the heads of both chains.
 extension CallStore {
-    /// Where each chain ends, as far as this process has committed: the anchors `verify`
-    /// holds the database to, so rows deleted from the end are noticed too.
-    public struct Heads: Sendable, Equatable {
-        public var events: Chain.Head
-        public var audit: Chain.Head
 
-        public init(events: Chain.Head, audit: Chain.Head) {
-            self.events = events
-            self.audit = audit
-        }
-    }
-
-    public var heads: Heads { chainHeads.withLock { $0 } }
+    public var heads: ChainHeads { chainHeads.withLock { $0 } }
 
     /// Records chain heads after their commit; never moves one backwards.
     func publish(events: Chain.Head?, audit: Chain.Head?) {
@@ -164,13 +153,6 @@ extension CallStore {
         var stored = entry
         stored.seq = head.seq
         return stored
-    }
-
-    /// A page of `audit.list`.
-    public struct AuditPage: Sendable {
-        public var entries: [AuditEntry]
-        /// Set when there are more entries in the range: ask again from this time.
-        public var nextFrom: Timestamp?
     }
 
     /// Entries made in `[from, to)`, oldest first, at most about `limit` of them. A page

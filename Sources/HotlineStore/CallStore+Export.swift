@@ -2,12 +2,6 @@ import GRDB
 import HotlineCore
 
 extension CallStore {
-    /// A page of the shift-end export: summaries (no identity, no note) of calls received
-    /// in `[from, to)` in the order they started, each with its alerts.
-    public struct ExportPage: Sendable {
-        public var calls: [ExportRow]
-        public var nextAfterSeq: Int64?
-    }
 
     public func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage {
         let page = try listCalls(CallsQuery(from: from, to: to, limit: limit, afterSeq: afterSeq))

@@ -11,14 +11,6 @@ import HotlineCore
 /// audit entry of the purge. The chain still verifies: a tombstone's stored digest stands
 /// for the content it had, and `verify` checks that an audited purge covers it.
 extension CallStore {
-    public struct PurgeReport: Sendable, Equatable {
-        public var calls = 0
-        public var events = 0
-        /// The audit entries that record it, one for each transaction.
-        public var auditSeqs: [Int64] = []
-
-        public init() {}
-    }
 
     /// Calls purged per transaction, so a large first purge never holds the writer long.
     static let purgeChunk = 256

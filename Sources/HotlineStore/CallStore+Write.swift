@@ -25,14 +25,6 @@ extension CallStore {
         case duplicate(ack: WriteAck)
     }
 
-    /// What one committed batch produced, beyond the answers: alerts to deliver.
-    public struct BatchOutcome: Sendable {
-        /// One result for each of the first `results.count` writes of the batch: those it
-        /// applied (all of them, unless it was told to stop early).
-        public var results: [Result<WriteAck, HotlineError>]
-        public var alerts: [Alert]
-    }
-
     public static let storageFailure = HotlineError(
         .storage, "The event could not be made durable; nothing of it was stored. Send it again later."
     )
@@ -113,14 +105,14 @@ extension CallStore {
         } catch {
             // A commit syncs too, now and then (the WAL's header when it starts over).
             syncFailed.record(ifFsyncError: error, during: "a commit")
-            noteStorageFault(explain("\(error)"))
+            noteStorageFault(durability.explain("\(error)"))
             logger.error(
                 "committing \(batch.count) events failed; they were answered 'storage'",
                 metadata: ["error": "\(error)", "message_id": "\(MessageID.storageFailure.rawValue)"])
             return BatchOutcome(
                 results: [Result](repeating: .failure(Self.storageFailure), count: batch.count), alerts: [])
         }
-        clearStorageFault()
+        durability.clearStorageFault()
         publish(events: head, audit: auditHead)
         if needsCheckpoint { scrubWAL() } else if isScrubPending { retryScrub() } else { restartWALIfAsked() }
         return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
@@ -209,7 +201,7 @@ extension CallStore {
             return true
         } catch {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL truncation") {
-                noteStorageFault(explain(reason))
+                noteStorageFault(durability.explain(reason))
                 return nil
             }
             return false
@@ -244,7 +236,7 @@ extension CallStore {
             }
         } catch {
             if let reason = syncFailed.record(ifFsyncError: error, during: "a WAL restart") {
-                noteStorageFault(explain(reason))
+                noteStorageFault(durability.explain(reason))
             }
         }
     }
@@ -422,35 +414,11 @@ extension CallStore {
     /// Writes the call's projection. An existing row is updated without touching the
     /// columns that never change (and their indexes): fewer pages for each commit to write.
     private func saveProjection(_ s: CallState, location: Data?, identity: Data?, isNew: Bool, _ db: Database) throws {
-        let flags = JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool)))
+        let row = CallRow(state: s, sealedLocation: location, sealedIdentity: identity)
         if isNew {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO calls (
-                        call_id, dialled, route, route_anonymity, route_grade, grade, marking, anonymous,
-                        anonymous_requested, escalated, threat_alert_raised, category, location, flags, outcome,
-                        received_at, answered_at, ended_at, workstation, handler, owner_uid, identity, first_seq, last_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                s.id, s.dialled, s.route, s.routeAnonymity.rawValue, s.routeGrade.rawValue, s.grade.rawValue,
-                s.marking.rawValue, s.anonymous, s.anonymousRequested, s.escalated, s.threatAlertRaised, s.category,
-                location, flags, s.outcome, s.receivedAt.microseconds, s.answeredAt?.microseconds,
-                s.endedAt?.microseconds, s.workstation, s.handler, Int64(s.ownerUID), identity, s.firstSeq, s.lastSeq,
-            ])
-            return
+            try row.insert(db)
+        } else {
+            try row.update(db, columns: CallRow.changing)
         }
-        try db.cachedStatement(
-            sql: """
-                UPDATE calls SET
-                    grade = ?, marking = ?, anonymous = ?, anonymous_requested = ?, escalated = ?,
-                    threat_alert_raised = ?, category = ?, location = ?, flags = ?, outcome = ?, ended_at = ?,
-                    identity = ?, last_seq = ?
-                WHERE call_id = ?
-                """
-        ).execute(arguments: [
-            s.grade.rawValue, s.marking.rawValue, s.anonymous, s.anonymousRequested, s.escalated, s.threatAlertRaised,
-            s.category, location, flags, s.outcome, s.endedAt?.microseconds, identity, s.lastSeq, s.id,
-        ])
     }
 }

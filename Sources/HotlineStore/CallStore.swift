@@ -33,22 +33,15 @@ public final class CallStore: Sendable {
     /// When a batch last retried a held-up erasure truncation (``retryScrub()``).
     let lastScrubRetry = Mutex<ContinuousClock.Instant?>(nil)
     /// The last committed row of each chain (see ``heads``).
-    let chainHeads = Mutex(Heads(events: .empty, audit: .empty))
-    /// What is wrong with storage right now (the last failed commit's reason), cleared by
-    /// the next commit that succeeds: `stats` and `STATUS=` show it.
-    let storageFaultState = Mutex<String?>(nil)
-    let syncFailed = SyncFailure()
-    /// The WAL, open since the store was: fdatasync on a descriptor opened before any
-    /// write sees every write-back error since, even one another descriptor was told of.
-    /// -1 while there is no WAL (the database file is synced instead).
-    let walDescriptor = Mutex<CInt>(-1)
-    /// The database file's device and inode when it was opened.
-    private let fileIdentity: (dev: UInt64, ino: UInt64)?
+    let chainHeads = Mutex(ChainHeads(events: .empty, audit: .empty))
+    /// Syncs, the fault state and the file checks: what makes an acknowledgement true.
+    let durability: FileDurability
+    var syncFailed: SyncFailure { durability.syncFailed }
     /// Each chain's end as this process wrote it, moved inside the writer's transaction
     /// (GRDB runs one at a time) and put back when one rolls back. New rows are chained to
     /// it, not to whatever the file's last row now is, so rows deleted from or forged onto
     /// the end while the daemon runs stay visible to `verify` instead of being absorbed.
-    let writerHeads = Mutex(Heads(events: .empty, audit: .empty))
+    let writerHeads = Mutex(ChainHeads(events: .empty, audit: .empty))
     private let closed = Atomic<Bool>(false)
     /// The latest `acked_at` committed (`Int64.min` for none; nil until first needed), held
     /// while an acknowledgement commits or a subscriber's backlog is counted (CallStore+Alerts).
@@ -76,9 +69,10 @@ public final class CallStore: Sendable {
             }
         }
         self.pool = try DatabasePool(path: path, configuration: config)
-        self.fileIdentity = Self.identity(of: path)
+        let durability = FileDurability(path: path, logger: logger)
+        self.durability = durability
         self.checkpointer = try Checkpointer(
-            path: path, logger: logger, syncFailure: syncFailed, restartAbove: walTruncatePages)
+            path: path, logger: logger, syncFailure: durability.syncFailed, restartAbove: walTruncatePages)
         self.keys = keys
         self.logger = logger
         self.path = path
@@ -144,131 +138,35 @@ public final class CallStore: Sendable {
                     "audit_head": "\(linked.auditHead)",
                 ])
         }
-        walDescriptor.withLock { $0 = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
-        let heads = try pool.read { db in Heads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
+        durability.openWAL()
+        let heads = try pool.read { db in ChainHeads(events: try Self.lastEvent(db), audit: try Self.lastAudit(db)) }
         chainHeads.withLock { $0 = heads }
         writerHeads.withLock { $0 = heads }
     }
 
+    // MARK: - Durability (FileDurability)
+
     /// Makes every commit so far durable: fdatasync of the WAL (of the database itself when
-    /// there is no WAL). Nothing may be acknowledged before this returns.
-    ///
-    /// A failed fdatasync is not retried: Linux reports a write-back error once and may mark
-    /// the pages it could not write clean, so a later fdatasync can succeed while WAL frames
-    /// are missing from the disk, and SQLite's recovery would then drop every frame after
-    /// them, acknowledged ones included. So the store stops writing for good (``syncFailure``)
-    /// and the daemon restarts, letting SQLite recover the log from what is on disk; the
-    /// events not acknowledged are resent by their workstations (docs/RELIABILITY.md).
-    public func syncLog() throws {
-        // One at a time, and the failure recorded before the lock is let go: no other
-        // caller may sync successfully in between and acknowledge.
-        try walDescriptor.withLock { wal throws(StorageFault) in
-            if let failure = syncFailure { throw StorageFault(description: failure) }
-            if wal < 0 { wal = open(path + "-wal", O_RDONLY | O_CLOEXEC) }
-            var file = path + "-wal", fd = wal
-            if fd < 0 {
-                file = path
-                fd = open(path, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else {
-                    throw StorageFault(description: "cannot open \(file) to sync it: \(String(cString: strerror(errno)))")
-                }
-            }
-            defer { if fd != wal { Glibc.close(fd) } }
-            guard fdatasync(fd) == 0 else {
-                let reason = syncFailed.record("fdatasync of \(file) failed (\(String(cString: strerror(errno))))")
-                noteStorageFault(explain(reason))
-                throw StorageFault(description: reason)
-            }
-        }
-    }
+    /// there is no WAL). Nothing may be acknowledged before this returns
+    /// (``FileDurability/syncLog()``).
+    public func syncLog() throws { try durability.syncLog() }
 
     /// Why writes stopped for the life of this process (a failed fdatasync), if they did.
-    public var syncFailure: String? { syncFailed.reason }
+    public var syncFailure: String? { durability.syncFailure }
+
+    /// What is wrong with storage now, if anything.
+    public var storageFault: String? { durability.storageFault }
+
+    public func noteStorageFault(_ reason: String) { durability.noteStorageFault(reason) }
+
+    /// False when the file system holding the database is read-only.
+    public var directoryWritable: Bool { durability.directoryWritable }
+
+    public typealias StorageFault = FileDurability.StorageFault
 
     /// Throws when nothing may be written: after a failed fdatasync, or when the database
     /// file is not the one this store opened.
-    func checkWritable() throws {
-        if let failure = syncFailure { throw StorageFault(description: failure) }
-        try checkDatabaseFile()
-    }
-
-    /// Device and inode of `path`, or nil when it cannot be seen.
-    static func identity(of path: String) -> (dev: UInt64, ino: UInt64)? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return (UInt64(st.st_dev), UInt64(st.st_ino))
-    }
-
-    public struct StorageFault: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    /// Throws when the database file is no longer the one this store opened (removed,
-    /// renamed or replaced underneath it): writes stop until the same file is back.
-    func checkDatabaseFile() throws {
-        guard let opened = fileIdentity else { return }
-        guard let now = Self.identity(of: path) else {
-            throw StorageFault(description: "the database file \(path) was removed while open; writes stop until it is back")
-        }
-        guard now == opened else {
-            throw StorageFault(description: "the database file \(path) was replaced while open; writes stop until the original is back")
-        }
-    }
-
-    /// What is wrong with storage now, if anything.
-    /// A failed fsync is explained when asked: whoever met it (a checkpoint, say) may not
-    /// have known why.
-    public var storageFault: String? { syncFailure.map(explain) ?? storageFaultState.withLock { $0 } }
-
-    /// `reason`, with what the file system holding the database says of itself when that
-    /// explains it better than SQLite's "disk I/O error": read-only, or no space left.
-    func explain(_ reason: String) -> String {
-        if !directoryWritable { return "the file system holding \(directory) is read-only (\(reason))" }
-        var fs = statvfs()
-        if statvfs(directory, &fs) == 0, fs.f_bavail == 0 {
-            return "the file system holding \(directory) is full (\(reason))"
-        }
-        return reason
-    }
-
-    /// The directory holding the database.
-    public var directory: String {
-        let directory = (path as NSString).deletingLastPathComponent
-        return directory.isEmpty ? "." : directory
-    }
-
-    /// False when a file cannot be created in ``directory`` because its file system is
-    /// read-only. (An ext4 that remounted itself read-only after an error still shows `rw`
-    /// to statvfs and access; only writing tells.)
-    public var directoryWritable: Bool {
-        let probe = directory + "/.hotlined-write-probe"
-        let fd = open(probe, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        // EIO too: an ext4 shut down after an error answers that, and is no more writable.
-        guard fd >= 0 else { return errno != EROFS && errno != EIO }
-        Glibc.close(fd)
-        unlink(probe)
-        return true
-    }
-
-    func noteStorageFault(_ reason: String) {
-        let first = storageFaultState.withLock { state -> Bool in
-            defer { state = reason }
-            return state == nil
-        }
-        if first {
-            logger.critical(
-                "storage fault: \(reason); writes are answered 'storage' until it clears",
-                metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
-        }
-    }
-
-    func clearStorageFault() {
-        let was = storageFaultState.withLock { state -> String? in
-            defer { state = nil }
-            return state
-        }
-        if let was { logger.notice("storage fault cleared; writes succeed again (it was: \(was))") }
-    }
+    func checkWritable() throws { try durability.checkWritable() }
 
     /// The writer connection's `PRAGMA synchronous` (1 = NORMAL: ``syncLog()`` does the fsync).
     public func writerSynchronous() throws -> Int {
@@ -285,28 +183,10 @@ public final class CallStore: Sendable {
         readers.forget()
         try pool.close()
         checkpointer.closeDatabaseDescriptor()
-        walDescriptor.withLock { wal in
-            if wal >= 0 { Glibc.close(wal) }
-            wal = -1
-        }
+        durability.closeWAL()
     }
 
     // MARK: - Reading
-
-    /// A call with everything `call.get` answers: its state, its alerts and one page of its
-    /// notes.
-    public struct CallDetail: Sendable {
-        public var state: CallState
-        /// The notes of this page, oldest first.
-        public var notes: [Note]
-        public var alerts: [Alert]
-        /// Where the next page of notes starts (pass it back as `notesAfter`); nil when no
-        /// note follows this page's.
-        public var notesNext: Int64?
-        /// When the daemon received the call's `call.start` (its `received_at` is the
-        /// workstation's word).
-        public var recordedAt: Timestamp?
-    }
 
     /// The notes one `call.get` answers unless told otherwise (`limits.max_notes_per_answer`).
     public static let defaultNotesPerPage = 1000
@@ -372,13 +252,6 @@ public final class CallStore: Sendable {
         }
     }
 
-    /// A page of `calls.list`: calls received in `[from, to)`, in the order they started.
-    public struct CallPage: Sendable {
-        public var calls: [CallState]
-        /// Where the next page starts, when there may be one.
-        public var nextAfterSeq: Int64?
-    }
-
     /// The statement `listCalls` runs (one row more than the page, to tell whether another
     /// follows). Limited to an owner it is served by `calls_by_owner`, otherwise by
     /// `calls_by_received`.
@@ -413,16 +286,9 @@ public final class CallStore: Sendable {
         }
     }
 
-    public struct Counts: Sendable {
-        public var events: Int64
-        public var calls: Int64
-        public var callsOpen: Int64
-        public var alertsUnacked: Int64
-    }
-
-    public func counts() throws -> Counts {
+    public func counts() throws -> LogCounts {
         try pool.read { db in
-            Counts(
+            LogCounts(
                 events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0,
                 calls: try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM calls") ?? 0,
                 callsOpen: try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL") ?? 0,
@@ -449,30 +315,13 @@ public final class CallStore: Sendable {
     }
 
     func callState(_ row: Row, withLocation: Bool, withIdentity: Bool) throws -> CallState {
-        let id: String = row["call_id"]
-        var state = CallState(
-            id: id, dialled: row["dialled"], route: row["route"],
-            routeAnonymity: Anonymity(rawValue: row["route_anonymity"]) ?? .allowed,
-            routeGrade: Grade(rawValue: row["route_grade"]) ?? .scheduled,
-            grade: Grade(rawValue: row["grade"]) ?? .scheduled,
-            marking: Marking(rawValue: row["marking"]) ?? .secret,
-            anonymous: row["anonymous"], anonymousRequested: row["anonymous_requested"], escalated: row["escalated"],
-            threatAlertRaised: row["threat_alert_raised"], category: row["category"],
-            flags: [:], outcome: row["outcome"],
-            receivedAt: Timestamp(microseconds: row["received_at"]),
-            answeredAt: (row["answered_at"] as Int64?).map(Timestamp.init(microseconds:)),
-            endedAt: (row["ended_at"] as Int64?).map(Timestamp.init(microseconds:)),
-            workstation: row["workstation"], handler: row["handler"],
-            ownerUID: UInt32(truncatingIfNeeded: row["owner_uid"] as Int64),
-            firstSeq: row["first_seq"], lastSeq: row["last_seq"]
-        )
-        if let flags = try? JSONParser.parse(Array((row["flags"] as String).utf8)).objectValue {
-            state.flags = flags.compactMapValues(\.boolValue)
-        }
-        if withLocation, let sealed: Data = row["location"] {
+        let stored = try CallRow(row: row)
+        var state = stored.state
+        let id = state.id
+        if withLocation, let sealed = stored.sealedLocation {
             state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
         }
-        if withIdentity, let sealed: Data = row["identity"] {
+        if withIdentity, let sealed = stored.sealedIdentity {
             state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
         }
         return state

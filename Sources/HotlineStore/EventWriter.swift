@@ -26,7 +26,8 @@ import Synchronization
 /// `@unchecked Sendable`: every mutable field is guarded by `condition` (the writer's) or
 /// `syncCondition` (the syncer's), as marked.
 public final class EventWriter: @unchecked Sendable {
-    private let store: CallStore
+    private let store: any CallLog
+    private let logger: Logger
     private let maxBatch: Int
     private let maxQueued: Int
     private let condition = NSCondition()
@@ -57,7 +58,7 @@ public final class EventWriter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Committed batches waiting for their fsync, and the syncer's own heartbeat.
     private let syncCondition = NSCondition()
-    private var syncQueue: [(batch: [WriteSubmission], outcome: CallStore.BatchOutcome)] = []
+    private var syncQueue: [(batch: [WriteSubmission], outcome: BatchOutcome)] = []
     private var writerDone = false
     /// Callers waiting for what they committed themselves (an audit entry) to be durable:
     /// the syncer's next fsync covers them (``whenDurable(_:)``).
@@ -78,12 +79,13 @@ public final class EventWriter: @unchecked Sendable {
     /// - Parameter heartbeat: how often an idle writer still goes round its loop, proving
     ///   it is alive (``lastHeartbeat``); keep it well under the watchdog's interval.
     public init(
-        store: CallStore, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
+        store: any CallLog, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
         maxQueued: Int = Configuration.Limits().maxQueuedWrites, batchTarget: Duration? = .milliseconds(5),
         heartbeat: Duration = .seconds(1),
         clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
         self.store = store
+        self.logger = Logger(label: "hotlined")
         self.policy = policy
         self.alerting = alerting
         self.maxBatch = maxBatch
@@ -258,11 +260,11 @@ public final class EventWriter: @unchecked Sendable {
             while queued == 0 && carry.isEmpty && !stopping {
                 lastLoop = .now
                 // An erasure waiting for its WAL truncation is tried again every 100 ms.
-                let tick = store.isScrubPending ? min(idleTick, 0.1) : idleTick
-                if !condition.wait(until: Date().addingTimeInterval(tick)), store.isScrubPending {
+                let tick = store.hasIdleWork ? min(idleTick, 0.1) : idleTick
+                if !condition.wait(until: Date().addingTimeInterval(tick)), store.hasIdleWork {
                     condition.unlock()
                     // One try each tick, not scrubWAL's tries: a write arriving meanwhile waits.
-                    store.retryScrub()
+                    store.doIdleWork()
                     condition.lock()
                 }
             }
@@ -354,7 +356,7 @@ public final class EventWriter: @unchecked Sendable {
             } catch {
                 durable = false
                 store.noteStorageFault("\(error)")
-                store.logger.critical(
+                logger.critical(
                     "could not make committed events durable; answering them 'storage': \(error)",
                     metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
             }

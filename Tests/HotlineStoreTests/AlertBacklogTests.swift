@@ -28,7 +28,7 @@ import Testing
     }
 
     /// Every page of `backlog`, `size` at a time, as a subscriber reads them.
-    func pages(_ backlog: CallStore.AlertBacklog, size: Int) throws -> [[Alert]] {
+    func pages(_ backlog: AlertBacklog, size: Int) throws -> [[Alert]] {
         var pages: [[Alert]] = []
         var last: Alert? = nil
         var read = 0

@@ -355,7 +355,7 @@ import Testing
         #expect(try t.store.purge(rules: [], now: Fixture.now, uid: 0, pid: 1).calls == 0)
         let report = try t.store.purge(
             rules: [RetentionRule(route: "emergency", purgeAfterDays: 1)], now: Fixture.now, uid: 0, pid: 1)
-        #expect(report == CallStore.PurgeReport())
+        #expect(report == PurgeReport())
         #expect(try entries().isEmpty)
         #expect(try t.store.counts().calls == 4)
     }

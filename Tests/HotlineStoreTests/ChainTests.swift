@@ -80,7 +80,7 @@ import Testing
 
         // The heads survive a restart and the chain goes on from them.
         try t.reopen()
-        #expect(t.store.heads == CallStore.Heads(events: report.eventHead, audit: report.auditHead))
+        #expect(t.store.heads == ChainHeads(events: report.eventHead, audit: report.auditHead))
         t.commit([Fixture.update(Self.calls[3], note: "after restart")])
         let after = try t.store.verify()
         #expect(after.ok, "\(after.problems)")

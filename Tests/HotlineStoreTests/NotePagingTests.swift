@@ -26,8 +26,8 @@ import Testing
     }
 
     /// Every page of `call`'s notes, `size` at a time, following `notesNext`.
-    func pages(of call: String, size: Int, after: Int64? = nil) throws -> [CallStore.CallDetail] {
-        var pages: [CallStore.CallDetail] = []
+    func pages(of call: String, size: Int, after: Int64? = nil) throws -> [CallDetail] {
+        var pages: [CallDetail] = []
         var cursor = after
         repeat {
             let page = try #require(try t.store.call(id: call, notesAfter: cursor, maxNotes: size))

@@ -42,7 +42,7 @@ final class TemporaryStore {
     /// Commits `events` as one batch, all by `peer`, at `now`.
     @discardableResult
     func commit(_ events: [WriteEvent], by peer: Peer = Fixture.handler, now: Timestamp = Fixture.now)
-        -> CallStore.BatchOutcome
+        -> BatchOutcome
     {
         store.commit(events.map { Fixture.submission($0, by: peer) }, policy: policy, now: now)
     }

@@ -12,7 +12,7 @@ import Synchronization
 /// webhook), with retries and backoff. Runs beside the server; a slow or broken sink
 /// delays nothing but its own deliveries.
 public final class AlertCenter: Sendable {
-    let store: CallStore
+    let store: any CallLog
     let hub: AlertHub
     let logger: Logger
     let configuration: @Sendable () -> Configuration
@@ -23,7 +23,7 @@ public final class AlertCenter: Sendable {
     let tick: Duration
 
     public init(
-        store: CallStore, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
+        store: any CallLog, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
         configuration: @escaping @Sendable () -> Configuration,
         clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
@@ -86,7 +86,7 @@ public final class AlertCenter: Sendable {
         func sinks(atCap cap: Int) -> [String] { perSink.filter { $0.value >= cap }.map(\.key) }
     }
 
-    private func claim(_ delivery: CallStore.Delivery, cap: Int) -> Bool {
+    private func claim(_ delivery: AlertDelivery, cap: Int) -> Bool {
         inFlight.withLock { state in
             guard !state.ids.contains(delivery.id), state.perSink[delivery.sink, default: 0] < cap else { return false }
             state.ids.insert(delivery.id)
@@ -95,7 +95,7 @@ public final class AlertCenter: Sendable {
         }
     }
 
-    private func release(_ delivery: CallStore.Delivery) {
+    private func release(_ delivery: AlertDelivery) {
         inFlight.withLock { state in
             state.ids.remove(delivery.id)
             let left = state.perSink[delivery.sink, default: 1] - 1
@@ -103,7 +103,7 @@ public final class AlertCenter: Sendable {
         }
     }
 
-    private func deliver(_ delivery: CallStore.Delivery, config: Configuration) async {
+    private func deliver(_ delivery: AlertDelivery, config: Configuration) async {
         defer { release(delivery) }
         guard let sink = config.alerts.sinks.first(where: { $0.name == delivery.sink }) else {
             // The sink was removed from the configuration: nothing left to deliver to.
@@ -131,7 +131,7 @@ public final class AlertCenter: Sendable {
         }
     }
 
-    private func deliverToJournal(_ delivery: CallStore.Delivery) {
+    private func deliverToJournal(_ delivery: AlertDelivery) {
         let a = delivery.payload
         logger.critical(
             "ALERT level \(delivery.level): \(a["reason"]?.stringValue ?? "") on \(a["route"]?.stringValue ?? "") call \(a["call_id"]?.stringValue ?? "")",

@@ -23,14 +23,14 @@ final class AlertSubscriber: @unchecked Sendable {
         /// Subscribed; the backlog is being counted.
         case counting
         /// The backlog is being written, page by page.
-        case paging(CallStore.AlertBacklog)
+        case paging(AlertBacklog)
         case live
     }
     private var phase = Phase.counting
     /// Until the backlog is written, live alerts wait here so nothing comes out of order.
     private var held: [Alert] = []
     /// The backlog counted, before `sendBacklog()` starts writing it.
-    private var counted: CallStore.AlertBacklog?
+    private var counted: AlertBacklog?
     /// The last backlog alert written: the next page starts after it.
     private var last: Alert?
     private var sent = 0
@@ -95,14 +95,14 @@ final class AlertSubscriber: @unchecked Sendable {
 
     /// Whether a push published while the backlog is being written must still be sent
     /// after it; a push of a level that a page shows (or will) would be a repeat.
-    private func isOwed(_ alert: Alert, beside backlog: CallStore.AlertBacklog) -> Bool {
+    private func isOwed(_ alert: Alert, beside backlog: AlertBacklog) -> Bool {
         // Raised after the count: never in the backlog.
         guard alert.seq <= backlog.lastSeq else { return true }
         // A new alert's first push, late: it is in the backlog at level 1 or higher.
         if alert.level == 1 { return false }
         // An escalation of an alert already written: the page held it at a lower level,
         // or this push would have reached us before the page (AlertHub.escalationOrder).
-        if let last, !CallStore.backlogOrder(last, alert) { return true }
+        if let last, !AlertBacklog.order(last, alert) { return true }
         // Not yet written: a page read from now on shows it at this level or higher; one
         // under way may not, and is checked against when it arrives.
         return reading
@@ -134,15 +134,15 @@ final class AlertSubscriber: @unchecked Sendable {
         }
     }
 
-    private func write(page: [Alert], asked: Int, of backlog: CallStore.AlertBacklog) {
+    private func write(page: [Alert], asked: Int, of backlog: AlertBacklog) {
         guard !closed else { return }
         // Escalations held while this page was read: those it shows at their level or
         // higher are repeats; those past its end are in a later page, read from now on.
         let levels = Dictionary(page.map { ($0.id, $0.level) }, uniquingKeysWith: max)
         let from = last
         held.removeAll { alert in
-            guard alert.seq <= backlog.lastSeq, from.map({ CallStore.backlogOrder($0, alert) }) ?? true else { return false }
-            if let end = page.last, !CallStore.backlogOrder(end, alert) { return levels[alert.id].map { $0 >= alert.level } ?? false }
+            guard alert.seq <= backlog.lastSeq, from.map({ AlertBacklog.order($0, alert) }) ?? true else { return false }
+            if let end = page.last, !AlertBacklog.order(end, alert) { return levels[alert.id].map { $0 >= alert.level } ?? false }
             return true
         }
         for alert in page { write(alert) }
@@ -211,17 +211,17 @@ final class AlertSubscriber: @unchecked Sendable {
 /// Where a subscriber reads its backlog: the store, on the reader threads (the pool of
 /// short reads, never an event loop).
 struct AlertBacklogSource: Sendable {
-    let store: CallStore
+    let store: any CallLog
     let readers: NIOThreadPool
     let hub: AlertHub
 
-    func count(on loop: any EventLoop) -> EventLoopFuture<CallStore.AlertBacklog> {
+    func count(on loop: any EventLoop) -> EventLoopFuture<AlertBacklog> {
         let store = self.store
         return readers.runIfActive(eventLoop: loop) { try store.alertBacklog() }
     }
 
     func page(
-        _ backlog: CallStore.AlertBacklog, after last: Alert?, limit: Int, on loop: any EventLoop
+        _ backlog: AlertBacklog, after last: Alert?, limit: Int, on loop: any EventLoop
     ) -> EventLoopFuture<[Alert]> {
         let (store, hub) = (self.store, self.hub)
         return readers.runIfActive(eventLoop: loop) {

@@ -1,0 +1,101 @@
+import HotlineCore
+
+/// What the daemon asks of the storage engine that keeps the call log: domain operations in
+/// domain values, never SQL nor JSON. The server (Dispatcher, the alert centre, the service
+/// and its jobs) and the writer depend on this alone, so a second engine plugs in beside
+/// ``CallStore`` (SQLite, the first) without touching them.
+///
+/// An engine keeps the promises of docs/RELIABILITY.md and docs/SECURITY.md: a batch is
+/// applied in one transaction (each event in its own savepoint), nothing is acknowledged
+/// before ``syncLog()`` has made it durable, an event's alerts and audit entries are
+/// written with it, and both chains are extended as ``Chain`` says.
+public protocol CallLog: AnyObject, Sendable {
+    /// Where the log is kept, for the journal: a file's path, a server's address.
+    var location: String { get }
+
+    // MARK: Writing (one writer at a time: EventWriter's thread)
+
+    /// Applies `batch` in one transaction and commits it; see ``CallStore/commit(_:policy:alerting:now:yieldFrom:shouldYield:)``.
+    func commit(
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int,
+        shouldYield: () -> Bool
+    ) -> BatchOutcome
+    /// Whether the writer has engine work waiting for an idle moment (SQLite: an erasure's
+    /// WAL truncation that readers held up), and the work itself.
+    var hasIdleWork: Bool { get }
+    func doIdleWork()
+
+    // MARK: Durability
+
+    /// Makes every commit so far durable. Nothing may be acknowledged before it returns.
+    func syncLog() throws
+    /// Why this process may write nothing more (a failed sync), if so.
+    var syncFailure: String? { get }
+    /// What is wrong with storage now (for `stats` and `STATUS=`), if anything.
+    var storageFault: String? { get }
+    func noteStorageFault(_ reason: String)
+    /// Whether a restart could write again after a ``syncFailure`` (SQLite: the file
+    /// system holding the database is writable).
+    var canWriteAfterRestart: Bool { get }
+
+    // MARK: Reading
+
+    func call(id: String, notesAfter: Int64?, maxNotes: Int, maxNoteBytes: Int) throws -> CallDetail?
+    func listCalls(_ query: CallsQuery, ownerUID: UInt32?) throws -> CallPage
+    func counts() throws -> LogCounts
+    func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage
+    /// Whether a read failed because the engine stopped it so that an erased identity
+    /// could be removed from disk (worth asking again), not because storage failed.
+    func wasStoppedForErasure(_ error: any Error) -> Bool
+
+    // MARK: Alerts
+
+    func acknowledgeAlert(id: String, by peer: Peer, at requested: Timestamp) throws -> Alert?
+    func alertBacklog() throws -> AlertBacklog
+    func alertBacklogPage(_ backlog: AlertBacklog, after last: Alert?, limit: Int) throws -> [Alert]
+    func escalateDue(now: Timestamp, settings: AlertSettings, ackSeconds: (String) -> Double) throws -> [Alert]
+    func dueDeliveries(now: Timestamp, limit: Int, excludingSinks: [String], excludingIDs: Set<Int64>) throws -> [AlertDelivery]
+    func nextDeliveryDue() throws -> Timestamp?
+    func markDelivered(_ id: Int64, at now: Timestamp) throws
+    func markFailed(_ id: Int64, error: String, retryAt: Timestamp) throws
+
+    // MARK: Audit and tamper evidence
+
+    /// Appends `entry` to the audit log (durable at once with `sync`, else with the writer's
+    /// next sync); returns it with its `seq`.
+    func audit(_ entry: AuditEntry, sync: Bool) throws -> AuditEntry
+    func auditEntries(from: Timestamp, to: Timestamp, limit: Int, maxBytes: Int) throws -> AuditPage
+    /// Where both chains end, as committed.
+    var heads: ChainHeads { get }
+    func verify() throws -> VerifyReport
+
+    // MARK: Retention
+
+    func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport
+
+    /// Closes the log; nothing is read or written after.
+    func close() throws
+}
+
+extension CallStore: CallLog {
+    public var location: String { path }
+    public var hasIdleWork: Bool { isScrubPending }
+    public func doIdleWork() { retryScrub() }
+    public var canWriteAfterRestart: Bool { directoryWritable }
+    public func wasStoppedForErasure(_ error: any Error) -> Bool { Self.isInterruption(error) }
+}
+
+extension CallLog {
+    /// Appends `entry` to the audit log, durable before this returns.
+    public func audit(_ entry: AuditEntry) throws -> AuditEntry { try audit(entry, sync: true) }
+
+    /// A page of the audit log of at most 5000 entries.
+    public func auditEntries(from: Timestamp, to: Timestamp, maxBytes: Int) throws -> AuditPage {
+        try auditEntries(from: from, to: to, limit: 5000, maxBytes: maxBytes)
+    }
+
+    /// At most 100 deliveries due.
+    public func dueDeliveries(now: Timestamp, excludingSinks: [String], excludingIDs: Set<Int64>) throws -> [AlertDelivery] {
+        try dueDeliveries(now: now, limit: 100, excludingSinks: excludingSinks, excludingIDs: excludingIDs)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HotlineCore
+
+// The values the storage seam (CallLog) speaks in, beside HotlineCore's domain types:
+// whatever engine stores the log answers with these.
+
+/// What a new subscriber is owed (PROTOCOL.md section 7): every alert unacknowledged
+/// at the moment this counts them. They are read later, a page at a time
+/// (``alertBacklogPage(_:after:limit:)``), and each page finds exactly those members
+/// of the backlog that it covers, whatever happened since: an alert raised since has a
+/// later `seq` than `lastSeq`; one acknowledged since, a later `acked_at` than
+/// `ackHorizon` (it is still sent, acknowledged: it was owed).
+public struct AlertBacklog: Sendable, Equatable {
+    /// How many alerts the backlog holds.
+    public var count: Int
+    /// The last event committed when it was counted: later alerts are not in it.
+    public var lastSeq: Int64
+    /// The latest `acked_at` when it was counted: alerts acknowledged later are in it.
+    public var ackHorizon: Int64
+}
+
+/// A queued delivery of one alert level to one sink.
+public struct AlertDelivery: Sendable, Equatable {
+    public var id: Int64
+    public var alertID: String
+    public var level: Int
+    public var sink: String
+    public var payload: JSONValue
+    public var attempts: Int
+}
+
+/// Where each chain ends, as far as this process has committed: the anchors `verify`
+/// holds the database to, so rows deleted from the end are noticed too.
+public struct ChainHeads: Sendable, Equatable {
+    public var events: Chain.Head
+    public var audit: Chain.Head
+
+    public init(events: Chain.Head, audit: Chain.Head) {
+        self.events = events
+        self.audit = audit
+    }
+}
+
+/// A page of `audit.list`.
+public struct AuditPage: Sendable {
+    public var entries: [AuditEntry]
+    /// Set when there are more entries in the range: ask again from this time.
+    public var nextFrom: Timestamp?
+}
+
+/// A page of the shift-end export: summaries (no identity, no note) of calls received
+/// in `[from, to)` in the order they started, each with its alerts.
+public struct ExportPage: Sendable {
+    public var calls: [ExportRow]
+    public var nextAfterSeq: Int64?
+}
+
+public struct PurgeReport: Sendable, Equatable {
+    public var calls = 0
+    public var events = 0
+    /// The audit entries that record it, one for each transaction.
+    public var auditSeqs: [Int64] = []
+
+    public init() {}
+}
+
+/// What one committed batch produced, beyond the answers: alerts to deliver.
+public struct BatchOutcome: Sendable {
+    /// One result for each of the first `results.count` writes of the batch: those it
+    /// applied (all of them, unless it was told to stop early).
+    public var results: [Result<WriteAck, HotlineError>]
+    public var alerts: [Alert]
+}
+
+/// A call with everything `call.get` answers: its state, its alerts and one page of its
+/// notes.
+public struct CallDetail: Sendable {
+    public var state: CallState
+    /// The notes of this page, oldest first.
+    public var notes: [Note]
+    public var alerts: [Alert]
+    /// Where the next page of notes starts (pass it back as `notesAfter`); nil when no
+    /// note follows this page's.
+    public var notesNext: Int64?
+    /// When the daemon received the call's `call.start` (its `received_at` is the
+    /// workstation's word).
+    public var recordedAt: Timestamp?
+}
+
+/// A page of `calls.list`: calls received in `[from, to)`, in the order they started.
+public struct CallPage: Sendable {
+    public var calls: [CallState]
+    /// Where the next page starts, when there may be one.
+    public var nextAfterSeq: Int64?
+}
+
+public struct LogCounts: Sendable {
+    public var events: Int64
+    public var calls: Int64
+    public var callsOpen: Int64
+    public var alertsUnacked: Int64
+}
+
+extension AlertBacklog {
+    /// The backlog's order: oldest first (`raised_at`, then `seq`, then id).
+    public static func order(_ a: Alert, _ b: Alert) -> Bool {
+        (a.raisedAt.microseconds, a.seq, a.id) < (b.raisedAt.microseconds, b.seq, b.id)
+    }
+}
