@@ -8,6 +8,11 @@ import HotlineCore
 /// Pushed frames (`{"push": …}`) that arrive between responses are kept for ``nextPush()``
 /// rather than mistaken for answers.
 /// One thread may send while another reads (the crash tests do); two readers may not.
+///
+/// `@unchecked Sendable` so that a sender and a reader thread may share it: sending touches
+/// only the descriptor (`send(2)` is thread-safe), reading only the descriptor, `buffer` and
+/// `pushes`; `close()` is called only once the other side is done. A test or tool that
+/// breaks that rule (two readers) is wrong by this contract.
 public final class HotlineConnection: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String

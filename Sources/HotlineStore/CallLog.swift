@@ -31,6 +31,9 @@ public protocol CallLog: AnyObject, Sendable {
     func syncLog() throws
     /// Why this process may write nothing more (a failed sync), if so.
     var syncFailure: String? { get }
+    /// Waits until this process may write nothing more, and says why; nil when the waiting
+    /// task is cancelled first.
+    func whenSyncFails() async -> String?
     /// What is wrong with storage now (for `stats` and `STATUS=`), if anything.
     var storageFault: String? { get }
     func noteStorageFault(_ reason: String)
@@ -63,6 +66,7 @@ public protocol CallLog: AnyObject, Sendable {
 
     /// Appends `entry` to the audit log (durable at once with `sync`, else with the writer's
     /// next sync); returns it with its `seq`.
+    @discardableResult
     func audit(_ entry: AuditEntry, sync: Bool) throws -> AuditEntry
     func auditEntries(from: Timestamp, to: Timestamp, limit: Int, maxBytes: Int) throws -> AuditPage
     /// Where both chains end, as committed.
@@ -71,6 +75,7 @@ public protocol CallLog: AnyObject, Sendable {
 
     // MARK: Retention
 
+    @discardableResult
     func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport
 
     /// Closes the log; nothing is read or written after.
@@ -82,11 +87,13 @@ extension CallStore: CallLog {
     public var hasIdleWork: Bool { isScrubPending }
     public func doIdleWork() { retryScrub() }
     public var canWriteAfterRestart: Bool { directoryWritable }
+    public func whenSyncFails() async -> String? { await durability.syncFailed.failure() }
     public func wasStoppedForErasure(_ error: any Error) -> Bool { Self.isInterruption(error) }
 }
 
 extension CallLog {
     /// Appends `entry` to the audit log, durable before this returns.
+    @discardableResult
     public func audit(_ entry: AuditEntry) throws -> AuditEntry { try audit(entry, sync: true) }
 
     /// A page of the audit log of at most 5000 entries.

@@ -17,6 +17,7 @@ extension CallStore {
 
     /// Purges every ended call `rules` say is due at `now`, audited as the daemon's own work
     /// (`uid`, `pid`), then removes the freed pages from the WAL as erasure does.
+    @discardableResult
     public func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport {
         var report = PurgeReport()
         guard let horizon = Retention.horizon(now: now, rules: rules) else { return report }

@@ -6,7 +6,7 @@ import Synchronization
 /// Copies the WAL back into the database from a connection of its own, so that the writer
 /// never pays for a checkpoint inside a commit that workstations are waiting on, only, now
 /// and then under writes that never pause, for the last few frames of one.
-final class Checkpointer: @unchecked Sendable {
+final class Checkpointer: Sendable {
     private let queue: DatabaseQueue
     private let logger: Logger
     private let syncFailure: SyncFailure
@@ -24,7 +24,7 @@ final class Checkpointer: @unchecked Sendable {
     /// ``closeDatabaseDescriptor()``.
     private let database: Int32
     /// When the WAL last was found past twice its bound and the journal was told.
-    private var lastWarning: ContinuousClock.Instant?
+    private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
 
     init(path: String, logger: Logger, syncFailure: SyncFailure, restartAbove: Int = 16_384) throws {
         self.restartAbove = restartAbove
@@ -70,9 +70,12 @@ final class Checkpointer: @unchecked Sendable {
                     restartWanted.store(true, ordering: .relaxed)
                 }
                 if frames.walFrameCount / 2 > restartAbove,
-                    lastWarning.map({ ContinuousClock.now - $0 > .seconds(10) }) ?? true
+                    lastWarning.withLock({ last in
+                        guard last.map({ ContinuousClock.now - $0 > .seconds(10) }) ?? true else { return false }
+                        last = .now
+                        return true
+                    })
                 {
-                    lastWarning = .now
                     logger.warning(
                         "the WAL holds \(frames.walFrameCount) pages, past twice its bound of \(restartAbove); a long read may be holding it"
                     )

@@ -13,8 +13,10 @@ import Synchronization
 /// the pool. An interrupt stops the statements running on the connection (the read then
 /// fails, and its client is answered `storage`, ask again); on an idle one it does nothing.
 final class ReaderConnections: Sendable {
+    /// `@unchecked Sendable` because of its `weak var`, which Swift cannot check: it is set
+    /// once, at creation, and read only under `handles`' lock (and only for its
+    /// `sqliteConnection`), so no two threads ever touch it unsynchronised.
     private final class Reader: @unchecked Sendable {
-        // Only read under `handles`' lock, and only its `sqliteConnection`.
         weak var db: Database?
         init(_ db: Database) { self.db = db }
     }

@@ -83,6 +83,8 @@ struct Bench: ParsableCommand {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
+    /// `@unchecked Sendable`: each worker is written by its own thread only, and read by
+    /// the main thread after `group.wait()`, which orders every write before the read.
     private final class Worker: @unchecked Sendable {
         var latencies: [Double] = []
         var error: String?

@@ -30,6 +30,8 @@ struct CrashLoop: ParsableCommand {
     @Option(help: "Longest run between crashes, in milliseconds (each run is random up to this).")
     var maxRunMilliseconds = 2000
 
+    /// `@unchecked Sendable`: every field but `prefix` (a constant) is read and written only
+    /// while `lock` is held.
     final class Writer: @unchecked Sendable {
         let lock = NSLock()
         var events: [(id: String, request: JSONValue)] = []

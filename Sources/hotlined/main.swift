@@ -190,9 +190,13 @@ struct Hotlined: AsyncParsableCommand {
             alertCenter: AlertCenter(
                 store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }, clock: clock),
             loadConfiguration: { try command.loadConfiguration() })
+        // SIGHUP is trapped before any service starts: its default action would end us.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: service.services(hangups: hangups).map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
+                },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         if service.exitStatus != 0 { Foundation.exit(service.exitStatus) }

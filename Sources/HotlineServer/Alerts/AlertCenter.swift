@@ -6,12 +6,15 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// Re-escalates unacknowledged alerts and delivers the sink outbox (journal, command,
-/// webhook), with retries and backoff. Runs beside the server; a slow or broken sink
-/// delays nothing but its own deliveries.
-public final class AlertCenter: Sendable {
+/// webhook), with retries and backoff. A service beside the server; a slow or broken sink
+/// delays nothing but its own deliveries. Its reads and writes of the log run on a thread
+/// of its own, never on the cooperative pool.
+public final class AlertCenter: Service, Sendable {
     let store: any CallLog
     let hub: AlertHub
     let logger: Logger
@@ -21,6 +24,8 @@ public final class AlertCenter: Sendable {
     /// Deliveries under way: their ids, and how many to each sink.
     private let inFlight = Mutex(InFlight())
     let tick: Duration
+    /// Where the log is read and written: SQLite blocks.
+    let pool = NIOThreadPool(numberOfThreads: 1)
 
     public init(
         store: any CallLog, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
@@ -36,8 +41,16 @@ public final class AlertCenter: Sendable {
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
     }
 
-    /// Escalates and delivers until cancelled; then waits for deliveries under way.
+    /// Escalates and delivers until the group shuts down (or the task is cancelled); then
+    /// waits for the deliveries under way.
     public func run() async {
+        pool.start()
+        await cancelWhenGracefulShutdown { await self.escalateAndDeliver() }
+        try? await http.shutdown()
+        try? await pool.shutdownGracefully()
+    }
+
+    private func escalateAndDeliver() async {
         // A discarding group: a plain task group keeps every finished child until its result
         // is read, and this one lives as long as the daemon (the soak found ~2.8 KiB held
         // for every alert delivered).
@@ -46,8 +59,11 @@ public final class AlertCenter: Sendable {
                 let config = configuration()
                 let now = clock()
                 do {
-                    let raised = try hub.publishEscalations {
-                        try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                    let (store, hub) = (self.store, self.hub)
+                    let raised = try await offPool(pool) {
+                        try hub.publishEscalations {
+                            try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
+                        }
                     }
                     if !raised.isEmpty {
                         for alert in raised {
@@ -64,8 +80,9 @@ public final class AlertCenter: Sendable {
                     // out of the query, so they cannot crowd the others out of its page.
                     let cap = config.limits.maxDeliveriesPerSink
                     let busy = inFlight.withLock { $0 }
-                    let due = try store.dueDeliveries(
-                        now: now, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids)
+                    let due = try await offPool(pool) {
+                        try store.dueDeliveries(now: now, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids)
+                    }
                     for delivery in due where claim(delivery, cap: cap) {
                         deliveries.addTask { await self.deliver(delivery, config: config) }
                     }
@@ -76,7 +93,6 @@ public final class AlertCenter: Sendable {
             }
             // Leaving the group waits for the deliveries under way.
         }
-        try? await http.shutdown()
     }
 
     struct InFlight {
@@ -107,7 +123,7 @@ public final class AlertCenter: Sendable {
         defer { release(delivery) }
         guard let sink = config.alerts.sinks.first(where: { $0.name == delivery.sink }) else {
             // The sink was removed from the configuration: nothing left to deliver to.
-            try? store.markDelivered(delivery.id, at: clock())
+            _ = try? await record { store, now in try store.markDelivered(delivery.id, at: now) }
             logger.notice("dropping a delivery to sink \(delivery.sink), which is no longer configured")
             return
         }
@@ -121,14 +137,21 @@ public final class AlertCenter: Sendable {
             case .command: try await AlertCommand.run(sink: sink, input: JSONWriter.bytes(body) + [0x0A])
             case .webhook: try await post(body, to: sink)
             }
-            try store.markDelivered(delivery.id, at: clock())
+            try await record { store, now in try store.markDelivered(delivery.id, at: now) }
         } catch {
             let wait = min(300.0, pow(2.0, Double(delivery.attempts)))
             logger.warning(
                 "delivering alert \(delivery.alertID) level \(delivery.level) to \(sink.name) failed (attempt \(delivery.attempts + 1)); retrying in \(Int(wait)) s: \(error)"
             )
-            try? store.markFailed(delivery.id, error: "\(error)", retryAt: clock().adding(seconds: wait))
+            let reason = "\(error)"
+            _ = try? await record { store, now in try store.markFailed(delivery.id, error: reason, retryAt: now.adding(seconds: wait)) }
         }
+    }
+
+    /// Records a delivery's outcome in the log, off the cooperative pool.
+    private func record(_ body: @escaping @Sendable (any CallLog, Timestamp) throws -> Void) async throws {
+        let (store, now) = (self.store, clock())
+        try await offPool(pool) { try body(store, now) }
     }
 
     private func deliverToJournal(_ delivery: AlertDelivery) {

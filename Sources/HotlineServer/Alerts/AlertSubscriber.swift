@@ -13,6 +13,12 @@ import NIOPosix
 /// backlog is out; a console that lets it overflow is disconnected. The backlog takes at
 /// most half of it: a page is read only when the backlog pushes written have drained to a
 /// quarter of the queue (the console is reading), and tops them up to half.
+///
+/// `@unchecked Sendable`: the hub publishes from the writer's thread, so the type must be
+/// Sendable, but every mutable field is touched only on `channel.eventLoop`: each entry
+/// point that can be called from elsewhere (``push(_:)``, the backlog's futures) hops
+/// there first (`eventLoop.execute` / futures completed on it) before reading or writing
+/// state. NIOLoopBound would check that at run time on every push.
 final class AlertSubscriber: @unchecked Sendable {
     private let channel: any Channel
     private let limit: Int
