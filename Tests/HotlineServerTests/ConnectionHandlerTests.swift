@@ -58,6 +58,9 @@ import Testing
 
         /// The next answer line written back (without its LF), if one has been written.
         func poll() async throws -> String? {
+            // Runs what the handler gave its own loop to do later (`execute` from on the loop
+            // waits, on this loop, for someone to run it).
+            await channel.testingEventLoop.run()
             while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
                 received.writeImmutableBuffer(buffer)
             }
@@ -68,7 +71,10 @@ import Testing
         }
 
         /// The next answer line, waiting up to `seconds` for it.
-        func answer(within seconds: Int = 10) async throws -> String {
+        /// The deadline is generous: in the full run the cooperative threads are shared with
+        /// tests that block them, and a task can wait many seconds for its turn (one run saw
+        /// these tests take 70 s); it only stops a hang from lasting for ever.
+        func answer(within seconds: Int = 120) async throws -> String {
             let deadline = ContinuousClock.now + .seconds(seconds)
             while true {
                 if let line = try await poll() { return line }
@@ -97,7 +103,7 @@ import Testing
         }
 
         /// Waits up to `seconds` for the channel to be closed.
-        func waitUntilClosed(within seconds: Int = 10) async throws {
+        func waitUntilClosed(within seconds: Int = 120) async throws {
             let deadline = ContinuousClock.now + .seconds(seconds)
             while try await isActive {
                 guard ContinuousClock.now < deadline else { throw Timeout(description: "still open after \(seconds) s") }

@@ -270,4 +270,39 @@ enum Requires {
     static let fakeJournal = getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket")
     static let sqlite3 = executable("/usr/bin/sqlite3")
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: executable)
+    /// A C compiler, for the failing-fsync shim.
+    static let cc = executable("/usr/bin/cc")
+    /// Root with useradd and groupadd, to make a user with a supplementary group.
+    static let userTools = getuid() == 0 && TemporaryUser.tool("useradd") != nil && TemporaryUser.tool("groupadd") != nil
+
+    /// Root, and a tmpfs can be mounted here (tried once, on a scratch directory).
+    static let tmpfs: Bool = scratch { dir in
+        guard (try? run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]))?.status == 0 else { return false }
+        _ = try? run("/usr/bin/umount", ["-l", dir])
+        return true
+    }
+
+    /// Root, and an ext4 image can be loop-mounted with errors=remount-ro and told to fail
+    /// (`/sys/fs/ext4/DEVICE/trigger_fs_error`): tried once.
+    static let ext4Errors: Bool = scratch { dir in
+        let image = dir + ".img"
+        defer { unlink(image) }
+        guard FileManager.default.createFile(atPath: image, contents: nil), truncate(image, 32 << 20) == 0,
+            (try? run("/usr/sbin/mkfs.ext4", ["-q", "-F", image]))?.status == 0,
+            (try? run("/usr/bin/mount", ["-o", "loop,errors=remount-ro", image, dir]))?.status == 0
+        else { return false }
+        defer { _ = try? run("/usr/bin/umount", ["-l", dir]) }
+        let source = (try? run("/usr/bin/findmnt", ["-n", "-o", "SOURCE", dir]).stdout) ?? ""
+        let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
+        return FileManager.default.isWritableFile(atPath: "/sys/fs/ext4/\(device)/trigger_fs_error")
+    }
+
+    /// `probe` on a fresh directory, removed after; false without root.
+    private static func scratch(_ probe: (String) -> Bool) -> Bool {
+        guard getuid() == 0 else { return false }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-probe-\(UUIDText.random())").path
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        return probe(dir)
+    }
 }

@@ -16,16 +16,14 @@ import Testing
 /// daemon exits for systemd to restart it. Nothing acknowledged is lost.
 @Suite(.serialized)
 struct StorageFaultTests {
-    /// A daemon whose database is on a fresh 8 MiB tmpfs; nil (saying why) when this machine
-    /// cannot mount one.
-    static func daemonOnTmpfs() throws -> (Daemon, String)? {
+    /// A daemon whose database is on a fresh 8 MiB tmpfs (``Requires/tmpfs``).
+    static func daemonOnTmpfs() throws -> (Daemon, String) {
         let daemon = try Daemon()
         let disk = daemon.directory + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
         let mounted = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk])
         guard mounted.status == 0 else {
-            print("skipped: cannot mount a tmpfs here (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
-            return nil
+            throw HotlineConnection.Failure("cannot mount a tmpfs: \(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         try startOrUnmount(daemon, on: disk)
         return (daemon, disk)
@@ -68,8 +66,9 @@ struct StorageFaultTests {
         #expect(try c.call(["op": "verify"])["intact"] == true)
     }
 
-    @Test func aFullDiskAnswersStorageAndWritesResumeWhenSpaceIsFreed() throws {
-        guard let (daemon, disk) = try Self.daemonOnTmpfs() else { return }
+    @Test(.enabled(if: Requires.tmpfs, "needs root and a tmpfs mount"))
+    func aFullDiskAnswersStorageAndWritesResumeWhenSpaceIsFreed() throws {
+        let (daemon, disk) = try Self.daemonOnTmpfs()
         defer { Self.unmount(daemon, disk) }
         let c = try daemon.connect()
         var (acked, _) = try Self.writeUntilRefused(c, max: 20)
@@ -124,8 +123,9 @@ struct StorageFaultTests {
         #expect(try other.call(["op": "call.get", "call_id": .string(call)]).isOK)
     }
 
-    @Test func aDatabaseMovedAwayStopsWritesUntilItIsBack() throws {
-        guard let (daemon, disk) = try Self.daemonOnTmpfs() else { return }
+    @Test(.enabled(if: Requires.tmpfs, "needs root and a tmpfs mount"))
+    func aDatabaseMovedAwayStopsWritesUntilItIsBack() throws {
+        let (daemon, disk) = try Self.daemonOnTmpfs()
         defer { Self.unmount(daemon, disk) }
         let c = try daemon.connect()
         let before = UUIDText.random()
@@ -145,22 +145,19 @@ struct StorageFaultTests {
     }
 
     /// A daemon whose database is on a fresh 32 MiB ext4 image, loop-mounted with
-    /// `errors=remount-ro`; nil (saying why) when this machine cannot mount one.
-    static func daemonOnExt4() throws -> (daemon: Daemon, disk: String, image: String, device: String)? {
+    /// `errors=remount-ro` (``Requires/ext4Errors``).
+    static func daemonOnExt4() throws -> (daemon: Daemon, disk: String, image: String, device: String) {
         let daemon = try Daemon()
         let disk = daemon.directory + "/disk", image = daemon.directory + "/disk.img"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: image, contents: nil),
             truncate(image, 32 << 20) == 0,
             try run("/usr/sbin/mkfs.ext4", ["-q", "-F", image]).status == 0
-        else {
-            print("skipped: cannot make an ext4 image here")
-            return nil
-        }
+        else { throw HotlineConnection.Failure("cannot make an ext4 image") }
         let mounted = try run("/usr/bin/mount", ["-o", "loop,errors=remount-ro", image, disk])
         guard mounted.status == 0 else {
-            print("skipped: cannot loop-mount an ext4 image here (\(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
-            return nil
+            throw HotlineConnection.Failure(
+                "cannot loop-mount an ext4 image: \(mounted.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         let source = try run("/usr/bin/findmnt", ["-n", "-o", "SOURCE", disk]).stdout
         let device = URL(fileURLWithPath: source.trimmingCharacters(in: .whitespacesAndNewlines)).lastPathComponent
@@ -168,8 +165,9 @@ struct StorageFaultTests {
         return (daemon, disk, image, device)
     }
 
-    @Test func aFileSystemThatTurnsReadOnlyAnswersStorageAndLosesNothing() throws {
-        guard let (daemon, disk, image, device) = try Self.daemonOnExt4() else { return }
+    @Test(.enabled(if: Requires.ext4Errors, "needs root, a loop-mounted ext4 and its trigger_fs_error"))
+    func aFileSystemThatTurnsReadOnlyAnswersStorageAndLosesNothing() throws {
+        let (daemon, disk, image, device) = try Self.daemonOnExt4()
         var mounted = true
         defer {
             daemon.stop()
@@ -181,10 +179,6 @@ struct StorageFaultTests {
         // ext4 meets an error and remounts itself read-only, as errors=remount-ro does when
         // the disk underneath fails; the daemon's files stay open.
         let trigger = "/sys/fs/ext4/\(device)/trigger_fs_error"
-        guard FileManager.default.isWritableFile(atPath: trigger) else {
-            print("skipped: \(trigger) is not there to stage an ext4 error")
-            return
-        }
         try "hotlined storage-fault test".write(toFile: trigger, atomically: false, encoding: .utf8)
         let options = try run("/usr/bin/findmnt", ["-n", "-o", "OPTIONS", disk]).stdout
         #expect(options.hasPrefix("ro") || options.contains("emergency_ro"), "\(options)")
@@ -219,21 +213,19 @@ struct StorageFaultTests {
         #expect(try again.call(["op": "call.get", "call_id": .string(refusedCall)]).isOK)
     }
 
-    /// Builds Tests/faults/failing-fsync.c into `directory`; nil when there is no C compiler.
-    static func failingFsyncShim(in directory: String) throws -> String? {
+    /// Builds Tests/faults/failing-fsync.c into `directory` (``Requires/cc``).
+    static func failingFsyncShim(in directory: String) throws -> String {
         let source = Daemon.packageRoot.appendingPathComponent("Tests/faults/failing-fsync.c").path
         let library = directory + "/failing-fsync.so"
         let built = try run("/usr/bin/cc", ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
-        guard built.status == 0 else {
-            print("skipped: cannot build the fsync shim (\(built.stderr))")
-            return nil
-        }
+        guard built.status == 0 else { throw HotlineConnection.Failure("cannot build the fsync shim: \(built.stderr)") }
         return library
     }
 
-    @Test func aFailedFdatasyncAcknowledgesNothingMoreAndTheDaemonExitsForARestart() throws {
+    @Test(.enabled(if: Requires.cc, "needs a C compiler for the failing-fsync shim"))
+    func aFailedFdatasyncAcknowledgesNothingMoreAndTheDaemonExitsForARestart() throws {
         let daemon = try Daemon()
-        guard let shim = try Self.failingFsyncShim(in: daemon.directory) else { return }
+        let shim = try Self.failingFsyncShim(in: daemon.directory)
         let flag = daemon.directory + "/fail-fsync"
         try daemon.start(environment: ["LD_PRELOAD": shim, "HOTLINE_FAIL_FSYNC": flag])
         defer { daemon.stop() }
