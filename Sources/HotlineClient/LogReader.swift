@@ -17,6 +17,11 @@ public struct Refusal: Error, CustomStringConvertible {
     public var error: HotlineError
     public var line: JSONValue
 
+    public init(error: HotlineError, line: JSONValue) {
+        self.error = error
+        self.line = line
+    }
+
     /// `invalid (call.dialled): …`, as a person reads it.
     public var description: String {
         if let field = error.field { return "\(error.code.rawValue) (\(field)): \(error.message)" }

@@ -70,24 +70,29 @@ public final class HotlineService: Sendable {
         where !pools.contains(where: { $0 === pool }) {
             pools.append(pool)
         }
-        var services: [any Service] = [
-            StorageService(store: store, pools: pools, anchors: anchors, logger: logger),
-            WriterService(writer: writer),
-        ]
-        if let alertCenter { services.append(alertCenter) }
-        services += [
-            RetentionService(
-                store: store, pool: dispatcher.auditWriters, interval: retentionInterval, configuration: configuration,
-                clock: dispatcher.clock, anchors: anchors, logger: logger),
-            ChainAnchorService(anchors: anchors, writer: writer, configuration: configuration),
-            RestartOnSyncFailure(
-                store: store, notifier: notifier, requestRestart: { self.restartRequested.withLock { $0 = true } }, logger: logger),
-            ReloadService(ready: ready, hangups: hangups) { await self.reload() },
-            SocketService(ready: ready, server: server, listen: listen, notifier: notifier, status: status, logger: logger),
-            // Last, so first to stop: no status or watchdog ping after STOPPING=1, and none
-            // before READY=1 (it waits for the socket's).
-            StatusService(ready: ready, status: status, notifier: notifier, writer: writer, interval: statusInterval, logger: logger),
-        ]
+        // Started in this order (all at once: ServiceGroup does not wait for one to be ready
+        // before the next), stopped in the reverse, each once the one after it has returned.
+        // The jobs after the socket wait for READY=1 (AfterReady), so on a SIGTERM they stop
+        // first, then STOPPING=1 and the socket's drain, then the writer, then the log, as
+        // the daemon always has.
+        let jobs: [any Service] =
+            (alertCenter.map { [$0] } ?? []) + [
+                RetentionService(
+                    store: store, pool: dispatcher.auditWriters, interval: retentionInterval, configuration: configuration,
+                    clock: dispatcher.clock, anchors: anchors, logger: logger),
+                // Journals the heads "at start" once ready, then whenever they are due.
+                ChainAnchorService(anchors: anchors, writer: writer, configuration: configuration),
+                RestartOnSyncFailure(
+                    store: store, notifier: notifier, requestRestart: { self.restartRequested.withLock { $0 = true } }, logger: logger),
+                ReloadService(hangups: hangups) { await self.reload() },
+                StatusService(status: status, notifier: notifier, writer: writer, interval: statusInterval, logger: logger),
+            ]
+        let services: [any Service] =
+            [
+                StorageService(store: store, pools: pools, anchors: anchors, logger: logger),
+                WriterService(writer: writer),
+                SocketService(ready: ready, server: server, listen: listen, notifier: notifier, status: status, logger: logger),
+            ] + jobs.map { AfterReady(ready: ready, service: $0) }
         return services
     }
 

@@ -15,9 +15,11 @@ import UnixSignals
 // and the log last.
 
 /// Runs `body`, which blocks (SQLite, a thread's join), on `pool`'s threads, never on the
-/// cooperative pool.
+/// cooperative pool. It runs even when the calling task is cancelled (NIO's async
+/// `runIfActive` would skip it): what a shutdown cancels must still be recorded, stopped
+/// and closed.
 func offPool<T: Sendable>(_ pool: NIOThreadPool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await pool.runIfActive(body)
+    try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any(), body).get()
 }
 
 /// The log itself: at shutdown, once everything that reads or writes it has stopped, the
@@ -168,7 +170,6 @@ struct RetentionService: Service {
 /// `STATUS=` every `interval`, and watchdog pings while the writer goes round its loop (a
 /// hung writer stops the pings and systemd restarts the daemon: `WatchdogSec=`).
 struct StatusService: Service {
-    let ready: Readiness
     let status: StatusLine
     let notifier: any ServiceNotifier
     let writer: EventWriter
@@ -177,7 +178,6 @@ struct StatusService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            guard await ready.wait() else { return }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
@@ -237,14 +237,11 @@ struct RestartOnSyncFailure: Service {
 /// Re-reads the configuration on SIGHUP. A bad one is refused: the running one stays, the
 /// journal says why, and so does `STATUS=` until a good one is loaded.
 struct ReloadService: Service {
-    let ready: Readiness
     let hangups: UnixSignalsSequence
     let reload: @Sendable () async -> Void
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            // A SIGHUP before READY=1 is taken once ready: the signal stays queued.
-            guard await ready.wait() else { return }
             for await _ in hangups { await reload() }
         }
     }
@@ -298,8 +295,22 @@ struct StatusLine: Sendable {
     }
 }
 
-/// Opened once, when the socket is served and systemd told `READY=1`: the status, watchdog
-/// and reload services wait for it, so that nothing reaches systemd before `READY=1`.
+/// A service that starts only once the socket is served and systemd told `READY=1`
+/// (``Readiness``), as every job did before the services were split: no status, watchdog
+/// ping, reload, anchor, purge or escalation before it. If the group shuts down first, it
+/// never starts.
+struct AfterReady: Service {
+    let ready: Readiness
+    let service: any Service
+
+    func run() async throws {
+        let isReady = await cancelWhenGracefulShutdown { await ready.wait() }
+        guard isReady, !Task.isShuttingDownGracefully else { return }
+        try await service.run()
+    }
+}
+
+/// Opened once, when the socket is served and systemd told `READY=1`.
 final class Readiness: Sendable {
     private let state = Mutex<(open: Bool, next: Int, waiting: [Int: CheckedContinuation<Bool, Never>])>((false, 0, [:]))
 

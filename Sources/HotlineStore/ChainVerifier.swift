@@ -61,12 +61,13 @@ public struct VerifyReport: Sendable, Equatable {
 }
 
 extension VerifyAnswer {
-    /// The report as the `verify` op answers it (PROTOCOL.md section 9, with optional extras).
+    /// The report as the `verify` op answers it (PROTOCOL.md section 9, with optional extras):
+    /// at most 100 of the calls whose state disagrees with their events.
     public init(_ r: VerifyReport) {
         self.init(
             intact: r.ok, events: r.events, auditEntries: r.auditEntries, head: r.eventHead.description,
             auditHead: r.auditHead.description, problems: r.problems, keyedChain: r.keyed.rawValue, firstBadSeq: r.firstBadSeq,
-            firstBadAuditSeq: r.firstBadAuditSeq, badCalls: r.badCalls)
+            firstBadAuditSeq: r.firstBadAuditSeq, badCalls: Array(r.badCalls.prefix(100)))
     }
 }
 

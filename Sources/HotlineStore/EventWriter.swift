@@ -82,10 +82,10 @@ public final class EventWriter: @unchecked Sendable {
         store: any CallLog, policy: CallPolicy, alerting: AlertSettings = AlertSettings(), maxBatch: Int,
         maxQueued: Int = Configuration.Limits().maxQueuedWrites, batchTarget: Duration? = .milliseconds(5),
         heartbeat: Duration = .seconds(1),
-        clock: @escaping @Sendable () -> Timestamp = SystemClock.now
+        clock: @escaping @Sendable () -> Timestamp = SystemClock.now, logger: Logger = Logger(label: "hotlined")
     ) {
         self.store = store
-        self.logger = Logger(label: "hotlined")
+        self.logger = logger
         self.policy = policy
         self.alerting = alerting
         self.maxBatch = maxBatch

@@ -57,6 +57,8 @@ extension ParsableCommand {
             throw CLIError("\(error)")
         } catch let error as AnswerError {
             throw CLIError("\(error)")
+        } catch let error as JSONParser.Failure {
+            throw CLIError("\(error)")
         }
     }
 

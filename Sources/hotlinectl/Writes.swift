@@ -158,17 +158,10 @@ struct Update: ParsableCommand {
         if locationText != nil || lat != nil || lon != nil { changes.location = Location(text: locationText, lat: lat, lon: lon) }
         if let threatToLife { changes.flags["threat_to_life"] = threatToLife }
         if let vulnerablePerson { changes.flags["vulnerable_person"] = vulnerablePerson }
-        changes.grade = try grade.map { text in
-            guard let grade = Grade(rawValue: text) else {
-                throw ValidationError("--grade must be one of: \(Grade.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            return grade
-        }
-        changes.marking = try marking.map { text in
-            guard let marking = Marking(rawValue: text) else {
-                throw ValidationError("--marking must be one of: \(Marking.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            return marking
+        // Checked as the daemon checks them, refused with its very words (and --json line).
+        try reporting(json: output.json) {
+            changes.grade = try Self.setMember("grade", grade, Grade.self)
+            changes.marking = try Self.setMember("marking", marking, Marking.self)
         }
         if anonymous { changes.anonymousRequested = true }
         var text = note
@@ -183,6 +176,20 @@ struct Update: ParsableCommand {
             eventID: newEventID(), callID: callID, at: try parseTime(at, flag: "--at"), changes: changes, note: text)
         let ack = try perform(.write(.update(update)), on: try author.connect(parent), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "updated") }
+    }
+}
+
+extension Update {
+    /// `text` as `set.KEY` of a `call.update`, read by the daemon's own reader: a value it
+    /// would refuse is refused here with the same error, before anything is sent.
+    static func setMember<E: RawRepresentable & CaseIterable>(_ key: String, _ text: String?, _ type: E.Type) throws -> E?
+    where E.RawValue == String {
+        guard let text else { return nil }
+        do {
+            return try ObjectReader(["\(key)": .string(text)], path: "set", allowed: [key]).enumeration(key, type)
+        } catch {
+            throw Refusal(error: error, line: Response(req: nil, result: .failure(error)).json)
+        }
     }
 }
 

@@ -151,7 +151,7 @@ struct Hotlined: AsyncParsableCommand {
         let writer = EventWriter(
             store: store, policy: CallPolicy(routes: RouteTable(configuration)), alerting: configuration.alerts,
             maxBatch: configuration.limits.maxBatchEvents, maxQueued: configuration.limits.maxQueuedWrites,
-            heartbeat: heartbeat, clock: clock)
+            heartbeat: heartbeat, clock: clock, logger: logger)
         let hub = AlertHub()
         writer.setCommitObserver { alerts in
             // Consoles hear of an alert as soon as it is durable, before the write is answered.

@@ -77,7 +77,7 @@ struct AlertTests {
             of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
-        chmod(daemon.socket, 0o666)
+        daemon.openSocketToEveryone()
         let alert = try daemon.connect().call(Req.start(dialled: "999"))["alert_id"]!
         let input =
             [["op": "alerts.subscribe"], ["op": "alert.ack", "alert_id": alert]].map { JSONWriter.string($0) }

@@ -82,6 +82,20 @@ struct CommandLineTests {
         let down = try run(Daemon.hotlinectl, ["--socket", daemon.directory + "/nothing.sock", "stats"])
         #expect(down.status != 0)
         #expect(down.stderr.contains("cannot connect"))
+        // A grade or marking the protocol does not know is refused in the daemon's words
+        // (hotlinectl reads it with the daemon's own reader), as text or as the JSON line.
+        let grade = try run(Daemon.hotlinectl, ["update", call, "--grade", "urgent"], environment: env)
+        #expect(grade.status == 1)
+        #expect(
+            grade.stderr
+                == "hotlinectl: invalid (set.grade): \"set.grade\" must be one of: emergency, priority, scheduled, resolution.\n",
+            "\(grade.stderr)")
+        let marking = try run(Daemon.hotlinectl, ["update", call, "--marking", "TOP-SECRET", "--json"], environment: env)
+        #expect(marking.status == 1)
+        let line = try JSONParser.parse(marking.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(line["ok"] == false && line["error"]?["field"] == "set.marking", "\(marking.stdout)")
+        let raised = try run(Daemon.hotlinectl, ["update", call, "--marking", "SECRET", "--json"], environment: env)
+        #expect(try JSONParser.parse(raised.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["marking"] == "SECRET")
     }
 
     @Test func identityAndNotesCanBeGivenOutsideTheProcessList() throws {
@@ -239,7 +253,7 @@ struct CommandLineTests {
             of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"65534\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
-        chmod(daemon.socket, 0o666)
+        daemon.openSocketToEveryone()
         func send(as uid: Int, _ requests: [JSONValue]) throws -> [JSONValue] {
             let input = requests.map { JSONWriter.string($0) }.joined(separator: "\n") + "\n"
             let r = try run(

@@ -99,6 +99,15 @@ final class Daemon: @unchecked Sendable {
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Lets every user connect (mode 0666), for tests that run clients as other users. The
+    /// daemon sets the socket's mode 0660 just after it starts listening, and says
+    /// "listening" once it has: only then is the mode changed, or the daemon's would undo it.
+    func openSocketToEveryone() {
+        let deadline = Date().addingTimeInterval(10)
+        while !log().contains("listening"), Date() < deadline { usleep(10_000) }
+        chmod(socket, 0o666)
+    }
+
     /// SIGTERM and wait; returns the exit status.
     @discardableResult
     func stop() -> Int32 {

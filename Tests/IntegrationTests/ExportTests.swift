@@ -190,7 +190,7 @@ struct ExportTests {
             of: "  handler:\n    groups: [hotline]", with: "  handler:\n    users: [\"61002\"]\n    groups: [hotline]")
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
-        chmod(daemon.socket, 0o666)
+        daemon.openSocketToEveryone()
         let out = daemon.directory + "/handler-out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         chmod(out, 0o777)

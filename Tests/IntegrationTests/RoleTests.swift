@@ -64,7 +64,7 @@ struct RoleTests {
         config.replaceSubrange(section.upperBound..<(end ?? config.endIndex), with: roles)
         try config.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         try daemon.start()
-        chmod(daemon.socket, 0o666)  // the daemon's directory is already 0755
+        daemon.openSocketToEveryone()
         return daemon
     }
 

@@ -126,6 +126,35 @@ struct SystemdTests {
         #expect(messages.last == "STOPPING=1", "\(messages)")
     }
 
+    /// After STOPPING=1 nothing tells systemd the daemon is ready again: a SIGHUP while the
+    /// socket drains (a client that does not read its answers holds it up) reloads nothing,
+    /// and no status or watchdog ping follows. The jobs stop before the socket drains.
+    @Test func aHangUpWhileStoppingIsNotAReload() throws {
+        let daemon = try Daemon()
+        let notify = try DatagramListener(path: daemon.directory + "/notify")
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
+        _ = notify.drain(for: 0.5)
+        // Pings it never reads: their answers fill its socket and wait in the daemon, which
+        // then stops reading it, so they are sent from a thread of their own.
+        let c = try daemon.connect()
+        let flood = Thread { try? c.write(Array(String(repeating: #"{"op":"ping"}"# + "\n", count: 60_000).utf8)) }
+        flood.start()
+        usleep(500_000)
+        let pid = daemon.process!.processIdentifier
+        kill(pid, SIGTERM)
+        var messages = notify.drain(for: 1.0)
+        #expect(messages.contains("STOPPING=1"), "\(messages)")
+        kill(pid, SIGHUP)
+        messages += notify.drain(for: 1.0)
+        let after = messages.drop { $0 != "STOPPING=1" }.dropFirst()
+        #expect(after.isEmpty, "after STOPPING=1: \(Array(after))")
+        // Read the answers: the drain ends (or times out) and the daemon exits.
+        let reader = Thread { while (try? c.readLine()) != nil {} }
+        reader.start()
+        #expect(Daemon.waitForExit(daemon.process!) == 0)
+        #expect(!daemon.log().contains("configuration reloaded"), "\(daemon.log())")
+    }
+
     @Test func aHungWriterStopsTheWatchdogPings() throws {
         let daemon = try Daemon()
         let notify = try DatagramListener(path: daemon.directory + "/notify")
