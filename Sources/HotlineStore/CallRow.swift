@@ -58,31 +58,61 @@ struct CallRow: FetchableRecord, PersistableRecord {
         sealedIdentity = row[Columns.identity]
     }
 
-    func encode(to container: inout PersistenceContainer) throws {
+    /// The value stored in `column`.
+    func value(of column: Columns) -> (any DatabaseValueConvertible)? {
         let s = state
-        container[Columns.callID] = s.id
-        container[Columns.dialled] = s.dialled
-        container[Columns.route] = s.route
-        container[Columns.routeAnonymity] = s.routeAnonymity.rawValue
-        container[Columns.routeGrade] = s.routeGrade.rawValue
-        container[Columns.grade] = s.grade.rawValue
-        container[Columns.marking] = s.marking.rawValue
-        container[Columns.anonymous] = s.anonymous
-        container[Columns.anonymousRequested] = s.anonymousRequested
-        container[Columns.escalated] = s.escalated
-        container[Columns.threatAlertRaised] = s.threatAlertRaised
-        container[Columns.category] = s.category
-        container[Columns.location] = sealedLocation
-        container[Columns.flags] = JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool)))
-        container[Columns.outcome] = s.outcome
-        container[Columns.receivedAt] = s.receivedAt.microseconds
-        container[Columns.answeredAt] = s.answeredAt?.microseconds
-        container[Columns.endedAt] = s.endedAt?.microseconds
-        container[Columns.workstation] = s.workstation
-        container[Columns.handler] = s.handler
-        container[Columns.ownerUID] = Int64(s.ownerUID)
-        container[Columns.identity] = sealedIdentity
-        container[Columns.firstSeq] = s.firstSeq
-        container[Columns.lastSeq] = s.lastSeq
+        switch column {
+        case .callID: return s.id
+        case .dialled: return s.dialled
+        case .route: return s.route
+        case .routeAnonymity: return s.routeAnonymity.rawValue
+        case .routeGrade: return s.routeGrade.rawValue
+        case .grade: return s.grade.rawValue
+        case .marking: return s.marking.rawValue
+        case .anonymous: return s.anonymous
+        case .anonymousRequested: return s.anonymousRequested
+        case .escalated: return s.escalated
+        case .threatAlertRaised: return s.threatAlertRaised
+        case .category: return s.category
+        case .location: return sealedLocation
+        case .flags: return JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool)))
+        case .outcome: return s.outcome
+        case .receivedAt: return s.receivedAt.microseconds
+        case .answeredAt: return s.answeredAt?.microseconds
+        case .endedAt: return s.endedAt?.microseconds
+        case .workstation: return s.workstation
+        case .handler: return s.handler
+        case .ownerUID: return Int64(s.ownerUID)
+        case .identity: return sealedIdentity
+        case .firstSeq: return s.firstSeq
+        case .lastSeq: return s.lastSeq
+        }
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        for column in Columns.allCases { container[column] = value(of: column) }
+    }
+
+    // The writer's statements, made from the columns above once. It writes a projection with
+    // every event, so through cached statements and positional arguments: GRDB's record
+    // insert and update (a container of named values per row) cost the 64-connection
+    // benchmark 12% of its throughput (docs/PERFORMANCE.md, issue 14).
+
+    static let insertSQL =
+        "INSERT INTO calls (\(Columns.allCases.map(\.rawValue).joined(separator: ", ")))"
+        + " VALUES (\(databaseQuestionMarks(count: Columns.allCases.count)))"
+
+    static let updateSQL =
+        "UPDATE calls SET \(changing.map { "\($0.rawValue) = ?" }.joined(separator: ", ")) WHERE \(Columns.callID.rawValue) = ?"
+
+    /// Inserts this row (a call's first event).
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(Columns.allCases.map(value(of:))))
+    }
+
+    /// Writes the columns a later event may change (``changing``).
+    func updateChanging(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.updateSQL).execute(
+            arguments: StatementArguments((Self.changing + [.callID]).map(value(of:))))
     }
 }

@@ -416,9 +416,9 @@ extension CallStore {
     private func saveProjection(_ s: CallState, location: Data?, identity: Data?, isNew: Bool, _ db: Database) throws {
         let row = CallRow(state: s, sealedLocation: location, sealedIdentity: identity)
         if isNew {
-            try row.insert(db)
+            try row.insertRow(db)
         } else {
-            try row.update(db, columns: CallRow.changing)
+            try row.updateChanging(db)
         }
     }
 }
