@@ -36,7 +36,15 @@ struct CallRow: FetchableRecord, PersistableRecord {
     }
 
     init(row: Row) throws {
-        state = CallState(
+        state = Self.state(of: row)
+        sealedLocation = row[Columns.location]
+        sealedIdentity = row[Columns.identity]
+    }
+
+    /// The call a row holds, without its sealed columns (not even copied: the writer reads a
+    /// call's row back for every event, and most events need neither).
+    static func state(of row: Row) -> CallState {
+        var state = CallState(
             id: row[Columns.callID], dialled: row[Columns.dialled], route: row[Columns.route],
             routeAnonymity: Anonymity(rawValue: row[Columns.routeAnonymity]) ?? .allowed,
             routeGrade: Grade(rawValue: row[Columns.routeGrade]) ?? .scheduled,
@@ -54,8 +62,7 @@ struct CallRow: FetchableRecord, PersistableRecord {
         if let flags = try? JSONParser.parse(Array((row[Columns.flags] as String).utf8)).objectValue {
             state.flags = flags.compactMapValues(\.boolValue)
         }
-        sealedLocation = row[Columns.location]
-        sealedIdentity = row[Columns.identity]
+        return state
     }
 
     /// The value stored in `column`.

@@ -315,13 +315,12 @@ public final class CallStore: Sendable {
     }
 
     func callState(_ row: Row, withLocation: Bool, withIdentity: Bool) throws -> CallState {
-        let stored = try CallRow(row: row)
-        var state = stored.state
+        var state = CallRow.state(of: row)
         let id = state.id
-        if withLocation, let sealed = stored.sealedLocation {
+        if withLocation, let sealed: Data = row[CallRow.Columns.location] {
             state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
         }
-        if withIdentity, let sealed = stored.sealedIdentity {
+        if withIdentity, let sealed: Data = row[CallRow.Columns.identity] {
             state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
         }
         return state
