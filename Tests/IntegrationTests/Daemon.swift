@@ -279,6 +279,15 @@ enum Requires {
     static let fakeJournal = getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket")
     static let sqlite3 = executable("/usr/bin/sqlite3")
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: executable)
+    /// The newest PostgreSQL's programs from Debian's packages (`/usr/lib/postgresql/N/bin`),
+    /// and, as root, the `postgres` user to run them as (PostgreSQL refuses root).
+    static let postgres: String? = {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        guard let newest = versions.last, executable("\(root)/\(newest)/bin/initdb") else { return nil }
+        guard getuid() != 0 || (getpwnam("postgres") != nil && executable("/usr/sbin/runuser")) else { return nil }
+        return "\(root)/\(newest)/bin"
+    }()
     /// A C compiler, for the failing-fsync shim.
     static let cc = executable("/usr/bin/cc")
     /// Root with useradd and groupadd, to make a user with a supplementary group.
