@@ -76,15 +76,7 @@ final class PostgresCluster {
     /// Starts the server in `data`. Not through `run`: the server pg_ctl leaves behind would
     /// hold run's pipes open, and run would wait for their end for ever.
     func start(_ data: String) throws {
-        var command = [bin + "/pg_ctl", "-D", data, "-l", data + ".log", "-w", "-t", "60", "start"]
-        if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: command[0])
-        p.arguments = Array(command.dropFirst())
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try spawn([bin + "/pg_ctl", "-D", data, "-l", data + ".log", "-w", "-t", "60", "start"])
         running.insert(data)
         guard Daemon.waitForExit(p) == 0 else {
             let log = (try? String(contentsOfFile: data + ".log", encoding: .utf8)) ?? ""
@@ -115,8 +107,19 @@ final class PostgresCluster {
     /// Whether `statement` is still unanswered after `seconds`; psql is then killed. (Not
     /// with timeout(1): the tests' threads block SIGTERM, and a child inherits the mask.)
     func stillWaiting(_ port: Int, _ statement: String, after seconds: Double) throws -> Bool {
-        var command = psql(port, statement)
-        if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
+        let p = try spawn(psql(port, statement))
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning, Date() < deadline { usleep(50_000) }
+        let waiting = p.isRunning
+        if waiting { Glibc.kill(-p.processIdentifier, SIGKILL); Glibc.kill(p.processIdentifier, SIGKILL) }
+        Daemon.waitForExit(p)
+        return waiting
+    }
+
+    /// Starts `command` (as `postgres` when root) with no pipes: its input, output and
+    /// errors are /dev/null.
+    private func spawn(_ command: [String]) throws -> Process {
+        let command = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command
         let p = Process()
         p.executableURL = URL(fileURLWithPath: command[0])
         p.arguments = Array(command.dropFirst())
@@ -124,12 +127,7 @@ final class PostgresCluster {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let deadline = Date().addingTimeInterval(seconds)
-        while p.isRunning, Date() < deadline { usleep(50_000) }
-        let waiting = p.isRunning
-        if waiting { Glibc.kill(-p.processIdentifier, SIGKILL); Glibc.kill(p.processIdentifier, SIGKILL) }
-        Daemon.waitForExit(p)
-        return waiting
+        return p
     }
 
     private func pg(_ program: String, _ arguments: [String]) throws {
