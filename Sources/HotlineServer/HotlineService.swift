@@ -61,7 +61,7 @@ public final class HotlineService: Sendable {
     /// them starts (its default action would end the daemon).
     public func services(hangups: UnixSignalsSequence) -> [any Service] {
         let anchors = ChainAnchorJournal(store: store, logger: logger)
-        let ready = Readiness()
+        let ready = Latch<Bool>()
         let dispatcher = self.dispatcher
         let configuration: @Sendable () -> Configuration = { dispatcher.configuration }
         // Each pool once, however many roles it plays.

@@ -250,7 +250,7 @@ struct ReloadService: Service {
 /// The workstation socket: bound (or adopted from systemd) and announced ready when it
 /// starts; at shutdown, stops accepting and answers what is in flight.
 struct SocketService: Service {
-    let ready: Readiness
+    let ready: Latch<Bool>
     let server: HotlineServer
     let listen: HotlineService.Listen
     let notifier: any ServiceNotifier
@@ -266,7 +266,7 @@ struct SocketService: Service {
             "hotlined \(HotlineVersion.current) ready",
             metadata: MessageID.started.loggerMetadata(["database": "\(status.store.location)"]))
         notifier.ready(status: await status.text())
-        ready.open()
+        ready.set(true)
         try? await gracefulShutdown()
         notifier.stopping()
         logger.info("shutting down: no new connections; answering what is in flight")
@@ -296,53 +296,17 @@ struct StatusLine: Sendable {
 }
 
 /// A service that starts only once the socket is served and systemd told `READY=1`
-/// (``Readiness``), as every job did before the services were split: no status, watchdog
+/// (`ready`), as every job did before the services were split: no status, watchdog
 /// ping, reload, anchor, purge or escalation before it. If the group shuts down first, it
 /// never starts.
 struct AfterReady: Service {
-    let ready: Readiness
+    /// Set once the socket is served and systemd told `READY=1`.
+    let ready: Latch<Bool>
     let service: any Service
 
     func run() async throws {
         let isReady = await cancelWhenGracefulShutdown { await ready.wait() }
-        guard isReady, !Task.isShuttingDownGracefully else { return }
+        guard isReady != nil, !Task.isShuttingDownGracefully else { return }
         try await service.run()
-    }
-}
-
-/// Opened once, when the socket is served and systemd told `READY=1`.
-final class Readiness: Sendable {
-    private let state = Mutex<(open: Bool, next: Int, waiting: [Int: CheckedContinuation<Bool, Never>])>((false, 0, [:]))
-
-    func open() {
-        let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            s.open = true
-            defer { s.waiting = [:] }
-            return Array(s.waiting.values)
-        }
-        for waiter in woken { waiter.resume(returning: true) }
-    }
-
-    /// True once open; false when the waiting task is cancelled first.
-    func wait() async -> Bool {
-        let key = state.withLock { s -> Int in
-            s.next += 1
-            return s.next
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let isOpen = state.withLock { s -> Bool in
-                    if !s.open { s.waiting[key] = continuation }
-                    return s.open
-                }
-                if isOpen {
-                    continuation.resume(returning: true)
-                } else if Task.isCancelled, let mine = state.withLock({ $0.waiting.removeValue(forKey: key) }) {
-                    mine.resume(returning: false)
-                }
-            }
-        } onCancel: {
-            state.withLock { $0.waiting.removeValue(forKey: key) }?.resume(returning: false)
-        }
     }
 }

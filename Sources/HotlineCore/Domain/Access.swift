@@ -82,18 +82,9 @@ public struct Access: Sendable, Equatable {
 }
 
 extension Request {
-    /// Who may make this request.
+    /// Who may make this request: the rule of its op (every request's op has one).
     public var access: Access {
-        switch self {
-        case .hello, .ping: .open
-        case .write: .writes
-        case .callGet, .callsList: .callReads
-        case .stats: .anyRole
-        case .auditList: .auditList
-        case .verify: .verify
-        case .export: .export
-        case .alertsSubscribe: .alertsSubscribe
-        case .alertAck: .alertAck
-        }
+        guard let rule = Access.of(op) else { preconditionFailure("no access rule for the op \(op)") }
+        return rule
     }
 }
