@@ -71,12 +71,13 @@ run: build
 
 # Every test: unit tests of the pure core and the store, and integration tests that start
 # the built daemon on temporary sockets and databases.
-# A test that hangs fails the run after 25 minutes rather than holding CI.
+# A test that hangs fails the run after 25 minutes rather than holding CI, naming the tests
+# still running and the processes left (Tests/with-deadline.sh).
 test:
 	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	@$(MAKE) --no-print-directory format-check
 	$(SWIFT) build --build-tests
-	timeout --kill-after=30 1500 $(SWIFT) test --skip-build
+	Tests/with-deadline.sh 1500 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 # The tree formatted by swift-format (the toolchain's), with the checked-in .swift-format;

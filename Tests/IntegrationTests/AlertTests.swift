@@ -173,7 +173,7 @@ struct AlertTests {
         try follow.run()
         defer {
             kill(follow.processIdentifier, SIGTERM)
-            follow.waitUntilExit()
+            Daemon.waitForExit(follow)
         }
         func lines() -> [String] {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)

@@ -89,6 +89,7 @@ final class Daemon: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let c = try? HotlineConnection(path: socket) {
+                c.setReceiveTimeout(seconds: 5)  // listening but not yet serving: ask again
                 if (try? c.call(["op": "ping"]))?["ok"] == .bool(true) { return }
             }
             if !p.isRunning { break }
@@ -108,12 +109,13 @@ final class Daemon: @unchecked Sendable {
         chmod(socket, 0o666)
     }
 
-    /// SIGTERM and wait; returns the exit status.
+    /// SIGTERM and wait; returns the exit status. The unit gives it 30 s (TimeoutStopSec)
+    /// before systemd kills it; a daemon still running after 60 s fails the test, with its log.
     @discardableResult
-    func stop() -> Int32 {
+    func stop(sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
         guard let p = process else { return 0 }
         if p.isRunning { kill(p.processIdentifier, SIGTERM) }
-        let status = Self.waitForExit(p)
+        let status = Self.waitForExit(p, within: 60, andThen: { "its log:\n" + self.log() }, sourceLocation: sourceLocation)
         process = nil
         return status
     }
@@ -121,10 +123,18 @@ final class Daemon: @unchecked Sendable {
     /// Waits for `p` to exit and returns its status as `Process.terminationStatus` gives it.
     /// `Process.waitUntilExit` once waited for ever on a daemon that had exited and sat
     /// there a zombie nobody reaped (2026-11-29, AlertTests; Foundation missed its SIGCHLD).
-    /// So this polls, and reaps a zombie itself if Foundation has not within 2 s.
+    /// So this polls, and reaps a zombie itself if Foundation has not within 2 s. Never for
+    /// ever: after `seconds` the test fails, naming the command, and its process group
+    /// (Foundation starts each child in its own) is killed, so a hang fails one test rather
+    /// than hold the whole run until CI's deadline.
     @discardableResult
-    static func waitForExit(_ p: Process) -> Int32 {
+    static func waitForExit(
+        _ p: Process, within seconds: Double = 300, andThen context: () -> String = { "" },
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Int32 {
         let pid = p.processIdentifier
+        let deadline = Date().addingTimeInterval(seconds)
+        var killed = false
         var zombieSince: Date? = nil
         while p.isRunning {
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
@@ -138,6 +148,13 @@ final class Daemon: @unchecked Sendable {
                     // WIFEXITED: the exit code; else the signal, as Foundation reports it.
                     return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
                 }
+            }
+            if !killed, Date() > deadline {
+                let command = ([p.executableURL?.path ?? "?"] + (p.arguments ?? [])).joined(separator: " ")
+                Issue.record("\(command) did not exit within \(Int(seconds)) s: killed\n\(context())", sourceLocation: sourceLocation)
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                killed = true
             }
             usleep(5_000)
         }
@@ -187,10 +204,15 @@ final class Daemon: @unchecked Sendable {
 }
 
 /// Runs a command to its end; returns its exit status, its output and the pid it ran as.
+/// Bounded: a command still running after `timeout` seconds fails the test and is killed
+/// (see ``Daemon/waitForExit(_:within:sourceLocation:)``), and its output is read only until
+/// it has exited and 5 s more, so a grandchild left holding the pipes (a server it
+/// started) cannot hold the test either.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil)
-    throws -> (status: Int32, stdout: String, stderr: String, pid: Int32)
-{
+func run(
+    _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil,
+    timeout: Double = 300, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (status: Int32, stdout: String, stderr: String, pid: Int32) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -200,15 +222,57 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil, envi
     p.standardError = err
     p.standardInput = input
     try p.run()
+    let reader = PipeReader([out.fileHandleForReading, err.fileHandleForReading])
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (
-        p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self),
-        p.processIdentifier
-    )
+    let status = Daemon.waitForExit(p, within: timeout, sourceLocation: sourceLocation)
+    let (outData, errData) = reader.finish(within: 5)
+    return (status, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self), p.processIdentifier)
+}
+
+/// Reads a child's output and errors on a thread of its own while the child runs, so that
+/// neither pipe fills, and gives up on them at a deadline rather than wait for an end of
+/// file that a grandchild holding a copy of the pipe would put off for ever.
+final class PipeReader: @unchecked Sendable {
+    private let handles: [FileHandle]
+    private let lock = NSLock()
+    private var data: [Data]
+    private let done = DispatchSemaphore(value: 0)
+    private var stop = false
+
+    init(_ handles: [FileHandle]) {
+        self.handles = handles
+        data = handles.map { _ in Data() }
+        Thread.detachNewThread { self.readAll() }
+    }
+
+    private func readAll() {
+        var fds = handles.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
+        var open = fds.count
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while open > 0, !lock.withLock({ stop }) {
+            guard poll(&fds, nfds_t(fds.count), 100) > 0 else { continue }
+            for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let n = read(fds[i].fd, &buffer, buffer.count)
+                if n > 0 {
+                    lock.withLock { data[i].append(contentsOf: buffer[0..<n]) }
+                } else if n == 0 || errno != EINTR {
+                    fds[i].fd = -1
+                    open -= 1
+                }
+            }
+        }
+        done.signal()
+    }
+
+    /// What was read, once both pipes have ended or `seconds` have passed.
+    func finish(within seconds: Double) -> (Data, Data) {
+        if done.wait(timeout: .now() + seconds) == .timedOut {
+            lock.withLock { stop = true }
+            done.wait()
+        }
+        return lock.withLock { (data[0], data[1]) }
+    }
 }
 
 /// Builders for protocol requests.

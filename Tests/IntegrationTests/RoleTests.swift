@@ -201,7 +201,7 @@ struct RoleTests {
         try client.run()
         defer {
             try? input.fileHandleForWriting.close()
-            client.waitUntilExit()
+            Daemon.waitForExit(client)
         }
         var buffered = Data()
         func ask(_ request: JSONValue) throws -> JSONValue {

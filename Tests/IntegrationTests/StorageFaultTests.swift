@@ -119,7 +119,7 @@ struct StorageFaultTests {
         let answer = try c.call(Req.start(call: call, dialled: "999"))
         #expect(answer.isOK, "\(answer)")
         #expect(Date().timeIntervalSince(started) > 1.0, "the write did not wait for the lock")
-        holder.waitUntilExit()
+        Daemon.waitForExit(holder)
         #expect(try other.call(["op": "call.get", "call_id": .string(call)]).isOK)
     }
 
