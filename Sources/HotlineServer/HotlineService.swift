@@ -114,6 +114,7 @@ public final class HotlineService: Sendable {
             // What a reload cannot change under a running daemon, it says so.
             var needRestart: [String] = []
             if configuration.paths != running.paths { needRestart.append("paths") }
+            if configuration.storage != running.storage { needRestart.append("storage") }
             let limits = (configuration.limits, running.limits)
             if limits.0.maxBatchEvents != limits.1.maxBatchEvents { needRestart.append("limits.max_batch_events") }
             if limits.0.maxDatabaseBytes != limits.1.maxDatabaseBytes { needRestart.append("limits.max_database_bytes") }

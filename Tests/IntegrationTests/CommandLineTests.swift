@@ -40,6 +40,35 @@ struct CommandLineTests {
         #expect(r.stderr.contains(key), "stderr: \(r.stderr)")
     }
 
+    /// `storage:` is checked like every other section, and a daemon told to keep its log in
+    /// PostgreSQL, which this version cannot yet, refuses to start rather than quietly keep
+    /// it on one disk.
+    @Test(arguments: [
+        ("storage:\n  engine: postgres\n", "storage.engine"),
+        ("storage:\n  engine: postgresql\n  postgresql:\n    hosts: [\"db2:99999\"]\n", "storage.postgresql.hosts.0"),
+        ("storage:\n  engine: postgresql\n  postgresql:\n    hosts: [\"db2\"]\n    tls: maybe\n", "storage.postgresql.tls"),
+        ("storage:\n  postgresql:\n    hosts: [\"db2\"]\n", "storage.postgresql"),
+    ])
+    func checkConfigNamesABadStorageKey(yaml: String, key: String) throws {
+        let daemon = try Daemon()
+        try (String(contentsOfFile: daemon.configPath, encoding: .utf8) + "\n" + yaml).write(
+            toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        let r = try run(Daemon.hotlined, ["--check-config", "--config", daemon.configPath])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains(key), "stderr: \(r.stderr)")
+    }
+
+    @Test func aDaemonToldToUsePostgreSQLRefusesToStartAndSaysWhy() throws {
+        let daemon = try Daemon()
+        let yaml = "storage:\n  engine: postgresql\n  postgresql:\n    hosts: [\"/run/postgresql\"]\n"
+        try (String(contentsOfFile: daemon.configPath, encoding: .utf8) + "\n" + yaml).write(
+            toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        #expect(try run(Daemon.hotlined, ["--check-config", "--config", daemon.configPath]).status == 0)
+        #expect(throws: (any Error).self) { try daemon.start() }
+        #expect(daemon.stop() == 78)
+        #expect(daemon.log().contains("storage.engine is postgresql"), "\(daemon.log())")
+    }
+
     @Test func hotlinectlLogsAndShowsACall() throws {
         let daemon = try Daemon()
         try daemon.start()

@@ -16,9 +16,11 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var reasonsRequired: ReasonsRequired
     /// How often the chain heads are journalled.
     public var chainAnchors: ChainAnchors
+    /// Which engine keeps the log; SQLite at `paths.database` unless set.
+    public var storage: StorageSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts
+        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts, storage
         case reasonsRequired = "reasons_required"
         case chainAnchors = "chain_anchors"
     }
@@ -34,7 +36,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         retention: [RetentionRule] = [],
         shifts: ShiftSettings = ShiftSettings(),
         reasonsRequired: ReasonsRequired = ReasonsRequired(),
-        chainAnchors: ChainAnchors = ChainAnchors()
+        chainAnchors: ChainAnchors = ChainAnchors(),
+        storage: StorageSettings = StorageSettings()
     ) {
         self.paths = paths
         self.limits = limits
@@ -47,6 +50,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.shifts = shifts
         self.reasonsRequired = reasonsRequired
         self.chainAnchors = chainAnchors
+        self.storage = storage
     }
 
     public init(from decoder: any Decoder) throws {
@@ -63,6 +67,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         shifts = try c.decodeIfPresent(ShiftSettings.self, forKey: .shifts) ?? ShiftSettings()
         reasonsRequired = try c.decodeIfPresent(ReasonsRequired.self, forKey: .reasonsRequired) ?? ReasonsRequired()
         chainAnchors = try c.decodeIfPresent(ChainAnchors.self, forKey: .chainAnchors) ?? ChainAnchors()
+        storage = try c.decodeIfPresent(StorageSettings.self, forKey: .storage) ?? StorageSettings()
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
@@ -466,6 +471,7 @@ extension Configuration {
             }
         }
         problems += shifts.problems()
+        problems += storage.problems()
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }
         return problems
