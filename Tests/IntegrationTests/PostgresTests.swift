@@ -1,6 +1,9 @@
 import Foundation
 import HotlineClient
 import HotlineCore
+import HotlinePostgres
+import Logging
+import PostgresNIO
 import Testing
 
 #if canImport(Glibc)
@@ -89,6 +92,14 @@ final class PostgresCluster {
         try pg("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
         running.remove(data)
     }
+
+    /// Makes the standby the primary, as a failover manager would once the primary is lost.
+    func promote(_ data: String) throws {
+        try pg("pg_ctl", ["-D", data, "-w", "promote"])
+    }
+
+    /// The server at `port` as `storage.postgresql.hosts` names it.
+    func host(_ port: Int) -> String { "\(directory):\(port)" }
 
     func psql(_ port: Int, _ statement: String) -> [String] {
         [bin + "/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", directory, "-p", "\(port)", "-U", user]
@@ -183,5 +194,86 @@ struct PostgresTests {
         }
         #expect(onStandby == "2")
         #expect(try cluster.sql(primary, "SELECT sync_state FROM pg_stat_replication") == "sync")
+    }
+}
+
+/// Reaching the log's primary and making its schema (HotlinePostgres), on the private cluster.
+@Suite(.serialized)
+struct PostgresConnectorTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    static func connector(_ cluster: PostgresCluster, _ hosts: [String]) throws -> PostgresConnector {
+        try PostgresConnector(
+            settings: PostgreSQLSettings(hosts: hosts, database: "postgres", user: cluster.user, connectTimeoutSeconds: 2),
+            credentials: nil, logger: logger)
+    }
+
+    @Test(.enabled(if: Requires.postgres != nil, "PostgreSQL is not installed (make test installs it)"))
+    func thePrimaryIsFoundWhereverItIsListedAndTheSchemaIsMadeOnce() async throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let connector = try Self.connector(cluster, [cluster.host(cluster.standbyPort), cluster.host(cluster.primaryPort)])
+        let (connection, endpoint) = try await connector.connectToPrimary()
+        #expect(endpoint == .socket(directory: cluster.directory, port: cluster.primaryPort))
+
+        // What an acknowledgement means here: on the standby's disk too.
+        let durability = try await PostgresDurability.prepare(connection, logger: Self.logger)
+        #expect(durability.isReplicated)
+        #expect(durability.synchronousCommit == "on")
+        #expect(durability.standbys.map(\.name) == [PostgresCluster.standbyName])
+        #expect(durability.standbys.map(\.state) == ["sync"])
+
+        // Two daemons starting at once: each migration is applied once, by one of them.
+        let (other, _) = try await connector.connectToPrimary()
+        async let first = PostgresSchema.migrate(connection, logger: Self.logger)
+        async let second = PostgresSchema.migrate(other, logger: Self.logger)
+        let applied = try await [first, second]
+        #expect(applied.flatMap { $0 } == PostgresSchema.migrations.map(\.name))
+        #expect(try await PostgresSchema.migrate(connection, logger: Self.logger) == [])
+        #expect(try await PostgresSchema.applied(connection, logger: Self.logger) == PostgresSchema.migrations.map(\.name))
+        // The tables are on the standby as well.
+        #expect(try cluster.sql(cluster.standbyPort, "SELECT count(*) FROM events") == "0")
+        try await connection.close()
+        try await other.close()
+    }
+
+    @Test(.enabled(if: Requires.postgres != nil, "PostgreSQL is not installed (make test installs it)"))
+    func withNoPrimaryEveryHostIsNamedWithItsReason() async throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let connector = try Self.connector(
+            cluster, [cluster.host(cluster.standbyPort), cluster.directory + "-missing:5432", "127.0.0.1:1"])
+        do {
+            _ = try await connector.connectToPrimary()
+            Issue.record("a standby and two dead hosts gave a primary")
+        } catch let error as PostgresUnavailable {
+            #expect(error.passedOver.map(\.0) == connector.endpoints)
+            #expect(error.passedOver[0].1 == "a standby (in recovery)")
+            #expect(error.passedOver[1].1.contains("No such file or directory"), "\(error)")
+            #expect(error.passedOver[2].1.contains("Connection refused"), "\(error)")
+        }
+    }
+
+    @Test(.enabled(if: Requires.postgres != nil, "PostgreSQL is not installed (make test installs it)"))
+    func afterAFailoverThePromotedStandbyIsFound() async throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let connector = try Self.connector(cluster, [cluster.host(cluster.primaryPort), cluster.host(cluster.standbyPort)])
+        let (before, endpoint) = try await connector.connectToPrimary()
+        #expect(endpoint == connector.endpoints[0])
+        try cluster.kill(cluster.primary)
+        try cluster.promote(cluster.standby)
+        let (after, promoted) = try await connector.connectToPrimary()
+        #expect(promoted == connector.endpoints[1])
+        try? await before.close()
+        try await after.close()
+    }
+
+    @Test func aPasswordCredentialThatCannotBeReadIsNamed() throws {
+        let settings = PostgreSQLSettings(hosts: ["/run/postgresql"], passwordCredential: "hotlined.pgpass")
+        #expect(throws: PostgresSetupError.self) { try PostgresConnector(settings: settings, credentials: nil, logger: Self.logger) }
+        do {
+            _ = try PostgresConnector(settings: settings, credentials: "/nonexistent", logger: Self.logger)
+            Issue.record("an unreadable credential was taken")
+        } catch let error as PostgresSetupError {
+            #expect(error.description.contains("/nonexistent/hotlined.pgpass"), "\(error)")
+        }
     }
 }

@@ -1,0 +1,188 @@
+import Foundation
+import HotlineCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// Reaches the primary of the cluster that keeps the log: the configured hosts are tried in
+/// order, and the first that accepts and is not a standby (`pg_is_in_recovery()` false) is
+/// the one written to. After a failover the same call finds the promoted standby.
+public struct PostgresConnector: Sendable {
+    public let settings: PostgreSQLSettings
+    public let endpoints: [PostgresEndpoint]
+    let password: String?
+    let tlsContext: NIOSSLContext?
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+
+    /// `credentials` is `$CREDENTIALS_DIRECTORY`, where `password_credential` is read.
+    public init(
+        settings: PostgreSQLSettings, credentials: String?, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) throws {
+        self.settings = settings
+        endpoints = try settings.endpoints()
+        if let name = settings.passwordCredential {
+            guard let directory = credentials else {
+                throw PostgresSetupError(
+                    "storage.postgresql.password_credential is \(name) but no credentials were passed ($CREDENTIALS_DIRECTORY is unset; LoadCredential= in the unit)"
+                )
+            }
+            do {
+                // One line; a trailing newline (echo > file) is not part of the password.
+                password = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+                    .trimmingCharacters(in: .newlines)
+            } catch {
+                throw PostgresSetupError("cannot read the credential \(directory)/\(name): \(error.localizedDescription)")
+            }
+        } else {
+            password = nil
+        }
+        if settings.tls != .disable, endpoints.contains(where: { if case .tcp = $0 { true } else { false } }) {
+            // The system's trust store; the server's name is checked against its certificate.
+            tlsContext = try NIOSSLContext(configuration: .makeClientConfiguration())
+        } else {
+            tlsContext = nil
+        }
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The configuration postgres-nio is given for `endpoint`.
+    func configuration(for endpoint: PostgresEndpoint) -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch endpoint {
+        case .socket(let directory, let port):
+            configuration = .init(
+                unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: settings.user, password: password,
+                database: settings.database)
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS =
+                switch (settings.tls, tlsContext) {
+                case (.require, let context?): .require(context)
+                case (.prefer, let context?): .prefer(context)
+                default: .disable
+                }
+            configuration = .init(
+                host: host, port: port, username: settings.user, password: password, database: settings.database, tls: tls)
+        }
+        configuration.options.connectTimeout = .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))
+        // Every session of hotlined's is named so in pg_stat_activity.
+        configuration.options.additionalStartupParameters = [("application_name", "hotlined")]
+        return configuration
+    }
+
+    /// A connection to the primary, and which host it is; throws ``PostgresUnavailable``
+    /// naming every host and why it was passed over.
+    public func connectToPrimary() async throws -> (connection: PostgresConnection, endpoint: PostgresEndpoint) {
+        var passedOver: [(PostgresEndpoint, String)] = []
+        for (i, endpoint) in endpoints.enumerated() {
+            let connection: PostgresConnection
+            do {
+                connection = try await PostgresConnection.connect(
+                    on: eventLoopGroup.next(), configuration: configuration(for: endpoint), id: i, logger: logger)
+            } catch {
+                passedOver.append((endpoint, PostgresFailure.describe(error)))
+                continue
+            }
+            do {
+                let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
+                var inRecovery = true
+                for try await flag in rows.decode(Bool.self) { inRecovery = flag }
+                if !inRecovery { return (connection, endpoint) }
+                passedOver.append((endpoint, "a standby (in recovery)"))
+            } catch {
+                passedOver.append((endpoint, PostgresFailure.describe(error)))
+            }
+            try? await connection.close()
+        }
+        throw PostgresUnavailable(passedOver: passedOver)
+    }
+}
+
+/// No configured host is a primary that accepts hotlined now.
+public struct PostgresUnavailable: Error, CustomStringConvertible {
+    public let passedOver: [(PostgresEndpoint, String)]
+    public var description: String {
+        "no PostgreSQL primary is reachable: "
+            + passedOver.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+    }
+}
+
+/// A setting that cannot be used as it is (a credential that cannot be read).
+public struct PostgresSetupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum PostgresFailure {
+    /// What went wrong, as an administrator needs it: postgres-nio's errors print a generic
+    /// text on purpose (a query might hold secrets); the server's message and SQLSTATE, or
+    /// the connection's underlying error, are what say why.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return message + state
+        }
+        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+        return "\(error.code)"
+    }
+}
+
+/// What a commit's acknowledgement means on this server: `synchronous_commit` in force for
+/// hotlined's sessions, and the standbys the primary waits for.
+public struct PostgresDurability: Sendable, Equatable, CustomStringConvertible {
+    /// `synchronous_commit` as hotlined's session has it (after ``prepare(_:logger:)``).
+    public var synchronousCommit: String
+    /// `synchronous_standby_names`: empty, a commit is on the primary's disk alone.
+    public var standbyNames: String
+    /// The standbys connected now and whether the primary counts each synchronous.
+    public var standbys: [(name: String, state: String)]
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.synchronousCommit == b.synchronousCommit && a.standbyNames == b.standbyNames
+            && a.standbys.map(\.name) == b.standbys.map(\.name) && a.standbys.map(\.state) == b.standbys.map(\.state)
+    }
+
+    /// Whether an acknowledged commit is on a standby's disk as well as the primary's.
+    public var isReplicated: Bool { !standbyNames.isEmpty && ["on", "remote_apply"].contains(synchronousCommit) }
+
+    public var description: String {
+        guard isReplicated else {
+            return
+                "commits are on the primary's disk only (synchronous_standby_names is empty): the loss of this server loses acknowledged events"
+        }
+        let connected = standbys.map { "\($0.name) (\($0.state))" }.joined(separator: ", ")
+        return
+            "commits wait for the synchronous standbys \(standbyNames) (synchronous_commit \(synchronousCommit)); connected: \(connected.isEmpty ? "none, so commits wait" : connected)"
+    }
+
+    /// Makes the session's commits wait for the synchronous standbys (`synchronous_commit`
+    /// `on` at least: an administrator's `remote_apply` is kept; `off`, `local` and
+    /// `remote_write` would acknowledge an event a lost machine could take with it), then
+    /// reads what that means on this server.
+    public static func prepare(_ connection: PostgresConnection, logger: Logger) async throws -> PostgresDurability {
+        var mode = try await Self.value("SHOW synchronous_commit", connection, logger)
+        if mode != "remote_apply" {
+            try await connection.query("SET synchronous_commit = on", logger: logger)
+            mode = "on"
+        }
+        let names = try await Self.value("SHOW synchronous_standby_names", connection, logger)
+        let rows = try await connection.query(
+            "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY application_name", logger: logger)
+        var standbys: [(String, String)] = []
+        for try await (name, state) in rows.decode((String, String).self) { standbys.append((name, state)) }
+        return PostgresDurability(synchronousCommit: mode, standbyNames: names, standbys: standbys)
+    }
+
+    private static func value(_ sql: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> String {
+        var value = ""
+        for try await text in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String.self) {
+            value = text
+        }
+        return value
+    }
+}
