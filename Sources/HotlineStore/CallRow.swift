@@ -6,10 +6,10 @@ import HotlineCore
 /// nowhere else in the store's reads and writes of the table. The location and the
 /// caller's identity stay sealed in it: ``CallStore`` opens them only for the reads that
 /// show them.
-struct CallRow: FetchableRecord, PersistableRecord {
-    static let databaseTableName = "calls"
+package struct CallRow: FetchableRecord, PersistableRecord {
+    package static let databaseTableName = "calls"
 
-    enum Columns: String, ColumnExpression, CaseIterable {
+    package enum Columns: String, ColumnExpression, CaseIterable {
         case callID = "call_id", dialled, route, routeAnonymity = "route_anonymity", routeGrade = "route_grade", grade
         case marking, anonymous, anonymousRequested = "anonymous_requested", escalated
         case threatAlertRaised = "threat_alert_raised", category, location, flags, outcome, receivedAt = "received_at"
@@ -19,23 +19,23 @@ struct CallRow: FetchableRecord, PersistableRecord {
 
     /// The columns a call's later events may change. An update writes only these, leaving
     /// the others (and their indexes) untouched: fewer pages for each commit to write.
-    static let changing: [Columns] = [
+    package static let changing: [Columns] = [
         .grade, .marking, .anonymous, .anonymousRequested, .escalated, .threatAlertRaised, .category, .location, .flags,
         .outcome, .endedAt, .identity, .lastSeq,
     ]
 
     /// The call without its location and identity (those are the sealed columns below).
-    var state: CallState
-    var sealedLocation: Data?
-    var sealedIdentity: Data?
+    package var state: CallState
+    package var sealedLocation: Data?
+    package var sealedIdentity: Data?
 
-    init(state: CallState, sealedLocation: Data?, sealedIdentity: Data?) {
+    package init(state: CallState, sealedLocation: Data?, sealedIdentity: Data?) {
         self.state = state
         self.sealedLocation = sealedLocation
         self.sealedIdentity = sealedIdentity
     }
 
-    init(row: Row) throws {
+    package init(row: Row) throws {
         state = Self.state(of: row)
         sealedLocation = row[Columns.location]
         sealedIdentity = row[Columns.identity]
@@ -96,7 +96,7 @@ struct CallRow: FetchableRecord, PersistableRecord {
         }
     }
 
-    func encode(to container: inout PersistenceContainer) throws {
+    package func encode(to container: inout PersistenceContainer) throws {
         for column in Columns.allCases { container[column] = value(of: column) }
     }
 

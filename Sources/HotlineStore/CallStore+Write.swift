@@ -20,11 +20,6 @@ public struct WriteSubmission: Sendable {
 }
 
 extension CallStore {
-    enum Processed {
-        case stored(ack: WriteAck, erasedIdentity: Bool, alerts: [Alert], head: Chain.Head, audit: Chain.Head?)
-        case duplicate(ack: WriteAck)
-    }
-
     public static let storageFailure = HotlineError(
         .storage, "The event could not be made durable; nothing of it was stored. Send it again later."
     )
@@ -46,6 +41,7 @@ extension CallStore {
         var needsCheckpoint = false
         var head = Chain.Head.empty
         var auditHead: Chain.Head? = nil
+        let processor = EventProcessor(keys: keys)
         do {
             // Writing to a database file that was removed or replaced would write to a file
             // nobody will open again: everything "acknowledged" would be lost at restart.
@@ -65,9 +61,9 @@ extension CallStore {
                             let auditBefore = self.writerHeads.withLock { $0.audit }
                             try db.inSavepoint {
                                 do {
-                                    switch try self.process(
-                                        submission, db, policy: policy, alerting: alerting, after: head, seq: nextSeq,
-                                        now: now)
+                                    switch try processor.process(
+                                        submission, SQLiteEventRows(store: self, db: db), policy: policy, alerting: alerting,
+                                        after: head, seq: nextSeq, now: now)
                                     {
                                     case .stored(let ack, let erased, let raised, let stored, let audited):
                                         head = stored
@@ -262,70 +258,38 @@ extension CallStore {
 
     /// True while an erasure still waits for its WAL truncation.
     public var isScrubPending: Bool { scrubPending.load(ordering: .relaxed) }
+}
 
-    private func process(
-        _ submission: WriteSubmission, _ db: Database, policy: CallPolicy, alerting: AlertSettings,
-        after previous: Chain.Head, seq: Int64, now: Timestamp
-    ) throws -> Processed {
-        let event = submission.event
-        let body = JSONWriter.string(event.publicContent)
-        if let existing = try Row.fetchOne(
+/// The rows of one event in SQLite, on the writer's connection inside the batch's
+/// transaction (``EventProcessor`` decides what they hold). Cached statements: the writer
+/// runs these for every event.
+struct SQLiteEventRows: EventRows {
+    let store: CallStore
+    let db: Database
+
+    func storedEvent(eventID: String) throws -> StoredEvent? {
+        try Row.fetchOne(
             db.cachedStatement(sql: "SELECT seq, call_id, body, secret, ack FROM events WHERE event_id = ?"),
-            arguments: [event.eventID])
-        {
-            return try duplicate(of: existing, event: event, body: body, db)
-        }
-        // The call's state, decrypting only what this event can change: most events touch
-        // neither the caller's identity nor the location, and their sealed blobs are kept.
-        let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [event.callID])
-        // A call retention purged keeps its events as tombstones: its id is spent, or a new
-        // call under it would read to verify as the purged one put back.
-        if row == nil,
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL)"),
-                arguments: [event.callID]) == true
-        {
-            throw HotlineError(
-                .conflict,
-                "Call \(event.callID) was purged by retention; its id cannot be used again. Start a new call with a new id.",
-                field: event.op == "call.start" ? "call.id" : "call_id")
-        }
-        var touchesIdentity = !event.identity.isEmpty
-        var setsLocation = false
-        if case .update(let u) = event {
-            touchesIdentity = touchesIdentity || u.changes.anonymousRequested == true
-            setsLocation = u.changes.location != nil
-        }
-        let current = try row.map { try callState($0, withLocation: false, withIdentity: touchesIdentity) }
-        let decision = try policy.apply(event, to: current, by: submission.peer, seq: seq, now: now)
-        let state = decision.state
+            arguments: [eventID]
+        ).map { StoredEvent(seq: $0["seq"], callID: $0["call_id"], body: $0["body"], secret: $0["secret"], ack: $0["ack"]) }
+    }
 
-        let raised = decision.alerts.map { reason in
-            Alert(
-                id: UUIDText.random(), callID: state.id, seq: seq, route: state.route, grade: state.grade,
-                reason: reason, raisedAt: now)
-        }
-        // The route's rules as the call started under them are in a start's ack, chained, so
-        // that verify can hold the projection's copy to them (a later configuration does not
-        // change them).
-        let ack = WriteAck(
-            callID: state.id, seq: seq, route: state.route, grade: state.grade.rawValue, marking: state.marking.rawValue,
-            anonymous: state.anonymous, escalated: state.escalated, alertID: raised.first?.id, stripped: decision.stripped,
-            notice: decision.notices.isEmpty ? nil : decision.notices.joined(separator: " "),
-            routeAnonymity: row == nil ? state.routeAnonymity.rawValue : nil, routeGrade: row == nil ? state.routeGrade.rawValue : nil)
+    func storedIdentity(seq: Int64) throws -> Data? {
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT secret FROM event_identity WHERE seq = ?"), arguments: [seq])
+    }
 
-        let secret = try event.freeText.map { try keys.sealJSON($0, context: "\(state.id)/event/\(seq)") }
-        let sealedIdentity =
-            try decision.storedIdentity.isEmpty
-            ? nil : keys.sealJSON(decision.storedIdentity.json, context: "\(state.id)/identity/\(seq)")
-        let content = Chain.EventContent(
-            seq: seq, eventID: event.eventID, callID: state.id, op: event.op, body: body, secret: secret,
-            ack: JSONWriter.string(ack.json), recordedAt: now.microseconds, peerUID: Int64(submission.peer.uid),
-            peerPID: Int64(submission.peer.pid), identityCommitment: sealedIdentity.map(Chain.commitment(to:)))
-        let digest = content.digest
-        let hash = Chain.link(previous.hash, digest)
-        let mac = keys.chainMAC(after: previous.mac, digest: digest)
+    func callRow(callID: String) throws -> CallRow? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [callID])
+            .map(CallRow.init(row:))
+    }
+
+    func wasPurged(callID: String) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL)"),
+            arguments: [callID]) == true
+    }
+
+    func insertEvent(_ content: Chain.EventContent, digest: Data, hash: Data, mac: Data) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO events (
@@ -334,91 +298,36 @@ extension CallStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            seq, content.eventID, content.callID, content.op, content.body, content.secret, content.ack,
+            content.seq, content.eventID, content.callID, content.op, content.body, content.secret, content.ack,
             content.recordedAt, content.peerUID, content.peerPID, content.identityCommitment, digest, hash, mac,
         ])
-        if decision.eraseEarlierIdentity {
-            try db.cachedStatement(sql: "DELETE FROM event_identity WHERE call_id = ?").execute(arguments: [state.id])
-        }
-        if let sealedIdentity {
-            try db.cachedStatement(sql: "INSERT INTO event_identity (seq, call_id, secret) VALUES (?, ?, ?)")
-                .execute(arguments: [seq, state.id, sealedIdentity])
-        }
-        // Lowering a marking (a supervisor's decision: CallPolicy refuses anyone else) is
-        // audited as well as logged.
-        var audited: Chain.Head? = nil
-        if let before = current?.marking, state.marking < before {
-            audited = try appendAudit(
-                AuditEntry(
-                    peer: submission.peer, op: AuditOp.markingLowered, at: now,
-                    detail: [
-                        "call_ids": [.string(state.id)], "seq": .int(seq), "from": .string(before.rawValue),
-                        "to": .string(state.marking.rawValue), "result": "ok",
-                        // Who the workstation says lowered it, beside the uid the entry records.
-                        "handler": { if case .update(let u) = event { .optional(u.handler) } else { .null } }(),
-                    ]), db)
-        }
-        for alert in raised {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                alert.id, alert.callID, alert.seq, alert.route, alert.grade.rawValue, alert.reason.rawValue,
-                alert.level, alert.raisedAt.microseconds,
-            ])
-            try enqueueDeliveries(of: alert, sinks: alerting.sinks(forLevel: alert.level), now: now, db)
-        }
-        let location: Data? =
-            setsLocation
-            ? try state.location.map { try keys.sealJSON($0.json, context: "\(state.id)/location") } : row?["location"]
-        let identity: Data? =
-            (touchesIdentity || row == nil)
-            ? (state.identity.isEmpty ? nil : try keys.sealJSON(state.identity.json, context: "\(state.id)/identity"))
-            : row?["identity"]
-        try saveProjection(state, location: location, identity: identity, isNew: row == nil, db)
-        return .stored(
-            ack: ack, erasedIdentity: decision.eraseEarlierIdentity, alerts: raised, head: Chain.Head(seq: seq, hash: hash, mac: mac),
-            audit: audited)
     }
 
-    private func duplicate(of existing: Row, event: WriteEvent, body: String, _ db: Database) throws -> Processed {
-        let seq: Int64 = existing["seq"]
-        let callID: String = existing["call_id"]
-        var same = existing["body"] as String == body
-        if same {
-            let stored = try (existing["secret"] as Data?).map { try keys.openJSON($0, context: "\(callID)/event/\(seq)") }
-            same = stored == event.freeText
-        }
-        if same,
-            let sealed = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT secret FROM event_identity WHERE seq = ?"), arguments: [seq])
-        {
-            same = CallerIdentity(json: try keys.openJSON(sealed, context: "\(callID)/identity/\(seq)")) == event.identity
-        }
-        guard same else {
-            throw HotlineError(
-                .conflict,
-                "event_id \(event.eventID) was already used for a different event (seq \(seq)); a new event needs a new event_id.",
-                field: "event_id")
-        }
-        // The original acknowledgement, as it was stored and chained.
-        guard var ack = try? WriteAck(json: try JSONParser.parse(Array((existing["ack"] as String).utf8))) else {
-            throw HotlineError(.storage, "The stored acknowledgement of event \(seq) is unreadable.")
-        }
-        ack.duplicate = true
-        return .duplicate(ack: ack)
+    func eraseIdentities(callID: String) throws {
+        try db.cachedStatement(sql: "DELETE FROM event_identity WHERE call_id = ?").execute(arguments: [callID])
     }
 
-    /// Writes the call's projection. An existing row is updated without touching the
-    /// columns that never change (and their indexes): fewer pages for each commit to write.
-    private func saveProjection(_ s: CallState, location: Data?, identity: Data?, isNew: Bool, _ db: Database) throws {
-        let row = CallRow(state: s, sealedLocation: location, sealedIdentity: identity)
-        if isNew {
-            try row.insertRow(db)
-        } else {
-            try row.updateChanging(db)
-        }
+    func insertIdentity(seq: Int64, callID: String, sealed: Data) throws {
+        try db.cachedStatement(sql: "INSERT INTO event_identity (seq, call_id, secret) VALUES (?, ?, ?)")
+            .execute(arguments: [seq, callID, sealed])
     }
+
+    func insertAlert(_ alert: Alert, sinks: [AlertSink], now: Timestamp) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            alert.id, alert.callID, alert.seq, alert.route, alert.grade.rawValue, alert.reason.rawValue, alert.level,
+            alert.raisedAt.microseconds,
+        ])
+        try store.enqueueDeliveries(of: alert, sinks: sinks, now: now, db)
+    }
+
+    func saveProjection(_ row: CallRow, isNew: Bool) throws {
+        if isNew { try row.insertRow(db) } else { try row.updateChanging(db) }
+    }
+
+    func appendAudit(_ entry: AuditEntry) throws -> Chain.Head { try store.appendAudit(entry, db) }
 }

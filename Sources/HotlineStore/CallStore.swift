@@ -315,14 +315,6 @@ public final class CallStore: Sendable {
     }
 
     func callState(_ row: Row, withLocation: Bool, withIdentity: Bool) throws -> CallState {
-        var state = CallRow.state(of: row)
-        let id = state.id
-        if withLocation, let sealed: Data = row[CallRow.Columns.location] {
-            state.location = Location(json: try keys.openJSON(sealed, context: "\(id)/location"))
-        }
-        if withIdentity, let sealed: Data = row[CallRow.Columns.identity] {
-            state.identity = CallerIdentity(json: try keys.openJSON(sealed, context: "\(id)/identity"))
-        }
-        return state
+        try EventProcessor(keys: keys).opened(try CallRow(row: row), withLocation: withLocation, withIdentity: withIdentity)
     }
 }
