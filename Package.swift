@@ -55,11 +55,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // The log in PostgreSQL (issue 15), via postgres-nio: reaching the primary among the
-        // configured hosts, and the schema's named migrations.
+        // configured hosts, the schema's named migrations, and the writes, through the same
+        // EventProcessor as SQLite's.
         .target(
             name: "HotlinePostgres",
             dependencies: [
                 "HotlineCore",
+                "HotlineStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -192,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "HotlineCore", "HotlineClient", "HotlineTestSupport", "HotlinePostgres",
+                "HotlineCore", "HotlineClient", "HotlineTestSupport", "HotlinePostgres", "HotlineStore",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

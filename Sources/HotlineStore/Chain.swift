@@ -112,6 +112,10 @@ public enum Chain {
         public var op: String
         public var detail: String
 
+        package init(seq: Int64, at: Int64, uid: Int64, pid: Int64, role: String?, op: String, detail: String) {
+            (self.seq, self.at, self.uid, self.pid, self.role, self.op, self.detail) = (seq, at, uid, pid, role, op, detail)
+        }
+
         public var digest: Data {
             var c = Content(tag: "hotlined audit v1")
             c.append(seq)

@@ -70,6 +70,11 @@ public struct BatchOutcome: Sendable {
     /// applied (all of them, unless it was told to stop early).
     public var results: [Result<WriteAck, HotlineError>]
     public var alerts: [Alert]
+
+    public init(results: [Result<WriteAck, HotlineError>], alerts: [Alert]) {
+        self.results = results
+        self.alerts = alerts
+    }
 }
 
 /// A call with everything `call.get` answers: its state, its alerts and one page of its
@@ -99,6 +104,13 @@ public struct LogCounts: Sendable {
     public var calls: Int64
     public var callsOpen: Int64
     public var alertsUnacked: Int64
+
+    public init(events: Int64, calls: Int64, callsOpen: Int64, alertsUnacked: Int64) {
+        self.events = events
+        self.calls = calls
+        self.callsOpen = callsOpen
+        self.alertsUnacked = alertsUnacked
+    }
 }
 
 extension AlertBacklog {

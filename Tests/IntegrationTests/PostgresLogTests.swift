@@ -1,0 +1,201 @@
+import Foundation
+import HotlineCore
+import HotlinePostgres
+import HotlineStore
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The log's writes on PostgreSQL (issue 15): the same answers as SQLite's for the same
+/// events, one chain whichever daemon writes, and nothing acknowledged lost or stored twice
+/// across a failover. On the private primary and synchronous standby.
+@Suite(.serialized, .enabled(if: Requires.postgres != nil, "PostgreSQL is not installed (make test installs it)"))
+struct PostgresLogTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static let keys = try! KeyRing(hexKeys: [String(repeating: "5e", count: 32)])
+    static let handler = Peer(uid: 1001, gid: 1001, pid: 4242, roles: [.handler])
+    static let supervisor = Peer(uid: 1002, gid: 1002, pid: 4243, roles: [.supervisor])
+    static let now = try! Timestamp(rfc3339: "2026-11-24T19:05:00Z")
+    static let policy = CallPolicy(
+        routes: RouteTable(
+            routes: [
+                RouteRule(
+                    name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden,
+                    alertOnStart: true),
+                RouteRule(
+                    name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive,
+                    anonymity: .allowed),
+            ],
+            unrouted: RouteRule(name: "unrouted", numbers: [], grade: .scheduled, marking: .official, anonymity: .allowed)))
+
+    static func log(_ cluster: PostgresCluster, hosts: [Int]? = nil) throws -> PostgresLog {
+        let connector = try PostgresConnector(
+            settings: PostgreSQLSettings(
+                hosts: (hosts ?? [cluster.primaryPort]).map(cluster.host), database: "postgres", user: cluster.user,
+                connectTimeoutSeconds: 2),
+            credentials: nil, logger: logger)
+        return try PostgresLog(connector: connector, keys: keys, logger: logger)
+    }
+
+    /// Requests as a workstation sends them, through the daemon's own decoder.
+    static func events(_ requests: [JSONValue]) -> [WriteEvent] {
+        let decoder = RequestDecoder(outcomes: ["report-taken", "dispatched"])
+        return requests.map { request in
+            guard case .success(.write(let event)) = decoder.decode(request).result else {
+                fatalError("not a write: \(request)")
+            }
+            return event
+        }
+    }
+
+    static func submissions(_ events: [WriteEvent], by peer: Peer = handler) -> [WriteSubmission] {
+        events.map { WriteSubmission(event: $0, peer: peer) { _ in } }
+    }
+
+    /// An answer without what differs by chance from one engine to the other: alert ids.
+    static func comparable(_ result: Result<WriteAck, HotlineError>) -> String {
+        switch result {
+        case .success(var ack):
+            ack.alertID = ack.alertID.map { _ in "some alert" }
+            return JSONWriter.string(ack.json)
+        case .failure(let error):
+            return "\(error.code): \(error.message) (\(error.field ?? "-"))"
+        }
+    }
+
+    /// Every event's links recomputed from its digest: the chain holds from the first row.
+    static func chainHolds(_ log: PostgresLog) throws -> (holds: Bool, seqs: [Int64]) {
+        let (connection, _) = try PostgresSession.blocking { try await log.connector.connectToPrimary() }
+        let session = PostgresSession(connection, logger: logger)
+        defer { session.close() }
+        var previous = Chain.genesis
+        var previousMAC = Chain.macGenesis
+        var holds = true
+        var seqs: [Int64] = []
+        for row in try session.rows("SELECT seq, digest, hash, mac FROM events ORDER BY seq") {
+            let r = row.makeRandomAccess()
+            let digest = try r["digest"].decode(Data.self)
+            previous = Chain.link(previous, digest)
+            previousMAC = keys.chainMAC(after: previousMAC, digest: digest)
+            let (hash, mac) = (try r["hash"].decode(Data.self), try r["mac"].decode(Data.self))
+            holds = holds && previous == hash && previousMAC == mac
+            seqs.append(try r["seq"].decode(Int64.self))
+        }
+        return (holds, seqs)
+    }
+
+    @Test func theSameEventsGetTheSameAnswersAsOnSQLite() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-parity-\(UUIDText.random())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sqlite = try CallStore(path: directory.path + "/calls.sqlite", keys: Self.keys, logger: Self.logger)
+        defer { try? sqlite.close() }
+
+        let (a, b) = (UUIDText.random(), UUIDText.random())
+        let first = Req.start(call: a, dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "A Caller"]])
+        let hotline = Req.start(call: b, dialled: "0800 789 321", extra: ["cli": "+447700900456"])
+        let batch = Self.events([
+            first,
+            hotline,
+            Req.update(call: a, set: ["flags": ["threat_to_life": true]], note: "Smoke seen from the road"),
+            first,  // a resend: its original answer
+            Req.update(call: b, event: first["event_id"]!.stringValue!, note: "not the first event"),  // a used event_id
+            Req.update(call: UUIDText.random(), note: "no such call"),
+            Req.update(call: b, set: ["anonymous_requested": true]),  // the caller's identity erased
+            Req.end(call: a),
+        ])
+        let onSQLite = sqlite.commit(Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
+        let onPostgres = postgres.commit(Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
+        #expect(onPostgres.results.map(Self.comparable) == onSQLite.results.map(Self.comparable))
+        #expect(onPostgres.alerts.count == onSQLite.alerts.count)
+        #expect(onPostgres.results.compactMap { try? $0.get() }.filter { $0.duplicate }.count == 1)
+        // A marking lowered by a supervisor: answered alike, and audited on both.
+        let lower = Self.events([Req.update(call: b, set: ["marking": "OFFICIAL"])])
+        #expect(
+            postgres.commit(Self.submissions(lower, by: Self.supervisor), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
+                .results.map(Self.comparable)
+                == sqlite.commit(
+                    Self.submissions(lower, by: Self.supervisor), policy: Self.policy, alerting: AlertSettings(), now: Self.now
+                )
+                .results.map(Self.comparable))
+
+        let (p, s) = (try postgres.counts(), try sqlite.counts())
+        #expect([p.events, p.calls, p.callsOpen, p.alertsUnacked] == [s.events, s.calls, s.callsOpen, s.alertsUnacked])
+        #expect(postgres.heads.events.seq == sqlite.heads.events.seq)
+        #expect(postgres.heads.audit.seq == 1)
+        #expect(try Self.chainHolds(postgres) == (true, Array(1...s.events)))
+        // Caller B asked to stay anonymous: no identity of theirs is left in the log's rows.
+        #expect(try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM event_identity WHERE call_id = '\(b)'") == "0")
+        #expect(try cluster.sql(cluster.primaryPort, "SELECT identity IS NULL FROM calls WHERE call_id = '\(b)'") == "t")
+        // And what the primary acknowledged, the standby has.
+        #expect(try cluster.sql(cluster.standbyPort, "SELECT count(*) FROM events") == "\(s.events)")
+    }
+
+    @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let rooms = [try Self.log(cluster), try Self.log(cluster)]
+        defer { for room in rooms { room.close() } }
+        let failures = Atomic<Int>(0)
+        let done = DispatchGroup()
+        for room in rooms {
+            DispatchQueue.global().async(group: done) {
+                for _ in 0..<15 {
+                    let batch = Self.events((0..<4).map { _ in Req.start(dialled: "0800 789 321") })
+                    let outcome = room.commit(Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
+                    failures.add(outcome.results.filter { (try? $0.get()) == nil }.count, ordering: .relaxed)
+                }
+            }
+        }
+        done.wait()
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(try Self.chainHolds(rooms[0]) == (true, Array(1...120)))
+        #expect(try rooms[1].counts().events == 120)
+    }
+
+    @Test func aFailoverLosesNoAcknowledgedEventAndStoresNoneTwice() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let log = try Self.log(cluster, hosts: [cluster.primaryPort, cluster.standbyPort])
+        defer { log.close() }
+        let sent = Self.events((0..<10).map { _ in Req.start(dialled: "999") })
+        let acked = log.commit(Self.submissions(sent), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+        #expect(acked.allSatisfy { (try? $0.get()) != nil })
+
+        // The primary is lost; the next write is refused, not acknowledged.
+        try cluster.kill(cluster.primary)
+        let during = Self.events([Req.start(dialled: "999")])
+        let refused = log.commit(Self.submissions(during), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+        #expect((try? refused[0].get()) == nil)
+        if case .failure(let error) = refused[0] { #expect([.storage, .unavailable].contains(error.code)) }
+        #expect(log.storageFault != nil)
+
+        // The standby is promoted (and, alone now, no longer waits for a standby of its own),
+        // and the workstations send again everything not acknowledged, and more.
+        try cluster.promote(cluster.standby)
+        try cluster.sql(cluster.standbyPort, "ALTER SYSTEM SET synchronous_standby_names = ''")
+        try cluster.sql(cluster.standbyPort, "SELECT pg_reload_conf()")
+        let resent = log.commit(Self.submissions(sent + during), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
+            .results
+        #expect(resent.prefix(10).map { (try? $0.get())?.duplicate } == Array(repeating: true, count: 10))
+        #expect(
+            resent.prefix(10).map(Self.comparable)
+                == acked.map {
+                    Self.comparable(
+                        $0.map {
+                            var a = $0; a.duplicate = true; return a
+                        })
+                })
+        #expect((try? resent[10].get())?.duplicate == false)
+        #expect(try log.counts().events == 11)
+        #expect(log.storageFault == nil)
+        #expect(log.durability?.isReplicated == false)
+        #expect(try Self.chainHolds(log) == (true, Array(1...11)))
+    }
+}
