@@ -20,6 +20,8 @@ public final class PostgresLog: @unchecked Sendable {
     private var writer: PostgresSession?
     private let chainHeads: Mutex<ChainHeads>
     private let fault = Mutex<String?>(nil)
+    /// Reader sessions not in use.
+    private let idleReaders = Mutex<[PostgresSession]>([])
     /// What an acknowledgement means on the primary the writer last reached.
     public private(set) var durability: PostgresDurability?
 
@@ -171,24 +173,38 @@ public final class PostgresLog: @unchecked Sendable {
         return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
     }
 
-    /// The log's counters, as `stats` gives them: every room's.
-    public func counts() throws -> LogCounts {
-        let session = try connect()
-        guard
-            let r = try session.row(
-                """
-                SELECT (SELECT COALESCE(MAX(seq), 0) FROM events) AS events, (SELECT count(*) FROM calls) AS calls,
-                    (SELECT count(*) FROM calls WHERE ended_at IS NULL) AS open,
-                    (SELECT count(*) FROM alerts WHERE acked_at IS NULL) AS unacked
-                """)
-        else { return LogCounts(events: 0, calls: 0, callsOpen: 0, alertsUnacked: 0) }
-        return LogCounts(
-            events: try r["events"].decode(Int64.self), calls: try r["calls"].decode(Int64.self),
-            callsOpen: try r["open"].decode(Int64.self), alertsUnacked: try r["unacked"].decode(Int64.self))
+    /// Runs `body` on a reader session (the primary's, never the writer's), connecting
+    /// one when none is free; a session that failed is dropped, and the next read connects
+    /// again (to a promoted standby after a failover).
+    func reading<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        let session: PostgresSession
+        if let free = idleReaders.withLock({ $0.popLast() }), !free.isClosed {
+            session = free
+        } else {
+            let (connector, logger) = (connector, logger)
+            let (connection, _) = try PostgresSession.blocking { try await connector.connectToPrimary() }
+            session = PostgresSession(connection, logger: logger)
+        }
+        do {
+            let result = try body(session)
+            idleReaders.withLock { $0.append(session) }
+            return result
+        } catch let error as PSQLError where error.serverInfo != nil {
+            // The server refused the statement: the session itself is sound.
+            try? session.execute("ROLLBACK")
+            idleReaders.withLock { $0.append(session) }
+            throw error
+        } catch {
+            session.close()
+            throw error
+        }
     }
 
     public func close() {
         writer?.close()
         writer = nil
+        for session in idleReaders.withLock({ readers in
+            defer { readers = [] }; return readers
+        }) { session.close() }
     }
 }

@@ -218,31 +218,12 @@ public final class CallStore: Sendable {
             let state = try self.callState(row)
             // One row more than the page: whether it exists says whether another page follows.
             let rows = try Row.fetchAll(
-                db, sql: Self.notesPageSQL, arguments: [id, notesAfter ?? 0, Int64(maxNotes) + 1])
-            var notes: [Note] = []
-            notes.reserveCapacity(min(rows.count, maxNotes))
-            var bytes = 0
-            var next: Int64? = nil
-            for (i, r) in rows.enumerated() {
-                // The page ends at `maxNotes` notes, or once its notes' text reaches
-                // `maxNoteBytes` (a page always carries at least one note).
-                if i == maxNotes || (i > 0 && bytes >= maxNoteBytes) {
-                    next = rows[i - 1]["seq"]
-                    break
-                }
-                let secret = try self.keys.openJSON(r["secret"], context: "\(id)/event/\(r["seq"] as Int64)")
-                guard let text = secret["note"]?.stringValue else { continue }
-                let body = try JSONParser.parse(Array((r["body"] as String).utf8))
-                let at = (try? Timestamp(rfc3339: body["at"]?.stringValue ?? "")) ?? state.receivedAt
-                let by = Note.author(
-                    handler: body["handler"]?.stringValue, workstation: body["workstation"]?.stringValue,
-                    uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64))
-                notes.append(
-                    Note(
-                        at: at, by: by, text: text, uid: UInt32(truncatingIfNeeded: r["peer_uid"] as Int64),
-                        recordedAt: Timestamp(microseconds: r["recorded_at"])))
-                bytes += text.utf8.count
+                db, sql: Self.notesPageSQL, arguments: [id, notesAfter ?? 0, Int64(maxNotes) + 1]
+            ).map {
+                NoteRow(seq: $0["seq"], body: $0["body"], secret: $0["secret"], peerUID: $0["peer_uid"], recordedAt: $0["recorded_at"])
             }
+            let (notes, next) = try NoteRow.page(
+                rows, of: state, keys: self.keys, maxNotes: maxNotes, maxNoteBytes: maxNoteBytes)
             let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE call_id = ? ORDER BY seq", arguments: [id])
                 .map(Self.alert)
             let recordedAt = try Int64.fetchOne(

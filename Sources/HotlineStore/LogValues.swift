@@ -90,6 +90,10 @@ public struct CallDetail: Sendable {
     /// When the daemon received the call's `call.start` (its `received_at` is the
     /// workstation's word).
     public var recordedAt: Timestamp?
+
+    package init(state: CallState, notes: [Note], alerts: [Alert], notesNext: Int64?, recordedAt: Timestamp?) {
+        (self.state, self.notes, self.alerts, self.notesNext, self.recordedAt) = (state, notes, alerts, notesNext, recordedAt)
+    }
 }
 
 /// A page of `calls.list`: calls received in `[from, to)`, in the order they started.
@@ -97,6 +101,10 @@ public struct CallPage: Sendable {
     public var calls: [CallState]
     /// Where the next page starts, when there may be one.
     public var nextAfterSeq: Int64?
+
+    package init(calls: [CallState], nextAfterSeq: Int64?) {
+        (self.calls, self.nextAfterSeq) = (calls, nextAfterSeq)
+    }
 }
 
 public struct LogCounts: Sendable {
@@ -117,5 +125,43 @@ extension AlertBacklog {
     /// The backlog's order: oldest first (`raised_at`, then `seq`, then id).
     public static func order(_ a: Alert, _ b: Alert) -> Bool {
         (a.raisedAt.microseconds, a.seq, a.id) < (b.raisedAt.microseconds, b.seq, b.id)
+    }
+}
+
+/// An event that carries a note, as a page of a call's notes reads it from any engine.
+package struct NoteRow: Sendable {
+    package var seq: Int64
+    package var body: String
+    package var secret: Data
+    package var peerUID: Int64
+    package var recordedAt: Int64
+
+    package init(seq: Int64, body: String, secret: Data, peerUID: Int64, recordedAt: Int64) {
+        (self.seq, self.body, self.secret, self.peerUID, self.recordedAt) = (seq, body, secret, peerUID, recordedAt)
+    }
+
+    /// One page of `state`'s notes from `rows` (at most `maxNotes` + 1 of them, oldest
+    /// first: one more than the page tells whether another follows). The page ends at
+    /// `maxNotes` notes, or once its notes' text reaches `maxNoteBytes` (a page always carries
+    /// at least one note); `next` is where the next page starts. Only the page's notes are
+    /// decrypted.
+    package static func page(
+        _ rows: [NoteRow], of state: CallState, keys: KeyRing, maxNotes: Int, maxNoteBytes: Int
+    ) throws -> (notes: [Note], next: Int64?) {
+        var notes: [Note] = []
+        notes.reserveCapacity(min(rows.count, maxNotes))
+        var bytes = 0
+        for (i, r) in rows.enumerated() {
+            if i == maxNotes || (i > 0 && bytes >= maxNoteBytes) { return (notes, rows[i - 1].seq) }
+            let secret = try keys.openJSON(r.secret, context: "\(state.id)/event/\(r.seq)")
+            guard let text = secret["note"]?.stringValue else { continue }
+            let body = try JSONParser.parse(Array(r.body.utf8))
+            let at = (try? Timestamp(rfc3339: body["at"]?.stringValue ?? "")) ?? state.receivedAt
+            let uid = UInt32(truncatingIfNeeded: r.peerUID)
+            let by = Note.author(handler: body["handler"]?.stringValue, workstation: body["workstation"]?.stringValue, uid: uid)
+            notes.append(Note(at: at, by: by, text: text, uid: uid, recordedAt: Timestamp(microseconds: r.recordedAt)))
+            bytes += text.utf8.count
+        }
+        return (notes, nil)
     }
 }

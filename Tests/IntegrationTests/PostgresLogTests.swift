@@ -42,6 +42,22 @@ struct PostgresLogTests {
         return try PostgresLog(connector: connector, keys: keys, logger: logger)
     }
 
+    /// The same log in SQLite, with the same key, in a directory of its own.
+    final class ScratchSQLite {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-sqlite-\(UUIDText.random())")
+        let store: CallStore
+
+        init() throws {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            store = try CallStore(path: directory.path + "/calls.sqlite", keys: PostgresLogTests.keys, logger: PostgresLogTests.logger)
+        }
+
+        deinit {
+            try? store.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
     /// Requests as a workstation sends them, through the daemon's own decoder.
     static func events(_ requests: [JSONValue]) -> [WriteEvent] {
         let decoder = RequestDecoder(outcomes: ["report-taken", "dispatched"])
@@ -93,11 +109,8 @@ struct PostgresLogTests {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
         let postgres = try Self.log(cluster)
         defer { postgres.close() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-parity-\(UUIDText.random())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let sqlite = try CallStore(path: directory.path + "/calls.sqlite", keys: Self.keys, logger: Self.logger)
-        defer { try? sqlite.close() }
+        let scratch = try ScratchSQLite()
+        let sqlite = scratch.store
 
         let (a, b) = (UUIDText.random(), UUIDText.random())
         let first = Req.start(call: a, dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "A Caller"]])
@@ -135,8 +148,78 @@ struct PostgresLogTests {
         // Caller B asked to stay anonymous: no identity of theirs is left in the log's rows.
         #expect(try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM event_identity WHERE call_id = '\(b)'") == "0")
         #expect(try cluster.sql(cluster.primaryPort, "SELECT identity IS NULL FROM calls WHERE call_id = '\(b)'") == "t")
+        // Read back alike: the call with its identity, location, notes and alerts; the list.
+        for call in [a, b] {
+            let (p, s) = (
+                try #require(try postgres.call(id: call, notesAfter: nil, maxNotes: 1000, maxNoteBytes: 1 << 20)),
+                try #require(try sqlite.call(id: call, notesAfter: nil, maxNotes: 1000, maxNoteBytes: 1 << 20))
+            )
+            #expect(p.state == s.state)
+            #expect(p.notes == s.notes)
+            #expect(p.alerts.map(\.reason) == s.alerts.map(\.reason))
+            #expect(p.recordedAt == s.recordedAt)
+        }
+        #expect(try postgres.call(id: UUIDText.random(), notesAfter: nil, maxNotes: 10, maxNoteBytes: 1000) == nil)
+        let window = CallsQuery(from: try Timestamp(rfc3339: "2026-11-24T00:00:00Z"), to: try Timestamp(rfc3339: "2026-11-25T00:00:00Z"))
+        #expect(try postgres.listCalls(window, ownerUID: nil).calls == (try sqlite.listCalls(window, ownerUID: nil).calls))
+        #expect(try postgres.listCalls(window, ownerUID: 1001).calls.count == 2)
+        #expect(try postgres.listCalls(window, ownerUID: 999).calls.isEmpty)
         // And what the primary acknowledged, the standby has.
         #expect(try cluster.sql(cluster.standbyPort, "SELECT count(*) FROM events") == "\(s.events)")
+    }
+
+    @Test func aCallsNotesAndTheCallsListPageAlike() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let sqlite = scratch.store
+        let call = UUIDText.random()
+        let batch = Self.events(
+            [Req.start(call: call, dialled: "0800 789 321")]
+                + (1...7).map { Req.update(call: call, note: "note \($0) " + String(repeating: "x", count: 100)) }
+                + (0..<5).map { _ in Req.start(dialled: "101") })
+        for log in [postgres.commit, sqlite.commit]
+            as [([WriteSubmission], CallPolicy, AlertSettings, Timestamp, Int, () -> Bool) -> BatchOutcome]
+        {
+            #expect(
+                log(Self.submissions(batch), Self.policy, AlertSettings(), Self.now, .max, { false }).results.allSatisfy {
+                    (try? $0.get()) != nil
+                })
+        }
+        func pages(_ read: (Int64?) throws -> CallDetail?) throws -> [[String]] {
+            var pages: [[String]] = []
+            var after: Int64? = nil
+            repeat {
+                let page = try #require(try read(after))
+                pages.append(page.notes.map(\.text))
+                after = page.notesNext
+            } while after != nil && pages.count < 10
+            return pages
+        }
+        // By count, and by bytes (250 bytes: a page ends once its notes reach it).
+        for (maxNotes, maxBytes) in [(3, 1 << 20), (100, 250)] {
+            let p = try pages { try postgres.call(id: call, notesAfter: $0, maxNotes: maxNotes, maxNoteBytes: maxBytes) }
+            #expect(p == (try pages { try sqlite.call(id: call, notesAfter: $0, maxNotes: maxNotes, maxNoteBytes: maxBytes) }))
+            #expect(p.flatMap { $0 }.count == 7)
+            #expect(p.count > 1)
+        }
+        let window = CallsQuery(
+            from: try Timestamp(rfc3339: "2026-11-24T00:00:00Z"), to: try Timestamp(rfc3339: "2026-11-25T00:00:00Z"), limit: 2)
+        func list(_ read: (CallsQuery) throws -> CallPage) throws -> [[String]] {
+            var query = window
+            var pages: [[String]] = []
+            while pages.count < 10 {
+                let page = try read(query)
+                pages.append(page.calls.map(\.id))
+                guard let next = page.nextAfterSeq else { break }
+                query.afterSeq = next
+            }
+            return pages
+        }
+        let listed = try list { try postgres.listCalls($0, ownerUID: nil) }
+        #expect(listed == (try list { try sqlite.listCalls($0, ownerUID: nil) }))
+        #expect(listed.map(\.count) == [2, 2, 2])
     }
 
     @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
