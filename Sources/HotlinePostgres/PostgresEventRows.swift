@@ -60,12 +60,17 @@ struct PostgresEventRows: EventRows {
             VALUES (\(a.id), \(a.callID), \(a.seq), \(a.route), \(a.grade.rawValue), \(a.reason.rawValue), \(a.level),
                 \(a.raisedAt.microseconds))
             """)
-        let payload = JSONWriter.string(a.json)
+        try Self.enqueue(a, sinks: sinks, now: now, session)
+    }
+
+    /// Queues `alert` for each of `sinks` at its current level (inside the caller's transaction).
+    static func enqueue(_ alert: Alert, sinks: [AlertSink], now: Timestamp, _ session: PostgresSession) throws {
+        let payload = JSONWriter.string(alert.json)
         for sink in sinks {
             try session.execute(
                 """
                 INSERT INTO alert_outbox (alert_id, level, sink, payload, next_attempt_at)
-                VALUES (\(a.id), \(a.level), \(sink.name), \(payload), \(now.microseconds))
+                VALUES (\(alert.id), \(alert.level), \(sink.name), \(payload), \(now.microseconds))
                 ON CONFLICT (alert_id, level, sink) DO NOTHING
                 """)
         }

@@ -80,6 +80,14 @@ public final class PostgresLog: @unchecked Sendable {
         return session
     }
 
+    /// Records chain heads after their commit; never moves one backwards.
+    func publish(events: Chain.Head? = nil, audit: Chain.Head? = nil) {
+        chainHeads.withLock { heads in
+            if let events, events.seq > heads.events.seq { heads.events = events }
+            if let audit, audit.seq > heads.audit.seq { heads.audit = audit }
+        }
+    }
+
     static func lastEvent(_ session: PostgresSession) throws -> Chain.Head {
         try session.row("SELECT seq, hash, mac FROM events ORDER BY seq DESC LIMIT 1").map {
             Chain.Head(
@@ -146,10 +154,7 @@ public final class PostgresLog: @unchecked Sendable {
                 }
                 committing = true
                 try session.execute("COMMIT")
-                chainHeads.withLock { heads in
-                    if head.seq > heads.events.seq { heads.events = head }
-                    if auditHead.head.seq > heads.audit.seq { heads.audit = auditHead.head }
-                }
+                publish(events: head, audit: auditHead.head)
             } catch {
                 if !committing { try? session.execute("ROLLBACK") }
                 throw error

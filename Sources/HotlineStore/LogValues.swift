@@ -17,6 +17,10 @@ public struct AlertBacklog: Sendable, Equatable {
     public var lastSeq: Int64
     /// The latest `acked_at` when it was counted: alerts acknowledged later are in it.
     public var ackHorizon: Int64
+
+    package init(count: Int, lastSeq: Int64, ackHorizon: Int64) {
+        (self.count, self.lastSeq, self.ackHorizon) = (count, lastSeq, ackHorizon)
+    }
 }
 
 /// A queued delivery of one alert level to one sink.
@@ -27,6 +31,10 @@ public struct AlertDelivery: Sendable, Equatable {
     public var sink: String
     public var payload: JSONValue
     public var attempts: Int
+
+    package init(id: Int64, alertID: String, level: Int, sink: String, payload: JSONValue, attempts: Int) {
+        (self.id, self.alertID, self.level, self.sink, self.payload, self.attempts) = (id, alertID, level, sink, payload, attempts)
+    }
 }
 
 /// Where each chain ends, as far as this process has committed: the anchors `verify`

@@ -222,6 +222,67 @@ struct PostgresLogTests {
         #expect(listed.map(\.count) == [2, 2, 2])
     }
 
+    /// Alerts from raising to delivery, and the audit log, told as a transcript: the same
+    /// on both engines.
+    static func alertTranscript(_ log: some AlertEngine) throws -> [String] {
+        let settings = AlertSettings(
+            maxLevel: 3, ackSeconds: 60,
+            sinks: [
+                AlertSink(name: "pager", kind: .command, levels: [2], argv: ["/bin/true"]),
+                AlertSink(name: "board", kind: .journal, levels: [1, 2]),
+            ])
+        var transcript: [String] = []
+        func note(_ line: String) { transcript.append(line) }
+        let calls = Self.events([Req.start(dialled: "999"), Req.start(dialled: "112"), Req.start(dialled: "0800 789 321")])
+        let outcome = log.commit(
+            Self.submissions(calls), policy: Self.policy, alerting: settings, now: Self.now, yieldFrom: .max, shouldYield: { false })
+        note("raised \(outcome.alerts.map { "\($0.reason.rawValue)/\($0.level)" })")
+        let backlog = try log.alertBacklog()
+        note("backlog \(backlog.count) of \(backlog.lastSeq)")
+        let first = try log.alertBacklogPage(backlog, after: nil, limit: 1)
+        let rest = try log.alertBacklogPage(backlog, after: first.last, limit: 10)
+        note("pages \(first.map(\.seq)) \(rest.map(\.seq))")
+        note(
+            "due \(try log.dueDeliveries(now: Self.now, limit: 100, excludingSinks: [], excludingIDs: []).map { "\($0.sink)/\($0.level)" })"
+        )
+        note("due but board \(try log.dueDeliveries(now: Self.now, limit: 100, excludingSinks: ["board"], excludingIDs: []).count)")
+        // Acknowledged: the first once (a resend answered the same, audited no more).
+        let acked = try #require(try log.acknowledgeAlert(id: outcome.alerts[0].id, by: Self.supervisor, at: Self.now))
+        let again = try #require(try log.acknowledgeAlert(id: outcome.alerts[0].id, by: Self.supervisor, at: Self.now.adding(seconds: 5)))
+        note("acked \(acked.ackedAt == again.ackedAt) by \(acked.ackedBy ?? 0)")
+        note("unknown \(try log.acknowledgeAlert(id: UUIDText.random(), by: Self.supervisor, at: Self.now) == nil)")
+        note("then \(try log.alertBacklogPage(backlog, after: nil, limit: 10).map { $0.ackedAt != nil })")
+        // Two minutes on: the other goes up, a level at a time, to the top and no further,
+        // and is queued for the sinks of each level.
+        let later = Self.now.adding(seconds: 120)
+        note("escalated \(try log.escalateDue(now: later, settings: settings) { _ in 60 }.map { "\($0.reason.rawValue)/\($0.level)" })")
+        note("escalated again \(try log.escalateDue(now: later, settings: settings) { _ in 60 }.map(\.level))")
+        note("and again \(try log.escalateDue(now: later, settings: settings) { _ in 60 }.count)")
+        let due = try log.dueDeliveries(now: later, limit: 100, excludingSinks: [], excludingIDs: [])
+        note("due \(due.map { "\($0.sink)/\($0.level)" })")
+        for delivery in due { try log.markDelivered(delivery.id, at: later) }
+        note("next \(try log.nextDeliveryDue().map(\.microseconds) ?? 0)")
+        let entry = try log.audit(
+            AuditEntry(peer: Self.supervisor, op: "call.get", at: later, detail: ["call_ids": [], "result": "ok"], reason: "a complaint"),
+            sync: true)
+        note("audited \(entry.seq)")
+        let counts = try log.counts()
+        note("counts \(counts.events) \(counts.calls) \(counts.alertsUnacked)")
+        return transcript
+    }
+
+    @Test func alertsAndTheAuditLogBehaveAlike() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let onPostgres = try Self.alertTranscript(postgres)
+        #expect(onPostgres == (try Self.alertTranscript(scratch.store)))
+        #expect(onPostgres.contains("escalated again [3]") && onPostgres.contains("and again 0"))
+        #expect(onPostgres.last == "counts 3 3 1")
+        #expect(postgres.heads.audit.seq == 2)
+    }
+
     @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
         let rooms = [try Self.log(cluster), try Self.log(cluster)]
@@ -282,3 +343,23 @@ struct PostgresLogTests {
         #expect(try Self.chainHolds(log) == (true, Array(1...11)))
     }
 }
+
+/// What the alert transcript asks of an engine; both have it.
+protocol AlertEngine {
+    func commit(
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int,
+        shouldYield: () -> Bool
+    ) -> BatchOutcome
+    func alertBacklog() throws -> AlertBacklog
+    func alertBacklogPage(_ backlog: AlertBacklog, after last: Alert?, limit: Int) throws -> [Alert]
+    func escalateDue(now: Timestamp, settings: AlertSettings, ackSeconds: (String) -> Double) throws -> [Alert]
+    func acknowledgeAlert(id: String, by peer: Peer, at requested: Timestamp) throws -> Alert?
+    func dueDeliveries(now: Timestamp, limit: Int, excludingSinks: [String], excludingIDs: Set<Int64>) throws -> [AlertDelivery]
+    func markDelivered(_ id: Int64, at now: Timestamp) throws
+    func nextDeliveryDue() throws -> Timestamp?
+    func audit(_ entry: AuditEntry, sync: Bool) throws -> AuditEntry
+    func counts() throws -> LogCounts
+}
+
+extension CallStore: AlertEngine {}
+extension PostgresLog: AlertEngine {}
