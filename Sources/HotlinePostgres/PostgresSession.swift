@@ -6,8 +6,9 @@ import Synchronization
 /// One connection to the primary, used from a thread that may block: the writer's thread
 /// and the daemon's reader threads, which call the log synchronously (``HotlineStore/CallLog``).
 /// postgres-nio is asynchronous; each call here runs its query in a task and waits for it.
-/// Never called from the concurrency pool's own threads (the daemon's services reach the
-/// log through `offPool`), so the wait cannot starve the task it waits for.
+/// The task runs on threads of its own (``PostgresExecutor``), not the concurrency pool's:
+/// a caller blocking a pool thread (a test, a service) can then never starve the task it
+/// waits for, however few pool threads there are (two, on a two-core machine).
 package final class PostgresSession: Sendable {
     package let connection: PostgresConnection
     let logger: Logger
@@ -45,7 +46,7 @@ package final class PostgresSession: Sendable {
     package static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task {
+        Task(executorPreference: PostgresExecutor.shared) {
             let outcome: Result<T, any Error>
             do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
             result.withLock { $0 = outcome }
@@ -53,5 +54,18 @@ package final class PostgresSession: Sendable {
         }
         done.wait()
         return try result.withLock { $0! }.get()
+    }
+}
+
+/// Runs the tasks that ``PostgresSession`` waits for on Dispatch's threads, apart from the
+/// concurrency pool that a waiting caller may be holding.
+final class PostgresExecutor: TaskExecutor {
+    static let shared = PostgresExecutor()
+    private let queue = DispatchQueue(label: "hotlined.postgres", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
     }
 }

@@ -161,64 +161,21 @@ extension CallStore {
         from: Timestamp, to: Timestamp, limit: Int = 5000, maxBytes: Int = Configuration.Limits().maxPageBytes
     ) throws -> AuditPage {
         try pool.read { db in
-            // The page ends at `limit` entries or once their details reach `maxBytes` (one
-            // caller's `calls.list` of 1,000 calls is ~40 KB of detail): one row more is read,
-            // and where it starts is where the next page does.
-            var rows: [Row] = []
-            var bytes = 0
-            var full = false
             let cursor = try Row.fetchCursor(
                 db, sql: "SELECT * FROM audit WHERE at >= ? AND at < ? ORDER BY at, seq",
                 arguments: [from.microseconds, to.microseconds])
-            while let row = try cursor.next() {
-                rows.append(row.copy())
-                if rows.count > limit || (rows.count > 1 && bytes >= maxBytes) {
-                    full = true
-                    break
-                }
-                bytes += (row["detail"] as String).utf8.count
-            }
-            var nextFrom: Timestamp? = nil
-            if full, let cut: Int64 = rows.last?["at"] {
-                let kept = rows.filter { ($0["at"] as Int64) < cut }
-                if !kept.isEmpty {  // else one microsecond holds more than a page: give it whole
-                    rows = kept
-                    nextFrom = Timestamp(microseconds: cut)
-                } else {
-                    rows = try Row.fetchAll(
-                        db, sql: "SELECT * FROM audit WHERE at = ? ORDER BY seq", arguments: [cut])
-                    let after = try Int64.fetchOne(
-                        db, sql: "SELECT MIN(at) FROM audit WHERE at > ? AND at < ?",
-                        arguments: [cut, to.microseconds])
-                    nextFrom = after.map(Timestamp.init(microseconds:))
-                }
-            }
-            return AuditPage(entries: try rows.map(auditEntry), nextFrom: nextFrom)
+            return try AuditRow.page(
+                next: { try cursor.next().map(Self.auditRow) }, to: to, limit: limit, maxBytes: maxBytes, keys: keys,
+                at: { cut in
+                    try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE at = ? ORDER BY seq", arguments: [cut]).map(Self.auditRow)
+                },
+                firstAfter: { cut in
+                    try Int64.fetchOne(db, sql: "SELECT MIN(at) FROM audit WHERE at > ? AND at < ?", arguments: [cut, to.microseconds])
+                })
         }
     }
 
-    /// An audit row as an entry, its reason opened (and its ciphertext left out of the
-    /// detail). A reason no key at hand opens (its key was retired from the key file, or the
-    /// row was altered) is marked unreadable rather than hiding the rest of the log.
-    func auditEntry(_ row: Row) throws -> AuditEntry {
-        var detail = try JSONParser.parse(Array((row["detail"] as String).utf8)).objectValue ?? [:]
-        let seq: Int64 = row["seq"]
-        var reason: String? = nil
-        var unreadable: AuditEntry.ReasonUnreadable? = nil
-        if let sealed = detail.removeValue(forKey: AuditEntry.sealedReasonKey) {
-            let data = sealed.stringValue.flatMap { Data(base64Encoded: $0) }
-            if let data, let opened = try? keys.open(data, context: AuditEntry.reasonContext(seq: seq)) {
-                reason = String(decoding: opened, as: UTF8.self)
-            } else if let data, KeyRing.keyID(of: data) != nil, !keys.canOpen(data) {
-                unreadable = .keyRetired
-            } else {
-                unreadable = .altered
-            }
-        }
-        return AuditEntry(
-            seq: seq, at: Timestamp(microseconds: row["at"]),
-            uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), pid: Int32(truncatingIfNeeded: row["pid"] as Int64),
-            role: (row["role"] as String?).flatMap(Role.init(rawValue:)), op: row["op"], detail: detail, reason: reason,
-            reasonUnreadable: unreadable)
+    static func auditRow(_ row: Row) -> AuditRow {
+        AuditRow(seq: row["seq"], at: row["at"], uid: row["uid"], pid: row["pid"], role: row["role"], op: row["op"], detail: row["detail"])
     }
 }

@@ -17,10 +17,6 @@ extension CallStore {
                 arguments: [page.calls.first!.firstSeq, page.calls.last!.firstSeq]
             ).map(Self.alert)
         }
-        let byCall = Dictionary(grouping: alerts, by: \.callID)
-        let calls = page.calls.map { state in
-            ExportRow(summary: CallSummary(state), alerts: (byCall[state.id] ?? []).map(AlertView.init))
-        }
-        return ExportPage(calls: calls, nextAfterSeq: page.nextAfterSeq)
+        return ExportPage(page: page, alerts: alerts)
     }
 }

@@ -61,6 +61,10 @@ public struct AuditPage: Sendable {
 public struct ExportPage: Sendable {
     public var calls: [ExportRow]
     public var nextAfterSeq: Int64?
+
+    package init(calls: [ExportRow], nextAfterSeq: Int64?) {
+        (self.calls, self.nextAfterSeq) = (calls, nextAfterSeq)
+    }
 }
 
 public struct PurgeReport: Sendable, Equatable {
@@ -171,5 +175,88 @@ package struct NoteRow: Sendable {
             bytes += text.utf8.count
         }
         return (notes, nil)
+    }
+}
+
+/// An audit row as any engine reads it.
+package struct AuditRow: Sendable {
+    package var seq: Int64
+    package var at: Int64
+    package var uid: Int64
+    package var pid: Int64
+    package var role: String?
+    package var op: String
+    package var detail: String
+
+    package init(seq: Int64, at: Int64, uid: Int64, pid: Int64, role: String?, op: String, detail: String) {
+        (self.seq, self.at, self.uid, self.pid, self.role, self.op, self.detail) = (seq, at, uid, pid, role, op, detail)
+    }
+
+    /// The entry, its reason opened (and its ciphertext left out of the detail). A reason no
+    /// key at hand opens (its key was retired from the key file, or the row was altered) is
+    /// marked unreadable rather than hiding the rest of the log.
+    package func entry(keys: KeyRing) throws -> AuditEntry {
+        var detail = try JSONParser.parse(Array(self.detail.utf8)).objectValue ?? [:]
+        var reason: String? = nil
+        var unreadable: AuditEntry.ReasonUnreadable? = nil
+        if let sealed = detail.removeValue(forKey: AuditEntry.sealedReasonKey) {
+            let data = sealed.stringValue.flatMap { Data(base64Encoded: $0) }
+            if let data, let opened = try? keys.open(data, context: AuditEntry.reasonContext(seq: seq)) {
+                reason = String(decoding: opened, as: UTF8.self)
+            } else if let data, KeyRing.keyID(of: data) != nil, !keys.canOpen(data) {
+                unreadable = .keyRetired
+            } else {
+                unreadable = .altered
+            }
+        }
+        return AuditEntry(
+            seq: seq, at: Timestamp(microseconds: at), uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid),
+            role: role.flatMap(Role.init(rawValue:)), op: op, detail: detail, reason: reason, reasonUnreadable: unreadable)
+    }
+
+    /// One page of the audit log in `[from, to)`: the rows `next` gives (oldest first, by
+    /// `at` then `seq`) until `limit` entries or until their details reach `maxBytes` (one
+    /// caller's `calls.list` of 1,000 calls is ~40 KB of detail); one row more is read, and
+    /// where it starts is where the next page does. A page never splits the entries of one
+    /// microsecond: when one microsecond holds more than a page, it is given whole (`at`),
+    /// and the next page starts at the next entry's time (`firstAfter`).
+    package static func page(
+        next: () throws -> AuditRow?, to: Timestamp, limit: Int, maxBytes: Int, keys: KeyRing,
+        at: (Int64) throws -> [AuditRow], firstAfter: (Int64) throws -> Int64?
+    ) throws -> AuditPage {
+        var rows: [AuditRow] = []
+        var bytes = 0
+        var full = false
+        while let row = try next() {
+            rows.append(row)
+            if rows.count > limit || (rows.count > 1 && bytes >= maxBytes) {
+                full = true
+                break
+            }
+            bytes += row.detail.utf8.count
+        }
+        var nextFrom: Timestamp? = nil
+        if full, let cut = rows.last?.at {
+            let kept = rows.filter { $0.at < cut }
+            if !kept.isEmpty {
+                rows = kept
+                nextFrom = Timestamp(microseconds: cut)
+            } else {
+                rows = try at(cut)
+                nextFrom = try firstAfter(cut).map(Timestamp.init(microseconds:))
+            }
+        }
+        return AuditPage(entries: try rows.map { try $0.entry(keys: keys) }, nextFrom: nextFrom)
+    }
+}
+
+extension ExportPage {
+    /// The export's page of `page`'s calls: each call's summary (no identity, no note) with
+    /// its alerts, from `alerts` (those of the page's calls, and perhaps others).
+    package init(page: CallPage, alerts: [Alert]) {
+        let byCall = Dictionary(grouping: alerts, by: \.callID)
+        self.init(
+            calls: page.calls.map { ExportRow(summary: CallSummary($0), alerts: (byCall[$0.id] ?? []).map(AlertView.init)) },
+            nextAfterSeq: page.nextAfterSeq)
     }
 }

@@ -283,6 +283,62 @@ struct PostgresLogTests {
         #expect(postgres.heads.audit.seq == 2)
     }
 
+    @Test func theAuditLogAndTheExportPageAlike() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let engines: [any PagingEngine] = [postgres, scratch.store]
+        // Twelve entries, four of them in one microsecond (a page never splits those),
+        // with reasons, which are sealed and opened again.
+        for engine in engines {
+            for i in 0..<12 {
+                let at = Self.now.adding(seconds: i < 4 ? 0 : Double(i))
+                _ = try engine.audit(
+                    AuditEntry(
+                        peer: Self.supervisor, op: "call.get", at: at, detail: ["call_ids": [.string("c\(i)")], "result": "ok"],
+                        reason: "case \(i)"), sync: true)
+            }
+            let calls = Self.events(
+                (0..<5).map { Req.start(dialled: $0 % 2 == 0 ? "999" : "101", at: "2026-11-24T19:0\($0):00Z") })
+            _ = engine.commit(
+                Self.submissions(calls), policy: Self.policy, alerting: AlertSettings(), now: Self.now, yieldFrom: .max,
+                shouldYield: { false })
+        }
+        func auditPages(_ engine: any PagingEngine, limit: Int, maxBytes: Int) throws -> [[String]] {
+            var pages: [[String]] = []
+            var from = Self.now.adding(seconds: -1)
+            while pages.count < 20 {
+                let page = try engine.auditEntries(from: from, to: Self.now.adding(seconds: 3600), limit: limit, maxBytes: maxBytes)
+                pages.append(page.entries.map { "\($0.seq) \($0.reason ?? "-") \($0.at.microseconds)" })
+                guard let next = page.nextFrom else { break }
+                from = next
+            }
+            return pages
+        }
+        for (limit, maxBytes) in [(3, 1 << 20), (100, 120), (5000, 1 << 20)] {
+            let p = try auditPages(postgres, limit: limit, maxBytes: maxBytes)
+            #expect(p == (try auditPages(scratch.store, limit: limit, maxBytes: maxBytes)), "limit \(limit), bytes \(maxBytes)")
+            #expect(p.flatMap { $0 }.count == 12)
+            #expect(p.first?.count ?? 0 >= 4)  // the four of one microsecond together
+        }
+        func exportPages(_ engine: any PagingEngine) throws -> [String] {
+            var rows: [String] = []
+            var after: Int64? = nil
+            repeat {
+                let page = try engine.exportPage(
+                    from: try Timestamp(rfc3339: "2026-11-24T00:00:00Z"), to: try Timestamp(rfc3339: "2026-11-25T00:00:00Z"),
+                    afterSeq: after, limit: 2)
+                rows += page.calls.map { "\($0.summary.route) \($0.alerts.count)" }
+                after = page.nextAfterSeq
+            } while after != nil && rows.count < 20
+            return rows
+        }
+        let exported = try exportPages(postgres)
+        #expect(exported == (try exportPages(scratch.store)))
+        #expect(exported == ["emergency 1", "unrouted 0", "emergency 1", "unrouted 0", "emergency 1"])
+    }
+
     @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
         let rooms = [try Self.log(cluster), try Self.log(cluster)]
@@ -363,3 +419,17 @@ protocol AlertEngine {
 
 extension CallStore: AlertEngine {}
 extension PostgresLog: AlertEngine {}
+
+/// What the paging test asks of an engine; both have it.
+protocol PagingEngine {
+    func commit(
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int,
+        shouldYield: () -> Bool
+    ) -> BatchOutcome
+    func audit(_ entry: AuditEntry, sync: Bool) throws -> AuditEntry
+    func auditEntries(from: Timestamp, to: Timestamp, limit: Int, maxBytes: Int) throws -> AuditPage
+    func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage
+}
+
+extension CallStore: PagingEngine {}
+extension PostgresLog: PagingEngine {}
