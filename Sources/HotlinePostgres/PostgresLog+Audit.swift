@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Reading the audit log, and the shift-end export, on PostgreSQL.
 extension PostgresLog {
-    /// Entries made in `[from, to)`, oldest first, paged as on SQLite (``HotlineStore/AuditRow/page(next:to:limit:maxBytes:keys:at:firstAfter:)``).
+    /// Entries made in `[from, to)`, oldest first, paged as on SQLite (``HotlineStore/Chain/AuditContent/page(next:to:limit:maxBytes:keys:at:firstAfter:)``).
     public func auditEntries(from: Timestamp, to: Timestamp, limit: Int, maxBytes: Int) throws -> AuditPage {
         try reading { session in
             try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -17,7 +17,7 @@ extension PostgresLog {
                 ORDER BY at, seq LIMIT \(Int64(limit) + 1)
                 """
             ).makeIterator()
-            return try AuditRow.page(
+            return try Chain.AuditContent.page(
                 next: { try rows.next().map(Self.auditRow) }, to: to, limit: limit, maxBytes: maxBytes, keys: keys,
                 at: { cut in try session.rows("SELECT * FROM audit WHERE at = \(cut) ORDER BY seq").map(Self.auditRow) },
                 firstAfter: { cut in
@@ -27,9 +27,9 @@ extension PostgresLog {
         }
     }
 
-    static func auditRow(_ row: PostgresRow) throws -> AuditRow {
+    static func auditRow(_ row: PostgresRow) throws -> Chain.AuditContent {
         let r = row.makeRandomAccess()
-        return AuditRow(
+        return Chain.AuditContent(
             seq: try r["seq"].decode(Int64.self), at: try r["at"].decode(Int64.self), uid: try r["uid"].decode(Int64.self),
             pid: try r["pid"].decode(Int64.self), role: try r["role"].decode(String?.self), op: try r["op"].decode(String.self),
             detail: try r["detail"].decode(String.self))

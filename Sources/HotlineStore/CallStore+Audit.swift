@@ -164,18 +164,14 @@ extension CallStore {
             let cursor = try Row.fetchCursor(
                 db, sql: "SELECT * FROM audit WHERE at >= ? AND at < ? ORDER BY at, seq",
                 arguments: [from.microseconds, to.microseconds])
-            return try AuditRow.page(
-                next: { try cursor.next().map(Self.auditRow) }, to: to, limit: limit, maxBytes: maxBytes, keys: keys,
+            return try Chain.AuditContent.page(
+                next: { try cursor.next().map(Self.auditContent) }, to: to, limit: limit, maxBytes: maxBytes, keys: keys,
                 at: { cut in
-                    try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE at = ? ORDER BY seq", arguments: [cut]).map(Self.auditRow)
+                    try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE at = ? ORDER BY seq", arguments: [cut]).map(Self.auditContent)
                 },
                 firstAfter: { cut in
                     try Int64.fetchOne(db, sql: "SELECT MIN(at) FROM audit WHERE at > ? AND at < ?", arguments: [cut, to.microseconds])
                 })
         }
-    }
-
-    static func auditRow(_ row: Row) -> AuditRow {
-        AuditRow(seq: row["seq"], at: row["at"], uid: row["uid"], pid: row["pid"], role: row["role"], op: row["op"], detail: row["detail"])
     }
 }

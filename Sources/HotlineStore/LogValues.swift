@@ -178,20 +178,8 @@ package struct NoteRow: Sendable {
     }
 }
 
-/// An audit row as any engine reads it.
-package struct AuditRow: Sendable {
-    package var seq: Int64
-    package var at: Int64
-    package var uid: Int64
-    package var pid: Int64
-    package var role: String?
-    package var op: String
-    package var detail: String
-
-    package init(seq: Int64, at: Int64, uid: Int64, pid: Int64, role: String?, op: String, detail: String) {
-        (self.seq, self.at, self.uid, self.pid, self.role, self.op, self.detail) = (seq, at, uid, pid, role, op, detail)
-    }
-
+/// An audit row as any engine reads it: its chained content.
+extension Chain.AuditContent {
     /// The entry, its reason opened (and its ciphertext left out of the detail). A reason no
     /// key at hand opens (its key was retired from the key file, or the row was altered) is
     /// marked unreadable rather than hiding the rest of the log.
@@ -221,10 +209,10 @@ package struct AuditRow: Sendable {
     /// microsecond: when one microsecond holds more than a page, it is given whole (`at`),
     /// and the next page starts at the next entry's time (`firstAfter`).
     package static func page(
-        next: () throws -> AuditRow?, to: Timestamp, limit: Int, maxBytes: Int, keys: KeyRing,
-        at: (Int64) throws -> [AuditRow], firstAfter: (Int64) throws -> Int64?
+        next: () throws -> Chain.AuditContent?, to: Timestamp, limit: Int, maxBytes: Int, keys: KeyRing,
+        at: (Int64) throws -> [Chain.AuditContent], firstAfter: (Int64) throws -> Int64?
     ) throws -> AuditPage {
-        var rows: [AuditRow] = []
+        var rows: [Chain.AuditContent] = []
         var bytes = 0
         var full = false
         while let row = try next() {
