@@ -133,6 +133,7 @@ extension PostgresLog {
                 try PostgresEventRows.enqueue(alert, sinks: settings.sinks(forLevel: alert.level), now: now, session)
                 raised.append(alert)
             }
+            try notify(raised, session)
             return raised
         }
     }

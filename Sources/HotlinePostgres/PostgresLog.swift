@@ -22,6 +22,8 @@ public final class PostgresLog: @unchecked Sendable {
     private let fault = Mutex<String?>(nil)
     /// Reader sessions not in use.
     private let idleReaders = Mutex<[PostgresSession]>([])
+    /// This daemon among those on the log, in its notifications (``alertsFromOtherRooms(retry:_:)``).
+    public let origin = UUIDText.random()
     /// What an acknowledgement means on the primary the writer last reached.
     public private(set) var durability: PostgresDurability?
 
@@ -152,6 +154,8 @@ public final class PostgresLog: @unchecked Sendable {
                         try session.execute("ROLLBACK TO SAVEPOINT event")
                     }
                 }
+                // The other rooms hear of the alerts once, and only once, this commits.
+                try notify(alerts, session)
                 committing = true
                 try session.execute("COMMIT")
                 publish(events: head, audit: auditHead.head)

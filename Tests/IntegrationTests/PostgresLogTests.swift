@@ -339,6 +339,81 @@ struct PostgresLogTests {
         #expect(exported == ["emergency 1", "unrouted 0", "emergency 1", "unrouted 0", "emergency 1"])
     }
 
+    /// Collects what a room hears from the others.
+    final class Heard: Sendable {
+        let alerts = Mutex<[Alert]>([])
+        func wait(for count: Int, seconds: Double = 10) -> [Alert] {
+            let deadline = Date().addingTimeInterval(seconds)
+            while alerts.withLock({ $0.count }) < count, Date() < deadline { usleep(20_000) }
+            return alerts.withLock { $0 }
+        }
+    }
+
+    @Test func anAlertRaisedOrEscalatedInOneRoomReachesTheOtherOnce() async throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let (north, south) = (try Self.log(cluster), try Self.log(cluster))
+        defer {
+            north.close()
+            south.close()
+        }
+        let (heardInNorth, heardInSouth) = (Heard(), Heard())
+        let listeners = [
+            Task { await north.alertsFromOtherRooms { alert in heardInNorth.alerts.withLock { $0.append(alert) } } },
+            Task { await south.alertsFromOtherRooms { alert in heardInSouth.alerts.withLock { $0.append(alert) } } },
+        ]
+        defer { for listener in listeners { listener.cancel() } }
+        let deadline = Date().addingTimeInterval(10)
+        while try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'") != "2",
+            Date() < deadline
+        {
+            usleep(50_000)
+        }
+        // Raised in the north: heard in the south, as committed; not echoed back north.
+        let raised = north.commit(
+            Self.submissions(Self.events([Req.start(dialled: "999")])), policy: Self.policy, alerting: AlertSettings(), now: Self.now
+        ).alerts
+        #expect(raised.count == 1)
+        #expect(heardInSouth.wait(for: 1).map(\.id) == raised.map(\.id))
+        // Escalated in the south (a minute on): heard in the north at its new level.
+        let escalated = try south.escalateDue(now: Self.now.adding(seconds: 61), settings: AlertSettings()) { _ in 60 }
+        #expect(escalated.map(\.level) == [2])
+        #expect(heardInNorth.wait(for: 1).map { "\($0.id) \($0.level)" } == ["\(raised[0].id) 2"])
+        usleep(300_000)
+        #expect(heardInSouth.alerts.withLock { $0.count } == 1)
+        #expect(heardInNorth.alerts.withLock { $0.count } == 1)
+    }
+
+    @Test func exactlyOneRoomLeadsAndAnotherTakesOverWhenItGoes() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let hosts = [cluster.primaryPort, cluster.standbyPort].map(cluster.host)
+        func room() throws -> PostgresLeadership {
+            PostgresLeadership(
+                connector: try PostgresConnector(
+                    settings: PostgreSQLSettings(hosts: hosts, database: "postgres", user: cluster.user, connectTimeoutSeconds: 2),
+                    credentials: nil, logger: Self.logger),
+                logger: Self.logger)
+        }
+        let (north, south) = (try room(), try room())
+        #expect(north.tryToLead())
+        #expect(!south.tryToLead())
+        #expect(north.tryToLead())  // still
+        #expect(!south.tryToLead())
+        north.resign()  // a stop
+        #expect(south.tryToLead())
+        #expect(!north.tryToLead())
+        // The primary lost and a standby promoted: the leader's session went with it; the
+        // lead is free on the new primary, and exactly one room takes it, whichever asks first.
+        try cluster.kill(cluster.primary)
+        try cluster.promote(cluster.standby)
+        let first = north.tryToLead()
+        let second = south.tryToLead()
+        #expect(first != second)
+        #expect(north.tryToLead() == first && south.tryToLead() == second)
+        #expect(north.isLeader == first && south.isLeader == second)
+        north.resign()
+        south.resign()
+    }
+
     @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
         let rooms = [try Self.log(cluster), try Self.log(cluster)]
