@@ -163,8 +163,21 @@ public struct PostgresDurability: Sendable, Equatable, CustomStringConvertible {
     /// Makes the session's commits wait for the synchronous standbys (`synchronous_commit`
     /// `on` at least: an administrator's `remote_apply` is kept; `off`, `local` and
     /// `remote_write` would acknowledge an event a lost machine could take with it), then
-    /// reads what that means on this server.
+    /// reads what that means on this server. Every session of hotlined's is prepared so.
+    ///
+    /// The session's timeouts are turned off: a `statement_timeout` (or a `lock_timeout`)
+    /// set on the role or the database would cancel a COMMIT's wait for the standbys, and
+    /// PostgreSQL then commits on the primary alone with a mere warning, which would be
+    /// acknowledged as if the standby had it. hotlined bounds its waits itself
+    /// (``PostgresSession``). Transactions are read committed whatever the default: the
+    /// rows read under the writers' lock must be those committed before it was granted.
     public static func prepare(_ connection: PostgresConnection, logger: Logger) async throws -> PostgresDurability {
+        try await connection.query(
+            """
+            SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
+                set_config('idle_in_transaction_session_timeout', '0', false),
+                set_config('default_transaction_isolation', 'read committed', false)
+            """, logger: logger)
         var mode = try await Self.value("SHOW synchronous_commit", connection, logger)
         if mode != "remote_apply" {
             try await connection.query("SET synchronous_commit = on", logger: logger)

@@ -8,10 +8,12 @@ import PostgresNIO
 /// chain whichever daemon or thread extends it; acknowledgements, under the same lock, are
 /// ordered by `acked_at` across every daemon.
 extension PostgresLog {
-    /// Runs `body` in a transaction on a session of its own (not the writer's).
+    /// Runs `body` in a read-committed transaction on a session of its own (not the
+    /// writer's). Two daemons take rows in the same order (escalation sorts by id last), so
+    /// they never deadlock on them.
     func writing<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         try reading { session in
-            try session.execute("BEGIN")
+            try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             do {
                 let result = try body(session)
                 try session.execute("COMMIT")
@@ -45,6 +47,9 @@ extension PostgresLog {
         let keys = keys
         let (alert, audited) = try writing { session -> (Alert?, Chain.Head?) in
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
+            // A write, so that even a resent acknowledgement (which changes nothing) commits
+            // only once the standbys have what it answers from.
+            try Self.markCommit(session)
             let latest = try session.row("SELECT MAX(acked_at) AS latest FROM alerts").flatMap { try $0["latest"].decode(Int64?.self) }
             let now = Timestamp(microseconds: max(requested.microseconds, (latest ?? .min) + 1))
             let acked =
@@ -113,7 +118,7 @@ extension PostgresLog {
         let below = try reading { session in
             try session.rows("SELECT * FROM alerts WHERE acked_at IS NULL AND level < \(settings.maxLevel)")
                 .map { try Self.alert($0.makeRandomAccess()) }
-        }.sorted { ($0.raisedAt.microseconds, $0.seq) < ($1.raisedAt.microseconds, $1.seq) }
+        }.sorted { ($0.raisedAt.microseconds, $0.seq, $0.id) < ($1.raisedAt.microseconds, $1.seq, $1.id) }
         let due = below.filter { alert in
             Escalation.level(raisedAt: alert.raisedAt, now: now, ackSeconds: ackSeconds(alert.route), maxLevel: settings.maxLevel)
                 > alert.level

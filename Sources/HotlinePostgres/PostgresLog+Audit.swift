@@ -27,7 +27,7 @@ extension PostgresLog {
         }
     }
 
-    static func auditRow(_ row: PostgresRow) throws -> Chain.AuditContent {
+    package static func auditRow(_ row: PostgresRow) throws -> Chain.AuditContent {
         let r = row.makeRandomAccess()
         return Chain.AuditContent(
             seq: try r["seq"].decode(Int64.self), at: try r["at"].decode(Int64.self), uid: try r["uid"].decode(Int64.self),

@@ -80,9 +80,7 @@ public final class PostgresLeadership: Sendable {
         do {
             var session = held.session
             if session == nil || session?.isClosed == true {
-                let connector = connector
-                let (connection, _) = try PostgresSession.blocking { try await connector.connectToPrimary() }
-                session = PostgresSession(connection, logger: logger)
+                session = try PostgresSession.open(connector, logger: logger).session
             }
             guard let session else { return false }
             let leading: Bool
@@ -110,12 +108,16 @@ public final class PostgresLeadership: Sendable {
         }
     }
 
-    /// Gives the lead up (a stop): another daemon takes it at its next try.
+    /// Gives the lead up (a stop): another daemon takes it at its next try. Unlocked before
+    /// the session closes: the server would release it only once the closed session's
+    /// backend has gone, a moment later. (A daemon killed or cut off cannot do this; its
+    /// lock goes with its backend, and the next try after that finds it free.)
     public func resign() {
-        let session = state.withLock { s in
+        let (session, leading) = state.withLock { s in
             defer { s = (nil, false) }
-            return s.session
+            return (s.session, s.leading)
         }
+        if leading { try? session?.execute("SELECT pg_advisory_unlock(\(Self.leaderLock))") }
         session?.close()
     }
 }

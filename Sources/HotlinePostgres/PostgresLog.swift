@@ -16,8 +16,10 @@ public final class PostgresLog: @unchecked Sendable {
     public let connector: PostgresConnector
     let keys: KeyRing
     let logger: Logger
-    /// The writer's session; nil until connected, and again after it failed.
+    /// The writer's session; nil until connected, and again after it failed. Under `batch`.
     private var writer: PostgresSession?
+    /// Held for a batch, and by close(): one at a time, and never a close under a batch.
+    private let batch = NSLock()
     private let chainHeads: Mutex<ChainHeads>
     private let fault = Mutex<String?>(nil)
     /// Reader sessions not in use.
@@ -25,7 +27,8 @@ public final class PostgresLog: @unchecked Sendable {
     /// This daemon among those on the log, in its notifications (``alertsFromOtherRooms(retry:_:)``).
     public let origin = UUIDText.random()
     /// What an acknowledgement means on the primary the writer last reached.
-    public private(set) var durability: PostgresDurability?
+    public var durability: PostgresDurability? { lastDurability.withLock { $0 } }
+    private let lastDurability = Mutex<PostgresDurability?>(nil)
 
     /// The writers' advisory lock: one batch at a time across every daemon on the log.
     static let writerLock: Int64 = 0x686f_746c_696e_6577
@@ -46,11 +49,15 @@ public final class PostgresLog: @unchecked Sendable {
         self.keys = keys
         self.logger = logger
         chainHeads = Mutex(ChainHeads(events: .empty, audit: .empty))
-        let session = try connect()
+        let session = try batch.withLock { try connect() }
         let logger = logger
-        _ = try PostgresSession.blocking { try await PostgresSchema.migrate(session.connection, logger: logger) }
-        chainHeads.withLock {
-            $0 = ChainHeads(events: (try? Self.lastEvent(session)) ?? .empty, audit: (try? PostgresAudit.last(session)) ?? .empty)
+        do {
+            _ = try PostgresSession.blocking { try await PostgresSchema.migrate(session.connection, logger: logger) }
+            let heads = ChainHeads(events: try Self.lastEvent(session), audit: try PostgresAudit.last(session))
+            chainHeads.withLock { $0 = heads }
+        } catch {
+            close()
+            throw error
         }
     }
 
@@ -64,20 +71,17 @@ public final class PostgresLog: @unchecked Sendable {
     /// What is wrong with storage now, if anything.
     public var storageFault: String? { fault.withLock { $0 } }
 
-    /// A session on the primary: the one held, or a new one to whichever host is the
-    /// primary now (after a failover, the promoted standby).
+    /// The writer's session on the primary: the one held, or a new one to whichever host is
+    /// the primary now (after a failover, the promoted standby). Under `batch`.
     private func connect() throws -> PostgresSession {
         if let writer, !writer.isClosed { return writer }
-        let (connector, logger) = (connector, logger)
-        let (connection, endpoint) = try PostgresSession.blocking { try await connector.connectToPrimary() }
-        let session = PostgresSession(connection, logger: logger)
-        let durability = try PostgresSession.blocking { try await PostgresDurability.prepare(connection, logger: logger) }
+        let (session, endpoint, durability) = try PostgresSession.open(connector, logger: logger)
         if durability.isReplicated {
             logger.notice("connected to the PostgreSQL primary \(endpoint): \(durability)")
         } else {
             logger.warning("connected to the PostgreSQL primary \(endpoint): \(durability)")
         }
-        self.durability = durability
+        lastDurability.withLock { $0 = durability }
         writer = session
         return session
     }
@@ -105,6 +109,15 @@ public final class PostgresLog: @unchecked Sendable {
         _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int = .max,
         shouldYield: () -> Bool = { false }
     ) -> BatchOutcome {
+        self.batch.withLock {
+            commitLocked(batch, policy: policy, alerting: alerting, now: now, yieldFrom: yieldFrom, shouldYield: shouldYield)
+        }
+    }
+
+    private func commitLocked(
+        _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int,
+        shouldYield: () -> Bool
+    ) -> BatchOutcome {
         var results = [Result<WriteAck, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
         var applied = batch.count
         var alerts: [Alert] = []
@@ -112,12 +125,18 @@ public final class PostgresLog: @unchecked Sendable {
         let processor = EventProcessor(keys: keys)
         do {
             let session = try connect()
-            try session.execute("BEGIN")
+            try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             do {
                 // One writer at a time across daemons, each chaining onto the last row written.
                 try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
-                var head = try Self.lastEvent(session)
-                let auditHead = AuditHeadBox(try PostgresAudit.last(session))
+                // A write, so that the COMMIT waits for the standbys even when the batch
+                // stores nothing new (only resends): a resend is answered with its original
+                // acknowledgement only once everything before it is on the standbys too (an
+                // earlier COMMIT whose wait was cut short may have left it on the primary alone).
+                try Self.markCommit(session)
+                let known = heads
+                var (head, nextSeq) = chainEnd(known: known.events, tail: try Self.lastEvent(session), chain: "event log")
+                let auditHead = AuditHeadBox(chainEnd(known: known.audit, tail: try PostgresAudit.last(session), chain: "audit log").head)
                 let rows = PostgresEventRows(session: session, keys: keys, auditHead: auditHead)
                 for (i, submission) in batch.enumerated() {
                     if i >= max(1, yieldFrom), shouldYield() {
@@ -126,32 +145,39 @@ public final class PostgresLog: @unchecked Sendable {
                     }
                     let auditBefore = auditHead.head
                     try session.execute("SAVEPOINT event")
+                    let outcome: Result<EventProcessor.Processed, any Error>
                     do {
-                        switch try processor.process(
-                            submission, rows, policy: policy, alerting: alerting, after: head, seq: head.seq + 1, now: now)
-                        {
-                        case .stored(let ack, _, let raised, let stored, _):
-                            head = stored
-                            results[i] = .success(ack)
-                            alerts += raised
-                        case .duplicate(let ack):
-                            results[i] = .success(ack)
-                        }
+                        outcome = .success(
+                            try processor.process(submission, rows, policy: policy, alerting: alerting, after: head, seq: nextSeq, now: now)
+                        )
                         try session.execute("RELEASE SAVEPOINT event")
-                    } catch let error as HotlineError {
-                        results[i] = .failure(error)
-                        auditHead.head = auditBefore
+                    } catch {
+                        // This event alone is undone, whatever failed (a refusal, a statement the
+                        // server refused, a value that could not be sealed or read); the others go
+                        // on. Only a failure to undo it fails the batch.
                         try session.execute("ROLLBACK TO SAVEPOINT event")
-                    } catch let error as PSQLError where error.serverInfo != nil {
-                        // The server refused a statement of this event alone: the others go on.
-                        logger.error(
-                            "storing an event failed: \(PostgresFailure.describe(error))",
-                            metadata: [
-                                "event_id": "\(submission.event.eventID)", "message_id": "\(MessageID.storageFailure.rawValue)",
-                            ])
-                        results[i] = .failure(Self.storageFailure)
+                        try session.execute("RELEASE SAVEPOINT event")
                         auditHead.head = auditBefore
-                        try session.execute("ROLLBACK TO SAVEPOINT event")
+                        results[i] = .failure(error as? HotlineError ?? Self.storageFailure)
+                        if !(error is HotlineError) {
+                            logger.error(
+                                "storing an event failed: \(PostgresFailure.describe(error))",
+                                metadata: [
+                                    "event_id": "\(submission.event.eventID)", "message_id": "\(MessageID.storageFailure.rawValue)",
+                                ])
+                        }
+                        continue
+                    }
+                    switch outcome {
+                    case .success(.stored(let ack, _, let raised, let stored, _)):
+                        head = stored
+                        nextSeq = stored.seq + 1
+                        results[i] = .success(ack)
+                        alerts += raised
+                    case .success(.duplicate(let ack)):
+                        results[i] = .success(ack)
+                    case .failure:
+                        break
                     }
                 }
                 // The other rooms hear of the alerts once, and only once, this commits.
@@ -164,6 +190,10 @@ public final class PostgresLog: @unchecked Sendable {
                 throw error
             }
         } catch {
+            // A COMMIT the server refused with an error (not a fatal one) was rolled back:
+            // nothing was stored. One cut off (the connection lost, the session terminated
+            // while it waited for the standbys) may have committed.
+            let unknown = committing && !Self.isRefusal(error)
             // The session is dropped: the next batch connects again, to whichever host is the
             // primary by then.
             writer?.close()
@@ -171,15 +201,43 @@ public final class PostgresLog: @unchecked Sendable {
             let reason = PostgresFailure.describe(error)
             fault.withLock { $0 = "PostgreSQL: \(reason)" }
             logger.error(
-                "committing \(batch.count) events failed (\(reason)); they were answered '\(committing ? "unavailable" : "storage")'",
+                "committing \(batch.count) events failed (\(reason)); they were answered '\(unknown ? "unavailable" : "storage")'",
                 metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
             return BatchOutcome(
-                results: [Result](
-                    repeating: .failure(committing ? Self.outcomeUnknown : Self.storageFailure), count: batch.count),
+                results: [Result](repeating: .failure(unknown ? Self.outcomeUnknown : Self.storageFailure), count: batch.count),
                 alerts: [])
         }
         fault.withLock { $0 = nil }
         return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
+    }
+
+    /// Updates the commit marks' row: the transaction then writes WAL, and its COMMIT waits
+    /// for the synchronous standbys to have it and everything before it. (PostgreSQL does
+    /// not wait for a transaction that wrote nothing, even one given a transaction id.)
+    static func markCommit(_ session: PostgresSession) throws {
+        try session.execute("UPDATE hotline_commit_marks SET n = n + 1 WHERE id = 1")
+    }
+
+    /// Whether `error` is the server refusing a statement, which it then rolled back, as
+    /// opposed to the session ending (a fatal error, a lost connection).
+    static func isRefusal(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let severity = error.serverInfo?[.severity] else { return false }
+        return severity == "ERROR"
+    }
+
+    /// Where to chain the next row: onto the end this process committed (`known`), unless
+    /// another daemon has written past it (the log's last row, `tail`, further on). A
+    /// `tail` short of `known`, or at it with another hash, means rows were deleted or
+    /// rewritten under the daemons: journalled as tampering, and the next row follows the
+    /// known end, numbered past both, so that `verify` keeps finding it (as on SQLite).
+    func chainEnd(known: Chain.Head, tail: Chain.Head, chain: String) -> (head: Chain.Head, nextSeq: Int64) {
+        guard known.seq > 0, tail.seq < known.seq || (tail.seq == known.seq && tail.hash != known.hash) else {
+            return (tail, tail.seq + 1)
+        }
+        logger.critical(
+            "the end of the \(chain) is not what this daemon wrote: expected \(known), found \(tail); the database was changed under it",
+            metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
+        return (known, max(known.seq, tail.seq) + 1)
     }
 
     /// Runs `body` on a reader session (the primary's, never the writer's), connecting
@@ -190,9 +248,7 @@ public final class PostgresLog: @unchecked Sendable {
         if let free = idleReaders.withLock({ $0.popLast() }), !free.isClosed {
             session = free
         } else {
-            let (connector, logger) = (connector, logger)
-            let (connection, _) = try PostgresSession.blocking { try await connector.connectToPrimary() }
-            session = PostgresSession(connection, logger: logger)
+            session = try PostgresSession.open(connector, logger: logger).session
         }
         do {
             let result = try body(session)
@@ -210,8 +266,10 @@ public final class PostgresLog: @unchecked Sendable {
     }
 
     public func close() {
-        writer?.close()
-        writer = nil
+        batch.withLock {
+            writer?.close()
+            writer = nil
+        }
         for session in idleReaders.withLock({ readers in
             defer { readers = [] }; return readers
         }) { session.close() }

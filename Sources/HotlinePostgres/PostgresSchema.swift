@@ -127,7 +127,20 @@ public enum PostgresSchema {
                 )
                 """,
                 "CREATE INDEX audit_by_at ON audit (at, seq)",
-            ])
+            ]),
+        // The latest acknowledgement is read under the writers' lock for every one
+        // (PostgresLog.acknowledgeAlert): an index, or a scan of every alert ever raised
+        // would hold every room's writes.
+        Migration(name: "pg2-alerts-by-acked", statements: ["CREATE INDEX alerts_by_acked ON alerts (acked_at)"]),
+        // A row every batch updates, so that its COMMIT writes WAL and waits for the
+        // standbys even when the batch stored nothing new (only resends): PostgreSQL skips
+        // the wait for a transaction that wrote nothing (PostgresLog.commit).
+        Migration(
+            name: "pg3-commit-marks",
+            statements: [
+                "CREATE TABLE hotline_commit_marks (id smallint PRIMARY KEY, n bigint NOT NULL)",
+                "INSERT INTO hotline_commit_marks VALUES (1, 0)",
+            ]),
     ]
 
     /// The advisory lock every migration runs under, so that two daemons starting at once

@@ -1,4 +1,7 @@
 import Dispatch
+import HotlineCore
+import NIOCore
+import NIOPosix
 import Logging
 import PostgresNIO
 import Synchronization
@@ -13,21 +16,48 @@ package final class PostgresSession: Sendable {
     package let connection: PostgresConnection
     let logger: Logger
 
+    /// How long one statement may take before the session is closed and the statement
+    /// failed: a primary whose machine died sends no reset, and a wait on it would hold the
+    /// writer for as long as TCP takes to give up. A COMMIT cut off so is answered as an
+    /// outcome unknown. Under the unit's watchdog interval (30 s).
+    package static let statementDeadline: Duration = .seconds(20)
+
     package init(_ connection: PostgresConnection, logger: Logger) {
         self.connection = connection
         self.logger = logger
     }
 
+    /// A session on the primary, prepared (``PostgresDurability/prepare(_:logger:)``); the
+    /// primary it reached and what a commit means there.
+    package static func open(_ connector: PostgresConnector, logger: Logger) throws -> (
+        session: PostgresSession, endpoint: PostgresEndpoint, durability: PostgresDurability
+    ) {
+        let (connection, endpoint) = try blocking { try await connector.connectToPrimary() }
+        do {
+            let durability = try blocking { try await PostgresDurability.prepare(connection, logger: logger) }
+            return (PostgresSession(connection, logger: logger), endpoint, durability)
+        } catch {
+            _ = try? blocking { try await connection.close() }
+            throw error
+        }
+    }
+
     /// Runs `query` to its end.
     package func execute(_ query: PostgresQuery) throws {
         let (connection, logger) = (connection, logger)
-        try Self.blocking { try await connection.query(query, logger: logger) }
+        try bounded { try await connection.query(query, logger: logger) }
     }
 
     /// Every row `query` gives, read to the end.
     package func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
         let (connection, logger) = (connection, logger)
-        return try Self.blocking { try await connection.query(query, logger: logger).collect() }
+        return try bounded { try await connection.query(query, logger: logger).collect() }
+    }
+
+    /// `body` on this session, failed and the session closed after ``statementDeadline``.
+    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let connection = connection
+        return try Self.blocking(deadline: Self.statementDeadline, onDeadline: { _ = connection.close() as EventLoopFuture<Void> }, body)
     }
 
     /// The first row `query` gives, if any.
@@ -42,8 +72,13 @@ package final class PostgresSession: Sendable {
         _ = try? Self.blocking { try await connection.close() }
     }
 
-    /// Runs `body` in a task and waits for it on this thread.
-    package static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Runs `body` in a task and waits for it on this thread; after `deadline`, runs
+    /// `onDeadline` (which must make `body` fail: closing its connection) and waits for the end.
+    /// Never on an event loop's thread: the task may need that very loop.
+    package static func blocking<T: Sendable>(
+        deadline: Duration? = nil, onDeadline: @Sendable () -> Void = {}, _ body: @escaping @Sendable () async throws -> T
+    ) throws -> T {
+        precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "PostgresSession blocking on an event loop")
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task(executorPreference: PostgresExecutor.shared) {
@@ -52,18 +87,27 @@ package final class PostgresSession: Sendable {
             result.withLock { $0 = outcome }
             done.signal()
         }
-        done.wait()
+        if let deadline {
+            let (seconds, attoseconds) = deadline.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            if done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+                onDeadline()
+                done.wait()
+            }
+        } else {
+            done.wait()
+        }
         return try result.withLock { $0! }.get()
     }
 }
 
 /// Runs the tasks that ``PostgresSession`` waits for on Dispatch's threads, apart from the
 /// concurrency pool that a waiting caller may be holding.
-final class PostgresExecutor: TaskExecutor {
-    static let shared = PostgresExecutor()
+package final class PostgresExecutor: TaskExecutor {
+    package static let shared = PostgresExecutor()
     private let queue = DispatchQueue(label: "hotlined.postgres", attributes: .concurrent)
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         queue.async { job.runSynchronously(on: executor) }

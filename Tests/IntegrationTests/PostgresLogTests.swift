@@ -84,18 +84,24 @@ struct PostgresLogTests {
         }
     }
 
-    /// Every event's links recomputed from its digest: the chain holds from the first row.
-    static func chainHolds(_ log: PostgresLog) throws -> (holds: Bool, seqs: [Int64]) {
-        let (connection, _) = try PostgresSession.blocking { try await log.connector.connectToPrimary() }
-        let session = PostgresSession(connection, logger: logger)
+    /// A session of the test's own on the log's primary.
+    static func session(_ log: PostgresLog) throws -> PostgresSession {
+        try PostgresSession.open(log.connector, logger: logger).session
+    }
+
+    /// Every row's links recomputed from its digest (an audit entry's digest from its
+    /// content too): whether the chain holds from the first row, and the rows' seqs.
+    static func chainHolds(_ log: PostgresLog, audit: Bool = false) throws -> (holds: Bool, seqs: [Int64]) {
+        let session = try session(log)
         defer { session.close() }
-        var previous = Chain.genesis
-        var previousMAC = Chain.macGenesis
-        var holds = true
-        var seqs: [Int64] = []
-        for row in try session.rows("SELECT seq, digest, hash, mac FROM events ORDER BY seq") {
+        var (previous, previousMAC, holds, seqs) = (Chain.genesis, Chain.macGenesis, true, [Int64]())
+        for row in try session.rows(audit ? "SELECT * FROM audit ORDER BY seq" : "SELECT * FROM events ORDER BY seq") {
             let r = row.makeRandomAccess()
             let digest = try r["digest"].decode(Data.self)
+            if audit {
+                let recomputed = try PostgresLog.auditRow(row).digest
+                holds = holds && recomputed == digest
+            }
             previous = Chain.link(previous, digest)
             previousMAC = keys.chainMAC(after: previousMAC, digest: digest)
             let (hash, mac) = (try r["hash"].decode(Data.self), try r["mac"].decode(Data.self))
@@ -164,8 +170,14 @@ struct PostgresLogTests {
         #expect(try postgres.listCalls(window, ownerUID: nil).calls == (try sqlite.listCalls(window, ownerUID: nil).calls))
         #expect(try postgres.listCalls(window, ownerUID: 1001).calls.count == 2)
         #expect(try postgres.listCalls(window, ownerUID: 999).calls.isEmpty)
-        // And what the primary acknowledged, the standby has.
-        #expect(try cluster.sql(cluster.standbyPort, "SELECT count(*) FROM events") == "\(s.events)")
+        // And what the primary acknowledged, the standby has (flushed at the commit; applied,
+        // so readable there, a moment later).
+        let deadline = Date().addingTimeInterval(10)
+        var onStandby = ""
+        repeat {
+            onStandby = try cluster.sql(cluster.standbyPort, "SELECT count(*) FROM events")
+        } while onStandby != "\(s.events)" && Date() < deadline
+        #expect(onStandby == "\(s.events)")
     }
 
     @Test func aCallsNotesAndTheCallsListPageAlike() throws {
@@ -357,9 +369,15 @@ struct PostgresLogTests {
             south.close()
         }
         let (heardInNorth, heardInSouth) = (Heard(), Heard())
+        // On threads of their own: this test blocks a concurrency-pool thread while it waits,
+        // and on two cores other tests may hold the other.
         let listeners = [
-            Task { await north.alertsFromOtherRooms { alert in heardInNorth.alerts.withLock { $0.append(alert) } } },
-            Task { await south.alertsFromOtherRooms { alert in heardInSouth.alerts.withLock { $0.append(alert) } } },
+            Task(executorPreference: PostgresExecutor.shared) {
+                await north.alertsFromOtherRooms { alert in heardInNorth.alerts.withLock { $0.append(alert) } }
+            },
+            Task(executorPreference: PostgresExecutor.shared) {
+                await south.alertsFromOtherRooms { alert in heardInSouth.alerts.withLock { $0.append(alert) } }
+            },
         ]
         defer { for listener in listeners { listener.cancel() } }
         let deadline = Date().addingTimeInterval(10)
@@ -368,6 +386,9 @@ struct PostgresLogTests {
         {
             usleep(50_000)
         }
+        try #require(
+            try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'") == "2",
+            "the two rooms did not start listening")
         // Raised in the north: heard in the south, as committed; not echoed back north.
         let raised = north.commit(
             Self.submissions(Self.events([Req.start(dialled: "999")])), policy: Self.policy, alerting: AlertSettings(), now: Self.now
@@ -421,11 +442,25 @@ struct PostgresLogTests {
         let failures = Atomic<Int>(0)
         let done = DispatchGroup()
         for room in rooms {
+            // Each room's writer, and beside it its readers' audit entries and its
+            // supervisors' acknowledgements, all extending the audit chain at once.
             DispatchQueue.global().async(group: done) {
                 for _ in 0..<15 {
-                    let batch = Self.events((0..<4).map { _ in Req.start(dialled: "0800 789 321") })
+                    let batch = Self.events((0..<3).map { _ in Req.start(dialled: "0800 789 321") } + [Req.start(dialled: "999")])
                     let outcome = room.commit(Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
                     failures.add(outcome.results.filter { (try? $0.get()) == nil }.count, ordering: .relaxed)
+                    for alert in outcome.alerts {
+                        if (try? room.acknowledgeAlert(id: alert.id, by: Self.supervisor, at: Self.now)) == nil {
+                            failures.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+            DispatchQueue.global().async(group: done) {
+                for i in 0..<15 {
+                    let entry = AuditEntry(
+                        peer: Self.supervisor, op: "call.get", at: Self.now, detail: ["n": .int(Int64(i))], reason: "a check")
+                    if (try? room.audit(entry, sync: true)) == nil { failures.add(1, ordering: .relaxed) }
                 }
             }
         }
@@ -433,6 +468,54 @@ struct PostgresLogTests {
         #expect(failures.load(ordering: .relaxed) == 0)
         #expect(try Self.chainHolds(rooms[0]) == (true, Array(1...120)))
         #expect(try rooms[1].counts().events == 120)
+        // 30 alerts acknowledged and 30 reads: one audit chain, every link recomputing.
+        #expect(try Self.chainHolds(rooms[1], audit: true) == (true, Array(1...60)))
+    }
+
+    /// A statement the server refuses (here a constraint an administrator added) fails its
+    /// own event, not the others of its batch, and the chain goes on past it.
+    @Test func anEventTheServerRefusesFailsAloneAndTheBatchGoesOn() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let log = try Self.log(cluster)
+        defer { log.close() }
+        try cluster.sql(
+            cluster.primaryPort, "ALTER TABLE calls ADD CONSTRAINT not_this CHECK (category IS DISTINCT FROM 'refused-here')")
+        let call = UUIDText.random()
+        let batch = Self.events([
+            Req.start(call: call, dialled: "0800 789 321"),
+            Req.update(call: call, set: ["category": "refused-here"]),
+            Req.update(call: call, note: "after it"),
+        ])
+        let results = log.commit(Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+        #expect(results.map { (try? $0.get())?.seq } == [1, nil, 2])
+        if case .failure(let error) = results[1] { #expect(error.code == .storage) }
+        #expect(log.storageFault == nil)
+        #expect(try Self.chainHolds(log) == (true, [1, 2]))
+    }
+
+    /// A batch of nothing but resends waits for the standby like any other: its answers
+    /// say the events are stored, and only once the standby has everything before them.
+    @Test func aBatchOfResendsIsAnsweredOnlyOnceTheStandbyHasIt() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let log = try Self.log(cluster)
+        defer { log.close() }
+        let sent = Self.events([Req.start(dialled: "999")])
+        #expect(
+            (try? log.commit(Self.submissions(sent), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results[0].get()) != nil
+        )
+        try cluster.kill(cluster.standby)
+        let answered = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let again = log.commit(Self.submissions(sent), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+            answered.store((try? again[0].get())?.duplicate == true, ordering: .relaxed)
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 3) == .timedOut, "a resend was answered with the standby down")
+        try cluster.start(cluster.standby)
+        #expect(done.wait(timeout: .now() + 15) == .success)
+        let wasDuplicate = answered.load(ordering: .relaxed)
+        #expect(wasDuplicate)
     }
 
     @Test func aFailoverLosesNoAcknowledgedEventAndStoresNoneTwice() throws {
