@@ -518,6 +518,47 @@ struct PostgresLogTests {
         #expect(wasDuplicate)
     }
 
+    /// A COMMIT cut off while it waits for the standby (its session terminated) may have
+    /// committed on the primary: it is answered unavailable, never storage, and the resend,
+    /// once the standby is back, is answered as the stored event it is.
+    @Test func aCommitCutOffWhileItWaitsIsAnsweredUnavailableAndTheResendIsADuplicate() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let log = try Self.log(cluster)
+        defer { log.close() }
+        try cluster.kill(cluster.standby)
+        let sent = Self.events([Req.start(dialled: "999")])
+        let answer = Mutex<Result<WriteAck, HotlineError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let results = log.commit(Self.submissions(sent), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+            answer.withLock { $0 = results[0] }
+            done.signal()
+        }
+        // The writer's COMMIT waits for the standby; an administrator terminates it.
+        let deadline = Date().addingTimeInterval(10)
+        var waiting = ""
+        repeat {
+            usleep(100_000)
+            waiting = try cluster.sql(
+                cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND application_name = 'hotlined'")
+        } while waiting != "1" && Date() < deadline
+        try #require(waiting == "1", "the commit never waited for the standby")
+        try cluster.sql(
+            cluster.primaryPort, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+        #expect(done.wait(timeout: .now() + 15) == .success)
+        let cut = try #require(answer.withLock { $0 })
+        guard case .failure(let error) = cut else {
+            Issue.record("a commit cut off in its wait for the standby was acknowledged: \(cut)")
+            return
+        }
+        #expect(error.code == .unavailable)
+        // The standby back, the workstation sends it again: stored once, answered as such.
+        try cluster.start(cluster.standby)
+        let resent = log.commit(Self.submissions(sent), policy: Self.policy, alerting: AlertSettings(), now: Self.now).results
+        #expect((try? resent[0].get())?.duplicate == true)
+        #expect(try log.counts().events == 1)
+    }
+
     @Test func aFailoverLosesNoAcknowledgedEventAndStoresNoneTwice() throws {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
         let log = try Self.log(cluster, hosts: [cluster.primaryPort, cluster.standbyPort])
