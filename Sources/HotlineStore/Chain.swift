@@ -148,13 +148,39 @@ public enum Chain {
         /// are, NULL as absent), never decoded to a Swift type: a value of another type put
         /// there by hand must be hashed, not stop the purge or `verify` that reads it.
         public mutating func add(_ row: Row) {
+            add(
+                Self.columns.map { column in
+                    switch row[column]?.databaseValue.storage ?? .null {
+                    case .null: .null
+                    case .int64(let i): .integer(i)
+                    case .double(let d): .text("\(d)")
+                    case .string(let text): .text(text)
+                    case .blob(let data): .blob(data)
+                    }
+                })
+        }
+
+        /// The columns of `events` a tombstone keeps, in the order they are hashed.
+        package static let columns = [
+            "seq", "event_id", "call_id", "op", "recorded_at", "peer_uid", "peer_pid", "identity_commitment", "digest",
+        ]
+
+        /// A column's value as it is hashed, whatever the engine's types.
+        package enum Value {
+            case null
+            case integer(Int64)
+            case text(String)
+            case blob(Data)
+        }
+
+        /// Adds the event whose ``columns`` hold `values`, hashed as ``add(_:)`` hashes them.
+        package mutating func add(_ values: [Value]) {
             var c = Content(tag: "hotlined tombstone v1")
-            for column in ["seq", "event_id", "call_id", "op", "recorded_at", "peer_uid", "peer_pid", "identity_commitment", "digest"] {
-                switch row[column]?.databaseValue.storage ?? .null {
+            for value in values {
+                switch value {
                 case .null: c.append(nil as [UInt8]?)
-                case .int64(let i): c.append(i)
-                case .double(let d): c.append("\(d)")
-                case .string(let text): c.append(text)
+                case .integer(let i): c.append(i)
+                case .text(let text): c.append(text)
                 case .blob(let data): c.append(data)
                 }
             }

@@ -9,6 +9,42 @@ import Testing
 /// Tamper evidence (PROTOCOL.md section 9, `verify`): every kind of change to the event log
 /// or the audit log made below the daemon, straight in SQLite, is found at its row.
 @Suite struct ChainTests {
+    /// A tombstone hashes the same from typed values (PostgreSQL's) as from a SQLite row
+    /// holding them: a purge's digest means the same on both engines.
+    @Test func aTombstoneHashesTheSameFromValuesAsFromARow() {
+        let commitment = Data((0..<32).map { UInt8($0) })
+        let digest = Data((0..<32).map { UInt8(255 - $0) })
+        let row: Row = [
+            "seq": 7, "event_id": "e-7", "call_id": "c-1", "op": "call.update", "recorded_at": 1_796_000_000_000_000,
+            "peer_uid": 1001, "peer_pid": 4242, "identity_commitment": commitment, "digest": digest, "body": "",
+        ]
+        let withoutIdentity: Row = [
+            "seq": 8, "event_id": "e-8", "call_id": "c-1", "op": "call.end", "recorded_at": 1_796_000_000_000_001,
+            "peer_uid": 1001, "peer_pid": 4242, "identity_commitment": nil, "digest": digest,
+        ]
+        var fromRows = Chain.Tombstones()
+        fromRows.add(row)
+        fromRows.add(withoutIdentity)
+        var fromValues = Chain.Tombstones()
+        fromValues.add([
+            .integer(7), .text("e-7"), .text("c-1"), .text("call.update"), .integer(1_796_000_000_000_000), .integer(1001),
+            .integer(4242), .blob(commitment), .blob(digest),
+        ])
+        fromValues.add([
+            .integer(8), .text("e-8"), .text("c-1"), .text("call.end"), .integer(1_796_000_000_000_001), .integer(1001),
+            .integer(4242), .null, .blob(digest),
+        ])
+        #expect(fromValues.digest == fromRows.digest)
+        // And a uid changed in one tombstone changes the digest.
+        var changed = Chain.Tombstones()
+        changed.add(row)
+        changed.add([
+            .integer(8), .text("e-8"), .text("c-1"), .text("call.end"), .integer(1_796_000_000_000_001), .integer(1002),
+            .integer(4242), .null, .blob(digest),
+        ])
+        #expect(changed.digest != fromRows.digest)
+    }
+
     let t: TemporaryStore
     init() throws { t = try TemporaryStore() }
 
