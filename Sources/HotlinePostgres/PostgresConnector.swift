@@ -165,18 +165,23 @@ public struct PostgresDurability: Sendable, Equatable, CustomStringConvertible {
     /// `remote_write` would acknowledge an event a lost machine could take with it), then
     /// reads what that means on this server. Every session of hotlined's is prepared so.
     ///
-    /// The session's timeouts are turned off: a `statement_timeout` (or a `lock_timeout`)
-    /// set on the role or the database would cancel a COMMIT's wait for the standbys, and
-    /// PostgreSQL then commits on the primary alone with a mere warning, which would be
-    /// acknowledged as if the standby had it. hotlined bounds its waits itself
-    /// (``PostgresSession``). Transactions are read committed whatever the default: the
-    /// rows read under the writers' lock must be those committed before it was granted.
+    /// The session's statement and lock timeouts are turned off: one set on the role or the
+    /// database would cancel a COMMIT's wait for the standbys, and PostgreSQL then commits on
+    /// the primary alone with a mere warning, which would be acknowledged as if the standby
+    /// had it. hotlined bounds its waits itself (``PostgresSession``). A session left idle
+    /// inside a transaction (its daemon cut off mid-batch) is ended after 30 s, and a client
+    /// gone is noticed within seconds (keepalives on TCP, a check every 5 s during a
+    /// statement), so that a lost room never holds the writers' lock for the others for
+    /// long. Transactions are read committed whatever the default: the rows read under the
+    /// writers' lock must be those committed before it was granted.
     public static func prepare(_ connection: PostgresConnection, logger: Logger) async throws -> PostgresDurability {
         try await connection.query(
             """
             SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
-                set_config('idle_in_transaction_session_timeout', '0', false),
-                set_config('default_transaction_isolation', 'read committed', false)
+                set_config('idle_in_transaction_session_timeout', '30s', false),
+                set_config('default_transaction_isolation', 'read committed', false),
+                set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),
+                set_config('tcp_keepalives_count', '3', false), set_config('client_connection_check_interval', '5s', false)
             """, logger: logger)
         var mode = try await Self.value("SHOW synchronous_commit", connection, logger)
         if mode != "remote_apply" {

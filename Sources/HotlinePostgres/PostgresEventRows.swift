@@ -81,16 +81,20 @@ struct PostgresEventRows: EventRows {
     }
 
     func appendAudit(_ entry: AuditEntry) throws -> Chain.Head {
-        let head = try PostgresAudit.append(entry, after: auditHead.head, keys: keys, session)
+        let previous = try auditHead.head ?? auditHead.start()
+        let head = try PostgresAudit.append(entry, after: previous, keys: keys, session)
         auditHead.head = head
         return head
     }
 }
 
-/// The audit chain's end as the writer's transaction has it; put back if it rolls back.
+/// The audit chain's end as the writer's transaction has it; put back if an event rolls back.
 final class AuditHeadBox {
-    var head: Chain.Head
-    init(_ head: Chain.Head) { self.head = head }
+    /// Nil until the batch first appends to the audit log (few do): then `start` finds
+    /// where the chain goes on.
+    var head: Chain.Head?
+    let start: () throws -> Chain.Head
+    init(start: @escaping () throws -> Chain.Head) { self.start = start }
 }
 
 /// `calls` rows in PostgreSQL: the same columns as ``HotlineStore/CallRow``'s, in

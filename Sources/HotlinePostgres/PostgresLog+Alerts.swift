@@ -32,7 +32,7 @@ extension PostgresLog {
         let keys = keys
         let head = try writing { session in
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
-            return try PostgresAudit.append(entry, after: try PostgresAudit.last(session), keys: keys, session)
+            return try PostgresAudit.append(entry, after: try auditEnd(session), keys: keys, session)
         }
         publish(audit: head)
         var stored = entry
@@ -69,7 +69,7 @@ extension PostgresLog {
                     "alert_id": .string(alert.id), "call_ids": [.string(alert.callID)], "level": .int(Int64(alert.level)),
                     "result": "ok",
                 ])
-            return (alert, try PostgresAudit.append(entry, after: try PostgresAudit.last(session), keys: keys, session))
+            return (alert, try PostgresAudit.append(entry, after: try auditEnd(session), keys: keys, session))
         }
         if let audited { publish(audit: audited) }
         return alert
@@ -125,6 +125,9 @@ extension PostgresLog {
         }
         guard !due.isEmpty else { return [] }
         return try writing { session in
+            // Under the writers' lock: a purge deleting the call's alerts and deliveries must
+            // not find one queued between its deletes.
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
             var raised: [Alert] = []
             for var alert in due {
                 let changed = try session.rows(

@@ -80,7 +80,7 @@ extension PostgresLog {
                         detail: [
                             "call_ids": .array(ids.map(JSONValue.string)), "events": .int(Int64(events)),
                             "rules": .array(rules.map(\.json)), "tombstones": .string(tombstones.digest.hex),
-                        ]), after: try PostgresAudit.last(session), keys: keys, session)
+                        ]), after: try auditEnd(session), keys: keys, session)
                 try session.execute(
                     "UPDATE events SET body = '', ack = '', secret = NULL, purged_by = \(head.seq) WHERE call_id = ANY(\(ids)) AND purged_by IS NULL"
                 )

@@ -77,8 +77,8 @@ public final class PostgresLeadership: Sendable {
     @discardableResult
     public func tryToLead() -> Bool {
         let held = state.withLock { $0 }
+        var session = held.session
         do {
-            var session = held.session
             if session == nil || session?.isClosed == true {
                 session = try PostgresSession.open(connector, logger: logger).session
             }
@@ -99,6 +99,7 @@ public final class PostgresLeadership: Sendable {
             }
             return leading
         } catch {
+            session?.close()
             held.session?.close()
             state.withLock { $0 = (nil, false) }
             if held.leading {

@@ -135,8 +135,10 @@ public final class PostgresLog: @unchecked Sendable {
                 // earlier COMMIT whose wait was cut short may have left it on the primary alone).
                 try Self.markCommit(session)
                 let known = heads
-                var (head, nextSeq) = chainEnd(known: known.events, tail: try Self.lastEvent(session), chain: "event log")
-                let auditHead = AuditHeadBox(chainEnd(known: known.audit, tail: try PostgresAudit.last(session), chain: "audit log").head)
+                var (head, nextSeq) = try chainEnd(known: known.events, tail: try Self.lastEvent(session), chain: "event log") {
+                    seq in try session.row("SELECT hash FROM events WHERE seq = \(seq)").map { try $0["hash"].decode(Data?.self) ?? Data() }
+                }
+                let auditHead = AuditHeadBox { try self.auditEnd(session) }
                 let rows = PostgresEventRows(session: session, keys: keys, auditHead: auditHead)
                 for (i, submission) in batch.enumerated() {
                     if i >= max(1, yieldFrom), shouldYield() {
@@ -225,19 +227,38 @@ public final class PostgresLog: @unchecked Sendable {
         return severity == "ERROR"
     }
 
-    /// Where to chain the next row: onto the end this process committed (`known`), unless
-    /// another daemon has written past it (the log's last row, `tail`, further on). A
-    /// `tail` short of `known`, or at it with another hash, means rows were deleted or
-    /// rewritten under the daemons: journalled as tampering, and the next row follows the
-    /// known end, numbered past both, so that `verify` keeps finding it (as on SQLite).
-    func chainEnd(known: Chain.Head, tail: Chain.Head, chain: String) -> (head: Chain.Head, nextSeq: Int64) {
-        guard known.seq > 0, tail.seq < known.seq || (tail.seq == known.seq && tail.hash != known.hash) else {
+    /// Where to chain the next row: onto the log's last row (`tail`) when it is the end this
+    /// process committed (`known`) or another daemon has written past it. A `tail` short of
+    /// `known`, or at it with another hash, means rows were deleted or rewritten under the
+    /// daemons: journalled as tampering, and the next row follows the known end, so that
+    /// `verify` keeps finding the gap (as on SQLite). `known`'s own row changed under rows
+    /// written after it (`hashAt`) is journalled too.
+    func chainEnd(
+        known: Chain.Head, tail: Chain.Head, chain: String, hashAt: (Int64) throws -> Data?
+    ) rethrows -> (head: Chain.Head, nextSeq: Int64) {
+        if known.seq == 0 || (tail.seq == known.seq && tail.hash == known.hash) { return (tail, tail.seq + 1) }
+        if tail.seq > known.seq {
+            // Written on by another daemon: fine, unless the row this one wrote has changed
+            // since (then the rows after it follow a rewrite; verify finds where).
+            if try hashAt(known.seq) != known.hash {
+                logger.critical(
+                    "the \(chain) was changed under the daemons: its row \(known.seq) is no longer the one this daemon wrote (\(known))",
+                    metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
+            }
             return (tail, tail.seq + 1)
         }
         logger.critical(
             "the end of the \(chain) is not what this daemon wrote: expected \(known), found \(tail); the database was changed under it",
             metadata: ["message_id": "\(MessageID.tamperDetected.rawValue)"])
-        return (known, max(known.seq, tail.seq) + 1)
+        return (known, known.seq + 1)
+    }
+
+    /// Where the audit chain goes on (``chainEnd(known:tail:chain:hashAt:)``), in `session`,
+    /// under the writers' lock.
+    func auditEnd(_ session: PostgresSession) throws -> Chain.Head {
+        try chainEnd(known: heads.audit, tail: try PostgresAudit.last(session), chain: "audit log") { seq in
+            try session.row("SELECT hash FROM audit WHERE seq = \(seq)").map { try $0["hash"].decode(Data.self) }
+        }.head
     }
 
     /// Runs `body` on a reader session (the primary's, never the writer's), connecting

@@ -22,9 +22,14 @@ package final class PostgresSession: Sendable {
     /// outcome unknown. Under the unit's watchdog interval (30 s).
     package static let statementDeadline: Duration = .seconds(20)
 
-    package init(_ connection: PostgresConnection, logger: Logger) {
+    /// The server process serving this session, and how to reach the server again to end
+    /// it (``bounded(_:)``); nil for a session made without ``open(_:logger:)``.
+    let backend: (pid: Int32, connector: PostgresConnector)?
+
+    package init(_ connection: PostgresConnection, logger: Logger, backend: (pid: Int32, connector: PostgresConnector)? = nil) {
         self.connection = connection
         self.logger = logger
+        self.backend = backend
     }
 
     /// A session on the primary, prepared (``PostgresDurability/prepare(_:logger:)``); the
@@ -35,7 +40,12 @@ package final class PostgresSession: Sendable {
         let (connection, endpoint) = try blocking { try await connector.connectToPrimary() }
         do {
             let durability = try blocking { try await PostgresDurability.prepare(connection, logger: logger) }
-            return (PostgresSession(connection, logger: logger), endpoint, durability)
+            let pid = try blocking {
+                var pid: Int32 = 0
+                for try await n in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = n }
+                return pid
+            }
+            return (PostgresSession(connection, logger: logger, backend: (pid, connector)), endpoint, durability)
         } catch {
             _ = try? blocking { try await connection.close() }
             throw error
@@ -55,9 +65,23 @@ package final class PostgresSession: Sendable {
     }
 
     /// `body` on this session, failed and the session closed after ``statementDeadline``.
+    /// Closing our end is not enough: the server's process would go on (a COMMIT waiting for
+    /// a standby, holding the writers' lock, and every room's writes behind it), so it is
+    /// ended too, from a connection of its own. A COMMIT so ended may have committed on the
+    /// primary: its caller answers an outcome unknown.
     private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let connection = connection
-        return try Self.blocking(deadline: Self.statementDeadline, onDeadline: { _ = connection.close() as EventLoopFuture<Void> }, body)
+        let (connection, backend, logger) = (connection, backend, logger)
+        return try Self.blocking(
+            deadline: Self.statementDeadline,
+            onDeadline: {
+                _ = connection.close() as EventLoopFuture<Void>
+                guard let backend else { return }
+                Task(executorPreference: PostgresExecutor.shared) {
+                    guard let (other, _) = try? await backend.connector.connectToPrimary() else { return }
+                    _ = try? await other.query("SELECT pg_terminate_backend(\(backend.pid))", logger: logger)
+                    try? await other.close()
+                }
+            }, body)
     }
 
     /// The first row `query` gives, if any.

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HotlineCore
 import HotlinePostgres
 import HotlineStore
@@ -465,9 +466,27 @@ struct PostgresLogTests {
         }
         #expect(reports[0] == reports[1])
         #expect(reports[0].calls == 2 && reports[0].events == 5)
-        // (Each engine's tombstones hash its own rows, whose digests differ by the random alert
-        // ids and identity nonces; ChainTests holds the two ways of hashing them alike.)
-        #expect(details[0]["tombstones"]?.stringValue?.count == 64)
+        // Each engine's tombstones hash its own rows (their digests differ by the random alert
+        // ids and identity nonces): PostgreSQL's purged rows, hashed as SQLite hashes a row,
+        // give the digest its purge recorded.
+        let session = try Self.session(postgres)
+        defer { session.close() }
+        var rehashed = Chain.Tombstones()
+        for row in try session.rows(
+            "SELECT seq, event_id, call_id, op, recorded_at, peer_uid, peer_pid, identity_commitment, digest FROM events WHERE purged_by IS NOT NULL ORDER BY seq"
+        ) {
+            let r = row.makeRandomAccess()
+            rehashed.add(
+                [
+                    "seq": try r["seq"].decode(Int64.self), "event_id": try r["event_id"].decode(String.self),
+                    "call_id": try r["call_id"].decode(String.self), "op": try r["op"].decode(String.self),
+                    "recorded_at": try r["recorded_at"].decode(Int64.self), "peer_uid": try r["peer_uid"].decode(Int64.self),
+                    "peer_pid": try r["peer_pid"].decode(Int64.self),
+                    "identity_commitment": try r["identity_commitment"].decode(Data?.self),
+                    "digest": try r["digest"].decode(Data?.self),
+                ] as GRDB.Row)
+        }
+        #expect(details[0]["tombstones"] == .string(rehashed.digest.hex))
         #expect(details[0]["events"] == details[1]["events"])
         #expect(Set((details[0]["call_ids"]?.arrayValue ?? []).compactMap(\.stringValue)) == [a, b])
         #expect(try postgres.counts().calls == 1)
@@ -476,6 +495,34 @@ struct PostgresLogTests {
         #expect(try Self.chainHolds(postgres).holds)
         #expect(try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM events WHERE purged_by IS NOT NULL AND body = ''") == "5")
         #expect(try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM event_identity") == "0")
+    }
+
+    /// Rows deleted from the end of either chain under the daemon: the next write says so
+    /// in the journal and chains past the gap, which verify then finds.
+    @Test func rowsDeletedFromTheEndAreJournalledAndLeftAsAGap() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let journal = CapturedLog()
+        let log = try PostgresLog(
+            connector: try PostgresConnector(
+                settings: PostgreSQLSettings(
+                    hosts: [cluster.host(cluster.primaryPort)], database: "postgres", user: cluster.user, connectTimeoutSeconds: 2),
+                credentials: nil, logger: Self.logger),
+            keys: Self.keys, logger: Logger(label: "test") { _ in journal })
+        defer { log.close() }
+        _ = log.commit(
+            Self.submissions(Self.events([Req.start(dialled: "101"), Req.start(dialled: "101")])), policy: Self.policy,
+            alerting: AlertSettings(), now: Self.now)
+        _ = try log.audit(AuditEntry(peer: Self.supervisor, op: "call.get", at: Self.now, detail: [:]), sync: true)
+        try cluster.sql(cluster.primaryPort, "DELETE FROM events WHERE seq = 2; DELETE FROM audit WHERE seq = 1")
+        let next = log.commit(
+            Self.submissions(Self.events([Req.start(dialled: "101")])), policy: Self.policy, alerting: AlertSettings(), now: Self.now
+        ).results
+        #expect((try? next[0].get())?.seq == 3)
+        _ = try log.audit(AuditEntry(peer: Self.supervisor, op: "call.get", at: Self.now, detail: [:]), sync: true)
+        #expect(journal.messages.filter { $0.contains("event log is not what this daemon wrote") }.count == 1)
+        #expect(journal.messages.filter { $0.contains("audit log is not what this daemon wrote") }.count == 1)
+        #expect(try cluster.sql(cluster.primaryPort, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM events") == "1,3")
+        #expect(try cluster.sql(cluster.primaryPort, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM audit") == "2")
     }
 
     @Test func twoDaemonsWritingAtOnceKeepOneChain() throws {
@@ -683,3 +730,17 @@ protocol RetentionEngine: PagingEngine {
 
 extension CallStore: RetentionEngine {}
 extension PostgresLog: RetentionEngine {}
+
+/// A log handler that keeps every message, for what the journal would say.
+final class CapturedLog: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [String] = []
+    var messages: [String] { lock.withLock { kept } }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { lock.withLock { kept.append("\(event.message)") } }
+}
