@@ -51,74 +51,94 @@ extension PostgresLog {
     }
 }
 
-/// Leadership among the daemons on one log: held while this daemon's own session holds a
-/// session-level advisory lock, which PostgreSQL releases when the session ends (a daemon
-/// stopped or killed, or its connection lost), so that another daemon takes it at its next
-/// try. Re-escalation and sink delivery run on the leader only: exactly once across rooms.
+/// Leadership among the daemons on one log: a lease, a row that the leader renews every
+/// tick by a write that must reach the synchronous standbys (every hotlined session commits
+/// so). A daemon leads while its last renewal, counted from before it was sent, is younger
+/// than the lease less a margin; another takes the row only once the server's clock says
+/// the lease ran out. A leader cut off, or left on an old primary after a failover (whose
+/// standby now follows another), cannot renew: its commits wait and fail, and it stops
+/// leading before anyone else may start. Each new holder raises the epoch, which fences
+/// work done under an older lease (issue 15: the outbox's claims, next). Re-escalation and
+/// sink delivery run on the leader only: once across rooms.
 public final class PostgresLeadership: Sendable {
     let connector: PostgresConnector
     let logger: Logger
-    private let state = Mutex<(session: PostgresSession?, leading: Bool)>((nil, false))
+    /// This daemon, as the lease names its holder.
+    public let holder: String
+    private let state = Mutex<(session: PostgresSession?, validUntil: ContinuousClock.Instant?, epoch: Int64)>((nil, nil, 0))
 
-    /// "hotlined" + 1: the leader's lock, beside the writers' and the migrations'.
-    static let leaderLock: Int64 = 0x686f_746c_696e_6566
+    /// How long a renewal holds the lead (the server's clock), and how much sooner the
+    /// leader stops counting on it (its own clock, which started before the server's did).
+    public static let lease: Duration = .seconds(10)
+    static let margin: Duration = .seconds(2)
 
-    public init(connector: PostgresConnector, logger: Logger) {
+    public init(connector: PostgresConnector, logger: Logger, holder: String = UUIDText.random()) {
         self.connector = connector
         self.logger = logger
+        self.holder = holder
     }
 
-    /// Whether this daemon led at its last ``tryToLead()``.
-    public var isLeader: Bool { state.withLock { $0.leading } }
+    /// Whether this daemon leads now: its last renewal is still good.
+    public var isLeader: Bool { state.withLock { s in s.validUntil.map { ContinuousClock.now < $0 } ?? false } }
 
-    /// Takes the lead if no other daemon holds it, or confirms that this one still does
-    /// (its session alive); returns whether it leads. Called every tick: blocking, from a
-    /// thread that may block.
+    /// The lease's epoch when this daemon last took or renewed it.
+    public var epoch: Int64 { state.withLock { $0.epoch } }
+
+    /// Takes the lease if it ran out, or renews it if this daemon holds it; returns whether
+    /// it leads. Called every tick: blocking, from a thread that may block.
     @discardableResult
     public func tryToLead() -> Bool {
-        let held = state.withLock { $0 }
-        var session = held.session
+        let wasLeading = isLeader
+        var session = state.withLock { $0.session }
+        let started = ContinuousClock.now
         do {
             if session == nil || session?.isClosed == true {
                 session = try PostgresSession.open(connector, logger: logger).session
             }
             guard let session else { return false }
-            let leading: Bool
-            if held.leading, held.session === session {
-                // Still ours while the session lives: a query that succeeds proves it.
-                try session.execute("SELECT 1")
-                leading = true
-            } else {
-                leading =
-                    try session.row("SELECT pg_try_advisory_lock(\(Self.leaderLock)) AS taken")
-                    .map { try $0["taken"].decode(Bool.self) } ?? false
+            try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            let seconds = Double(Self.lease.components.seconds)
+            let taken = try session.row(
+                """
+                UPDATE hotline_leader SET epoch = epoch + CASE WHEN holder = \(holder) THEN 0 ELSE 1 END, holder = \(holder),
+                    expires_at = clock_timestamp() + make_interval(secs => \(seconds))
+                WHERE id = 1 AND (holder = \(holder) OR expires_at < clock_timestamp()) RETURNING epoch
+                """
+            ).map { try $0["epoch"].decode(Int64.self) }
+            // The commit waits for the standbys: a primary they no longer follow cannot give the lead.
+            try session.execute("COMMIT")
+            state.withLock { s in
+                s.session = session
+                if let taken {
+                    s.validUntil = started + Self.lease - Self.margin
+                    s.epoch = taken
+                } else {
+                    s.validUntil = nil
+                }
             }
-            state.withLock { $0 = (session, leading) }
-            if leading != held.leading {
-                logger.notice(leading ? "this daemon now leads: it re-escalates alerts and delivers them to sinks" : "another daemon leads")
-            }
-            return leading
         } catch {
             session?.close()
-            held.session?.close()
-            state.withLock { $0 = (nil, false) }
-            if held.leading {
-                logger.warning("lost the lead (\(PostgresFailure.describe(error))): another daemon may take it")
-            }
+            state.withLock { $0 = (nil, nil, $0.epoch) }
+            if wasLeading { logger.warning("could not renew the lead (\(PostgresFailure.describe(error))): another daemon may take it") }
             return false
         }
+        let leading = isLeader
+        if leading != wasLeading {
+            logger.notice(leading ? "this daemon now leads: it re-escalates alerts and delivers them to sinks" : "another daemon leads")
+        }
+        return leading
     }
 
-    /// Gives the lead up (a stop): another daemon takes it at its next try. Unlocked before
-    /// the session closes: the server would release it only once the closed session's
-    /// backend has gone, a moment later. (A daemon killed or cut off cannot do this; its
-    /// lock goes with its backend, and the next try after that finds it free.)
+    /// Gives the lead up (a stop): the lease ends now, and another daemon takes it at its
+    /// next try. (A daemon killed or cut off cannot: its lease runs out instead.)
     public func resign() {
         let (session, leading) = state.withLock { s in
-            defer { s = (nil, false) }
-            return (s.session, s.leading)
+            defer { s = (nil, nil, s.epoch) }
+            return (s.session, s.validUntil.map { ContinuousClock.now < $0 } ?? false)
         }
-        if leading { try? session?.execute("SELECT pg_advisory_unlock(\(Self.leaderLock))") }
+        if leading {
+            try? session?.execute("UPDATE hotline_leader SET expires_at = '-infinity' WHERE id = 1 AND holder = \(holder)")
+        }
         session?.close()
     }
 }

@@ -141,6 +141,13 @@ public enum PostgresSchema {
                 "CREATE TABLE hotline_commit_marks (id smallint PRIMARY KEY, n bigint NOT NULL)",
                 "INSERT INTO hotline_commit_marks VALUES (1, 0)",
             ]),
+        // The leader's lease among the daemons on the log (PostgresLeadership).
+        Migration(
+            name: "pg4-leader-lease",
+            statements: [
+                "CREATE TABLE hotline_leader (id smallint PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)",
+                "INSERT INTO hotline_leader VALUES (1, '', 0, '-infinity')",
+            ]),
     ]
 
     /// The advisory lock every migration runs under, so that two daemons starting at once

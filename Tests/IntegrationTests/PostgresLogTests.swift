@@ -405,35 +405,69 @@ struct PostgresLogTests {
         #expect(heardInNorth.alerts.withLock { $0.count } == 1)
     }
 
+    static func room(_ cluster: PostgresCluster, _ ports: [Int]) throws -> PostgresLeadership {
+        PostgresLeadership(
+            connector: try PostgresConnector(
+                settings: PostgreSQLSettings(
+                    hosts: ports.map(cluster.host), database: "postgres", user: cluster.user, connectTimeoutSeconds: 2),
+                credentials: nil, logger: logger),
+            logger: logger)
+    }
+
+    /// What a failover manager does once it has promoted a standby with none of its own left.
+    static func standAlone(_ cluster: PostgresCluster) throws {
+        try cluster.sql(cluster.standbyPort, "ALTER SYSTEM SET synchronous_standby_names = ''")
+        try cluster.sql(cluster.standbyPort, "SELECT pg_reload_conf()")
+    }
+
     @Test func exactlyOneRoomLeadsAndAnotherTakesOverWhenItGoes() throws {
         let cluster = try PostgresCluster(bin: Requires.postgres!)
-        let hosts = [cluster.primaryPort, cluster.standbyPort].map(cluster.host)
-        func room() throws -> PostgresLeadership {
-            PostgresLeadership(
-                connector: try PostgresConnector(
-                    settings: PostgreSQLSettings(hosts: hosts, database: "postgres", user: cluster.user, connectTimeoutSeconds: 2),
-                    credentials: nil, logger: Self.logger),
-                logger: Self.logger)
-        }
-        let (north, south) = (try room(), try room())
+        try Self.log(cluster).close()  // the schema, with its lease
+        let hosts = [cluster.primaryPort, cluster.standbyPort]
+        let (north, south) = (try Self.room(cluster, hosts), try Self.room(cluster, hosts))
         #expect(north.tryToLead())
         #expect(!south.tryToLead())
         #expect(north.tryToLead())  // still
         #expect(!south.tryToLead())
+        let firstEpoch = north.epoch
         north.resign()  // a stop
         #expect(south.tryToLead())
         #expect(!north.tryToLead())
-        // The primary lost and a standby promoted: the leader's session went with it; the
-        // lead is free on the new primary, and exactly one room takes it, whichever asks first.
+        #expect(south.epoch == firstEpoch + 1)
+        // The primary lost and a standby promoted: the lease came with the log, and its holder
+        // renews it there; the other room still does not lead.
         try cluster.kill(cluster.primary)
         try cluster.promote(cluster.standby)
-        let first = north.tryToLead()
-        let second = south.tryToLead()
-        #expect(first != second)
-        #expect(north.tryToLead() == first && south.tryToLead() == second)
-        #expect(north.isLeader == first && south.isLeader == second)
-        north.resign()
+        try Self.standAlone(cluster)
+        #expect(south.tryToLead())
+        #expect(!north.tryToLead())
+        #expect(south.isLeader && !north.isLeader)
         south.resign()
+        #expect(north.tryToLead())
+        north.resign()
+    }
+
+    /// A failover with the old primary left running (no fencing): the room leading there
+    /// cannot renew, since its commits wait for a standby that now follows another, and it
+    /// stops leading; the other room leads on the new primary once the lease has run out,
+    /// and not before.
+    @Test func aLeaderLeftOnAnOldPrimaryStopsLeadingBeforeAnotherStarts() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        try Self.log(cluster).close()
+        let north = try Self.room(cluster, [cluster.primaryPort])
+        let south = try Self.room(cluster, [cluster.standbyPort])
+        #expect(north.tryToLead())
+        try cluster.promote(cluster.standby)
+        try Self.standAlone(cluster)
+        #expect(!south.tryToLead())  // the lease, replicated, is north's for a while yet
+        #expect(!north.tryToLead())  // its renewal waits for a standby that is gone, and fails
+        #expect(!north.isLeader)
+        let deadline = Date().addingTimeInterval(15)
+        while !south.tryToLead(), Date() < deadline { usleep(500_000) }
+        #expect(south.isLeader)
+        #expect(!north.isLeader)
+        south.resign()
+        north.resign()
     }
 
     @Test func retentionPurgesAlikeAndLeavesTheChainWhole() throws {
