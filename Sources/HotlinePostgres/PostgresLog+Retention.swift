@@ -15,16 +15,14 @@ extension PostgresLog {
     public func purge(rules: [RetentionRule], now: Timestamp, uid: UInt32, pid: Int32) throws -> PurgeReport {
         var report = PurgeReport()
         guard let horizon = Retention.horizon(now: now, rules: rules) else { return report }
-        // The end as the daemon recorded it (server time), not only as the workstation said.
         func due(_ session: PostgresSession, _ filter: PostgresQuery) throws -> [String] {
             try session.rows(filter).compactMap { row in
                 let r = row.makeRandomAccess()
-                guard let endedAt = try r["ended_at"].decode(Int64?.self) else { return nil }
-                let recorded = try r["recorded_end"].decode(Int64?.self) ?? endedAt
                 let isDue = Retention.isDue(
                     route: try r["route"].decode(String.self),
                     marking: Marking(rawValue: try r["marking"].decode(String.self)) ?? .secret,
-                    endedAt: Timestamp(microseconds: max(endedAt, recorded)), now: now, rules: rules)
+                    endedAt: try r["ended_at"].decode(Int64?.self), recordedEnd: try r["recorded_end"].decode(Int64?.self), now: now,
+                    rules: rules)
                 return isDue ? try r["call_id"].decode(String.self) : nil
             }
         }

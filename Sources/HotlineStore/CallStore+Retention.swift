@@ -29,11 +29,9 @@ extension CallStore {
             FROM calls c WHERE c.ended_at IS NOT NULL
             """
         func isDue(_ row: Row) -> Bool {
-            guard let endedAt: Int64 = row["ended_at"] else { return false }
-            let end = Timestamp(microseconds: max(endedAt, row["recorded_end"] as Int64? ?? endedAt))
-            return Retention.isDue(
-                route: row["route"], marking: Marking(rawValue: row["marking"]) ?? .secret, endedAt: end, now: now,
-                rules: rules)
+            Retention.isDue(
+                route: row["route"], marking: Marking(rawValue: row["marking"]) ?? .secret, endedAt: row["ended_at"],
+                recordedEnd: row["recorded_end"], now: now, rules: rules)
         }
         let due = try pool.read { db in
             try Row.fetchAll(db, sql: dueSQL + " AND c.ended_at <= ?", arguments: [horizon.microseconds])

@@ -56,6 +56,18 @@ public enum Retention {
         return endedAt.microseconds + Int64(rule.purgeAfterDays) * microsecondsPerDay <= now.microseconds
     }
 
+    /// Whether a call is due, its end being the later of the one the workstation gave
+    /// (`endedAt`) and the time the daemon recorded its `call.end` (`recordedEnd`): a
+    /// back-dated end must not get a call purged early. Every engine decides by this.
+    public static func isDue(
+        route: String, marking: Marking, endedAt: Int64?, recordedEnd: Int64?, now: Timestamp, rules: [RetentionRule]
+    ) -> Bool {
+        guard let endedAt else { return false }
+        return isDue(
+            route: route, marking: marking, endedAt: Timestamp(microseconds: max(endedAt, recordedEnd ?? endedAt)), now: now,
+            rules: rules)
+    }
+
     /// The oldest end time that can be due under any rule: calls ended later need no look.
     public static func horizon(now: Timestamp, rules: [RetentionRule]) -> Timestamp? {
         guard let shortest = rules.map(\.purgeAfterDays).min() else { return nil }
