@@ -4,6 +4,7 @@ import HotlineCore
 import HotlinePostgres
 import Logging
 import PostgresNIO
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -32,7 +33,12 @@ final class PostgresCluster {
     /// primary counts the standby as synchronous.
     init(bin: String) throws {
         self.bin = bin
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-pg-\(UUIDText.random().prefix(8))").path
+        Self.sweepLeftovers(bin: bin)
+        // The test process's pid in the name: a cluster whose process is gone was left behind.
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent(
+                "hotline-pg-\(getpid())-\(UUIDText.random().prefix(8))"
+            ).path
         primaryPort = Int.random(in: 20_000...39_999)
         standbyPort = primaryPort + 20_000
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -75,6 +81,32 @@ final class PostgresCluster {
         for data in running { _ = try? pg("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]) }
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Stops and removes the clusters of test processes that are gone: one that crashed (or
+    /// was killed at CI's deadline) never ran the deinit above, and its servers, which
+    /// pg_ctl detached, would run on. Once per test process.
+    static func sweepLeftovers(bin: String) {
+        sweep.withLock { swept in
+            guard !swept else { return }
+            swept = true
+            let temporary = FileManager.default.temporaryDirectory.path
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix("hotline-pg-") {
+                let owner = name.dropFirst("hotline-pg-".count).split(separator: "-").first.flatMap { Int32($0) }
+                // Alive (kill 0 succeeds, or it is someone else's to signal): not ours to sweep.
+                guard let owner, Glibc.kill(owner, 0) != 0, errno == ESRCH else { continue }
+                for server in ["primary", "standby"] {
+                    let data = "\(temporary)/\(name)/\(server)"
+                    guard FileManager.default.fileExists(atPath: data + "/postmaster.pid") else { continue }
+                    var command = [bin + "/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"]
+                    if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
+                    _ = try? run(command[0], Array(command.dropFirst()), timeout: 60)
+                }
+                try? FileManager.default.removeItem(atPath: "\(temporary)/\(name)")
+            }
+        }
+    }
+
+    private static let sweep = Mutex(false)
 
     /// Starts the server in `data`. Not through `run`: the server pg_ctl leaves behind would
     /// hold run's pipes open, and run would wait for their end for ever.
