@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// Reaches the primary of the cluster that keeps the log: the configured hosts are tried in
 /// order, and the first that accepts and is not a standby (`pg_is_in_recovery()` false) is
@@ -79,26 +80,61 @@ public struct PostgresConnector: Sendable {
     public func connectToPrimary() async throws -> (connection: PostgresConnection, endpoint: PostgresEndpoint) {
         var passedOver: [(PostgresEndpoint, String)] = []
         for (i, endpoint) in endpoints.enumerated() {
-            let connection: PostgresConnection
-            do {
-                connection = try await PostgresConnection.connect(
-                    on: eventLoopGroup.next(), configuration: configuration(for: endpoint), id: i, logger: logger)
-            } catch {
-                passedOver.append((endpoint, PostgresFailure.describe(error)))
-                continue
+            switch await attempt(endpoint, id: i) {
+            case .success(let connection): return (connection, endpoint)
+            case .failure(let reason): passedOver.append((endpoint, reason.description))
             }
-            do {
-                let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
-                var inRecovery = true
-                for try await flag in rows.decode(Bool.self) { inRecovery = flag }
-                if !inRecovery { return (connection, endpoint) }
-                passedOver.append((endpoint, "a standby (in recovery)"))
-            } catch {
-                passedOver.append((endpoint, PostgresFailure.describe(error)))
-            }
-            try? await connection.close()
         }
         throw PostgresUnavailable(passedOver: passedOver)
+    }
+
+    /// One host: connected, and asked whether it is a standby, within twice the connect
+    /// timeout in all. A host that accepts and then says nothing (a hung server, a machine
+    /// half gone) is passed over at that bound rather than holding its caller (the writer)
+    /// for as long as TCP takes; the connection, should it come later, is closed.
+    private func attempt(_ endpoint: PostgresEndpoint, id: Int) async -> Result<PostgresConnection, PostgresSetupError> {
+        let (configuration, group, logger) = (configuration(for: endpoint), eventLoopGroup, logger)
+        let bound = Duration.milliseconds(Int64(settings.connectTimeoutSeconds * 2000))
+        return await withCheckedContinuation { (answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>) in
+            let once = Once(answer)
+            Task(executorPreference: PostgresExecutor.shared) {
+                do {
+                    let connection = try await PostgresConnection.connect(
+                        on: group.next(), configuration: configuration, id: id, logger: logger)
+                    do {
+                        var inRecovery = true
+                        for try await flag in try await connection.query("SELECT pg_is_in_recovery()", logger: logger).decode(Bool.self) {
+                            inRecovery = flag
+                        }
+                        if !inRecovery, once.give(.success(connection)) { return }
+                        _ = once.give(.failure(PostgresSetupError("a standby (in recovery)")))
+                    } catch {
+                        _ = once.give(.failure(PostgresSetupError(PostgresFailure.describe(error))))
+                    }
+                    try? await connection.close()
+                } catch {
+                    _ = once.give(.failure(PostgresSetupError(PostgresFailure.describe(error))))
+                }
+            }
+            Task(executorPreference: PostgresExecutor.shared) {
+                try? await Task.sleep(for: bound)
+                _ = once.give(.failure(PostgresSetupError("no answer within \(bound)")))
+            }
+        }
+    }
+
+    /// The first of two racing answers; the other is dropped.
+    private final class Once: Sendable {
+        private let answered = Atomic<Bool>(false)
+        private let answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>
+        init(_ answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>) { self.answer = answer }
+
+        /// Answers with `result` unless answered already; whether it did.
+        func give(_ result: Result<PostgresConnection, PostgresSetupError>) -> Bool {
+            guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+            answer.resume(returning: result)
+            return true
+        }
     }
 }
 

@@ -298,6 +298,25 @@ struct PostgresConnectorTests {
         try await after.close()
     }
 
+    /// A host that accepts the connection and then says nothing (here a listener that reads
+    /// and never answers) is passed over, naming why, instead of holding the writer for as
+    /// long as TCP would: postgres-nio's connect timeout covers the handshake, and the
+    /// connector bounds the question that follows (is it a standby?) at twice that.
+    @Test func aHostThatAcceptsAndSaysNothingIsPassedOver() async throws {
+        let silent = try HTTPReceiver(failFirst: 0)
+        let connector = try PostgresConnector(
+            settings: PostgreSQLSettings(
+                hosts: ["127.0.0.1:\(silent.port)"], database: "hotline", user: "hotlined", connectTimeoutSeconds: 0.5),
+            credentials: nil, logger: Self.logger)
+        do {
+            _ = try await connector.connectToPrimary()
+            Issue.record("a silent host was taken for a primary")
+        } catch let error as PostgresUnavailable {
+            #expect(error.passedOver.count == 1)
+            #expect(error.passedOver.allSatisfy { $0.1.contains("timeout") || $0.1.contains("no answer within") }, "\(error)")
+        }
+    }
+
     @Test func aPasswordCredentialThatCannotBeReadIsNamed() throws {
         let settings = PostgreSQLSettings(hosts: ["/run/postgresql"], passwordCredential: "hotlined.pgpass")
         #expect(throws: PostgresSetupError.self) { try PostgresConnector(settings: settings, credentials: nil, logger: Self.logger) }
