@@ -117,14 +117,10 @@ enum PostgresCallRow {
             workstation: try r["workstation"].decode(String?.self), handler: try r["handler"].decode(String?.self),
             ownerUID: UInt32(truncatingIfNeeded: try r["owner_uid"].decode(Int64.self)),
             firstSeq: try r["first_seq"].decode(Int64.self), lastSeq: try r["last_seq"].decode(Int64.self))
-        if let flags = try? JSONParser.parse(Array(try r["flags"].decode(String.self).utf8)).objectValue {
-            state.flags = flags.compactMapValues(\.boolValue)
-        }
+        state.flags = CallRow.flags(fromColumn: try r["flags"].decode(String.self))
         return CallRow(
             state: state, sealedLocation: try r["location"].decode(Data?.self), sealedIdentity: try r["identity"].decode(Data?.self))
     }
-
-    static func flags(_ s: CallState) -> String { JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool))) }
 
     static func insert(_ row: CallRow) throws -> PostgresQuery {
         let s = row.state
@@ -135,7 +131,7 @@ enum PostgresCallRow {
             workstation, handler, owner_uid, identity, first_seq, last_seq)
         VALUES (\(s.id), \(s.dialled), \(s.route), \(s.routeAnonymity.rawValue), \(s.routeGrade.rawValue),
             \(s.grade.rawValue), \(s.marking.rawValue), \(s.anonymous), \(s.anonymousRequested), \(s.escalated),
-            \(s.threatAlertRaised), \(s.category), \(row.sealedLocation), \(flags(s)), \(s.outcome),
+            \(s.threatAlertRaised), \(s.category), \(row.sealedLocation), \(CallRow.flagsColumn(s)), \(s.outcome),
             \(s.receivedAt.microseconds), \(s.answeredAt?.microseconds), \(s.endedAt?.microseconds), \(s.workstation),
             \(s.handler), \(Int64(s.ownerUID)), \(row.sealedIdentity), \(s.firstSeq), \(s.lastSeq))
         """
@@ -148,7 +144,7 @@ enum PostgresCallRow {
         UPDATE calls SET grade = \(s.grade.rawValue), marking = \(s.marking.rawValue), anonymous = \(s.anonymous),
             anonymous_requested = \(s.anonymousRequested), escalated = \(s.escalated),
             threat_alert_raised = \(s.threatAlertRaised), category = \(s.category), location = \(row.sealedLocation),
-            flags = \(flags(s)), outcome = \(s.outcome), ended_at = \(s.endedAt?.microseconds),
+            flags = \(CallRow.flagsColumn(s)), outcome = \(s.outcome), ended_at = \(s.endedAt?.microseconds),
             identity = \(row.sealedIdentity), last_seq = \(s.lastSeq)
         WHERE call_id = \(s.id)
         """

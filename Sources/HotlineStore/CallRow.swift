@@ -59,10 +59,16 @@ package struct CallRow: FetchableRecord, PersistableRecord {
             workstation: row[Columns.workstation], handler: row[Columns.handler],
             ownerUID: UInt32(truncatingIfNeeded: row[Columns.ownerUID] as Int64),
             firstSeq: row[Columns.firstSeq], lastSeq: row[Columns.lastSeq])
-        if let flags = try? JSONParser.parse(Array((row[Columns.flags] as String).utf8)).objectValue {
-            state.flags = flags.compactMapValues(\.boolValue)
-        }
+        state.flags = flags(fromColumn: row[Columns.flags])
         return state
+    }
+
+    /// The `flags` column of a call: its flags as a JSON object, as every engine stores it.
+    package static func flagsColumn(_ s: CallState) -> String { JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool))) }
+
+    /// The flags a `flags` column holds (none when it is not a JSON object).
+    package static func flags(fromColumn text: String) -> [String: Bool] {
+        (try? JSONParser.parse(Array(text.utf8)).objectValue)?.compactMapValues(\.boolValue) ?? [:]
     }
 
     /// The value stored in `column`.
@@ -82,7 +88,7 @@ package struct CallRow: FetchableRecord, PersistableRecord {
         case .threatAlertRaised: return s.threatAlertRaised
         case .category: return s.category
         case .location: return sealedLocation
-        case .flags: return JSONWriter.string(.object(s.flags.mapValues(JSONValue.bool)))
+        case .flags: return Self.flagsColumn(s)
         case .outcome: return s.outcome
         case .receivedAt: return s.receivedAt.microseconds
         case .answeredAt: return s.answeredAt?.microseconds

@@ -295,7 +295,12 @@ public final class CallStore: Sendable {
         try callState(row, withLocation: withSecrets, withIdentity: withSecrets)
     }
 
+    /// The call a row holds, with its location and identity opened as asked; only the
+    /// sealed columns asked for are copied out of the row (a list's calls need neither).
     func callState(_ row: Row, withLocation: Bool, withIdentity: Bool) throws -> CallState {
-        try EventProcessor(keys: keys).opened(try CallRow(row: row), withLocation: withLocation, withIdentity: withIdentity)
+        let stored = CallRow(
+            state: CallRow.state(of: row), sealedLocation: withLocation ? row[CallRow.Columns.location] : nil,
+            sealedIdentity: withIdentity ? row[CallRow.Columns.identity] : nil)
+        return try EventProcessor(keys: keys).opened(stored, withLocation: withLocation, withIdentity: withIdentity)
     }
 }
