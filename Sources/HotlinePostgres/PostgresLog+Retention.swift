@@ -61,15 +61,7 @@ extension PostgresLog {
                     WHERE call_id = ANY(\(ids)) AND purged_by IS NULL ORDER BY seq
                     """)
                 {
-                    let r = row.makeRandomAccess()
-                    tombstones.add([
-                        .integer(try r["seq"].decode(Int64.self)), .text(try r["event_id"].decode(String.self)),
-                        .text(try r["call_id"].decode(String.self)), .text(try r["op"].decode(String.self)),
-                        .integer(try r["recorded_at"].decode(Int64.self)), .integer(try r["peer_uid"].decode(Int64.self)),
-                        .integer(try r["peer_pid"].decode(Int64.self)),
-                        try r["identity_commitment"].decode(Data?.self).map { .blob($0) } ?? .null,
-                        try r["digest"].decode(Data?.self).map { .blob($0) } ?? .null,
-                    ])
+                    tombstones.add(try Self.tombstoneValues(row.makeRandomAccess()))
                     events += 1
                 }
                 let head = try PostgresAudit.append(

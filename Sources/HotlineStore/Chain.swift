@@ -147,17 +147,19 @@ public enum Chain {
         /// Each column as SQLite stores it (integers as decimal, text as UTF-8, blobs as they
         /// are, NULL as absent), never decoded to a Swift type: a value of another type put
         /// there by hand must be hashed, not stop the purge or `verify` that reads it.
-        public mutating func add(_ row: Row) {
-            add(
-                Self.columns.map { column in
-                    switch row[column]?.databaseValue.storage ?? .null {
-                    case .null: .null
-                    case .int64(let i): .integer(i)
-                    case .double(let d): .text("\(d)")
-                    case .string(let text): .text(text)
-                    case .blob(let data): .blob(data)
-                    }
-                })
+        public mutating func add(_ row: Row) { add(Self.values(of: row)) }
+
+        /// The kept ``columns`` of a SQLite row, as stored.
+        package static func values(of row: Row) -> [Value] {
+            columns.map { column in
+                switch row[column]?.databaseValue.storage ?? .null {
+                case .null: .null
+                case .int64(let i): .integer(i)
+                case .double(let d): .text("\(d)")
+                case .string(let text): .text(text)
+                case .blob(let data): .blob(data)
+                }
+            }
         }
 
         /// The columns of `events` a tombstone keeps, in the order they are hashed.

@@ -84,18 +84,21 @@ public enum ChainVerifier {
     public static func verify(
         _ db: Database, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
     ) throws -> VerifyReport {
+        try verify(SQLiteVerifySource(db: db), keys: keys, eventAnchors: eventAnchors, auditAnchors: auditAnchors)
+    }
+
+    /// As ``verify(_:keys:eventAnchors:auditAnchors:)``, on the log `db` reads, whatever its engine.
+    package static func verify(
+        _ db: some VerifySource, keys: KeyRing? = nil, eventAnchors: [Chain.Head] = [], auditAnchors: [Chain.Head] = []
+    ) throws -> VerifyReport {
         var report = VerifyReport()
         // Values of types hotlined never writes would stop the walk: reported instead.
-        let mistyped = try ColumnTypes.problems(db)
+        let mistyped = try db.preflight()
         if !mistyped.isEmpty {
             for problem in mistyped { report.badLog(problem) }
             return report
         }
-        // Column names are compared as SQLite does, without case: a column renamed MAC is
-        // still the one the daemon writes.
-        let hasLinks = try ["events", "audit"].allSatisfy { table in
-            try db.columns(in: table).contains { $0.name.lowercased() == "mac" }
-        }
+        let hasLinks = try db.hasKeyedLinks()
         let linkKeys = hasLinks ? keys : nil
         report.keyed = !hasLinks ? .absent : keys == nil ? .notChecked : .checked
         if keys != nil, !hasLinks {
@@ -195,20 +198,18 @@ public enum ChainVerifier {
 
     /// The audit chain; returns which calls each retention purge covered.
     private static func verifyAudit(
-        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
+        _ db: some VerifySource, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
     ) throws -> [Int64: Purge] {
         var purges: [Int64: Purge] = [:]
         var walk = Walk("audit entry", anchors: anchors, keys: keys)
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
-        while let row = try rows.next() {
-            let seq: Int64 = row["seq"]
-            let content = CallStore.auditContent(row)
+        try db.forEachAudit(withMACs: keys != nil) { row in
+            let content = row.content
+            let seq = content.seq
             let digest = content.digest
-            let matches = digest == row["digest"]
+            let matches = digest == row.digest
             if !matches { report.badAudit(seq, "audit entry \(seq) was changed: its content does not match its digest") }
             for (at, problem) in walk.step(
-                seq: seq, digest: matches ? digest : nil, storedDigest: row["digest"], hash: row["hash"],
-                mac: keys == nil ? nil : row["mac"])
+                seq: seq, digest: matches ? digest : nil, storedDigest: row.digest, hash: row.hash, mac: row.mac)
             {
                 report.badAudit(at, problem)
             }
@@ -228,39 +229,38 @@ public enum ChainVerifier {
     }
 
     private static func verifyEvents(
-        _ db: Database, anchors: [Chain.Head], keys: KeyRing?, purges: [Int64: Purge],
+        _ db: some VerifySource, anchors: [Chain.Head], keys: KeyRing?, purges: [Int64: Purge],
         into report: inout VerifyReport
     ) throws {
         var walk = Walk("event", anchors: anchors, keys: keys)
         let purgedCalls = purges.values.reduce(into: Set<String>()) { $0.formUnion($1.calls) }
         var tombstones: [Int64: (first: Int64, hash: Chain.Tombstones)] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
-        while let row = try rows.next() {
-            let seq: Int64 = row["seq"]
-            let stored: Data? = row["digest"]
+        try db.forEachEvent(withMACs: keys != nil) { row in
+            let content = row.content
+            let seq = content.seq
+            let stored = row.digest
             var digest: Data? = stored
-            if let purgedBy: Int64 = row["purged_by"] {
-                tombstones[purgedBy, default: (seq, Chain.Tombstones())].hash.add(row)
+            if let purgedBy = row.purgedBy {
+                tombstones[purgedBy, default: (seq, Chain.Tombstones())].hash.add(row.tombstone ?? [])
                 // Retention removed the content; the digest stands for it, and the purge must
                 // be one the audit log records for this call. A tombstone holds no content:
                 // content put back from a backup would otherwise pass on the old digest.
-                if purges[purgedBy]?.calls.contains(row["call_id"] as String) != true {
+                if purges[purgedBy]?.calls.contains(content.callID) != true {
                     report.badEvent(
                         seq, "event \(seq) had its content removed, but no retention purge in the audit log covers it")
-                } else if row["body"] as String != "" || row["ack"] as String != "" || row["secret"] as Data? != nil {
+                } else if content.body != "" || content.ack != "" || content.secret != nil {
                     report.badEvent(seq, "event \(seq) was purged, yet has content again: restored from elsewhere")
                 }
-            } else if CallStore.eventContent(row, identityCommitment: row["identity_commitment"]).digest != stored {
+            } else if content.digest != stored {
                 report.badEvent(seq, "event \(seq) was changed: its content does not match its digest")
                 digest = nil
-            } else if purgedCalls.contains(row["call_id"] as String) {
+            } else if purgedCalls.contains(content.callID) {
                 // Every event of a purged call was made a tombstone (the call ended first).
                 report.badEvent(
                     seq, "event \(seq) is of a call retention purged, yet is whole: the call was put back from elsewhere")
             }
             for (at, problem) in walk.step(
-                seq: seq, digest: digest ?? nil, storedDigest: stored, hash: row["hash"] ?? Data(),
-                mac: keys == nil ? nil : row["mac"])
+                seq: seq, digest: digest ?? nil, storedDigest: stored, hash: row.hash ?? Data(), mac: row.mac)
             {
                 report.badEvent(at, problem)
             }
@@ -292,66 +292,50 @@ public enum ChainVerifier {
     /// its `call.end` the outcome and end time; its updates, folded in order, the category,
     /// flags, threat alert, anonymity request and (with the key) the location. A call whose
     /// events are in the log must have one.
-    private static func verifyProjection(_ db: Database, keys: KeyRing?, into report: inout VerifyReport) throws {
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
-                       c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
-                       c.owner_uid, c.received_at, c.answered_at, c.identity IS NOT NULL AS has_identity,
-                       c.identity AS identity_sealed,
-                       c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
-                       c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
-                       s.ack AS start_ack,
-                       EXISTS (SELECT 1 FROM event_identity i WHERE i.call_id = c.call_id) AS has_identity_rows,
-                       s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
-                       (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
-                       (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end') AS end_body
-                FROM calls c LEFT JOIN events e ON e.seq = c.last_seq LEFT JOIN events s ON s.seq = c.first_seq
-                """)
-        while let row = try rows.next() {
-            let id: String = row["call_id"]
-            guard row["last_call"] as String? == id, row["max_seq"] as Int64? == row["last_seq"] as Int64?,
-                row["start_call"] as String? == id, row["start_op"] as String? == "call.start",
-                let ack = try? JSONParser.parse(Array((row["last_ack"] as String? ?? "").utf8)),
-                let start = try? JSONParser.parse(Array((row["start_body"] as String? ?? "").utf8))
+    private static func verifyProjection(_ db: some VerifySource, keys: KeyRing?, into report: inout VerifyReport) throws {
+        try db.forEachCall { row in
+            let id = row.callID
+            guard row.lastCall == id, row.maxSeq == row.lastSeq, row.startCall == id, row.startOp == "call.start",
+                let ack = try? JSONParser.parse(Array((row.lastAck ?? "").utf8)),
+                let start = try? JSONParser.parse(Array((row.startBody ?? "").utf8))
             else {
                 report.badCall(id, "call \(id) in the calls table does not match the events of that call")
-                continue
+                return
             }
             var differs: [String] = []
-            for key in ["route", "grade", "marking"] where ack[key]?.stringValue != row[key] as String? {
+            for (key, held) in [("route", row.route), ("grade", row.grade), ("marking", row.marking)] where ack[key]?.stringValue != held {
                 differs.append(key)
             }
-            for key in ["anonymous", "escalated"] where ack[key]?.boolValue != row[key] as Bool? {
+            for (key, held) in [("anonymous", row.anonymous), ("escalated", row.escalated)] where ack[key]?.boolValue != held {
                 differs.append(key)
             }
-            let end = (row["end_body"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)) }
-            if end?["outcome"]?.stringValue != row["outcome"] as String? { differs.append("outcome") }
+            let end = row.endBody.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            if end?["outcome"]?.stringValue != row.outcome { differs.append("outcome") }
             let endedAt = end?["ended_at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
-            if endedAt != row["ended_at"] as Int64? { differs.append("ended_at") }
+            if endedAt != row.endedAt { differs.append("ended_at") }
             // Who started it decides which handler may read it.
-            if row["owner_uid"] as Int64? != row["start_uid"] as Int64? { differs.append("owner_uid") }
-            for key in ["received_at", "answered_at"] {
+            if row.ownerUID != row.startUID { differs.append("owner_uid") }
+            for (key, held) in [("received_at", row.receivedAt), ("answered_at", row.answeredAt)] {
                 let stated = start[key]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
-                if stated != row[key] as Int64? { differs.append(key) }
+                if stated != held { differs.append(key) }
             }
             // An anonymous call keeps no identity: one put back after erasure is tampering.
-            if ack["anonymous"]?.boolValue == true, row["has_identity"] as Bool? == true { differs.append("identity") }
+            if ack["anonymous"]?.boolValue == true, row.identity != nil { differs.append("identity") }
             // A call that is not anonymous holds an identity exactly when its events gave one.
-            if ack["anonymous"]?.boolValue == false, row["has_identity"] as Bool? != row["has_identity_rows"] as Bool? {
+            if ack["anonymous"]?.boolValue == false, (row.identity != nil) != row.hasIdentityRows {
                 differs.append("identity")
             }
-            for key in ["dialled", "workstation", "handler"] where start[key]?.stringValue != row[key] as String? {
+            for (key, held) in [("dialled", row.dialled), ("workstation", row.workstation), ("handler", row.handler)]
+            where start[key]?.stringValue != held {
                 differs.append(key)
             }
             // Written in call.start's acknowledgement since issue 13; older calls have not them.
-            let startAck = (row["start_ack"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)) }
-            for key in ["route_anonymity", "route_grade"] {
-                if let stated = startAck?[key]?.stringValue, stated != row[key] as String? { differs.append(key) }
+            let startAck = row.startAck.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            for (key, held) in [("route_anonymity", row.routeAnonymity), ("route_grade", row.routeGrade)] {
+                if let stated = startAck?[key]?.stringValue, stated != held { differs.append(key) }
             }
-            differs += try replayUpdates(db, id: id, row: row, keys: keys)
-            if let keys, ack["anonymous"]?.boolValue == false, try identityDiffers(db, id: id, sealed: row["identity_sealed"], keys: keys) {
+            differs += try replayUpdates(db, row: row, keys: keys)
+            if let keys, ack["anonymous"]?.boolValue == false, try identityDiffers(db, id: id, sealed: row.identity, keys: keys) {
                 differs.append("identity")
             }
             if !differs.isEmpty {
@@ -359,34 +343,30 @@ public enum ChainVerifier {
                     id, "call \(id) was changed in the calls table: its \(differs.joined(separator: ", ")) differ from its events")
             }
         }
-        for id in try String.fetchAll(
-            db,
-            sql: """
-                SELECT DISTINCT call_id FROM events
-                WHERE purged_by IS NULL AND call_id NOT IN (SELECT call_id FROM calls) ORDER BY call_id
-                """)
-        {
+        for id in try db.callsMissingFromProjection() {
             report.badCall(id, "call \(id) was deleted from the calls table, though its events are in the log")
         }
     }
 
     /// The columns the updates of call `id` decide, folded from their chained bodies in
     /// order, as CallPolicy applied them; returns those `row` disagrees on.
-    private static func replayUpdates(_ db: Database, id: String, row: Row, keys: KeyRing?) throws -> [String] {
+    private static func replayUpdates(_ db: some VerifySource, row: VerifyRecords.Projection, keys: KeyRing?) throws -> [String] {
+        let id = row.callID
         var category: String? = nil
         var flags: [String: Bool] = [:]
         var threat = false
         var requested = false
         var location: (seq: Int64, secret: Data?)? = nil
-        let events = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: "SELECT seq, op, body, ack, secret FROM events WHERE call_id = ? AND purged_by IS NULL ORDER BY seq"),
-            arguments: [id])
-        while let event = try events.next() {
-            guard let body = try? JSONParser.parse(Array((event["body"] as String).utf8)),
-                let ack = try? JSONParser.parse(Array((event["ack"] as String).utf8))
-            else { return ["events"] }
-            let op: String = event["op"]
+        var unreadable = false
+        try db.forEachEvent(ofCall: id) { event in
+            guard !unreadable else { return }
+            guard let body = try? JSONParser.parse(Array(event.body.utf8)),
+                let ack = try? JSONParser.parse(Array(event.ack.utf8))
+            else {
+                unreadable = true
+                return
+            }
+            let op = event.op
             let asked = op == "call.start" ? body["anonymous_requested"] : body["set"]?["anonymous_requested"]
             // As CallPolicy records the wish: an update's counts as made once the call is
             // anonymous; a start's is the caller's word alone (a route that is always
@@ -394,22 +374,23 @@ public enum ChainVerifier {
             if let asked = asked?.boolValue {
                 requested = op == "call.start" ? asked : asked || ack["anonymous"]?.boolValue == true
             }
-            guard op == "call.update", let set = body["set"] else { continue }
+            guard op == "call.update", let set = body["set"] else { return }
             if let c = set["category"]?.stringValue { category = c }
             for (flag, value) in set["flags"]?.objectValue ?? [:] {
                 if let on = value.boolValue { flags[flag] = on }
             }
             if set["flags"]?["threat_to_life"] == true { threat = true }
-            if set["location"] != nil { location = (event["seq"], event["secret"]) }
+            if set["location"] != nil { location = (event.seq, event.secret) }
         }
+        if unreadable { return ["events"] }
         var differs: [String] = []
-        if category != row["category"] as String? { differs.append("category") }
-        let stored = (row["flags"] as String?).flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
+        if category != row.category { differs.append("category") }
+        let stored = row.flags.flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
         if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
-        if threat != row["threat_alert_raised"] as Bool? { differs.append("threat_alert_raised") }
-        if requested != row["anonymous_requested"] as Bool? { differs.append("anonymous_requested") }
+        if threat != row.threatAlertRaised { differs.append("threat_alert_raised") }
+        if requested != row.anonymousRequested { differs.append("anonymous_requested") }
         // The location is sealed in both places: compared only with the key.
-        let sealed: Data? = row["location"]
+        let sealed = row.location
         if (location == nil) != (sealed == nil) {
             differs.append("location")
         } else if let keys, let location, let sealed,
@@ -431,16 +412,24 @@ public enum ChainVerifier {
     /// Whether call `id`'s identity in the projection (`sealed`) differs from what its
     /// identity rows, merged in order as the policy merges them, say. Not checkable (so not
     /// reported) when a ciphertext is under a key the ring no longer holds.
-    private static func identityDiffers(_ db: Database, id: String, sealed: Data?, keys: KeyRing) throws -> Bool {
+    private static func identityDiffers(_ db: some VerifySource, id: String, sealed: Data?, keys: KeyRing) throws -> Bool {
         var merged = CallerIdentity()
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT seq, secret FROM event_identity WHERE call_id = ? ORDER BY seq"), arguments: [id])
-        while let row = try rows.next() {
-            let secret: Data = row["secret"]
-            guard keys.canOpen(secret) else { return false }
-            guard let json = try? keys.openJSON(secret, context: "\(id)/identity/\(row["seq"] as Int64)") else { return true }
+        // Decided by the first row that cannot be opened: under a retired key (not
+        // checkable), or not under this call's context (moved here: it differs).
+        var decided: Bool? = nil
+        try db.forEachIdentity(ofCall: id) { seq, secret in
+            guard decided == nil else { return }
+            guard keys.canOpen(secret) else {
+                decided = false
+                return
+            }
+            guard let json = try? keys.openJSON(secret, context: "\(id)/identity/\(seq)") else {
+                decided = true
+                return
+            }
             merged = merged.merging(CallerIdentity(json: json))
         }
+        if let decided { return decided }
         guard let sealed else { return !merged.isEmpty }
         guard keys.canOpen(sealed) else { return false }
         guard let held = try? keys.openJSON(sealed, context: "\(id)/identity") else { return true }
@@ -449,42 +438,24 @@ public enum ChainVerifier {
 
     /// Identity rows must be the ones their events committed to; one may be missing only
     /// when the caller asked for anonymity (erasure) or retention purged the call.
-    private static func verifyIdentities(_ db: Database, into report: inout VerifyReport) throws {
-        // A cursor: every caller identity of the log at once would cost memory in
-        // proportion to the log (the soak saw `verify` add 56 MiB on 354,170 events).
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT i.seq AS identity_seq, i.call_id AS identity_call, i.secret,
-                       e.seq, e.call_id, e.identity_commitment, e.purged_by
-                FROM event_identity i LEFT JOIN events e ON e.seq = i.seq
-                UNION ALL
-                SELECT NULL, NULL, NULL, e.seq, e.call_id, e.identity_commitment, e.purged_by
-                FROM events e
-                WHERE e.identity_commitment IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_identity i WHERE i.seq = e.seq)
-                """)
+    private static func verifyIdentities(_ db: some VerifySource, into report: inout VerifyReport) throws {
         var anonymousCalls: Set<String>? = nil
-        while let row = try rows.next() {
-            if let secret: Data = row["secret"] {
-                let seq: Int64 = row["identity_seq"]
-                if row["purged_by"] as Int64? != nil {
+        try db.forEachIdentityCheck { row in
+            if let secret = row.secret {
+                let seq = row.identitySeq ?? 0
+                if row.purgedBy != nil {
                     report.badEvent(seq, "a caller identity for event \(seq) is back, though retention purged its call")
-                    continue
+                    return
                 }
-                let commitment: Data? = row["identity_commitment"]
-                if commitment != Chain.commitment(to: secret) || row["identity_call"] as String? != row["call_id"] {
+                if row.identityCommitment != Chain.commitment(to: secret) || row.identityCall != row.callID {
                     report.badEvent(seq, "the caller identity stored for event \(seq) is not the one the event committed to")
                 }
-                continue
+                return
             }
-            let seq: Int64 = row["seq"]
-            let callID: String = row["call_id"]
-            if row["purged_by"] as Int64? != nil { continue }
+            guard let seq = row.seq, let callID = row.callID, row.purgedBy == nil else { return }
             if anonymousCalls == nil {
                 // The acknowledgements are chained, so an anonymity they record is genuine.
-                anonymousCalls = Set(
-                    try String.fetchAll(
-                        db, sql: "SELECT DISTINCT call_id FROM events WHERE ack LIKE '%\"anonymous\":true%'"))
+                anonymousCalls = try db.anonymousCalls()
             }
             if anonymousCalls?.contains(callID) != true {
                 report.badEvent(

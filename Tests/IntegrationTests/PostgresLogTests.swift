@@ -531,6 +531,80 @@ struct PostgresLogTests {
         #expect(try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM event_identity") == "0")
     }
 
+    /// `verify` on PostgreSQL walks the same chains, projection and identities as on
+    /// SQLite: a whole log is intact on both, and the same edits, made by an insider with
+    /// the database, are found alike.
+    @Test func verifyFindsTheSameOnBothEngines() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let (a, b, c, d) = (UUIDText.random(), UUIDText.random(), UUIDText.random(), UUIDText.random())
+        let batch = Self.events([
+            Req.start(call: a, dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "A Caller"]]),
+            Req.start(call: b, dialled: "0800 789 321", extra: ["cli": "+447700900456"]),
+            Req.start(call: c, dialled: "0800 789 321", extra: ["cli": "+447700900789"]),
+            Req.start(call: d, dialled: "101"),
+            Req.update(
+                call: a, set: ["location": ["text": "Junction 28, M1", "lat": 53.06, "lon": -1.48], "flags": ["threat_to_life": true]],
+                note: "Smoke seen from the road"),
+            Req.update(call: c, set: ["anonymous_requested": true, "category": "suspicious-vehicle"]),
+            Req.update(call: d, set: ["caller": ["name": "D Caller"]]),
+            Req.end(call: b),
+        ])
+        let later = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
+        var reports: [VerifyReport] = []
+        for engine in [postgres, scratch.store] as [any VerifyEngine] {
+            _ = engine.commit(
+                Self.submissions(batch), policy: Self.policy, alerting: AlertSettings(), now: Self.now, yieldFrom: .max,
+                shouldYield: { false })
+            try engine.audit(
+                AuditEntry(at: Self.now, uid: 1002, pid: 4243, role: .supervisor, op: "call.get", detail: ["call_id": .string(a)]),
+                sync: true)
+            #expect(try engine.purge(rules: [RetentionRule(purgeAfterDays: 30)], now: later, uid: 0, pid: 1).calls == 1)
+            reports.append(try engine.verify())
+        }
+        for report in reports {
+            #expect(report.ok, "\(report.problems)")
+            #expect(report.keyed == .checked)
+        }
+        #expect(reports[0].events == reports[1].events)
+        #expect(reports[0].auditEntries == reports[1].auditEntries && reports[0].auditEntries == 2)
+        #expect(reports[0].eventHead == postgres.heads.events)
+
+        // The same edits on both.
+        let edits = [
+            "UPDATE calls SET category = 'edited' WHERE call_id = '\(a)'",
+            "UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 4",
+            "DELETE FROM event_identity WHERE call_id = '\(d)'",
+            "UPDATE audit SET detail = detail || ' ' WHERE seq = 1",
+            "UPDATE events SET body = '{}' WHERE seq = (SELECT MIN(seq) FROM events WHERE purged_by IS NOT NULL)",
+            "UPDATE calls SET location = NULL WHERE call_id = '\(a)'",
+            "DELETE FROM calls WHERE call_id = '\(c)'",
+        ]
+        for edit in edits { _ = try cluster.sql(cluster.primaryPort, edit) }
+        let file = try DatabaseQueue(path: scratch.directory.path + "/calls.sqlite")
+        try file.write { db in
+            for edit in edits { try db.execute(sql: edit) }
+        }
+        try file.close()
+        let tampered = (try postgres.verify(), try scratch.store.verify())
+        #expect(!tampered.0.ok)
+        #expect(Set(tampered.0.problems) == Set(tampered.1.problems))
+        #expect(tampered.0.problems.count == tampered.1.problems.count)
+        #expect(tampered.0.badCalls.sorted() == tampered.1.badCalls.sorted())
+        #expect(tampered.0.firstBadSeq == tampered.1.firstBadSeq && tampered.0.firstBadSeq != nil)
+        #expect(tampered.0.firstBadAuditSeq == 1 && tampered.1.firstBadAuditSeq == 1)
+        #expect(Set(tampered.0.badCalls) == [a, c, d])
+        for expected in [
+            "audit entry 1 was changed", "event 4 was changed", "was purged, yet has content again",
+            "but the caller never became anonymous", "call \(c) was deleted from the calls table",
+        ] {
+            #expect(tampered.0.problems.contains { $0.contains(expected) }, "\(expected)")
+        }
+        #expect(tampered.0.problems.contains { $0.contains("call \(a) was changed") && $0.contains("category, location") })
+    }
+
     /// Rows deleted from the end of either chain under the daemon: the next write says so
     /// in the journal and chains past the gap, which verify then finds.
     @Test func rowsDeletedFromTheEndAreJournalledAndLeftAsAGap() throws {
@@ -764,6 +838,14 @@ protocol RetentionEngine: PagingEngine {
 
 extension CallStore: RetentionEngine {}
 extension PostgresLog: RetentionEngine {}
+
+/// What the verify test asks of an engine; both have it.
+protocol VerifyEngine: RetentionEngine {
+    func verify() throws -> VerifyReport
+}
+
+extension CallStore: VerifyEngine {}
+extension PostgresLog: VerifyEngine {}
 
 /// A log handler that keeps every message, for what the journal would say.
 final class CapturedLog: LogHandler, @unchecked Sendable {
