@@ -20,7 +20,7 @@ TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR       ?= $(PREFIX)/share/doc/hotlined
 GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 
-.PHONY: all deps build release run test bench bench-hostile clean install crash-loop fuzz format format-check
+.PHONY: all deps build release run test bench bench-hostile clean install crash-loop crash-loop-postgresql fuzz format format-check
 
 # libFuzzer (with AddressSanitizer) over the request decoder and validator, from the seed
 # corpus in Tests/FuzzCorpus, for FUZZ_SECONDS (make test runs it briefly). New inputs it
@@ -40,6 +40,18 @@ crash-loop: release
 	  (umask 077; $$bin/hotlinectl keygen > $$dir/key); \
 	  sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $$dir/key|" Config/hotlined.yaml > $$dir/hotlined.yaml; \
 	  $$bin/hotline-tools crash-loop --hotlined $$bin/hotlined --config $$dir/hotlined.yaml --directory $$dir --cycles $(CYCLES); \
+	  status=$$?; rm -rf $$dir; exit $$status
+
+# The same on PostgreSQL, losing the primary in every cycle: a private primary and
+# synchronous standby; the primary killed under load, the standby promoted, the old one
+# rebuilt as the standby, then the daemon killed -9. CYCLES=20 by default.
+PG_CYCLES ?= 20
+crash-loop-postgresql: release
+	@dir=$$(mktemp -d); bin=$$($(SWIFT) build -c release --show-bin-path); \
+	  (umask 077; $$bin/hotlinectl keygen > $$dir/key); \
+	  sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $$dir/key|" Config/hotlined.yaml > $$dir/hotlined.yaml; \
+	  $$bin/hotline-tools crash-loop --hotlined $$bin/hotlined --config $$dir/hotlined.yaml --directory $$dir \
+	    --engine postgresql --failover --cycles $(PG_CYCLES) --max-run-milliseconds 3000; \
 	  status=$$?; rm -rf $$dir; exit $$status
 
 all: build
@@ -93,6 +105,8 @@ format-check:
 # build; see docs/PERFORMANCE.md.
 bench: release
 	Benchmarks/throughput.sh $(BENCH_ARGS)
+	ENGINE=postgresql Benchmarks/throughput.sh $(BENCH_ARGS)
+	ENGINE=postgresql STANDBY=0 Benchmarks/throughput.sh $(BENCH_ARGS)
 	Benchmarks/alert-latency.sh --writers 0,64 --probes 300
 	Benchmarks/export.sh --calls 100000 --small 10000 --repeats 3
 	Benchmarks/hostile.sh $(HOSTILE_ARGS)

@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "HotlineCore",
                 "HotlineStore",
+                "HotlinePostgres",
                 "HotlineServer",
                 "HotlineSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -138,6 +139,7 @@ let package = Package(
                 "HotlineCore",
                 "HotlineClient",
                 "HotlineCommandLine",
+                "HotlineScratch",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -155,6 +157,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A private PostgreSQL cluster to test against: for the tests and hotline-tools, never installed.
+        .target(name: "HotlineScratch", swiftSettings: strict),
         // What the test targets share and the product does not: a forger's tools.
         .target(
             name: "HotlineTestSupport", dependencies: ["HotlineStore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -194,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "HotlineCore", "HotlineClient", "HotlineTestSupport", "HotlinePostgres", "HotlineStore",
+                "HotlineCore", "HotlineClient", "HotlineTestSupport", "HotlinePostgres", "HotlineScratch", "HotlineStore",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -150,7 +150,7 @@ public struct PostgresUnavailable: Error, CustomStringConvertible {
 /// A setting that cannot be used as it is (a credential that cannot be read).
 public struct PostgresSetupError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 enum PostgresFailure {
@@ -163,7 +163,9 @@ enum PostgresFailure {
             let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
             return message + state
         }
-        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+        if let underlying = error.underlying {
+            return "\(error.code): " + (underlying is PSQLError ? describe(underlying) : "\(underlying)")
+        }
         return "\(error.code)"
     }
 }

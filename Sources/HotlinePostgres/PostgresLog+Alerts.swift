@@ -159,15 +159,45 @@ extension PostgresLog {
                   AND NOT (sink = ANY(\(excludingSinks))) AND NOT (id = ANY(\(Array(excludingIDs))))
                 ORDER BY next_attempt_at, id LIMIT \(Int64(limit))
                 """
-            ).map { row in
-                let r = row.makeRandomAccess()
-                return AlertDelivery(
-                    id: try r["id"].decode(Int64.self), alertID: try r["alert_id"].decode(String.self),
-                    level: try r["level"].decode(Int.self), sink: try r["sink"].decode(String.self),
-                    payload: (try? JSONParser.parse(Array(try r["payload"].decode(String.self).utf8))) ?? .null,
-                    attempts: try r["attempts"].decode(Int.self))
-            }
+            ).map { try Self.delivery($0.makeRandomAccess()) }
         }
+    }
+
+    /// The deliveries due, claimed for this daemon for `seconds` (their next attempt moved
+    /// past the claim): another daemon that took the lead meanwhile (this one cut off, or
+    /// killed mid-delivery) is given them only once the claim has run out. Rows another
+    /// daemon is claiming at this moment are skipped, not waited for.
+    public func claimDeliveries(now: Timestamp, limit: Int, excludingSinks: [String], excludingIDs: Set<Int64>, for seconds: Double)
+        throws -> [AlertDelivery]
+    {
+        let until = now.adding(seconds: seconds).microseconds
+        return try reading { session in
+            try session.rows(
+                """
+                UPDATE alert_outbox SET next_attempt_at = \(until) WHERE id IN (
+                    SELECT id FROM alert_outbox
+                    WHERE delivered_at IS NULL AND next_attempt_at <= \(now.microseconds)
+                      AND NOT (sink = ANY(\(excludingSinks))) AND NOT (id = ANY(\(Array(excludingIDs))))
+                    ORDER BY next_attempt_at, id LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
+                RETURNING id, alert_id, level, sink, payload, attempts
+                """
+            ).map { try Self.delivery($0.makeRandomAccess()) }.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func unclaimDeliveries(_ ids: [Int64], dueAt: Timestamp) throws {
+        try reading { session in
+            try session.execute(
+                "UPDATE alert_outbox SET next_attempt_at = \(dueAt.microseconds) WHERE id = ANY(\(ids)) AND delivered_at IS NULL")
+        }
+    }
+
+    static func delivery(_ r: PostgresRandomAccessRow) throws -> AlertDelivery {
+        AlertDelivery(
+            id: try r["id"].decode(Int64.self), alertID: try r["alert_id"].decode(String.self), level: try r["level"].decode(Int.self),
+            sink: try r["sink"].decode(String.self),
+            payload: (try? JSONParser.parse(Array(try r["payload"].decode(String.self).utf8))) ?? .null,
+            attempts: try r["attempts"].decode(Int.self))
     }
 
     /// When the next queued delivery is due, if any.

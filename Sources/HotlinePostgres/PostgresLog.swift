@@ -21,7 +21,7 @@ public final class PostgresLog: @unchecked Sendable {
     /// Held for a batch, and by close(): one at a time, and never a close under a batch.
     private let batch = NSLock()
     private let chainHeads: Mutex<ChainHeads>
-    private let fault = Mutex<String?>(nil)
+    let fault = Mutex<String?>(nil)
     /// Reader sessions not in use.
     private let idleReaders = Mutex<[PostgresSession]>([])
     /// This daemon among those on the log, in its notifications (``alertsFromOtherRooms(retry:_:)``).
@@ -29,6 +29,15 @@ public final class PostgresLog: @unchecked Sendable {
     /// What an acknowledgement means on the primary the writer last reached.
     public var durability: PostgresDurability? { lastDurability.withLock { $0 } }
     private let lastDurability = Mutex<PostgresDurability?>(nil)
+    /// Whether the schema is migrated and the chain heads read: done once, at start or, when
+    /// the database could not be reached then, at the first write or read that reaches it.
+    private let prepared = Atomic<Bool>(false)
+    /// The writer's statements under way (``isInBoundedWait``).
+    let writerActivity = StatementActivity()
+    /// Leadership among the daemons on this log (``mayDoSharedWork()``).
+    public let leadership: PostgresLeadership
+    /// When this daemon last asked for, or renewed, the lead.
+    private let leadAskedAt = Mutex<ContinuousClock.Instant?>(nil)
 
     /// The writers' advisory lock: one batch at a time across every daemon on the log.
     static let writerLock: Int64 = 0x686f_746c_696e_6577
@@ -43,21 +52,53 @@ public final class PostgresLog: @unchecked Sendable {
         "The database connection was lost while the event was being stored; send it again (an event already stored is answered with its original acknowledgement)."
     )
 
+    /// The database could not be reached (no host answered as the primary): nothing of the
+    /// request was done.
+    public static func unreachable(_ reason: String) -> HotlineError {
+        HotlineError(.unavailable, "The call log's database cannot be reached (\(reason)); nothing was done. Retry later.")
+    }
+
     /// Connects to the primary, migrates the schema and reads where both chains end.
-    public init(connector: PostgresConnector, keys: KeyRing, logger: Logger) throws {
+    /// - Parameter waitForDatabase: when the database cannot be reached now, start anyway
+    ///   (the daemon at boot): every write and read is answered `unavailable`, and
+    ///   ``storageFault`` says why, until one reaches it. Otherwise that is thrown.
+    public init(connector: PostgresConnector, keys: KeyRing, logger: Logger, waitForDatabase: Bool = false) throws {
         self.connector = connector
         self.keys = keys
         self.logger = logger
+        self.leadership = PostgresLeadership(connector: connector, logger: logger)
         chainHeads = Mutex(ChainHeads(events: .empty, audit: .empty))
-        let session = try batch.withLock { try connect() }
-        let logger = logger
         do {
-            _ = try PostgresSession.blocking { try await PostgresSchema.migrate(session.connection, logger: logger) }
-            let heads = ChainHeads(events: try Self.lastEvent(session), audit: try PostgresAudit.last(session))
-            chainHeads.withLock { $0 = heads }
+            try batch.withLock { _ = try prepareLocked() }
         } catch {
-            close()
-            throw error
+            guard waitForDatabase else {
+                close()
+                throw error
+            }
+            logger.error(
+                "the call log's database cannot be reached (\(PostgresFailure.describe(error))): answering 'unavailable' until it can",
+                metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
+        }
+    }
+
+    /// The writer's session, on a prepared log (``prepared``). Under `batch`.
+    private func prepareLocked() throws -> PostgresSession {
+        do {
+            let session = try connect()
+            if !prepared.load(ordering: .acquiring) {
+                let logger = logger
+                _ = try PostgresSession.blocking { try await PostgresSchema.migrate(session.connection, logger: logger) }
+                let heads = ChainHeads(events: try Self.lastEvent(session), audit: try PostgresAudit.last(session))
+                chainHeads.withLock { $0 = heads }
+                prepared.store(true, ordering: .releasing)
+            }
+            return session
+        } catch {
+            writer?.close()
+            writer = nil
+            let reason = PostgresFailure.describe(error)
+            fault.withLock { $0 = "PostgreSQL unreachable: \(reason)" }
+            throw Self.unreachable(reason)
         }
     }
 
@@ -75,7 +116,10 @@ public final class PostgresLog: @unchecked Sendable {
     /// the primary now (after a failover, the promoted standby). Under `batch`.
     private func connect() throws -> PostgresSession {
         if let writer, !writer.isClosed { return writer }
-        let (session, endpoint, durability) = try PostgresSession.open(connector, logger: logger)
+        // Each host's attempt is bounded: a wait, not a hang, to the watchdog.
+        writerActivity.began()
+        defer { writerActivity.ended() }
+        let (session, endpoint, durability) = try PostgresSession.open(connector, logger: logger, activity: writerActivity)
         if durability.isReplicated {
             logger.notice("connected to the PostgreSQL primary \(endpoint): \(durability)")
         } else {
@@ -84,6 +128,15 @@ public final class PostgresLog: @unchecked Sendable {
         lastDurability.withLock { $0 = durability }
         writer = session
         return session
+    }
+
+    /// Whether to ask for the lead now (`isDue` of the last time), noting the time if so.
+    func leadAsked(_ isDue: (ContinuousClock.Instant?) -> Bool) -> Bool {
+        leadAskedAt.withLock { last in
+            guard isDue(last) else { return false }
+            last = .now
+            return true
+        }
     }
 
     /// Records chain heads after their commit; never moves one backwards.
@@ -123,8 +176,15 @@ public final class PostgresLog: @unchecked Sendable {
         var alerts: [Alert] = []
         var committing = false
         let processor = EventProcessor(keys: keys)
+        let session: PostgresSession
         do {
-            let session = try connect()
+            session = try prepareLocked()
+        } catch {
+            // Nothing was sent: answered `unavailable`; the fault (stats, STATUS=) says why.
+            let failure = error as? HotlineError ?? Self.unreachable(PostgresFailure.describe(error))
+            return BatchOutcome(results: [Result](repeating: .failure(failure), count: batch.count), alerts: [])
+        }
+        do {
             try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             do {
                 // One writer at a time across daemons, each chaining onto the last row written.
@@ -265,11 +325,20 @@ public final class PostgresLog: @unchecked Sendable {
     /// one when none is free; a session that failed is dropped, and the next read connects
     /// again (to a promoted standby after a failover).
     func reading<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        if !prepared.load(ordering: .acquiring) {
+            // Not before the schema is there and the heads are known (the database was
+            // unreachable at start).
+            _ = try batch.withLock { try prepareLocked() }
+        }
         let session: PostgresSession
         if let free = idleReaders.withLock({ $0.popLast() }), !free.isClosed {
             session = free
         } else {
-            session = try PostgresSession.open(connector, logger: logger).session
+            do {
+                session = try PostgresSession.open(connector, logger: logger).session
+            } catch {
+                throw Self.unreachable(PostgresFailure.describe(error))
+            }
         }
         do {
             let result = try body(session)

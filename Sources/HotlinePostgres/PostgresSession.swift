@@ -25,16 +25,23 @@ package final class PostgresSession: Sendable {
     /// The server process serving this session, and how to reach the server again to end
     /// it (``bounded(_:)``); nil for a session made without ``open(_:logger:)``.
     let backend: (pid: Int32, connector: PostgresConnector)?
+    /// Where this session says when a statement is under way, if anyone asks (the writer's:
+    /// the watchdog's question whether the writer is stuck or waiting on the server).
+    let activity: StatementActivity?
 
-    package init(_ connection: PostgresConnection, logger: Logger, backend: (pid: Int32, connector: PostgresConnector)? = nil) {
+    package init(
+        _ connection: PostgresConnection, logger: Logger, backend: (pid: Int32, connector: PostgresConnector)? = nil,
+        activity: StatementActivity? = nil
+    ) {
         self.connection = connection
         self.logger = logger
         self.backend = backend
+        self.activity = activity
     }
 
     /// A session on the primary, prepared (``PostgresDurability/prepare(_:logger:)``); the
     /// primary it reached and what a commit means there.
-    package static func open(_ connector: PostgresConnector, logger: Logger) throws -> (
+    package static func open(_ connector: PostgresConnector, logger: Logger, activity: StatementActivity? = nil) throws -> (
         session: PostgresSession, endpoint: PostgresEndpoint, durability: PostgresDurability
     ) {
         let (connection, endpoint) = try blocking { try await connector.connectToPrimary() }
@@ -45,7 +52,7 @@ package final class PostgresSession: Sendable {
                 for try await n in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = n }
                 return pid
             }
-            return (PostgresSession(connection, logger: logger, backend: (pid, connector)), endpoint, durability)
+            return (PostgresSession(connection, logger: logger, backend: (pid, connector), activity: activity), endpoint, durability)
         } catch {
             _ = try? blocking { try await connection.close() }
             throw error
@@ -71,8 +78,10 @@ package final class PostgresSession: Sendable {
     /// primary: its caller answers an outcome unknown.
     private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let (connection, backend, logger) = (connection, backend, logger)
+        activity?.began()
+        defer { activity?.ended() }
         return try Self.blocking(
-            deadline: Self.statementDeadline,
+            deadline: Self.statementDeadline, failsWhen: connection.closeFuture,
             onDeadline: {
                 _ = connection.close() as EventLoopFuture<Void>
                 guard let backend else { return }
@@ -91,37 +100,84 @@ package final class PostgresSession: Sendable {
 
     package var isClosed: Bool { connection.isClosed }
 
+    /// Closes the connection; waits at most a few seconds for it (a connection to a lost
+    /// server has been seen never to finish closing).
     package func close() {
         let connection = connection
-        _ = try? Self.blocking { try await connection.close() }
+        _ = try? Self.blocking(deadline: .seconds(5)) { try await connection.close() }
     }
 
     /// Runs `body` in a task and waits for it on this thread; after `deadline`, runs
-    /// `onDeadline` (which must make `body` fail: closing its connection) and waits for the end.
+    /// `onDeadline` (which must make `body` fail: closing its connection) and waits 5 s more
+    /// for the end, then throws ``DeadlinePassed`` and leaves the task to end on its own.
     /// Never on an event loop's thread: the task may need that very loop.
+    /// - Parameter closed: when it completes (the connection closed: the server gone), the
+    ///   wait ends with ``ConnectionClosed`` even if `body` has not: postgres-nio has been
+    ///   seen to leave a statement unanswered for ever on a connection the server closed.
     package static func blocking<T: Sendable>(
-        deadline: Duration? = nil, onDeadline: @Sendable () -> Void = {}, _ body: @escaping @Sendable () async throws -> T
+        deadline: Duration? = nil, failsWhen closed: EventLoopFuture<Void>? = nil, onDeadline: @Sendable () -> Void = {},
+        _ body: @escaping @Sendable () async throws -> T
     ) throws -> T {
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "PostgresSession blocking on an event loop")
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task(executorPreference: PostgresExecutor.shared) {
-            let outcome: Result<T, any Error>
-            do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-            result.withLock { $0 = outcome }
-            done.signal()
+        // The first outcome, the body's or the connection's end, is the one.
+        let finish: @Sendable (Result<T, any Error>) -> Void = { outcome in
+            let first = result.withLock { r in
+                guard r == nil else { return false }
+                r = outcome
+                return true
+            }
+            if first { done.signal() }
         }
+        Task(executorPreference: PostgresExecutor.shared) {
+            do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+        }
+        closed?.whenComplete { _ in finish(.failure(ConnectionClosed())) }
         if let deadline {
             let (seconds, attoseconds) = deadline.components
             let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
             if done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
                 onDeadline()
-                done.wait()
+                // Closing the connection should fail the statement at once; it has been seen
+                // not to (a COMMIT in flight across a failover), so the wait is bounded here
+                // too, and the task left to end when it will.
+                if done.wait(timeout: .now() + .seconds(5)) == .timedOut { throw DeadlinePassed(deadline: deadline) }
             }
         } else {
             done.wait()
         }
         return try result.withLock { $0! }.get()
+    }
+}
+
+/// The connection closed (the server went, or it was closed at a deadline) before the
+/// statement was answered: a COMMIT's outcome is then unknown.
+package struct ConnectionClosed: Error, CustomStringConvertible {
+    package var description: String { "the connection to the server closed before the statement was answered" }
+}
+
+/// A statement did not end within its deadline, nor soon after its connection was closed.
+package struct DeadlinePassed: Error, CustomStringConvertible {
+    let deadline: Duration
+    package var description: String { "no answer from the server within \(deadline); the connection was closed" }
+}
+
+/// Whether a session's statement is under way, and since when: every statement is bounded
+/// (``PostgresSession/statementDeadline``), so a wait younger than that is a wait on the
+/// server (a COMMIT for its standbys), not a hang.
+package final class StatementActivity: Sendable {
+    private let since = Mutex<ContinuousClock.Instant?>(nil)
+
+    package init() {}
+
+    func began() { since.withLock { $0 = .now } }
+    func ended() { since.withLock { $0 = nil } }
+
+    /// Whether a statement is under way and still within its deadline (with a margin for
+    /// ending the session at the deadline).
+    package var isWaitingWithinDeadline: Bool {
+        since.withLock { $0.map { ContinuousClock.now - $0 < PostgresSession.statementDeadline + .seconds(5) } ?? false }
     }
 }
 

@@ -80,6 +80,28 @@ public protocol CallLog: AnyObject, Sendable {
 
     /// Closes the log; nothing is read or written after.
     func close() throws
+
+    // MARK: Several daemons on one log (PostgreSQL); SQLite's log has one daemon
+
+    /// Whether the writer is waiting on a database server within a bounded time (a COMMIT
+    /// waiting for a standby): a wait, not a hang, to the watchdog.
+    var isInBoundedWait: Bool { get }
+    /// Whether this daemon is the one to do the work done once across every daemon on the
+    /// log (re-escalation, sink delivery) now; asks for or renews the lead as needed.
+    /// Blocking.
+    func mayDoSharedWork() -> Bool
+    /// The deliveries due (as ``dueDeliveries(now:limit:excludingSinks:excludingIDs:)``),
+    /// claimed for this daemon for `seconds`: no other daemon on the log is given them until
+    /// then, unless marked failed (due again at its retry) first.
+    func claimDeliveries(now: Timestamp, limit: Int, excludingSinks: [String], excludingIDs: Set<Int64>, for seconds: Double) throws
+        -> [AlertDelivery]
+    /// Makes claimed deliveries not started due again at `dueAt`.
+    func unclaimDeliveries(_ ids: [Int64], dueAt: Timestamp) throws
+    /// Gives that work up, at a stop, for another daemon to take at once. Blocking.
+    func resignSharedWork()
+    /// Calls `deliver` with each alert another daemon on the log commits (raised, or gone up
+    /// a level), until the calling task is cancelled.
+    func alertsFromOtherDaemons(_ deliver: @escaping @Sendable (Alert) -> Void) async
 }
 
 extension CallStore: CallLog {
@@ -89,6 +111,19 @@ extension CallStore: CallLog {
     public var canWriteAfterRestart: Bool { directoryWritable }
     public func whenSyncFails() async -> String? { await durability.syncFailed.failure() }
     public func wasStoppedForErasure(_ error: any Error) -> Bool { Self.isInterruption(error) }
+    /// fdatasync is not bounded: a wait on it is what the watchdog is for.
+    public var isInBoundedWait: Bool { false }
+    /// A SQLite log has one daemon.
+    public func mayDoSharedWork() -> Bool { true }
+    /// One daemon: what it has under way, AlertCenter knows (`excludingIDs`).
+    public func claimDeliveries(now: Timestamp, limit: Int, excludingSinks: [String], excludingIDs: Set<Int64>, for seconds: Double) throws
+        -> [AlertDelivery]
+    {
+        try dueDeliveries(now: now, limit: limit, excludingSinks: excludingSinks, excludingIDs: excludingIDs)
+    }
+    public func unclaimDeliveries(_ ids: [Int64], dueAt: Timestamp) throws {}
+    public func resignSharedWork() {}
+    public func alertsFromOtherDaemons(_ deliver: @escaping @Sendable (Alert) -> Void) async {}
 }
 
 extension CallLog {

@@ -236,8 +236,10 @@ public final class EventWriter: @unchecked Sendable {
 
     /// When the writer and the syncer last went round their loops (the older of the two):
     /// a hung writer, or an fsync that never returns, stops moving this.
+    /// A writer waiting on a database server within a bounded time (PostgreSQL: a COMMIT
+    /// waiting for its standbys, cut off at its deadline) is not hung: it counts as moving.
     public var lastHeartbeat: ContinuousClock.Instant {
-        min(condition.withLock { lastLoop }, syncCondition.withLock { lastSync })
+        store.isInBoundedWait ? .now : min(condition.withLock { lastLoop }, syncCondition.withLock { lastSync })
     }
 
     /// Finishes every queued write, then stops the thread.

@@ -11,7 +11,7 @@ struct HotlineTools: ParsableCommand {
         commandName: "hotline-tools",
         abstract: "Measure and crash-test hotlined (developers' tools; not installed).",
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
-        subcommands: [Bench.self, AlertBench.self, CrashLoop.self]
+        subcommands: [Bench.self, AlertBench.self, CrashLoop.self, ScratchPostgresCommand.self]
     )
 
     @OptionGroup var socketOptions: SocketOptions

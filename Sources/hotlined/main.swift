@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HotlineCore
+import HotlinePostgres
 import HotlineServer
 import HotlineStore
 import HotlineSystemd
@@ -19,7 +20,7 @@ struct Hotlined: AsyncParsableCommand {
         abstract: "The call-logging daemon for police telephone hotlines.",
         discussion: """
             Serves the workstation protocol on a Unix socket (the one systemd passes, or --socket) and keeps \
-            the call log in SQLite. SIGHUP reloads the configuration; SIGTERM stops gracefully.
+            the call log in SQLite (or PostgreSQL: storage in the configuration). SIGHUP reloads the configuration; SIGTERM stops gracefully.
             """,
         version: HotlineVersion.current
     )
@@ -49,6 +50,32 @@ struct Hotlined: AsyncParsableCommand {
         if let socket { configuration.paths.socket = socket }
         if let database { configuration.paths.database = database }
         return configuration
+    }
+
+    /// The call log the configuration names: a SQLite file, or a PostgreSQL cluster (which
+    /// need not be reachable yet: until it is, writes and reads are answered `unavailable`
+    /// and `STATUS=` says why).
+    func openLog(_ configuration: Configuration, keys: KeyRing, environment: [String: String], logger: Logger) throws -> any CallLog {
+        switch configuration.storage.engine {
+        case .sqlite:
+            do {
+                return try CallStore(
+                    path: configuration.paths.database, keys: keys, logger: logger, maxBytes: configuration.limits.maxDatabaseBytes)
+            } catch {
+                throw OpenFailure(description: "cannot open the database \(configuration.paths.database): \(error)")
+            }
+        case .postgresql:
+            guard let settings = configuration.storage.postgresql else {
+                throw PostgresSetupError("storage.engine is postgresql but storage.postgresql is missing")
+            }
+            let connector = try PostgresConnector(
+                settings: settings, credentials: environment["CREDENTIALS_DIRECTORY"], logger: logger)
+            return try PostgresLog(connector: connector, keys: keys, logger: logger, waitForDatabase: true)
+        }
+    }
+
+    struct OpenFailure: Error, CustomStringConvertible {
+        var description: String
     }
 
     func run() async throws {
@@ -132,26 +159,15 @@ struct Hotlined: AsyncParsableCommand {
             throw ExitCode(78)
         }
 
-        // The PostgreSQL engine (issue 15) is built and tested beside the daemon, which does not
-        // run on it yet: refuse plainly rather than quietly keep the log in a local file.
-        guard configuration.storage.engine == .sqlite else {
-            logger.critical(
-                "storage.engine is \(configuration.storage.engine.rawValue): this hotlined keeps its log in SQLite only (the PostgreSQL engine is not finished: see storage in Config/hotlined.yaml)"
-            )
-            Systemd.notify("STATUS=storage.engine \(configuration.storage.engine.rawValue) is not available in this version")
-            throw ExitCode(78)
-        }
-        let store: CallStore
+        let store: any CallLog
         do {
-            store = try CallStore(
-                path: configuration.paths.database, keys: keys, logger: logger,
-                maxBytes: configuration.limits.maxDatabaseBytes)
+            store = try openLog(configuration, keys: keys, environment: environment, logger: logger)
         } catch {
             logger.critical(
-                "cannot open the database \(configuration.paths.database): \(error)",
-                metadata: MessageID.storageFailure.loggerMetadata())
-            Systemd.notify("STATUS=cannot open the database: \(error)")
-            throw ExitCode(1)
+                "cannot open the call log: \(error)", metadata: MessageID.storageFailure.loggerMetadata())
+            Systemd.notify("STATUS=cannot open the call log: \(error)")
+            // A configuration that cannot work (an unreadable credential) is not helped by a restart.
+            throw ExitCode(error is PostgresSetupError ? 78 : 1)
         }
         // The writer's heartbeat must come well inside the watchdog's interval.
         let heartbeat = min(Duration.seconds(1), (Systemd.watchdogInterval() ?? .seconds(4)) / 4)

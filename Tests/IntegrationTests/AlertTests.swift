@@ -14,9 +14,9 @@ struct AlertTests {
     /// route's `ack_seconds` `emergencyAckSeconds`, when given, rather than `ackSeconds`).
     static func daemon(
         ackSeconds: Double = 60, emergencyAckSeconds: Double? = nil, queue: Int = 256, sinks: String = "",
-        limits: [String: Int] = [:]
+        limits: [String: Int] = [:], extraYAML: String = ""
     ) throws -> Daemon {
-        let daemon = try Daemon(limits: limits)
+        let daemon = try Daemon(limits: limits, extraYAML: extraYAML)
         var config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
         config = config.replacingOccurrences(
             of: "    ack_seconds: 30 ", with: "    ack_seconds: \(emergencyAckSeconds ?? ackSeconds) ")

@@ -58,17 +58,6 @@ struct CommandLineTests {
         #expect(r.stderr.contains(key), "stderr: \(r.stderr)")
     }
 
-    @Test func aDaemonToldToUsePostgreSQLRefusesToStartAndSaysWhy() throws {
-        let daemon = try Daemon()
-        let yaml = "storage:\n  engine: postgresql\n  postgresql:\n    hosts: [\"/run/postgresql\"]\n"
-        try (String(contentsOfFile: daemon.configPath, encoding: .utf8) + "\n" + yaml).write(
-            toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        #expect(try run(Daemon.hotlined, ["--check-config", "--config", daemon.configPath]).status == 0)
-        #expect(throws: (any Error).self) { try daemon.start() }
-        #expect(daemon.stop() == 78)
-        #expect(daemon.log().contains("storage.engine is postgresql"), "\(daemon.log())")
-    }
-
     @Test func hotlinectlLogsAndShowsACall() throws {
         let daemon = try Daemon()
         try daemon.start()

@@ -103,6 +103,28 @@ struct CrashTests {
         #expect(r.stdout.contains("none lost, none stored twice"))
     }
 
+    /// `hotline-tools crash-loop --engine postgresql --failover`, a few cycles: in each the
+    /// primary is lost under load and the standby promoted while the daemon runs on, then
+    /// the daemon is killed -9; nothing acknowledged lost or stored twice, verify intact, and
+    /// writes acknowledged after every failover (the daemon found the new primary itself).
+    @Test(.enabled(if: Requires.postgres != nil, "PostgreSQL is not installed (make test installs it)"))
+    func aFewFailoversUnderLoadLoseNothing() throws {
+        let daemon = try Daemon()
+        let r = try run(
+            Daemon.tools,
+            [
+                "crash-loop", "--hotlined", Daemon.hotlined, "--config", daemon.configPath, "--directory", daemon.directory,
+                "--engine", "postgresql", "--failover", "--cycles", "2", "--writers", "3", "--max-run-milliseconds", "1500",
+            ])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("2 primaries lost and daemons killed -9, 3 writers:"), "\(r.stdout)")
+        #expect(r.stdout.contains("none lost, none stored twice"))
+        // Every cycle's row says how many were acknowledged after its failover: none zero.
+        let rows = r.stdout.split(separator: "\n").filter { $0.first == " " && $0.contains("ok") }
+        #expect(rows.count == 2, "\(r.stdout)")
+        #expect(rows.allSatisfy { ($0.split(separator: " ").last.flatMap { Int($0) } ?? 0) > 0 }, "\(r.stdout)")
+    }
+
     @Test func sigtermAnswersWhatIsInFlightAndKeepsIt() throws {
         let daemon = try Daemon()
         try daemon.start()

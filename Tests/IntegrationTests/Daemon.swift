@@ -1,6 +1,7 @@
 import Foundation
 import HotlineClient
 import HotlineCore
+import HotlineScratch
 import Testing
 
 #if canImport(Glibc)
@@ -132,33 +133,10 @@ final class Daemon: @unchecked Sendable {
         _ p: Process, within seconds: Double = 300, andThen context: () -> String = { "" },
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> Int32 {
-        let pid = p.processIdentifier
-        let deadline = Date().addingTimeInterval(seconds)
-        var killed = false
-        var zombieSince: Date? = nil
-        while p.isRunning {
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            // The state is the field after the command name, which is in parentheses.
-            let state = stat.range(of: ") ", options: .backwards).map { stat[$0.upperBound...].prefix(1) }
-            if state == "Z" {
-                let since = zombieSince ?? Date()
-                zombieSince = since
-                var status: Int32 = 0
-                if Date().timeIntervalSince(since) > 2, waitpid(pid, &status, WNOHANG) == pid {
-                    // WIFEXITED: the exit code; else the signal, as Foundation reports it.
-                    return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
-                }
-            }
-            if !killed, Date() > deadline {
-                let command = ([p.executableURL?.path ?? "?"] + (p.arguments ?? [])).joined(separator: " ")
-                Issue.record("\(command) did not exit within \(Int(seconds)) s: killed\n\(context())", sourceLocation: sourceLocation)
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-                killed = true
-            }
-            usleep(5_000)
+        ScratchProcess.wait(p, within: seconds) {
+            let command = ([p.executableURL?.path ?? "?"] + (p.arguments ?? [])).joined(separator: " ")
+            Issue.record("\(command) did not exit within \(Int(seconds)) s: killed\n\(context())", sourceLocation: sourceLocation)
         }
-        return p.terminationStatus
     }
 
     /// The daemon's resident memory (VmRSS), in KiB.
@@ -343,15 +321,8 @@ enum Requires {
     static let fakeJournal = getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket")
     static let sqlite3 = executable("/usr/bin/sqlite3")
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: executable)
-    /// The newest PostgreSQL's programs from Debian's packages (`/usr/lib/postgresql/N/bin`),
-    /// and, as root, the `postgres` user to run them as (PostgreSQL refuses root).
-    static let postgres: String? = {
-        let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
-        guard let newest = versions.last, executable("\(root)/\(newest)/bin/initdb") else { return nil }
-        guard getuid() != 0 || (getpwnam("postgres") != nil && executable("/usr/sbin/runuser")) else { return nil }
-        return "\(root)/\(newest)/bin"
-    }()
+    /// The newest PostgreSQL's programs from Debian's packages, runnable here (HotlineScratch).
+    static let postgres: String? = ScratchPostgres.installedBin
     /// A C compiler, for the failing-fsync shim.
     static let cc = executable("/usr/bin/cc")
     /// Root with useradd and groupadd, to make a user with a supplementary group.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HotlineCore
+import HotlineScratch
 import HotlinePostgres
 import HotlineStore
 import Logging

@@ -45,9 +45,27 @@ public final class AlertCenter: Service, Sendable {
     /// waits for the deliveries under way.
     public func run() async {
         pool.start()
-        await cancelWhenGracefulShutdown { await self.escalateAndDeliver() }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                // Alerts raised or escalated through another daemon on the log (another
+                // room's, on PostgreSQL) reach this one's consoles too.
+                let (store, hub) = (self.store, self.hub)
+                group.addTask { await store.alertsFromOtherDaemons { hub.publish([$0]) } }
+                await self.escalateAndDeliver()
+                group.cancelAll()
+            }
+        }
+        // The lead goes to another daemon at once, not when its lease runs out.
+        let store = self.store
+        _ = try? await offPool(pool) { store.resignSharedWork() }
         try? await http.shutdown()
         try? await pool.shutdownGracefully()
+    }
+
+    /// How long a delivery is claimed from the other daemons on the log: longer than any
+    /// sink may take, so that only a daemon lost mid-delivery has its deliveries done again.
+    func claimSeconds(_ config: Configuration) -> Double {
+        max(60, 2 * (config.alerts.sinks.map(\.timeoutSeconds).max() ?? 0))
     }
 
     private func escalateAndDeliver() async {
@@ -60,6 +78,11 @@ public final class AlertCenter: Service, Sendable {
                 let now = clock()
                 do {
                     let (store, hub) = (self.store, self.hub)
+                    // Done once across the daemons on the log: by the one that leads.
+                    guard try await offPool(pool, { store.mayDoSharedWork() }) else {
+                        try await Task.sleep(for: tick)
+                        continue
+                    }
                     let raised = try await offPool(pool) {
                         try hub.publishEscalations {
                             try store.escalateDue(now: now, settings: config.alerts) { config.ackSeconds(route: $0) }
@@ -80,11 +103,22 @@ public final class AlertCenter: Service, Sendable {
                     // out of the query, so they cannot crowd the others out of its page.
                     let cap = config.limits.maxDeliveriesPerSink
                     let busy = inFlight.withLock { $0 }
+                    let claimFor = claimSeconds(config)
                     let due = try await offPool(pool) {
-                        try store.dueDeliveries(now: now, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids)
+                        try store.claimDeliveries(
+                            now: now, limit: 100, excludingSinks: busy.sinks(atCap: cap), excludingIDs: busy.ids, for: claimFor)
                     }
-                    for delivery in due where claim(delivery, cap: cap) {
-                        deliveries.addTask { await self.deliver(delivery, config: config) }
+                    var notStarted: [Int64] = []
+                    for delivery in due {
+                        if claim(delivery, cap: cap) {
+                            deliveries.addTask { await self.deliver(delivery, config: config) }
+                        } else {
+                            notStarted.append(delivery.id)
+                        }
+                    }
+                    if !notStarted.isEmpty {
+                        // Over the sink's cap this tick: due again now, for this daemon or another.
+                        try await offPool(pool) { [notStarted] in try store.unclaimDeliveries(notStarted, dueAt: now) }
                     }
                 } catch {
                     logger.error("alert escalation or delivery failed: \(error)")
