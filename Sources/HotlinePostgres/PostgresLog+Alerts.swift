@@ -14,14 +14,23 @@ extension PostgresLog {
     func writing<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         try reading { session in
             try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            let result: T
             do {
-                let result = try body(session)
-                try session.execute("COMMIT")
-                return result
+                result = try body(session)
             } catch {
                 try? session.execute("ROLLBACK")
                 throw error
             }
+            do {
+                try session.execute("COMMIT")
+            } catch {
+                // Refused: rolled back, nothing done. Cut off (the connection lost, the
+                // deadline): it may have committed, which only a retry can tell.
+                if Self.isRefusal(error) { throw error }
+                session.close()
+                throw Self.outcomeUnknown
+            }
+            return result
         }
     }
 

@@ -87,7 +87,11 @@ public final class PostgresLog: @unchecked Sendable {
             let session = try connect()
             if !prepared.load(ordering: .acquiring) {
                 let logger = logger
-                _ = try PostgresSession.blocking { try await PostgresSchema.migrate(session.connection, logger: logger) }
+                let connection = session.connection
+                _ = try PostgresSession.blocking(
+                    deadline: PostgresSession.statementDeadline, failsWhen: session.closed,
+                    onDeadline: { _ = connection.close() as EventLoopFuture<Void> }
+                ) { try await PostgresSchema.migrate(connection, logger: logger) }
                 let heads = ChainHeads(events: try Self.lastEvent(session), audit: try PostgresAudit.last(session))
                 chainHeads.withLock { $0 = heads }
                 prepared.store(true, ordering: .releasing)
@@ -162,7 +166,11 @@ public final class PostgresLog: @unchecked Sendable {
         _ batch: [WriteSubmission], policy: CallPolicy, alerting: AlertSettings, now: Timestamp, yieldFrom: Int = .max,
         shouldYield: () -> Bool = { false }
     ) -> BatchOutcome {
-        self.batch.withLock {
+        // The whole batch is work on the server, to the watchdog: each statement in it is
+        // bounded, and the writer moves with each.
+        writerActivity.began()
+        defer { writerActivity.ended() }
+        return self.batch.withLock {
             commitLocked(batch, policy: policy, alerting: alerting, now: now, yieldFrom: yieldFrom, shouldYield: shouldYield)
         }
     }
@@ -343,6 +351,8 @@ public final class PostgresLog: @unchecked Sendable {
         do {
             let result = try body(session)
             idleReaders.withLock { $0.append(session) }
+            // Reached: a fault that said it could not be is over.
+            fault.withLock { if $0?.hasPrefix("PostgreSQL unreachable") == true { $0 = nil } }
             return result
         } catch let error as PSQLError where error.serverInfo != nil {
             // The server refused the statement: the session itself is sound.

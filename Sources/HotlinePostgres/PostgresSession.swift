@@ -24,19 +24,28 @@ package final class PostgresSession: Sendable {
 
     /// The server process serving this session, and how to reach the server again to end
     /// it (``bounded(_:)``); nil for a session made without ``open(_:logger:)``.
-    let backend: (pid: Int32, connector: PostgresConnector)?
+    let backend: Backend?
     /// Where this session says when a statement is under way, if anyone asks (the writer's:
     /// the watchdog's question whether the writer is stuck or waiting on the server).
     let activity: StatementActivity?
+    /// Fails the statement under way when the connection closes.
+    let closed: CloseSignal
 
-    package init(
-        _ connection: PostgresConnection, logger: Logger, backend: (pid: Int32, connector: PostgresConnector)? = nil,
-        activity: StatementActivity? = nil
-    ) {
+    /// The server process serving a session: its pid and start, which together name it on
+    /// whichever server it is (after a failover, the same pid on the new primary is another
+    /// process).
+    struct Backend {
+        var pid: Int32
+        var started: String
+        var connector: PostgresConnector
+    }
+
+    init(_ connection: PostgresConnection, logger: Logger, backend: Backend? = nil, activity: StatementActivity? = nil) {
         self.connection = connection
         self.logger = logger
         self.backend = backend
         self.activity = activity
+        self.closed = CloseSignal(connection.closeFuture)
     }
 
     /// A session on the primary, prepared (``PostgresDurability/prepare(_:logger:)``); the
@@ -45,24 +54,37 @@ package final class PostgresSession: Sendable {
         session: PostgresSession, endpoint: PostgresEndpoint, durability: PostgresDurability
     ) {
         let (connection, endpoint) = try blocking { try await connector.connectToPrimary() }
+        // Preparing it is bounded like any statement: a server lost just after it answered
+        // must not hold the caller (the writer, under its lock) for as long as TCP retries.
+        let signal = CloseSignal(connection.closeFuture)
+        let close: @Sendable () -> Void = { _ = connection.close() as EventLoopFuture<Void> }
         do {
-            let durability = try blocking { try await PostgresDurability.prepare(connection, logger: logger) }
-            let pid = try blocking {
-                var pid: Int32 = 0
-                for try await n in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = n }
-                return pid
+            let durability = try blocking(deadline: statementDeadline, failsWhen: signal, onDeadline: close) {
+                try await PostgresDurability.prepare(connection, logger: logger)
             }
-            return (PostgresSession(connection, logger: logger, backend: (pid, connector), activity: activity), endpoint, durability)
+            let (pid, started) = try blocking(deadline: statementDeadline, failsWhen: signal, onDeadline: close) {
+                var found: (Int32, String) = (0, "")
+                let rows = try await connection.query(
+                    "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()", logger: logger)
+                for try await row in rows.decode((Int32, String).self) { found = row }
+                return found
+            }
+            let backend = Backend(pid: pid, started: started, connector: connector)
+            return (PostgresSession(connection, logger: logger, backend: backend, activity: activity), endpoint, durability)
         } catch {
-            _ = try? blocking { try await connection.close() }
+            _ = try? blocking(deadline: .seconds(5)) { try await connection.close() }
             throw error
         }
     }
 
-    /// Runs `query` to its end.
+    /// Runs `query` to its end. Its rows are read (and dropped): postgres-nio answers a
+    /// query that returns rows before it has run, and an error it meets then (a `SELECT
+    /// pg_advisory_xact_lock` cancelled, a `pg_notify` refused) surfaces only as the rows
+    /// are read. Unread, it would be lost, and the transaction's COMMIT would roll back
+    /// without an error.
     package func execute(_ query: PostgresQuery) throws {
         let (connection, logger) = (connection, logger)
-        try bounded { try await connection.query(query, logger: logger) }
+        try bounded { _ = try await connection.query(query, logger: logger).collect() }
     }
 
     /// Every row `query` gives, read to the end.
@@ -81,13 +103,19 @@ package final class PostgresSession: Sendable {
         activity?.began()
         defer { activity?.ended() }
         return try Self.blocking(
-            deadline: Self.statementDeadline, failsWhen: connection.closeFuture,
+            deadline: Self.statementDeadline, failsWhen: closed,
             onDeadline: {
                 _ = connection.close() as EventLoopFuture<Void>
                 guard let backend else { return }
                 Task(executorPreference: PostgresExecutor.shared) {
                     guard let (other, _) = try? await backend.connector.connectToPrimary() else { return }
-                    _ = try? await other.query("SELECT pg_terminate_backend(\(backend.pid))", logger: logger)
+                    // Only that process: on another server (a failover since) the pid is another's.
+                    _ = try? await other.query(
+                        """
+                        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE pid = \(backend.pid) AND backend_start::text = \(backend.started)
+                        """, logger: logger
+                    ).collect()
                     try? await other.close()
                 }
             }, body)
@@ -115,7 +143,7 @@ package final class PostgresSession: Sendable {
     ///   wait ends with ``ConnectionClosed`` even if `body` has not: postgres-nio has been
     ///   seen to leave a statement unanswered for ever on a connection the server closed.
     package static func blocking<T: Sendable>(
-        deadline: Duration? = nil, failsWhen closed: EventLoopFuture<Void>? = nil, onDeadline: @Sendable () -> Void = {},
+        deadline: Duration? = nil, failsWhen closed: CloseSignal? = nil, onDeadline: @Sendable () -> Void = {},
         _ body: @escaping @Sendable () async throws -> T
     ) throws -> T {
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil, "PostgresSession blocking on an event loop")
@@ -133,7 +161,9 @@ package final class PostgresSession: Sendable {
         Task(executorPreference: PostgresExecutor.shared) {
             do { finish(.success(try await body())) } catch { finish(.failure(error)) }
         }
-        closed?.whenComplete { _ in finish(.failure(ConnectionClosed())) }
+        closed?.arm { finish(.failure(ConnectionClosed())) }
+        // What the signal holds (the result box, through `finish`) goes with the wait.
+        defer { closed?.disarm() }
         if let deadline {
             let (seconds, attoseconds) = deadline.components
             let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
@@ -151,6 +181,37 @@ package final class PostgresSession: Sendable {
     }
 }
 
+/// Calls the waiter armed, if any, when a connection closes: one callback on the
+/// connection's close for the session's life, rather than one per statement (NIO keeps a
+/// future's callbacks until it completes: one per statement would keep every statement's
+/// results for as long as the connection lives).
+package final class CloseSignal: Sendable {
+    private let state = Mutex<(closed: Bool, waiter: (@Sendable () -> Void)?)>((false, nil))
+
+    init(_ future: EventLoopFuture<Void>) {
+        future.whenComplete { [weak self] _ in
+            guard let self else { return }
+            let waiter = self.state.withLock { s in
+                s.closed = true
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?()
+        }
+    }
+
+    /// `waiter` is called when the connection closes (at once if it has).
+    func arm(_ waiter: @escaping @Sendable () -> Void) {
+        let closedAlready = state.withLock { s in
+            if !s.closed { s.waiter = waiter }
+            return s.closed
+        }
+        if closedAlready { waiter() }
+    }
+
+    func disarm() { state.withLock { $0.waiter = nil } }
+}
+
 /// The connection closed (the server went, or it was closed at a deadline) before the
 /// statement was answered: a COMMIT's outcome is then unknown.
 package struct ConnectionClosed: Error, CustomStringConvertible {
@@ -163,21 +224,24 @@ package struct DeadlinePassed: Error, CustomStringConvertible {
     package var description: String { "no answer from the server within \(deadline); the connection was closed" }
 }
 
-/// Whether a session's statement is under way, and since when: every statement is bounded
-/// (``PostgresSession/statementDeadline``), so a wait younger than that is a wait on the
-/// server (a COMMIT for its standbys), not a hang.
+/// Whether the writer is at work on the server (a batch, a connection), and when it last
+/// moved: every statement is bounded (``PostgresSession/statementDeadline``), so work whose
+/// last statement began or ended within that is a wait on the server (a COMMIT for its
+/// standbys, a lock another room's COMMIT holds), not a hang.
 package final class StatementActivity: Sendable {
-    private let since = Mutex<ContinuousClock.Instant?>(nil)
+    private let state = Mutex<(depth: Int, moved: ContinuousClock.Instant)>((0, .now))
 
     package init() {}
 
-    func began() { since.withLock { $0 = .now } }
-    func ended() { since.withLock { $0 = nil } }
+    /// Work begins (nests).
+    func began() { state.withLock { $0 = ($0.depth + 1, .now) } }
+    /// Work ends.
+    func ended() { state.withLock { $0 = (max(0, $0.depth - 1), .now) } }
 
-    /// Whether a statement is under way and still within its deadline (with a margin for
+    /// Whether work is under way and moved within a statement's deadline (with a margin for
     /// ending the session at the deadline).
     package var isWaitingWithinDeadline: Bool {
-        since.withLock { $0.map { ContinuousClock.now - $0 < PostgresSession.statementDeadline + .seconds(5) } ?? false }
+        state.withLock { $0.depth > 0 && ContinuousClock.now - $0.moved < PostgresSession.statementDeadline + .seconds(5) }
     }
 }
 
