@@ -19,7 +19,7 @@ if [ "$engine" = postgresql ]; then
   for _ in $(seq 600); do [ -f "$dir/storage.yaml" ] && break; sleep 0.1; done
   [ -f "$dir/storage.yaml" ] || { echo "PostgreSQL did not start:" >&2; cat "$dir/postgres.log" >&2; exit 1; }
   cat "$dir/storage.yaml" >> "$dir/hotlined.yaml"
-  engine="postgresql, ${alone:+no standby}${alone:-synchronous standby}"
+  if [ -n "$alone" ]; then engine="postgresql, no standby"; else engine="postgresql, synchronous standby"; fi
 fi
 "$bin/hotlined" --config "$dir/hotlined.yaml" --socket "$dir/s.sock" --database "$dir/calls.sqlite" 2>"$dir/daemon.log" &
 pid=$!

@@ -192,94 +192,115 @@ public final class PostgresLog: @unchecked Sendable {
             let failure = error as? HotlineError ?? Self.unreachable(PostgresFailure.describe(error))
             return BatchOutcome(results: [Result](repeating: .failure(failure), count: batch.count), alerts: [])
         }
-        do {
-            try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        // First without a savepoint per event (two round trips each, and a subtransaction:
+        // past 64 in one transaction they slow every snapshot on the primary and standbys);
+        // should any event fail, the whole batch is rolled back and run again with them, so
+        // that the failure undoes that event alone.
+        var withSavepoints = false
+        while true {
+            results = [Result<WriteAck, HotlineError>](repeating: .failure(Self.storageFailure), count: batch.count)
+            applied = batch.count
+            alerts = []
+            committing = false
             do {
-                // One writer at a time across daemons, each chaining onto the last row written.
-                try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
-                // A write, so that the COMMIT waits for the standbys even when the batch
-                // stores nothing new (only resends): a resend is answered with its original
-                // acknowledgement only once everything before it is on the standbys too (an
-                // earlier COMMIT whose wait was cut short may have left it on the primary alone).
-                try Self.markCommit(session)
-                let known = heads
-                var (head, nextSeq) = try chainEnd(known: known.events, tail: try Self.lastEvent(session), chain: "event log") {
-                    seq in try session.row("SELECT hash FROM events WHERE seq = \(seq)").map { try $0["hash"].decode(Data?.self) ?? Data() }
-                }
-                let auditHead = AuditHeadBox { try self.auditEnd(session) }
-                let rows = PostgresEventRows(session: session, keys: keys, auditHead: auditHead)
-                for (i, submission) in batch.enumerated() {
-                    if i >= max(1, yieldFrom), shouldYield() {
-                        applied = i
-                        break
+                try session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                do {
+                    // One writer at a time across daemons, each chaining onto the last row written.
+                    try session.execute("SELECT pg_advisory_xact_lock(\(Self.writerLock))")
+                    // A write, so that the COMMIT waits for the standbys even when the batch
+                    // stores nothing new (only resends): a resend is answered with its original
+                    // acknowledgement only once everything before it is on the standbys too (an
+                    // earlier COMMIT whose wait was cut short may have left it on the primary alone).
+                    try Self.markCommit(session)
+                    let known = heads
+                    var (head, nextSeq) = try chainEnd(known: known.events, tail: try Self.lastEvent(session), chain: "event log") {
+                        seq in
+                        try session.row("SELECT hash FROM events WHERE seq = \(seq)").map { try $0["hash"].decode(Data?.self) ?? Data() }
                     }
-                    let auditBefore = auditHead.head
-                    try session.execute("SAVEPOINT event")
-                    let outcome: Result<EventProcessor.Processed, any Error>
-                    do {
-                        outcome = .success(
-                            try processor.process(submission, rows, policy: policy, alerting: alerting, after: head, seq: nextSeq, now: now)
-                        )
-                        try session.execute("RELEASE SAVEPOINT event")
-                    } catch {
-                        // This event alone is undone, whatever failed (a refusal, a statement the
-                        // server refused, a value that could not be sealed or read); the others go
-                        // on. Only a failure to undo it fails the batch.
-                        try session.execute("ROLLBACK TO SAVEPOINT event")
-                        try session.execute("RELEASE SAVEPOINT event")
-                        auditHead.head = auditBefore
-                        results[i] = .failure(error as? HotlineError ?? Self.storageFailure)
-                        if !(error is HotlineError) {
-                            logger.error(
-                                "storing an event failed: \(PostgresFailure.describe(error))",
-                                metadata: [
-                                    "event_id": "\(submission.event.eventID)", "message_id": "\(MessageID.storageFailure.rawValue)",
-                                ])
+                    let auditHead = AuditHeadBox { try self.auditEnd(session) }
+                    let rows = PostgresEventRows(session: session, keys: keys, auditHead: auditHead)
+                    for (i, submission) in batch.enumerated() {
+                        if i >= max(1, yieldFrom), shouldYield() {
+                            applied = i
+                            break
                         }
-                        continue
+                        let auditBefore = auditHead.head
+                        if withSavepoints { try session.execute("SAVEPOINT event") }
+                        let outcome: Result<EventProcessor.Processed, any Error>
+                        do {
+                            outcome = .success(
+                                try processor.process(
+                                    submission, rows, policy: policy, alerting: alerting, after: head, seq: nextSeq, now: now)
+                            )
+                            if withSavepoints { try session.execute("RELEASE SAVEPOINT event") }
+                        } catch {
+                            guard withSavepoints else { throw RetryWithSavepoints() }
+                            // This event alone is undone, whatever failed (a refusal, a statement the
+                            // server refused, a value that could not be sealed or read); the others go
+                            // on. Only a failure to undo it fails the batch.
+                            try session.execute("ROLLBACK TO SAVEPOINT event")
+                            try session.execute("RELEASE SAVEPOINT event")
+                            auditHead.head = auditBefore
+                            results[i] = .failure(error as? HotlineError ?? Self.storageFailure)
+                            if !(error is HotlineError) {
+                                logger.error(
+                                    "storing an event failed: \(PostgresFailure.describe(error))",
+                                    metadata: [
+                                        "event_id": "\(submission.event.eventID)", "message_id": "\(MessageID.storageFailure.rawValue)",
+                                    ])
+                            }
+                            continue
+                        }
+                        switch outcome {
+                        case .success(.stored(let ack, _, let raised, let stored, _)):
+                            head = stored
+                            nextSeq = stored.seq + 1
+                            results[i] = .success(ack)
+                            alerts += raised
+                        case .success(.duplicate(let ack)):
+                            results[i] = .success(ack)
+                        case .failure:
+                            break
+                        }
                     }
-                    switch outcome {
-                    case .success(.stored(let ack, _, let raised, let stored, _)):
-                        head = stored
-                        nextSeq = stored.seq + 1
-                        results[i] = .success(ack)
-                        alerts += raised
-                    case .success(.duplicate(let ack)):
-                        results[i] = .success(ack)
-                    case .failure:
-                        break
-                    }
+                    // The other rooms hear of the alerts once, and only once, this commits.
+                    try notify(alerts, session)
+                    committing = true
+                    try session.execute("COMMIT")
+                    publish(events: head, audit: auditHead.head)
+                } catch {
+                    if !committing { try? session.execute("ROLLBACK") }
+                    throw error
                 }
-                // The other rooms hear of the alerts once, and only once, this commits.
-                try notify(alerts, session)
-                committing = true
-                try session.execute("COMMIT")
-                publish(events: head, audit: auditHead.head)
+            } catch is RetryWithSavepoints {
+                withSavepoints = true
+                continue
             } catch {
-                if !committing { try? session.execute("ROLLBACK") }
-                throw error
+                // A COMMIT the server refused with an error (not a fatal one) was rolled back:
+                // nothing was stored. One cut off (the connection lost, the session terminated
+                // while it waited for the standbys) may have committed.
+                let unknown = committing && !Self.isRefusal(error)
+                // The session is dropped: the next batch connects again, to whichever host is the
+                // primary by then.
+                writer?.close()
+                writer = nil
+                let reason = PostgresFailure.describe(error)
+                fault.withLock { $0 = "PostgreSQL: \(reason)" }
+                logger.error(
+                    "committing \(batch.count) events failed (\(reason)); they were answered '\(unknown ? "unavailable" : "storage")'",
+                    metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
+                return BatchOutcome(
+                    results: [Result](repeating: .failure(unknown ? Self.outcomeUnknown : Self.storageFailure), count: batch.count),
+                    alerts: [])
             }
-        } catch {
-            // A COMMIT the server refused with an error (not a fatal one) was rolled back:
-            // nothing was stored. One cut off (the connection lost, the session terminated
-            // while it waited for the standbys) may have committed.
-            let unknown = committing && !Self.isRefusal(error)
-            // The session is dropped: the next batch connects again, to whichever host is the
-            // primary by then.
-            writer?.close()
-            writer = nil
-            let reason = PostgresFailure.describe(error)
-            fault.withLock { $0 = "PostgreSQL: \(reason)" }
-            logger.error(
-                "committing \(batch.count) events failed (\(reason)); they were answered '\(unknown ? "unavailable" : "storage")'",
-                metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
-            return BatchOutcome(
-                results: [Result](repeating: .failure(unknown ? Self.outcomeUnknown : Self.storageFailure), count: batch.count),
-                alerts: [])
+            break
         }
         fault.withLock { $0 = nil }
         return BatchOutcome(results: Array(results.prefix(applied)), alerts: alerts)
     }
+
+    /// An event of a batch run without savepoints failed: run it again with them.
+    private struct RetryWithSavepoints: Error {}
 
     /// Updates the commit marks' row: the transaction then writes WAL, and its COMMIT waits
     /// for the synchronous standbys to have it and everything before it. (PostgreSQL does
