@@ -52,7 +52,7 @@ public struct PostgresConnector: Sendable {
     }
 
     /// The configuration postgres-nio is given for `endpoint`.
-    func configuration(for endpoint: PostgresEndpoint) -> PostgresConnection.Configuration {
+    func configuration(for endpoint: PostgresEndpoint, name: String = "hotlined") -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         switch endpoint {
         case .socket(let directory, let port):
@@ -71,16 +71,17 @@ public struct PostgresConnector: Sendable {
         }
         configuration.options.connectTimeout = .milliseconds(Int64(settings.connectTimeoutSeconds * 1000))
         // Every session of hotlined's is named so in pg_stat_activity.
-        configuration.options.additionalStartupParameters = [("application_name", "hotlined")]
+        configuration.options.additionalStartupParameters = [("application_name", name)]
         return configuration
     }
 
     /// A connection to the primary, and which host it is; throws ``PostgresUnavailable``
     /// naming every host and why it was passed over.
-    public func connectToPrimary() async throws -> (connection: PostgresConnection, endpoint: PostgresEndpoint) {
+    /// - Parameter name: the session's `application_name` (pg_stat_activity shows it).
+    public func connectToPrimary(name: String = "hotlined") async throws -> (connection: PostgresConnection, endpoint: PostgresEndpoint) {
         var passedOver: [(PostgresEndpoint, String)] = []
         for (i, endpoint) in endpoints.enumerated() {
-            switch await attempt(endpoint, id: i) {
+            switch await attempt(endpoint, id: i, name: name) {
             case .success(let connection): return (connection, endpoint)
             case .failure(let reason): passedOver.append((endpoint, reason.description))
             }
@@ -92,8 +93,8 @@ public struct PostgresConnector: Sendable {
     /// timeout in all. A host that accepts and then says nothing (a hung server, a machine
     /// half gone) is passed over at that bound rather than holding its caller (the writer)
     /// for as long as TCP takes; the connection, should it come later, is closed.
-    private func attempt(_ endpoint: PostgresEndpoint, id: Int) async -> Result<PostgresConnection, PostgresSetupError> {
-        let (configuration, group, logger) = (configuration(for: endpoint), eventLoopGroup, logger)
+    private func attempt(_ endpoint: PostgresEndpoint, id: Int, name: String) async -> Result<PostgresConnection, PostgresSetupError> {
+        let (configuration, group, logger) = (configuration(for: endpoint, name: name), eventLoopGroup, logger)
         let bound = Duration.milliseconds(Int64(settings.connectTimeoutSeconds * 2000))
         return await withCheckedContinuation { (answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>) in
             let once = Once(answer)
@@ -213,17 +214,19 @@ public struct PostgresDurability: Sendable, Equatable, CustomStringConvertible {
     /// long. Transactions are read committed whatever the default: the rows read under the
     /// writers' lock must be those committed before it was granted.
     public static func prepare(_ connection: PostgresConnection, logger: Logger) async throws -> PostgresDurability {
-        try await connection.query(
+        // Read to the end: an error (a setting this server does not have) comes with the rows.
+        _ = try await connection.query(
             """
             SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
                 set_config('idle_in_transaction_session_timeout', '30s', false),
                 set_config('default_transaction_isolation', 'read committed', false),
                 set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),
                 set_config('tcp_keepalives_count', '3', false), set_config('client_connection_check_interval', '5s', false)
-            """, logger: logger)
+            """, logger: logger
+        ).collect()
         var mode = try await Self.value("SHOW synchronous_commit", connection, logger)
         if mode != "remote_apply" {
-            try await connection.query("SET synchronous_commit = on", logger: logger)
+            _ = try await connection.query("SET synchronous_commit = on", logger: logger).collect()
             mode = "on"
         }
         let names = try await Self.value("SHOW synchronous_standby_names", connection, logger)

@@ -28,7 +28,9 @@ extension PostgresLog {
                 // deadline): it may have committed, which only a retry can tell.
                 if Self.isRefusal(error) { throw error }
                 session.close()
-                throw Self.outcomeUnknown
+                throw HotlineError(
+                    .unavailable,
+                    "The database connection was lost while this was being recorded, so whether it was is unknown; ask again.")
             }
             return result
         }

@@ -38,7 +38,7 @@ extension PostgresLog: CallLog {
 
     public func resignSharedWork() { leadership.resign() }
 
-    public func alertsFromOtherDaemons(_ deliver: @escaping @Sendable (Alert) -> Void) async {
-        await alertsFromOtherRooms(deliver)
+    public func followAlerts(_ deliver: @escaping @Sendable (Alert) -> Void) async {
+        await alertsFromOtherRooms(includingOwn: true, deliver)
     }
 }

@@ -12,6 +12,8 @@ import Synchronization
 extension PostgresLog {
     /// The channel on which a commit that raised or escalated alerts says so.
     static let alertChannel = "hotlined_alerts"
+    /// The listening session's `application_name`.
+    public static let listenerName = "hotlined alerts"
 
     /// Tells every daemon listening that `alerts` were committed by this one (inside the
     /// committing transaction: PostgreSQL delivers a notification only once its transaction
@@ -22,24 +24,51 @@ extension PostgresLog {
         }
     }
 
-    /// Calls `deliver` with each alert another daemon commits (raised, or gone up a level), as
-    /// it stands once committed, until the calling task is cancelled. The listening session
-    /// is this one's own; when it is lost (the primary went), it connects again, to the
-    /// primary by then, after `retry`. Alerts committed while no session listened are not
-    /// delivered here (a console's backlog at subscription has them).
-    public func alertsFromOtherRooms(retry: Duration = .seconds(1), _ deliver: @escaping @Sendable (Alert) -> Void) async {
+    /// Calls `deliver` with each alert another daemon commits (raised, or gone up a level),
+    /// as it stands once committed, until the calling task is cancelled; with
+    /// `includingOwn`, this daemon's too (its caller skips those it pushed: one whose
+    /// commit was cut off, answered `unavailable`, was not). The listening session is this
+    /// one's own; when it is lost (the primary went), it connects again, to the primary by
+    /// then, after `retry`, and catches up on the alerts raised while it was not listening
+    /// (notifications are not kept, nor replicated). An alert escalated in that gap is not
+    /// caught up: a console's backlog at subscription has it at its level.
+    public func alertsFromOtherRooms(
+        retry: Duration = .seconds(1), includingOwn: Bool = false, _ deliver: @escaping @Sendable (Alert) -> Void
+    ) async {
         let (connector, logger, origin) = (connector, logger, origin)
+        // The highest alert `seq` heard of: raised before it, delivered or not wanted.
+        var heard: Int64? = nil
         while !Task.isCancelled {
             do {
-                let (connection, endpoint) = try await connector.connectToPrimary()
+                let (connection, endpoint) = try await connector.connectToPrimary(name: Self.listenerName)
                 defer { Task { try? await connection.close() } }
                 logger.info("listening for other rooms' alerts on \(endpoint)")
                 try await connection.listen(on: Self.alertChannel) { notifications in
+                    // Listening now: what was committed before is in the table.
+                    let since = heard
+                    var latest: Int64 = 0
+                    for try await row in try await connection.query(
+                        "SELECT * FROM alerts WHERE seq > \(since ?? Int64.max) ORDER BY seq", logger: logger)
+                    {
+                        let alert = try Self.alert(row.makeRandomAccess())
+                        latest = max(latest, alert.seq)
+                        deliver(alert)
+                    }
+                    if since == nil {
+                        for try await row in try await connection.query("SELECT COALESCE(MAX(seq), 0) FROM alerts", logger: logger) {
+                            latest = try row.decode(Int64.self)
+                        }
+                    }
+                    heard = max(heard ?? 0, latest)
                     for try await notification in notifications {
                         let parts = notification.payload.split(separator: " ", maxSplits: 1).map(String.init)
-                        guard parts.count == 2, parts[0] != origin else { continue }
+                        guard parts.count == 2, includingOwn || parts[0] != origin else { continue }
                         let rows = try await connection.query("SELECT * FROM alerts WHERE alert_id = \(parts[1])", logger: logger)
-                        for try await row in rows { deliver(try Self.alert(row.makeRandomAccess())) }
+                        for try await row in rows {
+                            let alert = try Self.alert(row.makeRandomAccess())
+                            heard = max(heard ?? 0, alert.seq)
+                            deliver(alert)
+                        }
                     }
                 }
             } catch {

@@ -24,7 +24,7 @@ public final class PostgresLog: @unchecked Sendable {
     let fault = Mutex<String?>(nil)
     /// Reader sessions not in use.
     private let idleReaders = Mutex<[PostgresSession]>([])
-    /// This daemon among those on the log, in its notifications (``alertsFromOtherRooms(retry:_:)``).
+    /// This daemon among those on the log, in its notifications (``alertsFromOtherRooms(retry:includingOwn:_:)``).
     public let origin = UUIDText.random()
     /// What an acknowledgement means on the primary the writer last reached.
     public var durability: PostgresDurability? { lastDurability.withLock { $0 } }
@@ -32,8 +32,8 @@ public final class PostgresLog: @unchecked Sendable {
     /// Whether the schema is migrated and the chain heads read: done once, at start or, when
     /// the database could not be reached then, at the first write or read that reaches it.
     private let prepared = Atomic<Bool>(false)
-    /// The writer's statements under way (``isInBoundedWait``).
-    let writerActivity = StatementActivity()
+    /// The writer's work on the server under way (``isInBoundedWait``).
+    let writerActivity: StatementActivity
     /// Leadership among the daemons on this log (``mayDoSharedWork()``).
     public let leadership: PostgresLeadership
     /// When this daemon last asked for, or renewed, the lead.
@@ -67,6 +67,8 @@ public final class PostgresLog: @unchecked Sendable {
         self.keys = keys
         self.logger = logger
         self.leadership = PostgresLeadership(connector: connector, logger: logger)
+        writerActivity = StatementActivity(
+            connectBound: .milliseconds(Int64(connector.settings.connectTimeoutSeconds * 2000)) * connector.endpoints.count)
         chainHeads = Mutex(ChainHeads(events: .empty, audit: .empty))
         do {
             try batch.withLock { _ = try prepareLocked() }
@@ -88,8 +90,9 @@ public final class PostgresLog: @unchecked Sendable {
             if !prepared.load(ordering: .acquiring) {
                 let logger = logger
                 let connection = session.connection
+                // Longer than a statement: a migration may build an index on a long log.
                 _ = try PostgresSession.blocking(
-                    deadline: PostgresSession.statementDeadline, failsWhen: session.closed,
+                    deadline: .seconds(120), failsWhen: session.closed,
                     onDeadline: { _ = connection.close() as EventLoopFuture<Void> }
                 ) { try await PostgresSchema.migrate(connection, logger: logger) }
                 let heads = ChainHeads(events: try Self.lastEvent(session), audit: try PostgresAudit.last(session))
@@ -120,9 +123,8 @@ public final class PostgresLog: @unchecked Sendable {
     /// the primary now (after a failover, the promoted standby). Under `batch`.
     private func connect() throws -> PostgresSession {
         if let writer, !writer.isClosed { return writer }
-        // Each host's attempt is bounded: a wait, not a hang, to the watchdog.
-        writerActivity.began()
-        defer { writerActivity.ended() }
+        // Finding the primary is bounded (each host at twice the connect timeout), and so is
+        // preparing the session: a wait, not a hang, to the watchdog (StatementActivity).
         let (session, endpoint, durability) = try PostgresSession.open(connector, logger: logger, activity: writerActivity)
         if durability.isReplicated {
             logger.notice("connected to the PostgreSQL primary \(endpoint): \(durability)")
@@ -234,7 +236,11 @@ public final class PostgresLog: @unchecked Sendable {
                             )
                             if withSavepoints { try session.execute("RELEASE SAVEPOINT event") }
                         } catch {
-                            guard withSavepoints else { throw RetryWithSavepoints() }
+                            // Refused (by the policy or the server): run again with savepoints.
+                            // The session lost: the batch fails, as it would have.
+                            guard withSavepoints else {
+                                throw error is HotlineError || Self.isRefusal(error) ? RetryWithSavepoints() : error
+                            }
                             // This event alone is undone, whatever failed (a refusal, a statement the
                             // server refused, a value that could not be sealed or read); the others go
                             // on. Only a failure to undo it fails the batch.
@@ -268,6 +274,10 @@ public final class PostgresLog: @unchecked Sendable {
                     committing = true
                     try session.execute("COMMIT")
                     publish(events: head, audit: auditHead.head)
+                } catch let retry as RetryWithSavepoints {
+                    // Only from a clean slate: a ROLLBACK that fails fails the batch.
+                    try session.execute("ROLLBACK")
+                    throw retry
                 } catch {
                     if !committing { try? session.execute("ROLLBACK") }
                     throw error

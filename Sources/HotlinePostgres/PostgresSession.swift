@@ -58,6 +58,8 @@ package final class PostgresSession: Sendable {
         // must not hold the caller (the writer, under its lock) for as long as TCP retries.
         let signal = CloseSignal(connection.closeFuture)
         let close: @Sendable () -> Void = { _ = connection.close() as EventLoopFuture<Void> }
+        activity?.began()
+        defer { activity?.ended() }
         do {
             let durability = try blocking(deadline: statementDeadline, failsWhen: signal, onDeadline: close) {
                 try await PostgresDurability.prepare(connection, logger: logger)
@@ -230,18 +232,22 @@ package struct DeadlinePassed: Error, CustomStringConvertible {
 /// standbys, a lock another room's COMMIT holds), not a hang.
 package final class StatementActivity: Sendable {
     private let state = Mutex<(depth: Int, moved: ContinuousClock.Instant)>((0, .now))
+    /// How long one step may take: a statement (its deadline and the grace after it), or
+    /// finding the primary among the hosts (each bounded at twice the connect timeout).
+    let bound: Duration
 
-    package init() {}
+    package init(connectBound: Duration = .zero) {
+        bound = max(PostgresSession.statementDeadline + .seconds(5), connectBound) + .seconds(5)
+    }
 
     /// Work begins (nests).
     func began() { state.withLock { $0 = ($0.depth + 1, .now) } }
     /// Work ends.
     func ended() { state.withLock { $0 = (max(0, $0.depth - 1), .now) } }
 
-    /// Whether work is under way and moved within a statement's deadline (with a margin for
-    /// ending the session at the deadline).
+    /// Whether work is under way and moved within the longest a step may take.
     package var isWaitingWithinDeadline: Bool {
-        state.withLock { $0.depth > 0 && ContinuousClock.now - $0.moved < PostgresSession.statementDeadline + .seconds(5) }
+        state.withLock { $0.depth > 0 && ContinuousClock.now - $0.moved < bound }
     }
 }
 

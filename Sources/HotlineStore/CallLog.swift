@@ -99,9 +99,10 @@ public protocol CallLog: AnyObject, Sendable {
     func unclaimDeliveries(_ ids: [Int64], dueAt: Timestamp) throws
     /// Gives that work up, at a stop, for another daemon to take at once. Blocking.
     func resignSharedWork()
-    /// Calls `deliver` with each alert another daemon on the log commits (raised, or gone up
-    /// a level), until the calling task is cancelled.
-    func alertsFromOtherDaemons(_ deliver: @escaping @Sendable (Alert) -> Void) async
+    /// Calls `deliver` with the alerts committed on the log (raised, or gone up a level) by
+    /// the other daemons on it, and by this one (those it pushed already come again: the
+    /// caller skips them), until the calling task is cancelled. SQLite: returns at once.
+    func followAlerts(_ deliver: @escaping @Sendable (Alert) -> Void) async
 }
 
 extension CallStore: CallLog {
@@ -123,7 +124,7 @@ extension CallStore: CallLog {
     }
     public func unclaimDeliveries(_ ids: [Int64], dueAt: Timestamp) throws {}
     public func resignSharedWork() {}
-    public func alertsFromOtherDaemons(_ deliver: @escaping @Sendable (Alert) -> Void) async {}
+    public func followAlerts(_ deliver: @escaping @Sendable (Alert) -> Void) async {}
 }
 
 extension CallLog {

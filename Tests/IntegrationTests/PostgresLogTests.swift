@@ -383,13 +383,14 @@ struct PostgresLogTests {
         ]
         defer { for listener in listeners { listener.cancel() } }
         let deadline = Date().addingTimeInterval(10)
-        while try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'") != "2",
+        while try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hotlined alerts'")
+            != "2",
             Date() < deadline
         {
             usleep(50_000)
         }
         try #require(
-            try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'") == "2",
+            try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hotlined alerts'") == "2",
             "the two rooms did not start listening")
         // Raised in the north: heard in the south, as committed; not echoed back north.
         let raised = north.commit(
@@ -404,6 +405,23 @@ struct PostgresLogTests {
         usleep(300_000)
         #expect(heardInSouth.alerts.withLock { $0.count } == 1)
         #expect(heardInNorth.alerts.withLock { $0.count } == 1)
+
+        // Both listening sessions lost (as in a failover): an alert the north raises before
+        // they listen again is caught up once the south does.
+        _ = try cluster.sql(
+            cluster.primaryPort, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hotlined alerts'")
+        let gone = Date().addingTimeInterval(10)
+        while try cluster.sql(cluster.primaryPort, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hotlined alerts'")
+            != "0",
+            Date() < gone
+        {
+            usleep(20_000)
+        }
+        let inTheGap = north.commit(
+            Self.submissions(Self.events([Req.start(dialled: "112")])), policy: Self.policy, alerting: AlertSettings(), now: Self.now
+        ).alerts
+        #expect(inTheGap.count == 1)
+        #expect(heardInSouth.wait(for: 2, seconds: 15).map(\.id).contains(inTheGap[0].id))
     }
 
     static func room(_ cluster: PostgresCluster, _ ports: [Int]) throws -> PostgresLeadership {

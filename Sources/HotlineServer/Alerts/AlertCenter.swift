@@ -48,9 +48,10 @@ public final class AlertCenter: Service, Sendable {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 // Alerts raised or escalated through another daemon on the log (another
-                // room's, on PostgreSQL) reach this one's consoles too.
+                // room's, on PostgreSQL) reach this one's consoles too; the hub skips those
+                // it pushed already.
                 let (store, hub) = (self.store, self.hub)
-                group.addTask { await store.alertsFromOtherDaemons { hub.publish([$0]) } }
+                group.addTask { await store.followAlerts { hub.publishFromLog([$0]) } }
                 await self.escalateAndDeliver()
                 group.cancelAll()
             }

@@ -35,12 +35,45 @@ public final class AlertHub: Sendable {
         }
     }
 
-    /// Pushes `alerts` to every subscriber; returns at once.
-    public func publish(_ alerts: [Alert]) {
-        guard !alerts.isEmpty else { return }
-        for subscriber in subscribers.withLock({ Array($0.values) }) {
-            subscriber.push(alerts)
+    /// The alerts (at their levels) pushed lately: an alert can reach the hub twice when
+    /// several daemons share the log (committed here, then heard of from the database), and
+    /// is pushed once. Bounded: the oldest are forgotten first.
+    private let pushed = Mutex(RecentlyPushed())
+
+    struct RecentlyPushed {
+        static let capacity = 8192
+        private var keys: Set<String> = []
+        private var order: [String] = []
+        private var next = 0
+
+        /// Whether `key` is new, remembering it if so.
+        mutating func insert(_ key: String) -> Bool {
+            guard keys.insert(key).inserted else { return false }
+            if order.count < Self.capacity {
+                order.append(key)
+            } else {
+                keys.remove(order[next])
+                order[next] = key
+                next = (next + 1) % Self.capacity
+            }
+            return true
         }
+    }
+
+    /// Pushes `alerts` to every subscriber, but those already pushed at the same level;
+    /// returns at once.
+    public func publish(_ alerts: [Alert]) {
+        let fresh = pushed.withLock { recent in alerts.filter { recent.insert("\($0.id)/\($0.level)") } }
+        guard !fresh.isEmpty else { return }
+        for subscriber in subscribers.withLock({ Array($0.values) }) {
+            subscriber.push(fresh)
+        }
+    }
+
+    /// Publishes alerts heard of from the log (another daemon's, or this one's own whose
+    /// commit this one could not confirm), in order with backlog pages as escalations are.
+    public func publishFromLog(_ alerts: [Alert]) {
+        escalationOrder.withLock { _ in publish(alerts) }
     }
 
     /// Runs `escalate` (which commits re-escalations) and publishes what it raised, as one
