@@ -97,7 +97,7 @@ public struct PostgresConnector: Sendable {
         let (configuration, group, logger) = (configuration(for: endpoint, name: name), eventLoopGroup, logger)
         let bound = Duration.milliseconds(Int64(settings.connectTimeoutSeconds * 2000))
         return await withCheckedContinuation { (answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>) in
-            let once = Once(answer)
+            let once = FirstAnswer(answer)
             Task(executorPreference: PostgresExecutor.shared) {
                 do {
                     let connection = try await PostgresConnection.connect(
@@ -125,18 +125,23 @@ public struct PostgresConnector: Sendable {
     }
 
     /// The first of two racing answers; the other is dropped.
-    private final class Once: Sendable {
-        private let answered = Atomic<Bool>(false)
-        private let answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>
-        init(_ answer: CheckedContinuation<Result<PostgresConnection, PostgresSetupError>, Never>) { self.answer = answer }
+}
 
-        /// Answers with `result` unless answered already; whether it did.
-        func give(_ result: Result<PostgresConnection, PostgresSetupError>) -> Bool {
-            guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
-            answer.resume(returning: result)
-            return true
-        }
+/// The first of several racing answers to a continuation; the later ones are dropped.
+final class FirstAnswer<T: Sendable>: Sendable {
+    private let answered = Atomic<Bool>(false)
+    private let answer: CheckedContinuation<T, Never>
+    init(_ answer: CheckedContinuation<T, Never>) { self.answer = answer }
+
+    /// Answers with `value` unless answered already; whether it did.
+    @discardableResult
+    func give(_ value: T) -> Bool {
+        guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        answer.resume(returning: value)
+        return true
     }
+
+    var isAnswered: Bool { answered.load(ordering: .acquiring) }
 }
 
 /// No configured host is a primary that accepts hotlined now.

@@ -33,49 +33,112 @@ extension PostgresLog {
     /// (notifications are not kept, nor replicated). An alert escalated in that gap is not
     /// caught up: a console's backlog at subscription has it at its level.
     public func alertsFromOtherRooms(
-        retry: Duration = .seconds(1), includingOwn: Bool = false, _ deliver: @escaping @Sendable (Alert) -> Void
+        retry: Duration = .seconds(1), probeEvery: Duration = .seconds(5), includingOwn: Bool = false,
+        _ deliver: @escaping @Sendable (Alert) -> Void
     ) async {
         let (connector, logger, origin) = (connector, logger, origin)
         // The highest alert `seq` heard of: raised before it, delivered or not wanted.
-        var heard: Int64? = nil
+        let heard = HeardSeq()
         while !Task.isCancelled {
+            let connection: PostgresConnection
             do {
-                let (connection, endpoint) = try await connector.connectToPrimary(name: Self.listenerName)
-                defer { Task { try? await connection.close() } }
-                logger.info("listening for other rooms' alerts on \(endpoint)")
-                try await connection.listen(on: Self.alertChannel) { notifications in
-                    // Listening now: what was committed before is in the table.
-                    let since = heard
-                    var latest: Int64 = 0
-                    for try await row in try await connection.query(
-                        "SELECT * FROM alerts WHERE seq > \(since ?? Int64.max) ORDER BY seq", logger: logger)
-                    {
-                        let alert = try Self.alert(row.makeRandomAccess())
-                        latest = max(latest, alert.seq)
-                        deliver(alert)
-                    }
-                    if since == nil {
-                        for try await row in try await connection.query("SELECT COALESCE(MAX(seq), 0) FROM alerts", logger: logger) {
-                            latest = try row.decode(Int64.self)
-                        }
-                    }
-                    heard = max(heard ?? 0, latest)
-                    for try await notification in notifications {
-                        let parts = notification.payload.split(separator: " ", maxSplits: 1).map(String.init)
-                        guard parts.count == 2, includingOwn || parts[0] != origin else { continue }
-                        let rows = try await connection.query("SELECT * FROM alerts WHERE alert_id = \(parts[1])", logger: logger)
-                        for try await row in rows {
-                            let alert = try Self.alert(row.makeRandomAccess())
-                            heard = max(heard ?? 0, alert.seq)
-                            deliver(alert)
-                        }
-                    }
-                }
+                (connection, _) = try await connector.connectToPrimary(name: Self.listenerName)
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("listening for other rooms' alerts failed (\(PostgresFailure.describe(error))); again in \(retry)")
+                logger.warning("listening for other rooms' alerts: \(PostgresFailure.describe(error)); again in \(retry)")
+                try? await Task.sleep(for: retry)
+                continue
             }
+            // The listening runs in a task of its own, and this waits for whichever comes
+            // first: its end, the connection no longer answering a probe (a machine gone
+            // without a reset: nothing would ever end the listening), or cancellation. A
+            // listening task left stuck ends when its connection is closed, or never.
+            let why: String = await withCheckedContinuation { answer in
+                let first = FirstAnswer(answer)
+                let listening = Task(executorPreference: PostgresExecutor.shared) {
+                    do {
+                        try await Self.listen(connection, includingOwn: includingOwn, origin: origin, heard: heard, logger: logger, deliver)
+                        first.give("the listening ended")
+                    } catch {
+                        first.give(PostgresFailure.describe(error))
+                    }
+                }
+                Task(executorPreference: PostgresExecutor.shared) {
+                    await withTaskCancellationHandler {
+                        while !first.isAnswered {
+                            try? await Task.sleep(for: probeEvery)
+                            guard !first.isAnswered, !Task.isCancelled else { break }
+                            if await !Self.answers(connection, within: probeEvery * 2, logger: logger) {
+                                first.give("the server stopped answering (no reply within \(probeEvery * 2))")
+                            }
+                        }
+                        listening.cancel()
+                    } onCancel: {
+                        first.give("stopped")
+                    }
+                }
+                if Task.isCancelled { first.give("stopped") }
+            }
+            _ = connection.close() as EventLoopFuture<Void>
+            if Task.isCancelled { return }
+            logger.warning("listening for other rooms' alerts ended (\(why)); again in \(retry)")
             try? await Task.sleep(for: retry)
+        }
+    }
+
+    /// Listens on `connection`: first the alerts raised since `heard` (on a reconnection),
+    /// then each notification, until the connection ends.
+    private static func listen(
+        _ connection: PostgresConnection, includingOwn: Bool, origin: String, heard: HeardSeq, logger: Logger,
+        _ deliver: @escaping @Sendable (Alert) -> Void
+    ) async throws {
+        try await connection.listen(on: alertChannel) { notifications in
+            // Listening now: what was committed before is in the table.
+            let since = heard.seq.withLock { $0 }
+            var latest: Int64 = 0
+            for try await row in try await connection.query(
+                "SELECT * FROM alerts WHERE seq > \(since ?? Int64.max) ORDER BY seq", logger: logger)
+            {
+                let alert = try Self.alert(row.makeRandomAccess())
+                latest = max(latest, alert.seq)
+                deliver(alert)
+            }
+            if since == nil {
+                for try await row in try await connection.query("SELECT COALESCE(MAX(seq), 0) FROM alerts", logger: logger) {
+                    latest = try row.decode(Int64.self)
+                }
+            }
+            heard.seq.withLock { $0 = max($0 ?? 0, latest) }
+            logger.info("listening for other rooms' alerts")
+            for try await notification in notifications {
+                let parts = notification.payload.split(separator: " ", maxSplits: 1).map(String.init)
+                guard parts.count == 2, includingOwn || parts[0] != origin else { continue }
+                let rows = try await connection.query("SELECT * FROM alerts WHERE alert_id = \(parts[1])", logger: logger)
+                for try await row in rows {
+                    let alert = try Self.alert(row.makeRandomAccess())
+                    heard.seq.withLock { $0 = max($0 ?? 0, alert.seq) }
+                    deliver(alert)
+                }
+            }
+        }
+    }
+
+    /// The highest alert `seq` a listener has heard of, across its reconnections.
+    final class HeardSeq: Sendable {
+        let seq = Mutex<Int64?>(nil)
+    }
+
+    /// Whether `connection` answers a trivial statement within `bound`.
+    private static func answers(_ connection: PostgresConnection, within bound: Duration, logger: Logger) async -> Bool {
+        await withCheckedContinuation { answer in
+            let first = FirstAnswer(answer)
+            Task(executorPreference: PostgresExecutor.shared) {
+                first.give((try? await connection.query("SELECT 1", logger: logger).collect()) != nil)
+            }
+            Task(executorPreference: PostgresExecutor.shared) {
+                try? await Task.sleep(for: bound)
+                first.give(false)
+            }
         }
     }
 }

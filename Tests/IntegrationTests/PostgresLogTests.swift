@@ -424,6 +424,36 @@ struct PostgresLogTests {
         #expect(heardInSouth.wait(for: 2, seconds: 15).map(\.id).contains(inTheGap[0].id))
     }
 
+    /// A listening session whose server stops answering without closing it (a machine gone
+    /// without a reset; here its server process stopped with SIGSTOP): the probe notices,
+    /// the room listens again on a new session and catches up on what it missed.
+    @Test func aListenerWhoseServerFallsSilentListensAgain() async throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let (north, west) = (try Self.log(cluster), try Self.log(cluster))
+        defer {
+            north.close()
+            west.close()
+        }
+        let heard = Heard()
+        let listener = Task(executorPreference: PostgresExecutor.shared) {
+            await west.alertsFromOtherRooms(retry: .milliseconds(200), probeEvery: .seconds(1)) { alert in
+                heard.alerts.withLock { $0.append(alert) }
+            }
+        }
+        defer { listener.cancel() }
+        let listening = "SELECT pid FROM pg_stat_activity WHERE application_name = 'hotlined alerts' AND state = 'idle'"
+        let deadline = Date().addingTimeInterval(10)
+        while try cluster.sql(cluster.primaryPort, listening).isEmpty, Date() < deadline { usleep(50_000) }
+        let pid = try #require(Int32(try cluster.sql(cluster.primaryPort, listening)))
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let raised = north.commit(
+            Self.submissions(Self.events([Req.start(dialled: "999")])), policy: Self.policy, alerting: AlertSettings(), now: Self.now
+        ).alerts
+        #expect(raised.count == 1)
+        #expect(heard.wait(for: 1, seconds: 15).map(\.id) == raised.map(\.id))
+    }
+
     static func room(_ cluster: PostgresCluster, _ ports: [Int]) throws -> PostgresLeadership {
         PostgresLeadership(
             connector: try PostgresConnector(
