@@ -127,21 +127,42 @@ public struct PostgresConnector: Sendable {
     /// The first of two racing answers; the other is dropped.
 }
 
-/// The first of several racing answers to a continuation; the later ones are dropped.
+/// The first of several racing answers to a continuation; the later ones are dropped. An
+/// answer given before the continuation is attached (a cancellation handler that ran
+/// first) is kept and resumes it once attached.
 final class FirstAnswer<T: Sendable>: Sendable {
-    private let answered = Atomic<Bool>(false)
-    private let answer: CheckedContinuation<T, Never>
-    init(_ answer: CheckedContinuation<T, Never>) { self.answer = answer }
+    private let state = Mutex<(answer: CheckedContinuation<T, Never>?, given: T?)>((nil, nil))
+
+    init() {}
+
+    convenience init(_ answer: CheckedContinuation<T, Never>) {
+        self.init()
+        attach(answer)
+    }
+
+    /// The continuation to resume; at once if the answer came already.
+    func attach(_ answer: CheckedContinuation<T, Never>) {
+        let given = state.withLock { s -> T? in
+            if s.given == nil { s.answer = answer }
+            return s.given
+        }
+        if let given { answer.resume(returning: given) }
+    }
 
     /// Answers with `value` unless answered already; whether it did.
     @discardableResult
     func give(_ value: T) -> Bool {
-        guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return false }
-        answer.resume(returning: value)
-        return true
+        let (first, answer) = state.withLock { s -> (Bool, CheckedContinuation<T, Never>?) in
+            guard s.given == nil else { return (false, nil) }
+            s.given = value
+            defer { s.answer = nil }
+            return (true, s.answer)
+        }
+        answer?.resume(returning: value)
+        return first
     }
 
-    var isAnswered: Bool { answered.load(ordering: .acquiring) }
+    var isAnswered: Bool { state.withLock { $0.given != nil } }
 }
 
 /// No configured host is a primary that accepts hotlined now.

@@ -39,6 +39,12 @@ extension PostgresLog {
         let (connector, logger, origin) = (connector, logger, origin)
         // The highest alert `seq` heard of: raised before it, delivered or not wanted.
         let heard = HeardSeq()
+        // Handed over in order on a queue of its own (serial, so overcommitting: a thread
+        // of its own when it blocks): `deliver` may wait (the hub orders pushes with backlog
+        // pages and escalations), and the listening task runs on the threads every
+        // PostgreSQL statement needs.
+        let handOver = DispatchQueue(label: "hotlined.alerts-heard")
+        let deliver: @Sendable (Alert) -> Void = { alert in handOver.async { deliver(alert) } }
         while !Task.isCancelled {
             let connection: PostgresConnection
             do {
@@ -51,34 +57,34 @@ extension PostgresLog {
             }
             // The listening runs in a task of its own, and this waits for whichever comes
             // first: its end, the connection no longer answering a probe (a machine gone
-            // without a reset: nothing would ever end the listening), or cancellation. A
-            // listening task left stuck ends when its connection is closed, or never.
-            let why: String = await withCheckedContinuation { answer in
-                let first = FirstAnswer(answer)
-                let listening = Task(executorPreference: PostgresExecutor.shared) {
-                    do {
-                        try await Self.listen(connection, includingOwn: includingOwn, origin: origin, heard: heard, logger: logger, deliver)
-                        first.give("the listening ended")
-                    } catch {
-                        first.give(PostgresFailure.describe(error))
-                    }
+            // without a reset: nothing would ever end the listening), or cancellation (the
+            // daemon stopping). A listening task left stuck ends when its connection is
+            // closed, or never.
+            let first = FirstAnswer<String>()
+            let listening = Task(executorPreference: PostgresExecutor.shared) {
+                do {
+                    try await Self.listen(connection, includingOwn: includingOwn, origin: origin, heard: heard, logger: logger, deliver)
+                    first.give("the listening ended")
+                } catch {
+                    first.give(PostgresFailure.describe(error))
                 }
-                Task(executorPreference: PostgresExecutor.shared) {
-                    await withTaskCancellationHandler {
-                        while !first.isAnswered {
-                            try? await Task.sleep(for: probeEvery)
-                            guard !first.isAnswered, !Task.isCancelled else { break }
-                            if await !Self.answers(connection, within: probeEvery * 2, logger: logger) {
-                                first.give("the server stopped answering (no reply within \(probeEvery * 2))")
-                            }
-                        }
-                        listening.cancel()
-                    } onCancel: {
-                        first.give("stopped")
-                    }
-                }
-                if Task.isCancelled { first.give("stopped") }
             }
+            let probing = Task(executorPreference: PostgresExecutor.shared) {
+                while !first.isAnswered, !Task.isCancelled {
+                    try? await Task.sleep(for: probeEvery)
+                    guard !first.isAnswered, !Task.isCancelled else { break }
+                    if await !Self.answers(connection, within: probeEvery * 2, logger: logger) {
+                        first.give("the server stopped answering (no reply within \(probeEvery * 2))")
+                    }
+                }
+            }
+            let why = await withTaskCancellationHandler {
+                await withCheckedContinuation { first.attach($0) }
+            } onCancel: {
+                first.give("stopped")
+            }
+            listening.cancel()
+            probing.cancel()
             _ = connection.close() as EventLoopFuture<Void>
             if Task.isCancelled { return }
             logger.warning("listening for other rooms' alerts ended (\(why)); again in \(retry)")
@@ -94,21 +100,26 @@ extension PostgresLog {
     ) async throws {
         try await connection.listen(on: alertChannel) { notifications in
             // Listening now: what was committed before is in the table.
-            let since = heard.seq.withLock { $0 }
-            var latest: Int64 = 0
-            for try await row in try await connection.query(
-                "SELECT * FROM alerts WHERE seq > \(since ?? Int64.max) ORDER BY seq", logger: logger)
-            {
-                let alert = try Self.alert(row.makeRandomAccess())
-                latest = max(latest, alert.seq)
-                deliver(alert)
-            }
-            if since == nil {
+            // On a reconnection: the alerts raised since the last heard of (with a margin: a
+            // promoted standby may number again what an old primary committed alone), and
+            // those escalated and not acknowledged (an escalation changes no seq). Those
+            // pushed already are skipped by the caller. At the first session, nothing: a
+            // console's backlog at subscription has it all.
+            if let since = heard.seq.withLock({ $0 }) {
+                for try await row in try await connection.query(
+                    "SELECT * FROM alerts WHERE seq > \(since - Self.catchUpMargin) OR (acked_at IS NULL AND level > 1) ORDER BY seq",
+                    logger: logger)
+                {
+                    let alert = try Self.alert(row.makeRandomAccess())
+                    heard.seq.withLock { $0 = max($0 ?? 0, alert.seq) }
+                    deliver(alert)
+                }
+            } else {
                 for try await row in try await connection.query("SELECT COALESCE(MAX(seq), 0) FROM alerts", logger: logger) {
-                    latest = try row.decode(Int64.self)
+                    let latest = try row.decode(Int64.self)
+                    heard.seq.withLock { $0 = max($0 ?? 0, latest) }
                 }
             }
-            heard.seq.withLock { $0 = max($0 ?? 0, latest) }
             logger.info("listening for other rooms' alerts")
             for try await notification in notifications {
                 let parts = notification.payload.split(separator: " ", maxSplits: 1).map(String.init)
@@ -123,6 +134,9 @@ extension PostgresLog {
         }
     }
 
+    /// How far before the last alert heard of a catch-up reads again (repeats are skipped).
+    static let catchUpMargin: Int64 = 1000
+
     /// The highest alert `seq` a listener has heard of, across its reconnections.
     final class HeardSeq: Sendable {
         let seq = Mutex<Int64?>(nil)
@@ -130,16 +144,16 @@ extension PostgresLog {
 
     /// Whether `connection` answers a trivial statement within `bound`.
     private static func answers(_ connection: PostgresConnection, within bound: Duration, logger: Logger) async -> Bool {
-        await withCheckedContinuation { answer in
-            let first = FirstAnswer(answer)
-            Task(executorPreference: PostgresExecutor.shared) {
-                first.give((try? await connection.query("SELECT 1", logger: logger).collect()) != nil)
-            }
-            Task(executorPreference: PostgresExecutor.shared) {
-                try? await Task.sleep(for: bound)
-                first.give(false)
-            }
+        let first = FirstAnswer<Bool>()
+        let timer = Task(executorPreference: PostgresExecutor.shared) {
+            try? await Task.sleep(for: bound)
+            first.give(false)
         }
+        Task(executorPreference: PostgresExecutor.shared) {
+            first.give((try? await connection.query("SELECT 1", logger: logger).collect()) != nil)
+            timer.cancel()
+        }
+        return await withCheckedContinuation { first.attach($0) }
     }
 }
 

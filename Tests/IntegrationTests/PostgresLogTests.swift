@@ -452,6 +452,13 @@ struct PostgresLogTests {
         ).alerts
         #expect(raised.count == 1)
         #expect(heard.wait(for: 1, seconds: 15).map(\.id) == raised.map(\.id))
+        // And it stops when told to (a daemon stopping waits for it), however it listens.
+        let stopped = Heard()
+        listener.cancel()
+        Task {
+            await listener.value; stopped.alerts.withLock { $0 = raised }
+        }
+        #expect(!stopped.wait(for: 1, seconds: 5).isEmpty, "the listener did not stop within 5 s of being cancelled")
     }
 
     static func room(_ cluster: PostgresCluster, _ ports: [Int]) throws -> PostgresLeadership {
