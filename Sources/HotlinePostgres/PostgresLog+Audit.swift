@@ -40,15 +40,36 @@ extension PostgresLog {
     public func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage {
         let page = try listCalls(CallsQuery(from: from, to: to, limit: limit, afterSeq: afterSeq), ownerUID: nil)
         guard let first = page.calls.first, let last = page.calls.last else { return ExportPage(calls: [], nextAfterSeq: nil) }
-        let alerts = try reading { session in
+        let ids = page.calls.map(\.id)
+        let (alerts, extras) = try reading { session in
             // The page's calls are consecutive in first_seq: one range finds their alerts.
-            try session.rows(
+            let alerts = try session.rows(
                 """
                 SELECT a.* FROM alerts a JOIN calls c ON c.call_id = a.call_id
                 WHERE c.first_seq BETWEEN \(first.firstSeq) AND \(last.firstSeq) ORDER BY a.raised_at, a.seq
                 """
             ).map { try Self.alert($0.makeRandomAccess()) }
+            var grades: [String: [String]] = [:]
+            for row in try session.rows(
+                """
+                SELECT call_id, (ack::jsonb) ->> 'grade' AS grade FROM events
+                WHERE call_id = ANY(\(ids)) AND purged_by IS NULL ORDER BY seq
+                """)
+            {
+                let r = row.makeRandomAccess()
+                if let g = try r["grade"].decode(String?.self) { grades[try r["call_id"].decode(String.self), default: []].append(g) }
+            }
+            let held = Set(
+                try session.rows("SELECT call_id FROM holds WHERE call_id = ANY(\(ids))").map {
+                    try $0.makeRandomAccess()["call_id"].decode(String.self)
+                })
+            var extras: [String: (initial: String?, changes: Int, held: Bool)] = [:]
+            for id in ids {
+                let g = ClassificationHistory.grades(grades[id] ?? [])
+                extras[id] = (g.initial, g.changes, held.contains(id))
+            }
+            return (alerts, extras)
         }
-        return ExportPage(page: page, alerts: alerts)
+        return ExportPage(page: page, alerts: alerts, extras: extras)
     }
 }

@@ -38,7 +38,31 @@ extension PostgresLog {
             }
             let recordedAt = try session.row("SELECT recorded_at FROM events WHERE seq = \(state.firstSeq)")
                 .map { Timestamp(microseconds: try $0["recorded_at"].decode(Int64.self)) }
-            return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt)
+            var history = ClassificationHistory()
+            for row in try session.rows(
+                "SELECT seq, op, body, ack, secret, recorded_at, peer_uid FROM events WHERE call_id = \(id) AND purged_by IS NULL ORDER BY seq"
+            ) {
+                let r = row.makeRandomAccess()
+                let seq = try r["seq"].decode(Int64.self)
+                guard let body = try? JSONParser.parse(Array(try r["body"].decode(String.self).utf8)),
+                    let ack = try? JSONParser.parse(Array(try r["ack"].decode(String.self).utf8))
+                else { continue }
+                let secret = try r["secret"].decode(Data?.self)
+                history.add(
+                    .init(
+                        seq: seq, op: try r["op"].decode(String.self), body: body, ack: ack,
+                        recordedAt: Timestamp(microseconds: try r["recorded_at"].decode(Int64.self)),
+                        uid: UInt32(truncatingIfNeeded: try r["peer_uid"].decode(Int64.self)))
+                ) {
+                    secret.flatMap { try? self.keys.openJSON($0, context: "\(id)/event/\(seq)")["reason"]?.stringValue }
+                }
+            }
+            let hold = try session.row("SELECT * FROM holds WHERE call_id = \(id)").map {
+                try self.hold($0, route: state.route, receivedAt: state.receivedAt)
+            }
+            return CallDetail(
+                state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt, history: history.changes,
+                hold: hold)
         }
     }
 

@@ -33,6 +33,7 @@ extension PostgresLog {
                 SELECT c.call_id, c.route, c.marking, c.ended_at,
                        (SELECT MAX(recorded_at) FROM events e WHERE e.call_id = c.call_id AND e.op = 'call.end') AS recorded_end
                 FROM calls c WHERE c.ended_at IS NOT NULL AND c.ended_at <= \(horizon.microseconds)
+                  AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.call_id = c.call_id)
                 """)
         }
         let keys = keys
@@ -50,7 +51,9 @@ extension PostgresLog {
                     """
                     SELECT c.call_id, c.route, c.marking, c.ended_at,
                            (SELECT MAX(recorded_at) FROM events e WHERE e.call_id = c.call_id AND e.op = 'call.end') AS recorded_end
-                    FROM calls c WHERE c.ended_at IS NOT NULL AND c.call_id = ANY(\(chunk)) ORDER BY c.call_id FOR UPDATE
+                    FROM calls c WHERE c.ended_at IS NOT NULL AND c.call_id = ANY(\(chunk))
+                      AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.call_id = c.call_id)
+                    ORDER BY c.call_id FOR UPDATE
                     """)
                 guard !ids.isEmpty else { return (0, nil) }
                 var tombstones = Chain.Tombstones()

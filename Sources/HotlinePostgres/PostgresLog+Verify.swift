@@ -234,4 +234,11 @@ struct PostgresVerifySource: VerifySource {
             try $0.makeRandomAccess()["call_id"].decode(String.self)
         }
     }
+
+    func forEachHold(_ body: (String, Int64) throws -> Void) throws {
+        for row in try session.rows("SELECT call_id, audit_seq FROM holds ORDER BY call_id") {
+            let r = row.makeRandomAccess()
+            try body(try r["call_id"].decode(String.self), try r["audit_seq"].decode(Int64.self))
+        }
+    }
 }

@@ -148,6 +148,22 @@ public enum PostgresSchema {
                 "CREATE TABLE hotline_leader (id smallint PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)",
                 "INSERT INTO hotline_leader VALUES (1, '', 0, '-infinity')",
             ]),
+        // Issue 16: legal holds, and the index the handover lists use (SQLite's v8).
+        Migration(
+            name: "pg5-holds-and-handover",
+            statements: [
+                """
+                CREATE TABLE holds (
+                    call_id text PRIMARY KEY,
+                    held_at bigint NOT NULL,
+                    held_by bigint NOT NULL,
+                    role text,
+                    reason bytea,
+                    audit_seq bigint NOT NULL
+                )
+                """,
+                "CREATE INDEX calls_by_ended ON calls (ended_at) WHERE ended_at IS NOT NULL",
+            ]),
     ]
 
     /// The advisory lock every migration runs under, so that two daemons starting at once

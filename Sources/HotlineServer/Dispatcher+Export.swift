@@ -10,6 +10,7 @@ extension Dispatcher {
             return loop.makeFailedFuture(missing)
         }
         let settings = configuration.shifts
+        let routes = (configuration.routes + [configuration.unrouted]).map(RouteReporting.init)
         let now = clock()
         return audited(peer, "export", subject: ["filter": Self.exportFilter(query)], reason: reason, on: loop) {
             store throws(HotlineError) in
@@ -17,7 +18,15 @@ extension Dispatcher {
             let page = try Self.storage(store) {
                 try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
             }
-            let answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
+            var answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
+            // What the whole export needs once, beside its calls: on the first page.
+            if query.afterSeq == nil {
+                answer.routes = routes
+                let asOf = min(window.to, now)
+                answer.handover = try Self.storage(store) {
+                    try store.handover(from: window.from, to: window.to, asOf: asOf, limit: Self.handoverListLimit)
+                }
+            }
             return (
                 answer.json,
                 ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
@@ -25,11 +34,15 @@ extension Dispatcher {
         }
     }
 
+    /// How many calls each handover list carries (the counts are exact).
+    static let handoverListLimit = 500
+
     /// The export's request as its audit entry records it.
     static func exportFilter(_ query: ExportQuery) -> JSONValue {
         var m: [String: JSONValue] = ["limit": .int(Int64(query.limit))]
         switch query.window {
         case .shift(let spec): m["shift"] = .string(spec)
+        case .month(let month): m["month"] = .string(month)
         case .range(let from, let to):
             m["from"] = .string(from.rfc3339)
             m["to"] = .string(to.rfc3339)
@@ -43,6 +56,15 @@ extension Dispatcher {
         switch query.window {
         case .range(let from, let to):
             return ShiftWindow(name: nil, date: nil, from: from, to: to, timezone: settings.timezone)
+        case .month(let month):
+            guard let calendar = settings.calendar else {
+                throw HotlineError(.storage, "The configured timezone \(settings.timezone) is not in the system's timezone database.")
+            }
+            do {
+                return try calendar.window(month: month)
+            } catch {
+                throw HotlineError(.invalid, "Cannot report that month: \(error.description).", field: "month")
+            }
         case .shift(let spec):
             guard let calendar = settings.calendar else {
                 throw HotlineError(.storage, "The configured timezone \(settings.timezone) is not in the system's timezone database.")

@@ -37,7 +37,9 @@ extension Dispatcher {
                 throw ReasonsRequired.missing(op: "call.get", allowedBy: allowing)
             }
             let answer = CallGetAnswer(
-                call: CallRecord(detail.state, notes: detail.notes, alerts: detail.alerts, recordedAt: detail.recordedAt),
+                call: CallRecord(
+                    detail.state, notes: detail.notes, alerts: detail.alerts, recordedAt: detail.recordedAt, history: detail.history,
+                    hold: detail.hold),
                 notesNext: detail.notesNext)
             return (answer.json, detail.notesNext.map { ["notes_next": .int($0)] } ?? [:])
         }

@@ -125,6 +125,12 @@ public final class Dispatcher: Sendable {
             return export(query, reason: reason, peer: peer, on: loop)
         case .alertAck(let alertID):
             return acknowledge(alertID, peer: peer, on: loop)
+        case .callHold(let callID, let reason):
+            return hold(callID, reason: reason, release: false, peer: peer, on: loop)
+        case .callRelease(let callID, let reason):
+            return hold(callID, reason: reason, release: true, peer: peer, on: loop)
+        case .holdsList(let reason):
+            return holdsList(reason: reason, peer: peer, on: loop)
         }
     }
 
@@ -134,8 +140,8 @@ public final class Dispatcher: Sendable {
         case .auditList(let from, let to, _): ["filter": ["from": .string(from.rfc3339), "to": .string(to.rfc3339)]]
         case .export(let query, _): ["filter": exportFilter(query)]
         case .alertAck(let alertID): ["alert_id": .string(alertID)]
-        case .callGet(let callID, _, _): ["call_ids": [.string(callID)]]
-        case .hello, .ping, .write, .callsList, .stats, .alertsSubscribe, .verify: [:]
+        case .callGet(let callID, _, _), .callHold(let callID, _), .callRelease(let callID, _): ["call_ids": [.string(callID)]]
+        case .hello, .ping, .write, .callsList, .stats, .alertsSubscribe, .verify, .holdsList: [:]
         }
     }
 

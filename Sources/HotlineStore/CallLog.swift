@@ -47,6 +47,13 @@ public protocol CallLog: AnyObject, Sendable {
     func listCalls(_ query: CallsQuery, ownerUID: UInt32?) throws -> CallPage
     func counts() throws -> LogCounts
     func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage
+    /// The calls open at `asOf` and those ended in `[from, to)` without an outcome (issue 16).
+    func handover(from: Timestamp, to: Timestamp, asOf: Timestamp, limit: Int) throws -> Handover
+    /// Legal hold: put on and released with an audit entry in the same transaction;
+    /// `notFound` for no such call, `conflict` for one already held (or not held).
+    func placeHold(callID: String, by peer: Peer, reason: String, at now: Timestamp) throws -> LegalHold
+    func releaseHold(callID: String, by peer: Peer, reason: String, at now: Timestamp) throws -> LegalHold
+    func holds() throws -> [LegalHold]
     /// Whether a read failed because the engine stopped it so that an erased identity
     /// could be removed from disk (worth asking again), not because storage failed.
     func wasStoppedForErasure(_ error: any Error) -> Bool

@@ -229,7 +229,12 @@ public final class CallStore: Sendable {
             let recordedAt = try Int64.fetchOne(
                 db, sql: "SELECT recorded_at FROM events WHERE seq = ?", arguments: [state.firstSeq]
             ).map(Timestamp.init(microseconds:))
-            return CallDetail(state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt)
+            let hold = try Row.fetchOne(db, sql: "SELECT * FROM holds WHERE call_id = ?", arguments: [id]).map {
+                self.hold($0, route: state.route, receivedAt: state.receivedAt)
+            }
+            return CallDetail(
+                state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt,
+                history: try self.history(of: id, db), hold: hold)
         }
     }
 

@@ -109,7 +109,8 @@ public enum ChainVerifier {
                 "the database has no keyed chain (no mac column in events and audit), though the key was given: either it was never opened by a hotlined with one, or it was removed to hide a rewrite; check it against anchors"
             )
         }
-        let purges = try verifyAudit(db, anchors: auditAnchors, keys: linkKeys, into: &report)
+        let (purges, holds) = try verifyAudit(db, anchors: auditAnchors, keys: linkKeys, into: &report)
+        try verifyHolds(db, audited: holds, into: &report)
         try verifyEvents(db, anchors: eventAnchors, keys: linkKeys, purges: purges, into: &report)
         try verifyIdentities(db, into: &report)
         try verifyProjection(db, keys: keys, into: &report)
@@ -199,8 +200,10 @@ public enum ChainVerifier {
     /// The audit chain; returns which calls each retention purge covered.
     private static func verifyAudit(
         _ db: some VerifySource, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
-    ) throws -> [Int64: Purge] {
+    ) throws -> (purges: [Int64: Purge], holds: [String: Int64]) {
         var purges: [Int64: Purge] = [:]
+        // The legal holds the audit log says are in force: call → the entry that put it on.
+        var holds: [String: Int64] = [:]
         var walk = Walk("audit entry", anchors: anchors, keys: keys)
         try db.forEachAudit(withMACs: keys != nil) { row in
             let content = row.content
@@ -221,11 +224,34 @@ public enum ChainVerifier {
                     calls: Set(ids.compactMap(\.stringValue)),
                     tombstones: detail["tombstones"]?.stringValue.flatMap { Data(hex: $0) })
             }
+            if content.op == AuditOp.hold || content.op == AuditOp.release,
+                let detail = try? JSONParser.parse(Array(content.detail.utf8)), detail["result"]?.stringValue == "ok",
+                let id = detail["call_ids"]?.arrayValue?.first?.stringValue
+            {
+                if content.op == AuditOp.hold { holds[id] = seq } else { holds[id] = nil }
+            }
         }
         for (at, problem) in walk.end() { report.badAudit(at, problem) }
         report.auditEntries = walk.count
         report.auditHead = walk.head
-        return purges
+        return (purges, holds)
+    }
+
+    /// The holds table must be what the audited holds and releases leave: a hold deleted
+    /// outside hotlined (so that retention would purge the call) or added without an entry
+    /// is tampering.
+    private static func verifyHolds(_ db: some VerifySource, audited: [String: Int64], into report: inout VerifyReport) throws {
+        var expected = audited
+        try db.forEachHold { callID, auditSeq in
+            if expected.removeValue(forKey: callID) != auditSeq {
+                report.badCall(
+                    callID, "call \(callID) is on legal hold in the holds table, but no audited call.hold (entry \(auditSeq)) put it there")
+            }
+        }
+        for (callID, seq) in expected.sorted(by: { $0.value < $1.value }) {
+            report.badCall(
+                callID, "call \(callID)'s legal hold (audit entry \(seq)) was removed from the holds table without an audited call.release")
+        }
     }
 
     private static func verifyEvents(
@@ -310,7 +336,6 @@ public enum ChainVerifier {
                 differs.append(key)
             }
             let end = row.endBody.flatMap { try? JSONParser.parse(Array($0.utf8)) }
-            if end?["outcome"]?.stringValue != row.outcome { differs.append("outcome") }
             let endedAt = end?["ended_at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
             if endedAt != row.endedAt { differs.append("ended_at") }
             // Who started it decides which handler may read it.
@@ -357,6 +382,8 @@ public enum ChainVerifier {
         var threat = false
         var requested = false
         var location: (seq: Int64, secret: Data?)? = nil
+        // The end's outcome, or one an update gave after (issue 16: an end may have none).
+        var outcome: String? = nil
         var unreadable = false
         try db.forEachEvent(ofCall: id) { event in
             guard !unreadable else { return }
@@ -374,7 +401,9 @@ public enum ChainVerifier {
             if let asked = asked?.boolValue {
                 requested = op == "call.start" ? asked : asked || ack["anonymous"]?.boolValue == true
             }
+            if op == "call.end", let o = body["outcome"]?.stringValue { outcome = o }
             guard op == "call.update", let set = body["set"] else { return }
+            if let o = set["outcome"]?.stringValue { outcome = o }
             if let c = set["category"]?.stringValue { category = c }
             for (flag, value) in set["flags"]?.objectValue ?? [:] {
                 if let on = value.boolValue { flags[flag] = on }
@@ -385,6 +414,7 @@ public enum ChainVerifier {
         if unreadable { return ["events"] }
         var differs: [String] = []
         if category != row.category { differs.append("category") }
+        if outcome != row.outcome { differs.append("outcome") }
         let stored = row.flags.flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
         if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
         if threat != row.threatAlertRaised { differs.append("threat_alert_raised") }

@@ -118,19 +118,34 @@ package struct EventProcessor {
         try rows.insertEvent(content, digest: digest, hash: hash, mac: mac)
         if decision.eraseEarlierIdentity { try rows.eraseIdentities(callID: state.id) }
         if let sealedIdentity { try rows.insertIdentity(seq: seq, callID: state.id, sealed: sealedIdentity) }
-        // Lowering a marking (a supervisor's decision: CallPolicy refuses anyone else) is
-        // audited as well as logged.
+        // Every change of grade or marking after the start is audited as well as logged
+        // (issue 16), its reason sealed in the entry; lowering a marking (a supervisor's
+        // decision: CallPolicy refuses anyone else) keeps its own op.
         var audited: Chain.Head? = nil
-        if let before = current?.marking, state.marking < before {
+        if let before = current, state.grade != before.grade || state.marking != before.marking {
+            var detail: [String: JSONValue] = ["call_ids": [.string(state.id)], "seq": .int(seq), "result": "ok"]
+            if state.marking != before.marking {
+                detail["from"] = .string(before.marking.rawValue)
+                detail["to"] = .string(state.marking.rawValue)
+            }
+            if state.grade != before.grade {
+                detail["grade_from"] = .string(before.grade.rawValue)
+                detail["grade_to"] = .string(state.grade.rawValue)
+            }
+            var reason: String? = nil
+            if case .update(let u) = event {
+                // Who the workstation says changed it, beside the uid the entry records.
+                detail["handler"] = .optional(u.handler)
+                detail["workstation"] = .optional(u.workstation)
+                reason = u.reason
+                if u.changes.grade == nil, u.changes.flags["threat_to_life"] == true, state.grade != before.grade {
+                    detail["cause"] = "threat-to-life"
+                }
+            }
             audited = try rows.appendAudit(
                 AuditEntry(
-                    peer: submission.peer, op: AuditOp.markingLowered, at: now,
-                    detail: [
-                        "call_ids": [.string(state.id)], "seq": .int(seq), "from": .string(before.rawValue),
-                        "to": .string(state.marking.rawValue), "result": "ok",
-                        // Who the workstation says lowered it, beside the uid the entry records.
-                        "handler": { if case .update(let u) = event { .optional(u.handler) } else { .null } }(),
-                    ]))
+                    peer: submission.peer, op: state.marking < before.marking ? AuditOp.markingLowered : AuditOp.reclassified,
+                    at: now, detail: detail.filter { $0.value != .null }, reason: reason))
         }
         for alert in raised {
             try rows.insertAlert(alert, sinks: alerting.sinks(forLevel: alert.level), now: now)

@@ -102,9 +102,16 @@ public struct CallDetail: Sendable {
     /// When the daemon received the call's `call.start` (its `received_at` is the
     /// workstation's word).
     public var recordedAt: Timestamp?
+    /// Every change of grade and marking, the start first.
+    public var history: [ClassificationChange]
+    public var hold: LegalHold?
 
-    package init(state: CallState, notes: [Note], alerts: [Alert], notesNext: Int64?, recordedAt: Timestamp?) {
+    package init(
+        state: CallState, notes: [Note], alerts: [Alert], notesNext: Int64?, recordedAt: Timestamp?,
+        history: [ClassificationChange] = [], hold: LegalHold? = nil
+    ) {
         (self.state, self.notes, self.alerts, self.notesNext, self.recordedAt) = (state, notes, alerts, notesNext, recordedAt)
+        (self.history, self.hold) = (history, hold)
     }
 }
 
@@ -241,10 +248,15 @@ extension Chain.AuditContent {
 extension ExportPage {
     /// The export's page of `page`'s calls: each call's summary (no identity, no note) with
     /// its alerts, from `alerts` (those of the page's calls, and perhaps others).
-    package init(page: CallPage, alerts: [Alert]) {
+    package init(page: CallPage, alerts: [Alert], extras: [String: (initial: String?, changes: Int, held: Bool)]) {
         let byCall = Dictionary(grouping: alerts, by: \.callID)
         self.init(
-            calls: page.calls.map { ExportRow(summary: CallSummary($0), alerts: (byCall[$0.id] ?? []).map(AlertView.init)) },
+            calls: page.calls.map {
+                let x = extras[$0.id]
+                return ExportRow(
+                    summary: CallSummary($0), alerts: (byCall[$0.id] ?? []).map(AlertView.init), initialGrade: x?.initial,
+                    gradeChanges: x?.changes ?? 0, held: x?.held ?? false)
+            },
             nextAfterSeq: page.nextAfterSeq)
     }
 }

@@ -178,6 +178,24 @@ enum Schema {
         migrator.registerMigration("v7-keyed-chain") { db in
             keyed(try KeyedChain.migrate(db, keys: keys, at: SystemClock.now()))
         }
+        // Issue 16. Legal holds: a held call is never purged; the row is the hold's current
+        // state, the audit log (call.hold / call.release entries) its history, and verify
+        // holds one to the other. calls_by_ended serves the handover's "ended in the shift
+        // without an outcome" and "open at its end" (ended after it).
+        migrator.registerMigration("v8-holds-and-handover") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE holds (
+                        call_id TEXT PRIMARY KEY,
+                        held_at INTEGER NOT NULL,
+                        held_by INTEGER NOT NULL,
+                        role TEXT,
+                        reason BLOB,
+                        audit_seq INTEGER NOT NULL
+                    );
+                    CREATE INDEX calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

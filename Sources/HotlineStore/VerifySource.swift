@@ -28,6 +28,8 @@ package protocol VerifySource {
     func anonymousCalls() throws -> Set<String>
     /// Calls with unpurged events in the log and no row in the projection.
     func callsMissingFromProjection() throws -> [String]
+    /// Every legal hold in the holds table (none in a log from before issue 16).
+    func forEachHold(_ body: (_ callID: String, _ auditSeq: Int64) throws -> Void) throws
 }
 
 /// The rows a ``VerifySource`` gives, as plain values.
@@ -250,4 +252,11 @@ struct SQLiteVerifySource: VerifySource {
     func anonymousCalls() throws -> Set<String> { Set(try String.fetchAll(db, sql: VerifySQL.anonymousCalls)) }
 
     func callsMissingFromProjection() throws -> [String] { try String.fetchAll(db, sql: VerifySQL.callsMissingFromProjection) }
+
+    func forEachHold(_ body: (String, Int64) throws -> Void) throws {
+        // A file verified offline may be from before the table (v8) existed.
+        guard try db.tableExists("holds") else { return }
+        let rows = try Row.fetchCursor(db, sql: "SELECT call_id, audit_seq FROM holds ORDER BY call_id")
+        while let row = try rows.next() { try body(row["call_id"], row["audit_seq"]) }
+    }
 }

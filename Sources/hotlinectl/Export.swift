@@ -58,6 +58,7 @@ struct Export: ParsableCommand {
                 if files == nil {
                     files = try ExportFiles(directory: out, stem: page.shift.fileStem, formats: formats)
                     summary = ShiftSummary(window: page.shift)
+                    summary!.adopt(routes: page.routes, handover: page.handover)
                 }
                 var rows = ""
                 for row in page.calls {
@@ -94,14 +95,16 @@ struct ExportFiles {
     private var csv: FileHandle?
     private var pending: [(temporary: String, final: String)] = []
 
-    init(directory: String, stem: String, formats: [Export.Format]) throws {
+    /// `csvHeader` is written first when a CSV is asked for (the period report writes
+    /// its own CSV whole, header and all).
+    init(directory: String, stem: String, formats: [Export.Format], csvHeader: String = ExportCSV.header) throws {
         self.directory = directory
         self.stem = stem
         self.formats = formats
         if formats.contains(.csv) {
             let path = try reserve(.csv)
             csv = FileHandle(forWritingAtPath: path)
-            csv?.write(Data(ExportCSV.header.utf8))
+            csv?.write(Data(csvHeader.utf8))
         }
     }
 

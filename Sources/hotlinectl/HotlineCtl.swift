@@ -12,7 +12,7 @@ struct HotlineCtl: ParsableCommand {
         discussion: "The socket is --socket, else $HOTLINE_SOCKET, else /run/hotlined/hotlined.sock.",
         subcommands: [
             Send.self, Start.self, Update.self, End.self, Show.self, List.self, Alerts.self, Ack.self, Stats.self,
-            Export.self, Audit.self, Verify.self, Keygen.self,
+            Export.self, Report.self, Hold.self, Release.self, Holds.self, Audit.self, Verify.self, Keygen.self,
         ]
     )
 

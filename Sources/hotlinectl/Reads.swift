@@ -49,6 +49,24 @@ struct Show: ParsableCommand {
             let coords = location.lat.map { lat in " (\(lat), \(location.lon ?? 0))" } ?? ""
             print("  location    \(location.text ?? "")\(coords)")
         }
+        if let hold = call.hold {
+            print("  legal hold  since \(hold.heldAt.rfc3339) by uid \(hold.heldBy)\(hold.reason.map { ": \($0)" } ?? "")")
+        }
+        if !call.history.isEmpty {
+            print("Grade and marking")
+            for h in call.history {
+                let who = "uid \(h.uid)" + (h.handler.map { ", handler \($0)" } ?? "") + (h.workstation.map { ", \($0)" } ?? "")
+                let what =
+                    h.gradeFrom == nil
+                    ? "started \(h.gradeTo), \(h.markingTo)"
+                    : [
+                        h.gradeFrom != h.gradeTo ? "grade \(h.gradeFrom ?? "-") → \(h.gradeTo)" : nil,
+                        h.markingFrom != h.markingTo ? "marking \(h.markingFrom ?? "-") → \(h.markingTo)" : nil,
+                    ].compactMap { $0 }.joined(separator: ", ")
+                let why = h.reason.map { ": \($0)" } ?? (h.cause.map { " (\($0))" } ?? "")
+                print("  \(h.at.rfc3339)  \(what) [\(who), logged \(h.recordedAt.rfc3339)]\(why)")
+            }
+        }
         if !call.alerts.isEmpty {
             print("Alerts")
             for a in call.alerts {

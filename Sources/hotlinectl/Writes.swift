@@ -143,6 +143,11 @@ struct Update: ParsableCommand {
     var threatToLife: Bool?
     @Option(name: .customLong("vulnerable-person"), help: "true or false: a vulnerable person is involved.")
     var vulnerablePerson: Bool?
+    @Option(help: "true or false: a silent 999 call (the caller could not speak).") var silent: Bool?
+    @Option(name: .customLong("pressed-55"), help: "true or false: the silent caller pressed 55 when asked.")
+    var pressed55: Bool?
+    @Option(help: "The outcome, for a call that ended without one (or to correct it).") var outcome: String?
+    @Option(help: "Why the grade or marking is changed (required when lowering either).") var reason: String?
     @Option(help: "emergency, priority, scheduled or resolution.") var grade: String?
     @Option(help: "OFFICIAL, OFFICIAL-SENSITIVE or SECRET.") var marking: String?
     @Flag(help: "The caller asks to stay anonymous: their identity is erased.") var anonymous = false
@@ -158,6 +163,9 @@ struct Update: ParsableCommand {
         if locationText != nil || lat != nil || lon != nil { changes.location = Location(text: locationText, lat: lat, lon: lon) }
         if let threatToLife { changes.flags["threat_to_life"] = threatToLife }
         if let vulnerablePerson { changes.flags["vulnerable_person"] = vulnerablePerson }
+        if let silent { changes.flags["silent"] = silent }
+        if let pressed55 { changes.flags["pressed_55"] = pressed55 }
+        changes.outcome = outcome
         // Checked as the daemon checks them, refused with its very words (and --json line).
         try reporting(json: output.json) {
             changes.grade = try Self.setMember("grade", grade, Grade.self)
@@ -173,7 +181,7 @@ struct Update: ParsableCommand {
             text = read.hasSuffix("\n") ? String(read.dropLast()) : read
         }
         let update = CallUpdate(
-            eventID: newEventID(), callID: callID, at: try parseTime(at, flag: "--at"), changes: changes, note: text)
+            eventID: newEventID(), callID: callID, at: try parseTime(at, flag: "--at"), changes: changes, note: text, reason: reason)
         let ack = try perform(.write(.update(update)), on: try author.connect(parent), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "updated") }
     }
@@ -198,8 +206,11 @@ struct End: ParsableCommand {
 
     @ParentCommand var parent: HotlineCtl
     @Argument(help: "The call's UUID.") var callID: String
-    @Option(help: "dispatched, transferred, advice-given, report-taken, referred, no-further-action, abandoned or hoax.")
-    var outcome: String
+    @Option(
+        help:
+            "dispatched, transferred, advice-given, report-taken, referred, no-further-action, abandoned or hoax. Left out, the call ends without one and stays on the handover list until an update gives it."
+    )
+    var outcome: String?
     @Option(name: .customLong("ended-at"), help: "When the call ended (RFC 3339, or 'now').") var endedAt = "now"
     @OptionGroup var author: AuthorOptions
     @OptionGroup var output: OutputOptions

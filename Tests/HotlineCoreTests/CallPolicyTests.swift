@@ -57,12 +57,12 @@ import Testing
 
     static func updateEvent(
         _ changes: CallChanges = CallChanges(), note: String? = nil, at: String = "2026-11-24T19:05:00Z",
-        workstation: String? = nil, handler: String? = nil
+        workstation: String? = nil, handler: String? = nil, reason: String? = nil
     ) -> WriteEvent {
         .update(
             CallUpdate(
                 eventID: UUIDText.random(), callID: callID, at: ts(at), changes: changes, note: note,
-                workstation: workstation, handler: handler
+                workstation: workstation, handler: handler, reason: reason
             )
         )
     }
@@ -302,7 +302,7 @@ import Testing
     func aSupervisorMayLowerAMarking(peer: Peer) throws {
         let state = try started("0800789321")
         let secret = try #require(apply(Self.updateEvent(CallChanges(marking: .secret)), to: state)).state
-        let d = try #require(apply(Self.updateEvent(CallChanges(marking: .official)), to: secret, by: peer))
+        let d = try #require(apply(Self.updateEvent(CallChanges(marking: .official), reason: "no longer secret"), to: secret, by: peer))
         #expect(d.state.marking == .official)
         #expect(d.notices == [])
     }
@@ -411,7 +411,8 @@ import Testing
             (Grade.emergency, Grade.emergency, false), (.priority, .priority, false), (.scheduled, .scheduled, false),
             (.resolution, .scheduled, true), (.emergency, .emergency, false), (.resolution, .scheduled, true),
         ] {
-            let d = try #require(apply(Self.updateEvent(CallChanges(grade: wanted)), to: state))
+            // A reason is given each time: lowering needs one (issue 16), raising may.
+            let d = try #require(apply(Self.updateEvent(CallChanges(grade: wanted), reason: "reassessed"), to: state))
             #expect(d.state.grade == result, "wanted \(wanted)")
             #expect(d.notices.isEmpty == !notice, "wanted \(wanted)")
             state = d.state
@@ -437,10 +438,10 @@ import Testing
         // Once cleared, the floor is the route's again.
         let cleared = try #require(apply(Self.updateEvent(CallChanges(flags: ["threat_to_life": false])), to: flagged)).state
         #expect(cleared.grade == .emergency)  // clearing does not lower it by itself
-        let lower = try #require(apply(Self.updateEvent(CallChanges(grade: .priority)), to: cleared))
+        let lower = try #require(apply(Self.updateEvent(CallChanges(grade: .priority), reason: "threat withdrawn"), to: cleared))
         #expect(lower.state.grade == .priority)
         #expect(lower.notices == [])
-        let tooLow = try #require(apply(Self.updateEvent(CallChanges(grade: .scheduled)), to: cleared))
+        let tooLow = try #require(apply(Self.updateEvent(CallChanges(grade: .scheduled), reason: "threat withdrawn"), to: cleared))
         #expect(tooLow.state.grade == .priority)
         #expect(tooLow.notices.count == 1)
     }

@@ -583,7 +583,6 @@ import Testing
         (end, ["event_id"], "event_id"),
         (end, ["call_id"], "call_id"),
         (end, ["ended_at"], "ended_at"),
-        (end, ["outcome"], "outcome"),
         (.object(["op": "call.get"]), ["call_id"], "call_id"),
         (list, ["from"], "from"),
         (list, ["to"], "to"),

@@ -88,7 +88,10 @@ import Testing
         for (key, value) in summary { #expect(detail[key] == value, "\(key)") }
         #expect(
             Set(detail.keys).subtracting(summary.keys)
-                == ["id", "owner_uid", "anonymous_requested", "location", "cli", "caller", "handling_seconds", "notes", "alerts"])
+                == [
+                    "id", "owner_uid", "anonymous_requested", "location", "cli", "caller", "handling_seconds", "notes", "alerts", "history",
+                    "hold",
+                ])
     }
 
     @Test func alertsPushesAndTheirAnswersRoundTrip() throws {

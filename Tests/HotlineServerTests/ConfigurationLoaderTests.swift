@@ -66,10 +66,19 @@ import Testing
             c.routes == [
                 RouteRule(
                     name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden,
-                    alertOnStart: true, ackSeconds: 30),
+                    alertOnStart: true, ackSeconds: 30, answerStandard: AnswerStandard(withinSeconds: 10, share: 0.9)),
                 RouteRule(
                     name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive,
-                    anonymity: .allowed),
+                    anonymity: .allowed,
+                    categories: [
+                        CategoryLabel(slug: "suspicious-activity", label: "Suspicious activity"),
+                        CategoryLabel(slug: "hostile-reconnaissance", label: "Hostile reconnaissance"),
+                        CategoryLabel(slug: "suspicious-item-or-vehicle", label: "Suspicious item or vehicle"),
+                        CategoryLabel(slug: "online-extremism", label: "Online extremism"),
+                        CategoryLabel(slug: "weapons-or-chemicals", label: "Weapons or chemicals"),
+                        CategoryLabel(slug: "travel-to-conflict-zones", label: "Travel to conflict zones"),
+                        CategoryLabel(slug: "other", label: "Other"),
+                    ]),
                 RouteRule(name: "non-emergency", numbers: ["101"], grade: .scheduled, marking: .official, anonymity: .allowed),
             ])
         #expect(c.unrouted == RouteRule(name: "unrouted", numbers: [], grade: .scheduled, marking: .official, anonymity: .allowed))

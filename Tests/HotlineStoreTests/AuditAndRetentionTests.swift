@@ -130,26 +130,44 @@ import Testing
         #expect(try t.store.auditEntries(from: Fixture.now, to: end, limit: 5000, maxBytes: 100).entries.map(\.seq) == [1])
     }
 
-    @Test func loweringAMarkingIsAuditedWithTheEventAndRaisingItIsNot() throws {
+    /// Every change of grade or marking after the start is audited with its event (issue
+    /// 16): raising as `call.reclassify`, lowering a marking as `marking.lower` with the
+    /// reason it must give, sealed in the entry.
+    @Test func everyChangeOfGradeOrMarkingIsAuditedWithTheEvent() throws {
         t.commit([Fixture.start(Self.callA, dialled: "0800 789 321")])
-        t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
-        #expect(try entries().isEmpty)
-        let lowered = t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official)), by: Fixture.supervisor)
+        #expect(try entries().isEmpty, "the start is not a change")
+        let raised = t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .secret)))
+        #expect(raised.ack?["marking"] == "SECRET")
+        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official)), by: Fixture.supervisor).error?.field == "reason")
+        let lowered = t.commitOne(
+            Fixture.update(Self.callA, CallChanges(marking: .official), reason: "declassified by the duty inspector"),
+            by: Fixture.supervisor)
         #expect(lowered.ack?["marking"] == "OFFICIAL")
         let audit = try entries()
-        #expect(audit.count == 1)
-        #expect(audit.first?.op == AuditOp.markingLowered)
-        #expect(audit.first?.uid == Fixture.supervisor.uid)
-        #expect(audit.first?.role == .supervisor)
+        #expect(audit.map(\.op) == [AuditOp.reclassified, AuditOp.markingLowered])
+        #expect(audit[0].uid == Fixture.handler.uid)
         #expect(
-            audit.first?.detail == [
+            audit[0].detail == [
+                "call_ids": [.string(Self.callA)], "seq": .int(raised.seq ?? -1), "from": "OFFICIAL-SENSITIVE", "to": "SECRET",
+                "result": "ok", "handler": "4471",
+            ])
+        #expect(audit[1].uid == Fixture.supervisor.uid)
+        #expect(audit[1].role == .supervisor)
+        #expect(audit[1].reason == "declassified by the duty inspector")
+        #expect(
+            audit[1].detail == [
                 "call_ids": [.string(Self.callA)], "seq": .int(lowered.seq ?? -1), "from": "SECRET", "to": "OFFICIAL", "result": "ok",
                 "handler": "4471",
             ])
-        // A handler's attempt is refused and leaves no entry.
+        // A handler's attempt is refused and leaves no entry; an update that changes
+        // neither leaves none either.
         t.commit([Fixture.update(Self.callA, CallChanges(marking: .secret))])
-        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official))).error?.code == .forbidden)
-        #expect(try entries().count == 1)
+        #expect(t.commitOne(Fixture.update(Self.callA, CallChanges(marking: .official), reason: "x")).error?.code == .forbidden)
+        t.commit([Fixture.update(Self.callA, CallChanges(category: "other"))])
+        #expect(try entries().map(\.op) == [AuditOp.reclassified, AuditOp.markingLowered, AuditOp.reclassified])
+        // The reason is sealed: not in the entry's stored detail in the clear.
+        let stored = try t.read { try String.fetchAll($0, sql: "SELECT detail FROM audit") }
+        #expect(!stored.joined().contains("duty inspector"))
         #expect(try t.store.verify().ok)
     }
 

@@ -514,7 +514,7 @@ import Testing
                 Fixture.update(Self.callA, at: "2026-11-24T19:04:00Z", CallChanges(flags: ["threat_to_life": true]), note: "Van has left"),
                 Fixture.handler
             ),
-            (Fixture.update(Self.callA, CallChanges(marking: .official)), Fixture.supervisor),
+            (Fixture.update(Self.callA, CallChanges(marking: .official), reason: "declassified"), Fixture.supervisor),
             (Fixture.end(Self.callA, outcome: "dispatched"), Fixture.handler),
         ]
         let outcome = t.store.commit(

@@ -145,9 +145,9 @@ enum Fixture {
 
     static func update(
         _ callID: String, at: String = "2026-11-24T19:03:00Z", _ changes: CallChanges = CallChanges(),
-        note: String? = nil, eventID: String = UUIDText.random()
+        note: String? = nil, eventID: String = UUIDText.random(), reason: String? = nil
     ) -> WriteEvent {
-        .update(CallUpdate(eventID: eventID, callID: callID, at: ts(at), changes: changes, note: note, handler: "4471"))
+        .update(CallUpdate(eventID: eventID, callID: callID, at: ts(at), changes: changes, note: note, handler: "4471", reason: reason))
     }
 
     static func end(

@@ -311,7 +311,8 @@ struct CommandLineTests {
         #expect(handler[5].errorCode == "forbidden")  // another user's call
         #expect(handler[6]["calls"]?.arrayValue?.map { $0["call_id"] } == [.string(own)])
         // A supervisor (root holds every role) may lower it.
-        #expect(try daemon.connect().call(Req.update(call: own, set: ["marking": "OFFICIAL"]))["marking"] == "OFFICIAL")
+        let lower = Req.update(call: own, set: ["marking": "OFFICIAL"], reason: "declassified by the duty inspector")
+        #expect(try daemon.connect().call(lower)["marking"] == "OFFICIAL")
     }
 }
 

@@ -268,11 +268,12 @@ enum Req {
 
     static func update(
         call: String, event: String = UUIDText.random(), set: [String: JSONValue]? = nil, note: String? = nil,
-        at: String = "2026-11-24T19:03:00Z", req: JSONValue? = nil
+        at: String = "2026-11-24T19:03:00Z", reason: String? = nil, req: JSONValue? = nil
     ) -> JSONValue {
         var m: [String: JSONValue] = ["op": "call.update", "event_id": .string(event), "call_id": .string(call), "at": .string(at)]
         if let set { m["set"] = .object(set) }
         if let note { m["note"] = .string(note) }
+        if let reason { m["reason"] = .string(reason) }
         if let req { m["req"] = req }
         return .object(m)
     }

@@ -139,7 +139,7 @@ struct PostgresLogTests {
         #expect(onPostgres.alerts.count == onSQLite.alerts.count)
         #expect(onPostgres.results.compactMap { try? $0.get() }.filter { $0.duplicate }.count == 1)
         // A marking lowered by a supervisor: answered alike, and audited on both.
-        let lower = Self.events([Req.update(call: b, set: ["marking": "OFFICIAL"])])
+        let lower = Self.events([Req.update(call: b, set: ["marking": "OFFICIAL"], reason: "declassified")])
         #expect(
             postgres.commit(Self.submissions(lower, by: Self.supervisor), policy: Self.policy, alerting: AlertSettings(), now: Self.now)
                 .results.map(Self.comparable)
@@ -455,7 +455,10 @@ struct PostgresLogTests {
         // And it stops when told to (a daemon stopping waits for it), however it listens.
         let stopped = Heard()
         listener.cancel()
-        Task {
+        // Watched from a thread of the PostgreSQL executor, not the cooperative pool: the
+        // test waits below by blocking, and with every suite running, the pool's two
+        // threads (on two cores) can all be blocked so (the run of 2026-11-30 saw it).
+        Task(executorPreference: PostgresExecutor.shared) {
             await listener.value; stopped.alerts.withLock { $0 = raised }
         }
         #expect(!stopped.wait(for: 1, seconds: 5).isEmpty, "the listener did not stop within 5 s of being cancelled")

@@ -292,7 +292,7 @@ struct RoleTests {
         let supervisor = try daemon.send(
             as: .supervisor,
             [
-                Req.update(call: sensitive, set: ["marking": "OFFICIAL"]),
+                Req.update(call: sensitive, set: ["marking": "OFFICIAL"], reason: "declassified"),
                 get(sensitive),  // another's call without a reason: invalid, nothing read, no entry
                 Self.request("call.get", Self.giving(["call_id": .string(sensitive)])),
                 Self.request("calls.list", Self.giving(atHotline)),
@@ -329,7 +329,7 @@ struct RoleTests {
                 6, .supervisor, pid: s, "supervisor", "marking.lower",
                 [
                     "call_ids": [.string(sensitive)], "seq": lowered, "from": "OFFICIAL-SENSITIVE", "to": "OFFICIAL",
-                    "result": "ok",
+                    "result": "ok", "reason": "declassified",
                 ]),
             Self.entry(
                 7, .supervisor, pid: s, "supervisor", "call.get", ["call_ids": [.string(sensitive)], "result": "ok", "reason": Self.why]),

@@ -313,11 +313,21 @@ public struct RouteRule: Sendable, Equatable, Codable {
     public var alertOnStart: Bool
     /// This route's acknowledgement time for alerts (else `alerts.ack_seconds`).
     public var ackSeconds: Double?
+    /// The answer-time standard the route is measured on (999: 90% within 10 s); nil for a
+    /// route reported by its average wait alone (101).
+    public var answerStandard: AnswerStandard?
+    /// The categories a call on this route may be given, with the labels reports show;
+    /// empty: any category (a slug) is accepted.
+    public var categories: [CategoryLabel]
+    /// Accept a category not in ``categories`` as well (shown by its slug).
+    public var freeCategories: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, numbers, grade, marking, anonymity
+        case name, numbers, grade, marking, anonymity, categories
         case alertOnStart = "alert_on_start"
         case ackSeconds = "ack_seconds"
+        case answerStandard = "answer_standard"
+        case freeCategories = "free_categories"
     }
 
     public init(
@@ -327,7 +337,10 @@ public struct RouteRule: Sendable, Equatable, Codable {
         marking: Marking,
         anonymity: Anonymity,
         alertOnStart: Bool = false,
-        ackSeconds: Double? = nil
+        ackSeconds: Double? = nil,
+        answerStandard: AnswerStandard? = nil,
+        categories: [CategoryLabel] = [],
+        freeCategories: Bool = false
     ) {
         self.name = name
         self.numbers = numbers
@@ -336,6 +349,9 @@ public struct RouteRule: Sendable, Equatable, Codable {
         self.anonymity = anonymity
         self.alertOnStart = alertOnStart
         self.ackSeconds = ackSeconds
+        self.answerStandard = answerStandard
+        self.categories = categories
+        self.freeCategories = freeCategories
     }
 
     public init(from decoder: any Decoder) throws {
@@ -348,6 +364,63 @@ public struct RouteRule: Sendable, Equatable, Codable {
         anonymity = try c.decode(Anonymity.self, forKey: .anonymity)
         alertOnStart = try c.decodeIfPresent(Bool.self, forKey: .alertOnStart) ?? false
         ackSeconds = try c.decodeIfPresent(Double.self, forKey: .ackSeconds)
+        answerStandard = try c.decodeIfPresent(AnswerStandard.self, forKey: .answerStandard)
+        categories = try c.decodeIfPresent([CategoryLabel].self, forKey: .categories) ?? []
+        freeCategories = try c.decodeIfPresent(Bool.self, forKey: .freeCategories) ?? false
+    }
+
+    /// Whether a call on this route may be given `category`.
+    public func accepts(category: String) -> Bool {
+        categories.isEmpty || freeCategories || categories.contains { $0.slug == category }
+    }
+}
+
+/// An answer-time standard: `share` of the calls answered in under `withinSeconds`.
+public struct AnswerStandard: Sendable, Equatable, Codable {
+    public var withinSeconds: Double
+    /// A fraction, 0 to 1 (0.9 for the 999 standard).
+    public var share: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case withinSeconds = "within_seconds"
+        case share
+    }
+
+    public init(withinSeconds: Double, share: Double) {
+        self.withinSeconds = withinSeconds
+        self.share = share
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        withinSeconds = try c.decode(Double.self, forKey: .withinSeconds)
+        share = try c.decode(Double.self, forKey: .share)
+    }
+
+    /// The national 999 standard: 90% of calls answered within 10 seconds.
+    public static let national999 = AnswerStandard(withinSeconds: 10, share: 0.9)
+
+    public var json: JSONValue { ["within_seconds": .double(withinSeconds), "share": .double(share)] }
+}
+
+/// A category a route offers: the slug workstations send, the label reports show.
+public struct CategoryLabel: Sendable, Equatable, Codable {
+    public var slug: String
+    public var label: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case slug, label }
+
+    public init(slug: String, label: String) {
+        self.slug = slug
+        self.label = label
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        slug = try c.decode(String.self, forKey: .slug)
+        label = try c.decode(String.self, forKey: .label)
     }
 }
 
@@ -456,8 +529,37 @@ extension Configuration {
         }
         problems += alerts.problems()
         for (i, route) in (routes + [unrouted]).enumerated() {
+            let at = i < routes.count ? "routes.\(i)" : "unrouted"
+            if let standard = route.answerStandard {
+                if !(standard.withinSeconds > 0 && standard.withinSeconds <= 3600) {
+                    problems.append(.init(path: "\(at).answer_standard.within_seconds", reason: "must be more than 0 and at most 3600"))
+                }
+                if !(standard.share > 0 && standard.share <= 1) {
+                    problems.append(
+                        .init(path: "\(at).answer_standard.share", reason: "must be a fraction more than 0 and at most 1, such as 0.9"))
+                }
+            }
+            var slugs: Set<String> = []
+            for (j, category) in route.categories.enumerated() {
+                if !Self.isSlug(category.slug) {
+                    problems.append(
+                        .init(path: "\(at).categories.\(j).slug", reason: "\"\(category.slug)\" must be lower-case letters, digits and '-'")
+                    )
+                }
+                if !slugs.insert(category.slug).inserted {
+                    problems.append(.init(path: "\(at).categories.\(j).slug", reason: "\"\(category.slug)\" is listed twice"))
+                }
+                if category.label.allSatisfy({ $0 == " " }) || category.label.utf8.count > 200 {
+                    problems.append(.init(path: "\(at).categories.\(j).label", reason: "must be a label of 1 to 200 bytes"))
+                }
+            }
+            if route.freeCategories, route.categories.isEmpty {
+                problems.append(
+                    .init(
+                        path: "\(at).free_categories",
+                        reason: "means nothing without a list of categories (a route without one takes any category)"))
+            }
             if let seconds = route.ackSeconds, !(seconds > 0) {
-                let at = i < routes.count ? "routes.\(i)" : "unrouted"
                 problems.append(.init(path: "\(at).ack_seconds", reason: "must be more than 0"))
             }
         }

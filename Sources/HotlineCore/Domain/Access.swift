@@ -61,6 +61,13 @@ public struct Access: Sendable, Equatable {
     public static let alertsSubscribe = Access([.supervisor], refusal: "Only supervisors may subscribe to alerts.")
     public static let alertAck = Access([.supervisor], refusal: "Only supervisors may acknowledge alerts.", auditsRefusals: true)
 
+    /// Legal hold: putting a call on hold, releasing it, and listing the holds.
+    public static let holds = Access(
+        [.supervisor, .auditor], refusal: "Only supervisors and auditors may put calls on legal hold or release them.",
+        auditsRefusals: true)
+    public static let holdsList = Access(
+        [.supervisor, .auditor], refusal: "Only supervisors and auditors may list the calls on legal hold.", auditsRefusals: true)
+
     /// Who may lower a call's marking with a `call.update` (raising it is any writer's).
     public static let lowerMarking: Set<Role> = [.supervisor]
 
@@ -76,6 +83,8 @@ public struct Access: Sendable, Equatable {
         case "export": .export
         case "alerts.subscribe": .alertsSubscribe
         case "alert.ack": .alertAck
+        case "call.hold", "call.release": .holds
+        case "holds.list": .holdsList
         default: nil
         }
     }

@@ -141,9 +141,16 @@ public struct CallPolicy: Sendable {
                 field: "set.marking"
             )
         }
+        if let category = c.category, let rule = routes.rule(named: state.route), !rule.accepts(category: category) {
+            throw .invalid(
+                "set.category",
+                "\"\(category)\" is not a category of route \(state.route); the categories are: \(rule.categories.map(\.slug).joined(separator: ", "))."
+            )
+        }
         applyAnonymity(requested: c.anonymousRequested, identity: c.identity, to: &state, &decision)
         if let marking = c.marking { state.marking = marking }
         if let category = c.category { state.category = category }
+        if let outcome = c.outcome { state.outcome = outcome }
         if let location = c.location { state.location = location }
         for (flag, value) in c.flags { state.flags[flag] = value }
         if c.flags["threat_to_life"] == true, !state.threatAlertRaised {
@@ -162,6 +169,15 @@ public struct CallPolicy: Sendable {
             }
         } else {
             state.grade = wanted
+        }
+        // Every change of grade or marking is kept with who made it and when (the event);
+        // lowering either must say why (PROTOCOL-NOTES.md, "History of grade and marking").
+        if e.reason == nil, state.grade < current.grade || state.marking < current.marking {
+            let what =
+                state.grade < current.grade
+                ? "grade (from \(current.grade.rawValue) to \(state.grade.rawValue))"
+                : "marking (from \(current.marking.rawValue) to \(state.marking.rawValue))"
+            throw .invalid("reason", "Lowering a call's \(what) needs a \"reason\" saying why.")
         }
         if let text = e.note {
             decision.note = Note(
@@ -186,7 +202,7 @@ public struct CallPolicy: Sendable {
         var state = current
         state.lastSeq = seq
         state.endedAt = e.endedAt
-        state.outcome = e.outcome
+        state.outcome = e.outcome ?? current.outcome
         return Decision(state: state)
     }
 }

@@ -16,6 +16,10 @@ public struct ExportCall: Sendable, Equatable {
     public var workstation: String?
     public var handler: String?
     public var alerts: [AlertView]
+    public var flags: [String: Bool]
+    public var initialGrade: String?
+    public var gradeChanges: Int
+    public var held: Bool
 
     /// Ended minus answered (minus received when never answered); nil while open.
     public var handlingSeconds: Double? {
@@ -29,8 +33,13 @@ public struct ExportCall: Sendable, Equatable {
         id: String, receivedAt: Timestamp, dialled: String, route: String, grade: String, marking: String,
         anonymous: Bool = false, escalated: Bool = false, category: String? = nil, outcome: String? = nil,
         answeredAt: Timestamp? = nil, endedAt: Timestamp? = nil, workstation: String? = nil, handler: String? = nil,
-        alerts: [AlertView] = []
+        alerts: [AlertView] = [], flags: [String: Bool] = [:], initialGrade: String? = nil, gradeChanges: Int = 0,
+        held: Bool = false
     ) {
+        self.flags = flags
+        self.initialGrade = initialGrade
+        self.gradeChanges = gradeChanges
+        self.held = held
         self.id = id
         self.receivedAt = receivedAt
         self.dialled = dialled
@@ -55,6 +64,6 @@ public struct ExportCall: Sendable, Equatable {
             id: c.callID, receivedAt: c.receivedAt, dialled: c.dialled, route: c.route, grade: c.grade, marking: c.marking,
             anonymous: c.anonymous, escalated: c.escalated, category: c.category, outcome: c.outcome, answeredAt: c.answeredAt,
             endedAt: c.endedAt, workstation: c.workstation, handler: c.handler,
-            alerts: row.alerts)
+            alerts: row.alerts, flags: c.flags, initialGrade: row.initialGrade, gradeChanges: row.gradeChanges, held: row.held)
     }
 }

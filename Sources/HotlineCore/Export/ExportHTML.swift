@@ -24,6 +24,57 @@ public struct ExportHTML: Sendable {
     /// Colour-blind-safe colours (Okabe and Ito), one a route, busiest route first.
     public static let palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
+    /// The page up to its body: the shared stylesheet (A4, the figures, the tables, the
+    /// charts) that the shift report and the period report both use.
+    static func head(title: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en-GB">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(escape(title))</title>
+        <style>
+        \(stylesheet)</style>
+        </head>
+
+        """
+    }
+
+    static let stylesheet = """
+        @page { size: A4; margin: 14mm 12mm; }
+        * { box-sizing: border-box; }
+        body { font: 10.5pt/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #111; margin: 0 auto; max-width: 186mm; padding: 6mm 0; }
+        .marking { text-align: center; font-weight: bold; letter-spacing: .08em; margin: 0 0 3mm; }
+        h1 { font-size: 16pt; margin: 0 0 1mm; }
+        h2 { font-size: 12pt; margin: 6mm 0 2mm; border-bottom: 1.5px solid #111; break-after: avoid; page-break-after: avoid; }
+        .sub { color: #333; margin: 0 0 4mm; }
+        .figures { display: grid; grid-template-columns: repeat(4, 1fr); gap: 2.5mm; }
+        .figure { border: 1px solid #888; border-radius: 2px; padding: 2mm 3mm; break-inside: avoid; }
+        .figure .n { display: block; font-size: 17pt; font-weight: bold; }
+        .figure .l { font-size: 9pt; color: #333; }
+        .warn .n { color: #b00020; }
+        .cols { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4mm; }
+        table { border-collapse: collapse; width: 100%; font-size: 9.5pt; }
+        th, td { text-align: left; padding: 1mm 1.5mm; border-bottom: 1px solid #ccc; vertical-align: top; }
+        th { border-bottom: 1.5px solid #111; }
+        td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+        tr { break-inside: avoid; page-break-inside: avoid; }
+        .none { color: #b00020; font-weight: bold; }
+        .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; }
+        figure { margin: 0; break-inside: avoid; }
+        svg { width: 100%; height: auto; display: block; }
+        .legend { display: flex; flex-wrap: wrap; gap: 2mm 5mm; font-size: 9pt; margin-top: 1mm; }
+        .swatch { display: inline-block; width: 3mm; height: 3mm; margin-right: 1mm; vertical-align: -0.3mm; }
+        footer { margin-top: 6mm; font-size: 8.5pt; color: #333; }
+        .muted { color: #555; }
+        h3 { font-size: 10.5pt; margin: 3mm 0 1mm; }
+        .handover h2 { color: #b00020; border-color: #b00020; }
+        .met { color: #006b3c; font-weight: bold; }
+        @media print { body { padding: 0; max-width: none; } .figures { grid-template-columns: repeat(4, 1fr); } }
+
+        """
+
     /// Escapes text for HTML content and attribute values.
     public static func escape(_ s: String) -> String {
         var out = ""
@@ -63,56 +114,24 @@ public struct ExportHTML: Sendable {
             w.name.map { "Shift summary: \($0) shift, \(w.date ?? "")" }
             ?? "Call summary: \(local(w.from, withDate: true)) to \(local(w.to, withDate: true))"
         let hours = (w.to.seconds(since: w.from) / 3600)
-        var html = """
-            <!DOCTYPE html>
-            <html lang="en-GB">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(Self.escape(title))</title>
-            <style>
-            @page { size: A4; margin: 14mm 12mm; }
-            * { box-sizing: border-box; }
-            body { font: 10.5pt/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #111; margin: 0 auto; max-width: 186mm; padding: 6mm 0; }
-            .marking { text-align: center; font-weight: bold; letter-spacing: .08em; margin: 0 0 3mm; }
-            h1 { font-size: 16pt; margin: 0 0 1mm; }
-            h2 { font-size: 12pt; margin: 6mm 0 2mm; border-bottom: 1.5px solid #111; break-after: avoid; page-break-after: avoid; }
-            .sub { color: #333; margin: 0 0 4mm; }
-            .figures { display: grid; grid-template-columns: repeat(4, 1fr); gap: 2.5mm; }
-            .figure { border: 1px solid #888; border-radius: 2px; padding: 2mm 3mm; break-inside: avoid; }
-            .figure .n { display: block; font-size: 17pt; font-weight: bold; }
-            .figure .l { font-size: 9pt; color: #333; }
-            .warn .n { color: #b00020; }
-            .cols { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4mm; }
-            table { border-collapse: collapse; width: 100%; font-size: 9.5pt; }
-            th, td { text-align: left; padding: 1mm 1.5mm; border-bottom: 1px solid #ccc; vertical-align: top; }
-            th { border-bottom: 1.5px solid #111; }
-            td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-            tr { break-inside: avoid; page-break-inside: avoid; }
-            .none { color: #b00020; font-weight: bold; }
-            .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; }
-            figure { margin: 0; break-inside: avoid; }
-            svg { width: 100%; height: auto; display: block; }
-            .legend { display: flex; flex-wrap: wrap; gap: 2mm 5mm; font-size: 9pt; margin-top: 1mm; }
-            .swatch { display: inline-block; width: 3mm; height: 3mm; margin-right: 1mm; vertical-align: -0.3mm; }
-            footer { margin-top: 6mm; font-size: 8.5pt; color: #333; }
-            .muted { color: #555; }
-            @media print { body { padding: 0; max-width: none; } .figures { grid-template-columns: repeat(4, 1fr); } }
-            </style>
-            </head>
-            <body>
-            <p class="marking">\(Self.escape(marking))</p>
-            <header>
-            <h1>\(Self.escape(title))</h1>
-            <p class="sub">\(local(w.from, withDate: true)) to \(local(w.to, withDate: true)) \(Self.escape(w.timezone)) (\(ExportCSV.number(hours)) hours; \(w.from.rfc3339) to \(w.to.rfc3339))</p>
-            </header>
+        var html =
+            Self.head(title: title) + """
+                <body>
+                <p class="marking">\(Self.escape(marking))</p>
+                <header>
+                <h1>\(Self.escape(title))</h1>
+                <p class="sub">\(local(w.from, withDate: true)) to \(local(w.to, withDate: true)) \(Self.escape(w.timezone)) (\(ExportCSV.number(hours)) hours; \(w.from.rfc3339) to \(w.to.rfc3339))</p>
+                </header>
 
-            """
+                """
+        // What the next shift must pick up comes first.
+        if summary.handover != nil { html += handoverSection() }
         html += figures()
+        html += AnswerTimesHTML.table(summary.answerTimes, routes: summary.routesByVolume, caption: "Answer times by route")
         html += chart()
         html += breakdowns()
         html += escalationTable()
-        html += openTable()
+        if summary.handover == nil { html += openTable() }
         html += """
             <footer>
             <p>No identifying field and no note is included in this report. Calls are counted in the shift in which they were received. Generated \(Self.escape(generatedAt.rfc3339)) by \(Self.escape(generator)).</p>
@@ -140,6 +159,9 @@ public struct ExportHTML: Sendable {
         out += figure(String(s.anonymous), "anonymous callers")
         out += figure(Self.seconds(s.medianAnswerSeconds), "median time to answer")
         out += figure(Self.seconds(s.medianHandlingSeconds), "median handling time")
+        out += figure(String(s.silent), "silent calls")
+        out += figure(String(s.pressed55), "silent callers who pressed 55")
+        out += figure(String(s.held), "calls on legal hold")
         return out + "</section>\n"
     }
 
@@ -224,7 +246,8 @@ public struct ExportHTML: Sendable {
         if s.open > 0 { outcomes["(still open)"] = s.open }
         return "<section>\n<h2>Calls by route, grade, outcome and category</h2>\n<div class=\"cols\">\n"
             + table("Route", s.byRoute) + table("Grade", s.byGrade) + table("Outcome", outcomes)
-            + table("Category", s.byCategory) + "</div>\n</section>\n"
+            + table("Category", Dictionary(s.byCategory.map { (s.label(category: $0.key), $0.value) }, uniquingKeysWith: +))
+            + "</div>\n</section>\n"
     }
 
     func escalationTable() -> String {
@@ -244,6 +267,46 @@ public struct ExportHTML: Sendable {
                 "<p class=\"muted\">The first \(s.escalations.count) of \(s.alertsRaised) alerts are listed; the CSV and JSON files have every call.</p>\n"
         }
         return out + "</section>\n"
+    }
+
+    /// The handover: calls still open at the shift's end (from any shift), then the calls
+    /// that ended in it without an outcome.
+    func handoverSection() -> String {
+        guard let h = summary.handover else { return "" }
+        var out =
+            "<section class=\"handover\">\n<h2>Handover at \(local(h.asOf, withDate: true)): \(h.openCount) open, \(h.withoutOutcomeCount) ended without an outcome</h2>\n"
+        func table(_ calls: [HandoverCall], ended: Bool) -> String {
+            var t =
+                "<table><thead><tr><th>received</th><th>route</th><th>grade</th><th>category</th>\(ended ? "<th>ended</th>" : "")<th class=\"num\">open for</th><th>workstation</th><th>handler</th><th>call</th></tr></thead><tbody>\n"
+            for c in calls {
+                t +=
+                    "<tr><td>\(local(c.receivedAt, withDate: true))</td><td>\(Self.escape(c.route))</td><td>\(Self.escape(c.grade))</td><td>\(Self.escape(c.category.map(summary.label(category:)) ?? "–"))</td>"
+                if ended { t += "<td>\(c.endedAt.map { local($0) } ?? "–")</td>" }
+                t +=
+                    "<td class=\"num\">\(Self.duration(c.openSeconds))</td><td>\(Self.escape(c.workstation ?? "–"))</td><td>\(Self.escape(c.handler ?? "–"))</td><td class=\"mono\">\(Self.escape(c.callID))</td></tr>\n"
+            }
+            return t + "</tbody></table>\n"
+        }
+        out += "<h3>Calls still open (\(h.openCount))</h3>\n"
+        out += h.open.isEmpty ? "<p class=\"muted\">No call is open.</p>\n" : table(h.open, ended: false)
+        if h.openCount > h.open.count { out += "<p class=\"muted\">The first \(h.open.count) of \(h.openCount) are listed.</p>\n" }
+        out += "<h3>Calls ended without an outcome (\(h.withoutOutcomeCount))</h3>\n"
+        out +=
+            h.withoutOutcome.isEmpty
+            ? "<p class=\"muted\">Every call that ended in this shift has an outcome.</p>\n" : table(h.withoutOutcome, ended: true)
+        if h.withoutOutcomeCount > h.withoutOutcome.count {
+            out += "<p class=\"muted\">The first \(h.withoutOutcome.count) of \(h.withoutOutcomeCount) are listed.</p>\n"
+        }
+        return out + "</section>\n"
+    }
+
+    /// A duration for the handover: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`.
+    static func duration(_ x: Double) -> String {
+        let s = Int(x.rounded())
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min" }
+        if s < 86_400 { return "\(s / 3600) h \(digits((s % 3600) / 60, 2)) min" }
+        return "\(s / 86_400) d \((s % 86_400) / 3600) h"
     }
 
     func openTable() -> String {

@@ -34,6 +34,19 @@ public struct ShiftSummary: Sendable {
     public private(set) var escalations: [Escalation] = []
     public private(set) var openCalls: [ExportCall] = []
 
+    /// Each route's answer standard and category labels, from the export's first page.
+    public private(set) var routes: [RouteReporting] = []
+    /// How quickly each route's calls were answered (issue 16): every route the daemon
+    /// reported, and any other a call came in on.
+    public private(set) var answerTimes: [String: AnswerStats] = [:]
+    /// 999 calls on which the caller could not speak, and those who pressed 55.
+    public private(set) var silent = 0
+    public private(set) var pressed55 = 0
+    /// Calls on legal hold.
+    public private(set) var held = 0
+    /// The calls to hand over at the window's end, when the daemon sent them.
+    public private(set) var handover: Handover?
+
     public init(window: ShiftWindow, listLimit: Int = 500) {
         self.window = window
         self.listLimit = listLimit
@@ -42,8 +55,31 @@ public struct ShiftSummary: Sendable {
         firstHour = hours.first?.microseconds ?? window.from.microseconds
     }
 
+    /// Takes what the export's first page says beside its calls: the routes' reporting
+    /// rules and the handover lists.
+    public mutating func adopt(routes: [RouteReporting]?, handover: Handover?) {
+        if let routes {
+            self.routes = routes
+            for route in routes where answerTimes[route.name] == nil {
+                answerTimes[route.name] = AnswerStats(standard: route.answerStandard)
+            }
+        }
+        if let handover { self.handover = handover }
+    }
+
+    /// The label a category is shown with: its route's, else its slug.
+    public func label(category slug: String) -> String {
+        for route in routes { if let c = route.categories.first(where: { $0.slug == slug }) { return c.label } }
+        return slug
+    }
+
     public mutating func add(_ c: ExportCall) {
         calls += 1
+        answerTimes[c.route, default: AnswerStats(standard: routes.first { $0.name == c.route }?.answerStandard)].add(
+            receivedAt: c.receivedAt, answeredAt: c.answeredAt, endedAt: c.endedAt)
+        if c.flags["silent"] == true { silent += 1 }
+        if c.flags["pressed_55"] == true { pressed55 += 1 }
+        if c.held { held += 1 }
         byRoute[c.route, default: 0] += 1
         byGrade[c.grade, default: 0] += 1
         if let outcome = c.outcome { byOutcome[outcome, default: 0] += 1 }
@@ -91,7 +127,12 @@ public struct ShiftSummary: Sendable {
         func counts(_ m: [String: Int]) -> JSONValue { .object(m.mapValues { .int(Int64($0)) }) }
         func seconds(_ x: Double?) -> JSONValue { x.map { .double(($0 * 1000).rounded() / 1000) } ?? .null }
         let hours = window.hours
-        return [
+        var extra: [String: JSONValue] = [
+            "answer_times": .object(answerTimes.mapValues(\.json)), "silent": .int(Int64(silent)),
+            "pressed_55": .int(Int64(pressed55)), "held": .int(Int64(held)),
+        ]
+        if let handover { extra["handover"] = handover.json }
+        let base: JSONValue = [
             "shift": window.json,
             "calls": .int(Int64(calls)),
             "by_route": counts(byRoute), "by_grade": counts(byGrade), "by_outcome": counts(byOutcome),
@@ -112,5 +153,6 @@ public struct ShiftSummary: Sendable {
                     ]
                 }),
         ]
+        return .object(base.objectValue!.merging(extra) { a, _ in a })
     }
 }

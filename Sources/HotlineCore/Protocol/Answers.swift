@@ -256,10 +256,17 @@ public struct CallRecord: WireValue {
     public var alerts: [AlertView]
     /// When the daemon received the call's `call.start`.
     public var recordedAt: Timestamp?
+    /// Every change of grade and marking, the start first (issue 16).
+    public var history: [ClassificationChange]
+    /// The legal hold on the call, if it is held.
+    public var hold: LegalHold?
 
     public init(
-        _ state: CallState, notes: [Note], alerts: [Alert], recordedAt: Timestamp?
+        _ state: CallState, notes: [Note], alerts: [Alert], recordedAt: Timestamp?, history: [ClassificationChange] = [],
+        hold: LegalHold? = nil
     ) {
+        self.history = history
+        self.hold = hold
         summary = CallSummary(state)
         ownerUID = state.ownerUID
         anonymousRequested = state.anonymousRequested
@@ -284,11 +291,15 @@ public struct CallRecord: WireValue {
         m["notes"] = .array(notes.map(\.json))
         m["alerts"] = .array(alerts.map(\.json))
         if let recordedAt { m["recorded_at"] = .string(recordedAt.rfc3339) }
+        m["history"] = .array(history.map(\.json))
+        m["hold"] = hold?.json ?? .null
         return .object(m)
     }
 
     public init(json: JSONValue) throws(AnswerError) {
         let r = try AnswerReader(json)
+        history = try r.values("history", required: false)
+        hold = r.value("hold") == .null ? nil : try r.optionalValue("hold")
         summary = try CallSummary(reader: r)
         ownerUID = UInt32(truncatingIfNeeded: try r.int("owner_uid"))
         anonymousRequested = try r.optionalBool("anonymous_requested") ?? false
@@ -526,22 +537,36 @@ public struct HelloAnswer: WireValue {
 public struct ExportRow: WireValue {
     public var summary: CallSummary
     public var alerts: [AlertView]
+    /// The grade the call started with, and how many times it changed since (its events).
+    public var initialGrade: String?
+    public var gradeChanges: Int
+    /// On legal hold: retention never purges it.
+    public var held: Bool
 
-    public init(summary: CallSummary, alerts: [AlertView]) {
+    public init(summary: CallSummary, alerts: [AlertView], initialGrade: String? = nil, gradeChanges: Int = 0, held: Bool = false) {
         self.summary = summary
         self.alerts = alerts
+        self.initialGrade = initialGrade
+        self.gradeChanges = gradeChanges
+        self.held = held
     }
 
     public var json: JSONValue {
         var m = summary.members
         m["handling_seconds"] = .optional(summary.handlingSeconds)
         m["alerts"] = .array(alerts.map(\.json))
+        m["initial_grade"] = .optional(initialGrade)
+        m["grade_changes"] = .int(Int64(gradeChanges))
+        m["held"] = .bool(held)
         return .object(m)
     }
 
     public init(json: JSONValue) throws(AnswerError) {
         let r = try AnswerReader(json)
-        self.init(summary: try CallSummary(reader: r), alerts: try r.values("alerts", required: false))
+        self.init(
+            summary: try CallSummary(reader: r), alerts: try r.values("alerts", required: false),
+            initialGrade: try r.optionalString("initial_grade"), gradeChanges: Int(try r.optionalInt("grade_changes") ?? 0),
+            held: try r.optionalBool("held") ?? false)
     }
 }
 
@@ -551,22 +576,34 @@ public struct ExportAnswer: WireValue {
     public var shift: ShiftWindow
     public var calls: [ExportRow]
     public var nextAfterSeq: Int64?
+    /// On the first page only (no `after_seq`): each route's answer standard and
+    /// categories, and the handover lists at the window's end.
+    public var routes: [RouteReporting]?
+    public var handover: Handover?
 
-    public init(shift: ShiftWindow, calls: [ExportRow], nextAfterSeq: Int64?) {
+    public init(
+        shift: ShiftWindow, calls: [ExportRow], nextAfterSeq: Int64?, routes: [RouteReporting]? = nil, handover: Handover? = nil
+    ) {
         self.shift = shift
         self.calls = calls
         self.nextAfterSeq = nextAfterSeq
+        self.routes = routes
+        self.handover = handover
     }
 
     public var json: JSONValue {
         var m: [String: JSONValue] = ["shift": shift.json, "calls": .array(calls.map(\.json))]
         if let nextAfterSeq { m["next_after_seq"] = .int(nextAfterSeq) }
+        if let routes { m["routes"] = .array(routes.map(\.json)) }
+        if let handover { m["handover"] = handover.json }
         return .object(m)
     }
 
     public init(json: JSONValue) throws(AnswerError) {
         let r = try AnswerReader(json)
-        self.init(shift: try r.value("shift"), calls: try r.values("calls"), nextAfterSeq: try r.optionalInt("next_after_seq"))
+        self.init(
+            shift: try r.value("shift"), calls: try r.values("calls"), nextAfterSeq: try r.optionalInt("next_after_seq"),
+            routes: r.value("routes") == nil ? nil : try r.values("routes"), handover: try r.optionalValue("handover"))
     }
 }
 

@@ -15,6 +15,12 @@ public enum Request: Sendable, Equatable {
     case auditList(from: Timestamp, to: Timestamp, reason: String? = nil)
     case verify(reason: String? = nil)
     case export(ExportQuery, reason: String? = nil)
+    /// Legal hold (PROTOCOL-NOTES.md): retention never purges a held call. The reason is
+    /// required, and sealed in the audit entry.
+    case callHold(callID: String, reason: String)
+    case callRelease(callID: String, reason: String)
+    /// Every call on hold; a read, audited as one.
+    case holdsList(reason: String? = nil)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: Int64
@@ -32,9 +38,9 @@ public enum Request: Sendable, Equatable {
     public var reason: String? {
         switch self {
         case .callGet(_, _, let reason), .callsList(_, let reason), .auditList(_, _, let reason), .verify(let reason),
-            .export(_, let reason):
+            .export(_, let reason), .holdsList(let reason):
             reason
-        case .hello, .ping, .write, .stats, .alertsSubscribe, .alertAck: nil
+        case .hello, .ping, .write, .stats, .alertsSubscribe, .alertAck, .callHold, .callRelease: nil
         }
     }
 
@@ -52,6 +58,9 @@ public enum Request: Sendable, Equatable {
         case .auditList: "audit.list"
         case .verify: "verify"
         case .export: "export"
+        case .callHold: "call.hold"
+        case .callRelease: "call.release"
+        case .holdsList: "holds.list"
         }
     }
 }
@@ -88,6 +97,8 @@ public struct ExportQuery: Sendable, Equatable {
     public enum Window: Sendable, Equatable {
         case shift(String)
         case range(from: Timestamp, to: Timestamp)
+        /// A calendar month (`YYYY-MM`) in the shifts' timezone: the period report.
+        case month(String)
     }
     public var window: Window
     public var afterSeq: Int64?

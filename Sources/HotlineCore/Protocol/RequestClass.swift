@@ -20,8 +20,8 @@ extension Request {
         switch self {
         case .hello, .ping: .immediate
         case .write: .write
-        case .stats, .alertsSubscribe, .alertAck: .urgentRead
-        case .callGet, .callsList, .auditList, .verify, .export: .bulkRead
+        case .stats, .alertsSubscribe, .alertAck, .callHold, .callRelease: .urgentRead
+        case .callGet, .callsList, .auditList, .verify, .export, .holdsList: .bulkRead
         }
     }
 }

@@ -8,7 +8,11 @@ public struct RequestDecoder: Sendable {
     public var handler: String?
 
     public static let supportedProtocol: Int64 = 1
-    public static let flags: Set<String> = ["threat_to_life", "vulnerable_person"]
+    /// `silent` and `pressed_55`: a 999 caller who could not speak, and who pressed 55 when
+    /// the Silent Solution asked them to (PROTOCOL-NOTES.md).
+    public static let flags: Set<String> = ["threat_to_life", "vulnerable_person", "silent", "pressed_55"]
+    /// The longest `reason` a write takes (why a grade or marking was changed).
+    static let maxReasonBytes = 1024
     static let maxNoteBytes = 16384
     static let maxTextBytes = 4096
 
@@ -101,7 +105,7 @@ public struct RequestDecoder: Sendable {
         case "call.start":
             return .write(.start(try decodeStart(try reader(["event_id", "call"]))))
         case "call.update":
-            return .write(.update(try decodeUpdate(try reader(["event_id", "call_id", "at", "set", "note"]))))
+            return .write(.update(try decodeUpdate(try reader(["event_id", "call_id", "at", "set", "note", "reason"]))))
         case "call.end":
             return .write(.end(try decodeEnd(try reader(["event_id", "call_id", "ended_at", "outcome"]))))
         case "audit.list":
@@ -114,28 +118,50 @@ public struct RequestDecoder: Sendable {
             let r = try reader(["reason"])
             return .verify(reason: try ReadReason.decode(r))
         case "export":
-            let r = try reader(["shift", "from", "to", "after_seq", "limit", "reason"])
+            let r = try reader(["shift", "month", "from", "to", "after_seq", "limit", "reason"])
             let shift = try r.string("shift", maxLength: 80)
+            let month = try r.string("month", maxLength: 7)
             let from = try r.timestamp("from")
             let to = try r.timestamp("to")
             let window: ExportQuery.Window
-            switch (shift, from, to) {
-            case (let shift?, nil, nil):
-                window = .shift(shift)
-            case (nil, let from?, let to?):
-                guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
-                window = .range(from: from, to: to)
-            case (_?, _, _):
-                throw .invalid("shift", "Give either \"shift\" or \"from\" and \"to\", not both.")
-            case (nil, nil, _):
-                throw .invalid("from", "Give \"shift\" (previous, current or NAME:YYYY-MM-DD), or \"from\" and \"to\".")
-            case (nil, _, nil):
-                throw .invalid("to", "\"to\" is required with \"from\".")
+            if let month {
+                guard shift == nil, from == nil, to == nil else {
+                    throw .invalid("month", "Give \"month\", \"shift\", or \"from\" and \"to\": one of them.")
+                }
+                guard ShiftCalendar.month(month) != nil else {
+                    throw .invalid("month", "\"month\" must be a month as YYYY-MM, such as 2026-11.")
+                }
+                window = .month(month)
+            } else {
+                switch (shift, from, to) {
+                case (let shift?, nil, nil):
+                    window = .shift(shift)
+                case (nil, let from?, let to?):
+                    guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
+                    window = .range(from: from, to: to)
+                case (_?, _, _):
+                    throw .invalid("shift", "Give either \"shift\" or \"from\" and \"to\", not both.")
+                case (nil, nil, _):
+                    throw .invalid("from", "Give \"shift\" (previous, current or NAME:YYYY-MM-DD), or \"from\" and \"to\".")
+                case (nil, _, nil):
+                    throw .invalid("to", "\"to\" is required with \"from\".")
+                }
             }
             let limit = try r.integer("limit", in: 1...Int64(ExportQuery.maxLimit)) ?? Int64(ExportQuery.defaultLimit)
             return .export(
                 ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)),
                 reason: try ReadReason.decode(r))
+        case "call.hold", "call.release":
+            let r = try reader(["call_id", "reason"])
+            let callID = try r.required("call_id", r.uuid)
+            let reason = try r.required("reason") { (k) throws(HotlineError) in try r.string(k, maxLength: Self.maxReasonBytes) }
+            guard !reason.allSatisfy(\.isWhitespace) else {
+                throw .invalid("reason", "\"reason\" must say why, not be blank.")
+            }
+            return op == "call.hold" ? .callHold(callID: callID, reason: reason) : .callRelease(callID: callID, reason: reason)
+        case "holds.list":
+            let r = try reader(["reason"])
+            return .holdsList(reason: try ReadReason.decode(r))
         case "call.get":
             let r = try reader(["call_id", "notes_after", "reason"])
             let callID = try r.required("call_id", r.uuid)
@@ -220,7 +246,9 @@ public struct RequestDecoder: Sendable {
         var changes = CallChanges()
         let s = try r.object(
             "set",
-            allowed: ["category", "location", "flags", "grade", "marking", "anonymous_requested", "cli", "caller"]
+            allowed: [
+                "category", "location", "flags", "grade", "marking", "anonymous_requested", "cli", "caller", "outcome",
+            ]
         )
         if let s {
             if let category = try s.string("category", maxLength: 64) {
@@ -252,13 +280,18 @@ public struct RequestDecoder: Sendable {
             changes.marking = try s.enumeration("marking", Marking.self)
             changes.anonymousRequested = try s.bool("anonymous_requested")
             changes.identity = try identity(s)
+            changes.outcome = try outcome(s, "outcome", path: "set.outcome")
         }
         if note == nil, changes == CallChanges() {
             throw .invalid("set", "A call.update needs \"set\" with at least one field, or \"note\".")
         }
+        let reason = try r.string("reason", maxLength: Self.maxReasonBytes)
+        if let reason, reason.allSatisfy(\.isWhitespace) {
+            throw .invalid("reason", "\"reason\" must say why, not be blank.")
+        }
         return CallUpdate(
             eventID: eventID, callID: callID, at: at, changes: changes, note: note, workstation: workstation,
-            handler: handler
+            handler: handler, reason: reason
         )
     }
 
@@ -266,13 +299,18 @@ public struct RequestDecoder: Sendable {
         let eventID = try r.required("event_id", r.uuid)
         let callID = try r.required("call_id", r.uuid)
         let endedAt = try r.required("ended_at", r.timestamp)
-        let outcome = try r.required("outcome") { (k) throws(HotlineError) in try r.string(k, maxLength: 64) }
-        guard outcomes.contains(outcome) else {
-            throw .invalid("outcome", "\"outcome\" must be one of: \(outcomes.sorted().joined(separator: ", ")).")
-        }
         return CallEnd(
-            eventID: eventID, callID: callID, endedAt: endedAt, outcome: outcome, workstation: workstation,
-            handler: handler
+            eventID: eventID, callID: callID, endedAt: endedAt, outcome: try outcome(r, "outcome", path: "outcome"),
+            workstation: workstation, handler: handler
         )
+    }
+
+    /// An outcome, one of the configured ones, if `key` is there.
+    private func outcome(_ r: ObjectReader, _ key: String, path: String) throws(HotlineError) -> String? {
+        guard let outcome = try r.string(key, maxLength: 64) else { return nil }
+        guard outcomes.contains(outcome) else {
+            throw .invalid(path, "\"\(path)\" must be one of: \(outcomes.sorted().joined(separator: ", ")).")
+        }
+        return outcome
     }
 }

@@ -36,13 +36,15 @@ extension Request {
             set["grade"] = c.grade.map { .string($0.rawValue) }
             set["marking"] = c.marking.map { .string($0.rawValue) }
             set["anonymous_requested"] = c.anonymousRequested.map(JSONValue.bool)
+            set["outcome"] = c.outcome.map(JSONValue.string)
             if !set.isEmpty { m["set"] = .object(set) }
             m["note"] = e.note.map(JSONValue.string)
+            m["reason"] = e.reason.map(JSONValue.string)
         case .write(.end(let e)):
             m["event_id"] = .string(e.eventID)
             m["call_id"] = .string(e.callID)
             m["ended_at"] = .string(e.endedAt.rfc3339)
-            m["outcome"] = .string(e.outcome)
+            m["outcome"] = e.outcome.map(JSONValue.string)
         case .callGet(let callID, let notesAfter, _):
             m["call_id"] = .string(callID)
             m["notes_after"] = notesAfter.map(JSONValue.int)
@@ -55,11 +57,15 @@ extension Request {
         case .auditList(let from, let to, _):
             m["from"] = .string(from.rfc3339)
             m["to"] = .string(to.rfc3339)
-        case .verify:
+        case .verify, .holdsList:
             break
+        case .callHold(let callID, let reason), .callRelease(let callID, let reason):
+            m["call_id"] = .string(callID)
+            m["reason"] = .string(reason)
         case .export(let q, _):
             switch q.window {
             case .shift(let spec): m["shift"] = .string(spec)
+            case .month(let month): m["month"] = .string(month)
             case .range(let from, let to):
                 m["from"] = .string(from.rfc3339)
                 m["to"] = .string(to.rfc3339)
@@ -67,7 +73,7 @@ extension Request {
             m["limit"] = .int(Int64(q.limit))
             m["after_seq"] = q.afterSeq.map(JSONValue.int)
         }
-        m["reason"] = reason.map(JSONValue.string)
+        if let reason { m["reason"] = .string(reason) }
         return .object(m)
     }
 
@@ -85,7 +91,10 @@ extension Request {
         case .auditList(let from, let to, _): .auditList(from: from, to: to, reason: reason)
         case .verify: .verify(reason: reason)
         case .export(let q, _): .export(q, reason: reason)
-        case .hello, .ping, .write, .stats, .alertsSubscribe, .alertAck: self
+        case .holdsList: .holdsList(reason: reason)
+        case .callHold, .callRelease,
+            .hello, .ping, .write, .stats, .alertsSubscribe, .alertAck:
+            self
         }
     }
 }

@@ -43,6 +43,7 @@ public enum WriteEvent: Sendable, Equatable {
         var m: [String: JSONValue] = [:]
         if case .update(let e) = self {
             if let note = e.note { m["note"] = .string(note) }
+            if let reason = e.reason { m["reason"] = .string(reason) }
             if let location = e.changes.location { m.merge(Self.sealedLocation(location)) { _, new in new } }
         }
         return m.isEmpty ? nil : .object(m)
@@ -86,6 +87,7 @@ public enum WriteEvent: Sendable, Equatable {
             set["grade"] = .optional(c.grade?.rawValue)
             set["marking"] = .optional(c.marking?.rawValue)
             set["anonymous_requested"] = .optional(c.anonymousRequested)
+            set["outcome"] = .optional(c.outcome)
             // Which identifying fields the event carried (never their values): a resend
             // after the values were erased must still carry the same fields.
             if !c.identity.isEmpty { set["identity_fields"] = .array(c.identity.fieldPaths.map(JSONValue.string)) }
@@ -97,8 +99,9 @@ public enum WriteEvent: Sendable, Equatable {
         case .end(let e):
             var m: [String: JSONValue] = [
                 "op": "call.end", "event_id": .string(e.eventID), "call_id": .string(e.callID),
-                "ended_at": .string(e.endedAt.rfc3339), "outcome": .string(e.outcome),
+                "ended_at": .string(e.endedAt.rfc3339),
             ]
+            m["outcome"] = .optional(e.outcome)
             m["workstation"] = .optional(e.workstation)
             m["handler"] = .optional(e.handler)
             return .object(m.filter { $0.value != .null })
@@ -143,11 +146,15 @@ public struct CallChanges: Sendable, Equatable {
     public var marking: Marking?
     public var anonymousRequested: Bool?
     public var identity: CallerIdentity
+    /// The outcome, given after the call ended without one (or corrected).
+    public var outcome: String?
 
     public init(
         category: String? = nil, location: Location? = nil, flags: [String: Bool] = [:], grade: Grade? = nil,
-        marking: Marking? = nil, anonymousRequested: Bool? = nil, identity: CallerIdentity = CallerIdentity()
+        marking: Marking? = nil, anonymousRequested: Bool? = nil, identity: CallerIdentity = CallerIdentity(),
+        outcome: String? = nil
     ) {
+        self.outcome = outcome
         self.category = category
         self.location = location
         self.flags = flags
@@ -166,11 +173,14 @@ public struct CallUpdate: Sendable, Equatable {
     public var note: String?
     public var workstation: String?
     public var handler: String?
+    /// Why the grade or marking was changed: required when lowering either. Sealed at rest.
+    public var reason: String?
 
     public init(
         eventID: String, callID: String, at: Timestamp, changes: CallChanges = CallChanges(), note: String? = nil,
-        workstation: String? = nil, handler: String? = nil
+        workstation: String? = nil, handler: String? = nil, reason: String? = nil
     ) {
+        self.reason = reason
         self.eventID = eventID
         self.callID = callID
         self.at = at
@@ -185,12 +195,14 @@ public struct CallEnd: Sendable, Equatable {
     public var eventID: String
     public var callID: String
     public var endedAt: Timestamp
-    public var outcome: String
+    /// Nil when the call ended before an outcome could be given (the line dropped); a later
+    /// `call.update` gives it (`set.outcome`), and until then the call is on the handover list.
+    public var outcome: String?
     public var workstation: String?
     public var handler: String?
 
     public init(
-        eventID: String, callID: String, endedAt: Timestamp, outcome: String, workstation: String? = nil,
+        eventID: String, callID: String, endedAt: Timestamp, outcome: String?, workstation: String? = nil,
         handler: String? = nil
     ) {
         self.eventID = eventID

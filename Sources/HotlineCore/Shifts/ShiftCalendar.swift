@@ -152,6 +152,42 @@ public struct ShiftCalendar: Sendable {
         }
     }
 
+    /// The calendar month `YYYY-MM` from local midnight on its first day to local midnight
+    /// on the next month's: 743 or 745 hours for a month with a clock change.
+    public func window(month text: String) throws(Failure) -> ShiftWindow {
+        guard let (y, m) = Self.month(text) else { throw Failure(description: "\"\(text)\" is not a month as YYYY-MM") }
+        let first = Timestamp.daysFromCivil(year: y, month: m, day: 1)
+        let next = m == 12 ? Timestamp.daysFromCivil(year: y + 1, month: 1, day: 1) : Timestamp.daysFromCivil(year: y, month: m + 1, day: 1)
+        return ShiftWindow(
+            name: "month", date: text, from: instant(localDays: first, minuteOfDay: 0), to: instant(localDays: next, minuteOfDay: 0),
+            timezone: zone.identifier)
+    }
+
+    /// The local days `window` touches, each as its date and the instants it runs between
+    /// (clipped to the window): a day with a clock change is 23 or 25 hours long.
+    public func days(of window: ShiftWindow) -> [(date: String, from: Timestamp, to: Timestamp)] {
+        guard window.from < window.to else { return [] }
+        var out: [(date: String, from: Timestamp, to: Timestamp)] = []
+        var day = localDays(of: window.from)
+        while true {
+            let start = instant(localDays: day, minuteOfDay: 0)
+            guard start < window.to else { break }
+            let end = instant(localDays: day + 1, minuteOfDay: 0)
+            let (y, m, d) = Timestamp.civilFromDays(day)
+            out.append((digits(y, 4) + "-" + digits(m, 2) + "-" + digits(d, 2), max(start, window.from), min(end, window.to)))
+            day += 1
+        }
+        return out
+    }
+
+    /// The year and month of `YYYY-MM`, if it is one.
+    public static func month(_ text: String) -> (Int, Int)? {
+        let p = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard p.count == 2, p[0].count == 4, p[1].count == 2, let y = Int(p[0]), let m = Int(p[1]), (1...12).contains(m), y >= 1970
+        else { return nil }
+        return (y, m)
+    }
+
     /// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is a real one.
     static func days(_ text: String) -> Int? {
         let p = text.split(separator: "-", omittingEmptySubsequences: false)

@@ -1,0 +1,172 @@
+import Foundation
+import GRDB
+import HotlineCore
+import HotlinePostgres
+import HotlineScratch
+import HotlineStore
+import Testing
+
+/// Issue 16 on both engines, alike: the handover lists at a shift's end, each call's grade
+/// and marking history (and its audit entries), legal holds that retention respects and
+/// `verify` holds to the audit log, and the export's new columns.
+extension PostgresLogTests {
+    /// The night of 23 November 2026 (GMT): 23:00Z to 07:00Z.
+    static let night = (from: try! Timestamp(rfc3339: "2026-11-23T23:00:00Z"), to: try! Timestamp(rfc3339: "2026-11-24T07:00:00Z"))
+
+    struct Observed: Equatable {
+        var open: [String]
+        var openSeconds: [Double]
+        var withoutOutcome: [String]
+        var counts: [Int]
+        var history: [String]
+        var audit: [String]
+        var extras: [String]
+        var holds: [String]
+        var refusals: [String]
+        var purged: [Int]
+        var verified: [Bool]
+        var tamper: [String]
+    }
+
+    static func issue16Scenario(_ log: any CallLog, deleteHolds: () throws -> Void) throws -> Observed {
+        let (a, b, c, d) = (
+            "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002", "cccccccc-0000-4000-8000-000000000003",
+            "dddddddd-0000-4000-8000-000000000004"
+        )
+        func commit(_ requests: [JSONValue], by peer: Peer = handler) -> [Result<WriteAck, HotlineError>] {
+            log.commit(
+                Self.submissions(Self.events(requests), by: peer), policy: Self.policy, alerting: AlertSettings(), now: Self.now,
+                yieldFrom: .max, shouldYield: { false }
+            ).results
+        }
+        func update(_ call: String, _ set: [String: JSONValue], reason: String? = nil, at: String) -> JSONValue {
+            var u = Req.update(call: call, set: set, at: at).objectValue!
+            if let reason { u["reason"] = .string(reason) }
+            u["handler"] = nil
+            return .object(u)
+        }
+        var endWithout = Req.end(call: b, at: "2026-11-24T05:10:00Z").objectValue!
+        endWithout["outcome"] = nil
+        let results = commit([
+            Req.start(call: a, dialled: "999", at: "2026-11-24T06:30:00Z"),  // open at the night's end
+            Req.start(call: b, dialled: "0800 789 321", at: "2026-11-24T05:00:00Z", extra: ["handler": "4471"]),
+            .object(endWithout),  // ended in the night without an outcome
+            Req.start(call: c, dialled: "101", at: "2026-11-23T20:00:00Z"),  // the late shift's, ended after the night
+            Req.end(call: c, at: "2026-11-24T08:00:00Z"),
+            Req.start(call: d, dialled: "999", at: "2026-11-24T01:00:00Z"), Req.end(call: d, at: "2026-11-24T01:10:00Z"),
+            update(b, ["flags": ["threat_to_life": true]], at: "2026-11-24T05:01:00Z"),
+            update(b, ["marking": "SECRET"], at: "2026-11-24T05:02:00Z"),
+        ])
+        for r in results { #expect((try? r.get()) != nil, "\(r)") }
+        let noReason = commit([update(b, ["marking": "OFFICIAL-SENSITIVE"], at: "2026-11-24T05:03:00Z")], by: supervisor)
+        let lowered = commit(
+            [update(b, ["marking": "OFFICIAL-SENSITIVE"], reason: "the source agreed to OFFICIAL-SENSITIVE", at: "2026-11-24T05:03:00Z")],
+            by: supervisor)
+        #expect((try? lowered[0].get()) != nil)
+
+        let handover = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 10)
+        let capped = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 1)
+        _ = commit([update(b, ["outcome": "report-taken"], at: "2026-11-24T05:20:00Z")])
+        let after = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 10)
+
+        let detail = try #require(try log.call(id: b, notesAfter: nil, maxNotes: 10, maxNoteBytes: 10_000))
+        let history = detail.history.map {
+            "\($0.gradeFrom ?? "-")>\($0.gradeTo) \($0.markingFrom ?? "-")>\($0.markingTo) uid \($0.uid) \($0.handler ?? "-") \($0.reason ?? "-") \($0.cause ?? "-") \($0.at.rfc3339)"
+        }
+        let audit = try log.auditEntries(from: Self.now, to: Self.now.adding(seconds: 1), limit: 50, maxBytes: 1 << 20).entries.map {
+            "\($0.op) \($0.detail["grade_from"]?.stringValue ?? "")>\($0.detail["grade_to"]?.stringValue ?? "") \($0.detail["from"]?.stringValue ?? "")>\($0.detail["to"]?.stringValue ?? "") \($0.reason ?? "-") \($0.detail["cause"]?.stringValue ?? "-")"
+        }
+
+        // Legal hold.
+        var refusals: [String] = []
+        func refused(_ body: () throws -> Any) {
+            do {
+                _ = try body()
+                refusals.append("accepted")
+            } catch let e as HotlineError {
+                refusals.append("\(e.code.rawValue): \(e.message)")
+            } catch {
+                refusals.append("\(error)")
+            }
+        }
+        let held = try log.placeHold(callID: d, by: supervisor, reason: "Subject access request 2026/117", at: Self.now)
+        refused { try log.placeHold(callID: d, by: supervisor, reason: "again", at: Self.now) }
+        refused { try log.releaseHold(callID: a, by: supervisor, reason: "not held", at: Self.now) }
+        refused { try log.placeHold(callID: "eeeeeeee-0000-4000-8000-000000000005", by: supervisor, reason: "none", at: Self.now) }
+        let page = try log.exportPage(from: night.from, to: night.to, afterSeq: nil, limit: 100)
+        let extras = page.calls.map { "\($0.summary.callID.prefix(1)) \($0.initialGrade ?? "-") \($0.gradeChanges) \($0.held)" }
+        let holds = try log.holds().map {
+            "\($0.callID.prefix(1)) \($0.reason ?? "-") \($0.heldBy) \($0.route ?? "-") \($0.auditSeq == held.auditSeq)"
+        }
+
+        // Retention never purges a held call; released, it is purged.
+        let rules = [RetentionRule(purgeAfterDays: 30)]
+        let later = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
+        var purged = [try log.purge(rules: rules, now: later, uid: 0, pid: 1).calls]
+        var verified = [try log.verify().ok]
+        #expect(try log.call(id: d, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100)?.hold?.reason == "Subject access request 2026/117")
+        _ = try log.releaseHold(callID: d, by: supervisor, reason: "request answered", at: later)
+        purged.append(try log.purge(rules: rules, now: later.adding(seconds: 1), uid: 0, pid: 1).calls)
+        verified.append(try log.verify().ok)
+        refused { try log.placeHold(callID: d, by: supervisor, reason: "too late", at: later) }
+
+        // An insider deletes a hold so that retention would purge the call: verify finds it.
+        _ = try log.placeHold(callID: a, by: supervisor, reason: "inquest", at: later)
+        try deleteHolds()
+        let report = try log.verify()
+        verified.append(report.ok)
+        return Observed(
+            open: handover.open.map { String($0.callID.prefix(1)) }, openSeconds: handover.open.map(\.openSeconds),
+            withoutOutcome: handover.withoutOutcome.map { String($0.callID.prefix(1)) },
+            counts: [handover.openCount, handover.withoutOutcomeCount, capped.open.count, capped.openCount, after.withoutOutcomeCount],
+            history: history + [{ if case .failure(let e) = noReason[0] { e.field ?? "-" } else { "accepted" } }()], audit: audit,
+            extras: extras, holds: holds,
+            refusals: refusals, purged: purged, verified: verified, tamper: report.problems.filter { $0.contains("legal hold") })
+    }
+
+    @Test func handoverHistoryAndHoldsAreAlikeOnBothEngines() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let onPostgres = try Self.issue16Scenario(postgres) { _ = try cluster.sql(cluster.primaryPort, "DELETE FROM holds") }
+        let onSQLite = try Self.issue16Scenario(scratch.store) {
+            let queue = try DatabaseQueue(path: scratch.directory.path + "/calls.sqlite")
+            try queue.write { try $0.execute(sql: "DELETE FROM holds") }
+            try queue.close()
+        }
+        #expect(onPostgres == onSQLite)
+        let o = onSQLite
+        // By hand: C (received 20:00Z, ended 08:00Z) and A (06:30Z) were open at 07:00Z, for
+        // 11 h and 30 min; B ended at 05:10Z without an outcome, 10 min after it came in.
+        #expect(o.open == ["c", "a"])
+        #expect(o.openSeconds == [39_600, 1_800])
+        #expect(o.withoutOutcome == ["b"])
+        #expect(o.counts == [2, 1, 1, 2, 0], "exact counts, capped lists; the outcome given later takes B off")
+        #expect(
+            o.history == [
+                "->priority ->OFFICIAL-SENSITIVE uid 1001 4471 - - 2026-11-24T05:00:00Z",
+                "priority>emergency OFFICIAL-SENSITIVE>OFFICIAL-SENSITIVE uid 1001 - - threat-to-life 2026-11-24T05:01:00Z",
+                "emergency>emergency OFFICIAL-SENSITIVE>SECRET uid 1001 - - - 2026-11-24T05:02:00Z",
+                "emergency>emergency SECRET>OFFICIAL-SENSITIVE uid 1002 - the source agreed to OFFICIAL-SENSITIVE - 2026-11-24T05:03:00Z",
+                "reason",
+            ])
+        #expect(
+            o.audit == [
+                "call.reclassify priority>emergency > - threat-to-life",
+                "call.reclassify > OFFICIAL-SENSITIVE>SECRET - -",
+                "marking.lower > SECRET>OFFICIAL-SENSITIVE the source agreed to OFFICIAL-SENSITIVE -",
+            ])
+        #expect(o.extras == ["a emergency 0 false", "b priority 1 false", "d emergency 0 true"])
+        #expect(o.holds == ["d Subject access request 2026/117 1002 emergency true"])
+        #expect(o.refusals.count == 4)
+        #expect(o.refusals[0].hasPrefix("conflict: Call dddddddd-0000-4000-8000-000000000004 has been on legal hold since"))
+        #expect(o.refusals[1] == "conflict: Call aaaaaaaa-0000-4000-8000-000000000001 is not on legal hold.")
+        #expect(o.refusals[2] == "not_found: There is no call eeeeeeee-0000-4000-8000-000000000005.")
+        #expect(o.refusals[3].hasPrefix("not_found: Call dddddddd-0000-4000-8000-000000000004 was purged by retention"))
+        #expect(o.purged == [2, 1], "B and C first; D only once released")
+        #expect(o.verified == [true, true, false])
+        #expect(o.tamper.count == 1)
+        #expect(o.tamper.first?.contains("call aaaaaaaa-0000-4000-8000-000000000001's legal hold") == true)
+    }
+}
