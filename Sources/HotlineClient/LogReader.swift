@@ -71,12 +71,16 @@ public final class LogReader {
     /// last page with the notes of every page (and no `notes_next`).
     public func wholeCall(_ callID: String) throws -> CallGetAnswer {
         var notes: [Note] = []
+        var history: [ClassificationChange]? = nil
         var after: Int64? = nil
         while true {
             var page = try send(.callGet(callID: callID, notesAfter: after), as: CallGetAnswer.self).answer
             notes += page.call.notes
+            // The history comes with the first page only.
+            history = history ?? page.call.history
             guard let next = page.notesNext else {
                 page.call.notes = notes
+                page.call.history = history ?? []
                 return page
             }
             // Each page starts after the last; a cursor that does not move would loop for ever.

@@ -145,6 +145,7 @@ enum PostgresCallRow {
             anonymous_requested = \(s.anonymousRequested), escalated = \(s.escalated),
             threat_alert_raised = \(s.threatAlertRaised), category = \(s.category), location = \(row.sealedLocation),
             flags = \(CallRow.flagsColumn(s)), outcome = \(s.outcome), ended_at = \(s.endedAt?.microseconds),
+            answered_at = \(s.answeredAt?.microseconds),
             identity = \(row.sealedIdentity), last_seq = \(s.lastSeq)
         WHERE call_id = \(s.id)
         """

@@ -53,7 +53,10 @@ extension PostgresLog {
             for row in try session.rows(
                 """
                 SELECT call_id, (ack::jsonb) ->> 'grade' AS grade FROM events
-                WHERE call_id = ANY(\(ids)) AND purged_by IS NULL ORDER BY seq
+                WHERE call_id = ANY(\(ids)) AND purged_by IS NULL
+                  AND (op = 'call.start' OR (body::jsonb #> '{set,grade}') IS NOT NULL
+                       OR (body::jsonb #> '{set,flags,threat_to_life}') IS NOT NULL)
+                ORDER BY seq
                 """)
             {
                 let r = row.makeRandomAccess()

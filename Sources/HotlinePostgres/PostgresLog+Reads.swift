@@ -39,9 +39,13 @@ extension PostgresLog {
             let recordedAt = try session.row("SELECT recorded_at FROM events WHERE seq = \(state.firstSeq)")
                 .map { Timestamp(microseconds: try $0["recorded_at"].decode(Int64.self)) }
             var history = ClassificationHistory()
-            for row in try session.rows(
-                "SELECT seq, op, body, ack, secret, recorded_at, peer_uid FROM events WHERE call_id = \(id) AND purged_by IS NULL ORDER BY seq"
-            ) {
+            // The history goes with the first page of notes (the later pages' readers have it).
+            for row in try notesAfter != nil
+                ? []
+                : session.rows(
+                    "SELECT seq, op, body, ack, secret, recorded_at, peer_uid FROM events WHERE call_id = \(id) AND purged_by IS NULL ORDER BY seq"
+                )
+            {
                 let r = row.makeRandomAccess()
                 let seq = try r["seq"].decode(Int64.self)
                 guard let body = try? JSONParser.parse(Array(try r["body"].decode(String.self).utf8)),

@@ -10,28 +10,27 @@ extension PostgresLog {
         try reading { session in
             try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { try? session.execute("COMMIT") }
-            let at = asOf.microseconds
-            func calls(_ query: PostgresQuery) throws -> [HandoverCall] {
-                try session.rows(query).map { HandoverCall(try PostgresCallRow.decode($0.makeRandomAccess()).state, asOf: asOf) }
+            func binds(_ values: [Int64]) -> PostgresBindings {
+                var b = PostgresBindings()
+                for v in values { b.append(v) }
+                return b
             }
-            func count(_ query: PostgresQuery) throws -> Int {
-                Int(try session.row(query).map { try $0["n"].decode(Int64.self) } ?? 0)
+            func calls(_ sql: String) throws -> [HandoverCall] {
+                try session.rows(PostgresQuery(unsafeSQL: HandoverSQL.postgres(sql), binds: binds([asOf.microseconds, Int64(limit)]))).map {
+                    HandoverCall(try PostgresCallRow.decode($0.makeRandomAccess()).state, asOf: asOf)
+                }
             }
-            let openCount = try count(
-                "SELECT count(*) AS n FROM calls WHERE received_at < \(at) AND (ended_at IS NULL OR ended_at > \(at))")
-            let open = try calls(
-                """
-                SELECT * FROM calls WHERE received_at < \(at) AND (ended_at IS NULL OR ended_at > \(at))
-                ORDER BY received_at, first_seq LIMIT \(Int64(limit))
-                """)
-            let (f, t) = (from.microseconds, to.microseconds)
-            let endedCount = try count("SELECT count(*) AS n FROM calls WHERE ended_at >= \(f) AND ended_at < \(t) AND outcome IS NULL")
-            let ended = try calls(
-                """
-                SELECT * FROM calls WHERE ended_at >= \(f) AND ended_at < \(t) AND outcome IS NULL
-                ORDER BY ended_at, first_seq LIMIT \(Int64(limit))
-                """)
-            return Handover(asOf: asOf, openCount: openCount, open: open, withoutOutcomeCount: endedCount, withoutOutcome: ended)
+            func tally(_ sql: String) throws -> (Int, Int) {
+                let rows = try session.rows(PostgresQuery(unsafeSQL: HandoverSQL.postgres(sql), binds: binds([asOf.microseconds])))
+                guard let r = rows.first?.makeRandomAccess() else { return (0, 1) }
+                return (Int(try r[0].decode(Int64.self)), Int(try r[1].decode(Int32.self)))
+            }
+            let (openCount, openRank) = try tally(HandoverSQL.tally(HandoverSQL.open))
+            let (endedCount, endedRank) = try tally(HandoverSQL.tally(HandoverSQL.withoutOutcome))
+            return Handover(
+                asOf: asOf, openCount: openCount, open: try calls(HandoverSQL.list(HandoverSQL.open, by: "received_at")),
+                withoutOutcomeCount: endedCount, withoutOutcome: try calls(HandoverSQL.list(HandoverSQL.withoutOutcome, by: "ended_at")),
+                highestMarking: HandoverSQL.marking(rank: max(openRank, endedRank)))
         }
     }
 
@@ -78,7 +77,10 @@ extension PostgresLog {
                 }
                 throw HotlineError(.conflict, "Call \(callID) is not on legal hold.", field: "call_id")
             }
-            let hold = try self.hold(row, route: nil, receivedAt: nil)
+            let call = try session.row("SELECT route, received_at FROM calls WHERE call_id = \(callID)")
+            let hold = try self.hold(
+                row, route: try call?["route"].decode(String.self),
+                receivedAt: try call.map { Timestamp(microseconds: try $0["received_at"].decode(Int64.self)) })
             let head = try PostgresAudit.append(
                 AuditEntry(
                     peer: peer, op: AuditOp.release, at: now,

@@ -235,10 +235,13 @@ struct PostgresVerifySource: VerifySource {
         }
     }
 
-    func forEachHold(_ body: (String, Int64) throws -> Void) throws {
-        for row in try session.rows("SELECT call_id, audit_seq FROM holds ORDER BY call_id") {
+    func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws {
+        for row in try session.rows("SELECT call_id, audit_seq, held_at, held_by FROM holds ORDER BY call_id") {
             let r = row.makeRandomAccess()
-            try body(try r["call_id"].decode(String.self), try r["audit_seq"].decode(Int64.self))
+            try body(
+                VerifyRecords.Hold(
+                    callID: try r["call_id"].decode(String?.self), auditSeq: try r["audit_seq"].decode(Int64?.self),
+                    heldAt: try r["held_at"].decode(Int64?.self), heldBy: try r["held_by"].decode(Int64?.self)))
         }
     }
 }

@@ -163,6 +163,7 @@ public enum PostgresSchema {
                 )
                 """,
                 "CREATE INDEX calls_by_ended ON calls (ended_at) WHERE ended_at IS NOT NULL",
+                "CREATE INDEX calls_without_outcome ON calls (ended_at) WHERE outcome IS NULL AND ended_at IS NOT NULL",
             ]),
     ]
 

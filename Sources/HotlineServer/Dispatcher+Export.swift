@@ -19,18 +19,25 @@ extension Dispatcher {
                 try store.exportPage(from: window.from, to: window.to, afterSeq: query.afterSeq, limit: query.limit)
             }
             var answer = ExportAnswer(shift: window, calls: page.calls, nextAfterSeq: page.nextAfterSeq)
-            // What the whole export needs once, beside its calls: on the first page.
+            var disclosed: [String: JSONValue] = [
+                "from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count)),
+            ]
+            // What the whole export needs once, beside its calls: on the first page. A month's
+            // report has no handover (it is a shift's).
             if query.afterSeq == nil {
                 answer.routes = routes
-                let asOf = min(window.to, now)
-                answer.handover = try Self.storage(store) {
-                    try store.handover(from: window.from, to: window.to, asOf: asOf, limit: Self.handoverListLimit)
+                if case .month = query.window {
+                } else {
+                    let asOf = min(window.to, now)
+                    let handover = try Self.storage(store) {
+                        try store.handover(from: window.from, to: window.to, asOf: asOf, limit: Self.handoverListLimit)
+                    }
+                    answer.handover = handover
+                    // The handover's calls are disclosed too, from outside the window: named.
+                    disclosed["handover_call_ids"] = .array((handover.open + handover.withoutOutcome).map { .string($0.callID) })
                 }
             }
-            return (
-                answer.json,
-                ["from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count))]
-            )
+            return (answer.json, disclosed)
         }
     }
 

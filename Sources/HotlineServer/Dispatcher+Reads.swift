@@ -39,7 +39,8 @@ extension Dispatcher {
             let answer = CallGetAnswer(
                 call: CallRecord(
                     detail.state, notes: detail.notes, alerts: detail.alerts, recordedAt: detail.recordedAt, history: detail.history,
-                    hold: detail.hold),
+                    // Who held it and why are for those who may list holds.
+                    hold: peer.roles.isDisjoint(with: Access.holdsList.roles) ? nil : detail.hold, held: detail.hold != nil),
                 notesNext: detail.notesNext)
             return (answer.json, detail.notesNext.map { ["notes_next": .int($0)] } ?? [:])
         }

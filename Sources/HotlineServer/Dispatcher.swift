@@ -97,7 +97,7 @@ public final class Dispatcher: Sendable {
             // A peer with some role asking for what its roles do not allow is audited, for
             // the ops whose refusals are; one with none is refused before anything.
             guard access.auditsRefusals, !peer.roles.isEmpty else { return loop.makeFailedFuture(error) }
-            return audited(peer, request.op, subject: Self.refusalSubject(request), reason: request.reason, on: loop) {
+            return audited(peer, request.op, subject: Self.refusalSubject(request), reason: request.auditReason, on: loop) {
                 _ throws(HotlineError) in throw error
             }
         }

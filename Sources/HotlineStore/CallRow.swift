@@ -21,7 +21,7 @@ package struct CallRow: FetchableRecord, PersistableRecord {
     /// the others (and their indexes) untouched: fewer pages for each commit to write.
     package static let changing: [Columns] = [
         .grade, .marking, .anonymous, .anonymousRequested, .escalated, .threatAlertRaised, .category, .location, .flags,
-        .outcome, .endedAt, .identity, .lastSeq,
+        .outcome, .endedAt, .answeredAt, .identity, .lastSeq,
     ]
 
     /// The call without its location and identity (those are the sealed columns below).

@@ -6,29 +6,34 @@ import HotlineCore
 /// and marking history (read from its chained events, so it is as tamper-evident as they).
 extension CallStore {
 
-    /// The calls open at `asOf` (received before it, not ended by it) and those that ended
-    /// in `[from, to)` without an outcome; counts exact, lists capped at `limit`, oldest first.
+    /// The calls open at `asOf` (received before it, not ended by it), and those that had
+    /// ended by then without an outcome and have none yet; counts exact, lists capped at
+    /// `limit`, oldest first. Each set is a union of index ranges (``HandoverSQL``).
     public func handover(from: Timestamp, to: Timestamp, asOf: Timestamp, limit: Int) throws -> Handover {
         try pool.read { db in
-            // Open now, or ended after asOf (a past shift's export): two index ranges.
-            let openWhere = """
-                FROM calls WHERE received_at < ?1 AND (ended_at IS NULL OR ended_at > ?1)
-                """
-            let openCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) \(openWhere)", arguments: [asOf.microseconds]) ?? 0
-            let open = try Row.fetchAll(
-                db, sql: "SELECT * \(openWhere) ORDER BY received_at, first_seq LIMIT ?2", arguments: [asOf.microseconds, limit]
-            ).map { HandoverCall(try self.callState($0, withSecrets: false), asOf: asOf) }
-            let endedWhere = "FROM calls WHERE ended_at >= ? AND ended_at < ? AND outcome IS NULL"
-            let args: StatementArguments = [from.microseconds, to.microseconds]
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) \(endedWhere)", arguments: args) ?? 0
-            let ended = try Row.fetchAll(db, sql: "SELECT * \(endedWhere) ORDER BY ended_at, first_seq LIMIT ?", arguments: args + [limit])
-                .map { HandoverCall(try self.callState($0, withSecrets: false), asOf: asOf) }
-            return Handover(asOf: asOf, openCount: openCount, open: open, withoutOutcomeCount: count, withoutOutcome: ended)
+            let at = asOf.microseconds
+            func calls(_ sql: String) throws -> [HandoverCall] {
+                try Row.fetchAll(db, sql: sql, arguments: [at, limit]).map {
+                    HandoverCall(try self.callState($0, withSecrets: false), asOf: asOf)
+                }
+            }
+            func tally(_ sql: String) throws -> (Int, Int) {
+                let row = try Row.fetchOne(db, sql: sql, arguments: [at])
+                return (row?[0] ?? 0, row?[1] ?? 0)
+            }
+            let (openCount, openRank) = try tally(HandoverSQL.tally(HandoverSQL.open))
+            let (endedCount, endedRank) = try tally(HandoverSQL.tally(HandoverSQL.withoutOutcome))
+            return Handover(
+                asOf: asOf, openCount: openCount, open: try calls(HandoverSQL.list(HandoverSQL.open, by: "received_at")),
+                withoutOutcomeCount: endedCount, withoutOutcome: try calls(HandoverSQL.list(HandoverSQL.withoutOutcome, by: "ended_at")),
+                highestMarking: HandoverSQL.marking(rank: max(openRank, endedRank)))
         }
     }
 
     /// Each call's initial grade and grade changes (from its events' acknowledgements), and
-    /// whether it is held: the export's extra columns for a page of calls.
+    /// whether it is held: the export's extra columns for a page of calls. Only the events
+    /// that can change a grade are read: its start, and updates that set a grade or the
+    /// threat-to-life flag (CallPolicy changes it for nothing else).
     func exportExtras(_ ids: [String], _ db: Database) throws -> [String: (initial: String?, changes: Int, held: Bool)] {
         guard !ids.isEmpty else { return [:] }
         let list = JSONWriter.string(.array(ids.map(JSONValue.string)))
@@ -37,7 +42,10 @@ extension CallStore {
             db,
             sql: """
                 SELECT call_id, json_extract(ack, '$.grade') AS grade FROM events
-                WHERE call_id IN (SELECT value FROM json_each(?)) AND purged_by IS NULL ORDER BY seq
+                WHERE call_id IN (SELECT value FROM json_each(?)) AND purged_by IS NULL
+                  AND (op = 'call.start' OR json_extract(body, '$.set.grade') IS NOT NULL
+                       OR json_extract(body, '$.set.flags.threat_to_life') IS NOT NULL)
+                ORDER BY seq
                 """, arguments: [list])
         while let row = try rows.next() {
             if let g = row["grade"] as String? { grades[row["call_id"], default: []].append(g) }
@@ -116,7 +124,9 @@ extension CallStore {
                 }
                 throw HotlineError(.conflict, "Call \(callID) is not on legal hold.", field: "call_id")
             }
-            let hold = self.hold(row, route: nil, receivedAt: nil)
+            let call = try Row.fetchOne(db, sql: "SELECT route, received_at FROM calls WHERE call_id = ?", arguments: [callID])
+            let hold = self.hold(
+                row, route: call?["route"], receivedAt: (call?["received_at"] as Int64?).map(Timestamp.init(microseconds:)))
             let head = try self.appendAudit(
                 AuditEntry(
                     peer: peer, op: AuditOp.release, at: now,

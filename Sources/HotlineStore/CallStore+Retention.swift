@@ -26,7 +26,7 @@ extension CallStore {
         let dueSQL = """
             SELECT c.call_id, c.route, c.marking, c.ended_at,
                    (SELECT MAX(recorded_at) FROM events e WHERE e.call_id = c.call_id AND e.op = 'call.end') AS recorded_end
-            FROM calls c WHERE c.ended_at IS NOT NULL AND c.call_id NOT IN (SELECT call_id FROM holds)
+            FROM calls c WHERE c.ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.call_id = c.call_id)
             """
         func isDue(_ row: Row) -> Bool {
             Retention.isDue(

@@ -234,7 +234,7 @@ public final class CallStore: Sendable {
             }
             return CallDetail(
                 state: state, notes: notes, alerts: alerts, notesNext: next, recordedAt: recordedAt,
-                history: try self.history(of: id, db), hold: hold)
+                history: notesAfter == nil ? try self.history(of: id, db) : [], hold: hold)
         }
     }
 

@@ -200,10 +200,10 @@ public enum ChainVerifier {
     /// The audit chain; returns which calls each retention purge covered.
     private static func verifyAudit(
         _ db: some VerifySource, anchors: [Chain.Head], keys: KeyRing?, into report: inout VerifyReport
-    ) throws -> (purges: [Int64: Purge], holds: [String: Int64]) {
+    ) throws -> (purges: [Int64: Purge], holds: [String: AuditedHold]) {
         var purges: [Int64: Purge] = [:]
         // The legal holds the audit log says are in force: call → the entry that put it on.
-        var holds: [String: Int64] = [:]
+        var holds: [String: AuditedHold] = [:]
         var walk = Walk("audit entry", anchors: anchors, keys: keys)
         try db.forEachAudit(withMACs: keys != nil) { row in
             let content = row.content
@@ -220,15 +220,28 @@ public enum ChainVerifier {
                 let detail = try? JSONParser.parse(Array(content.detail.utf8)),
                 let ids = detail["call_ids"]?.arrayValue
             {
-                purges[seq] = Purge(
-                    calls: Set(ids.compactMap(\.stringValue)),
-                    tombstones: detail["tombstones"]?.stringValue.flatMap { Data(hex: $0) })
+                let calls = Set(ids.compactMap(\.stringValue))
+                purges[seq] = Purge(calls: calls, tombstones: detail["tombstones"]?.stringValue.flatMap { Data(hex: $0) })
+                // Retention never purges a held call: one purged while the audit log says it
+                // was held lost its hold under the daemon (deleted by hand, then perhaps put back).
+                for id in calls.sorted() {
+                    if let hold = holds[id] {
+                        report.badCall(
+                            id,
+                            "call \(id) was purged by retention (audit entry \(seq)) while on legal hold (audit entry \(hold.seq)): its hold was removed outside hotlined"
+                        )
+                    }
+                }
             }
             if content.op == AuditOp.hold || content.op == AuditOp.release,
                 let detail = try? JSONParser.parse(Array(content.detail.utf8)), detail["result"]?.stringValue == "ok",
                 let id = detail["call_ids"]?.arrayValue?.first?.stringValue
             {
-                if content.op == AuditOp.hold { holds[id] = seq } else { holds[id] = nil }
+                if content.op == AuditOp.hold {
+                    holds[id] = AuditedHold(seq: seq, at: content.at, uid: content.uid)
+                } else {
+                    holds[id] = nil
+                }
             }
         }
         for (at, problem) in walk.end() { report.badAudit(at, problem) }
@@ -240,18 +253,38 @@ public enum ChainVerifier {
     /// The holds table must be what the audited holds and releases leave: a hold deleted
     /// outside hotlined (so that retention would purge the call) or added without an entry
     /// is tampering.
-    private static func verifyHolds(_ db: some VerifySource, audited: [String: Int64], into report: inout VerifyReport) throws {
+    private static func verifyHolds(_ db: some VerifySource, audited: [String: AuditedHold], into report: inout VerifyReport) throws {
         var expected = audited
-        try db.forEachHold { callID, auditSeq in
-            if expected.removeValue(forKey: callID) != auditSeq {
+        try db.forEachHold { row in
+            guard let callID = row.callID else {
+                report.badLog("the holds table has a row without a call id: not one hotlined wrote")
+                return
+            }
+            guard let hold = expected.removeValue(forKey: callID), hold.seq == row.auditSeq else {
                 report.badCall(
-                    callID, "call \(callID) is on legal hold in the holds table, but no audited call.hold (entry \(auditSeq)) put it there")
+                    callID,
+                    "call \(callID) is on legal hold in the holds table, but no audited call.hold (entry \(row.auditSeq.map(String.init) ?? "none")) put it there"
+                )
+                return
+            }
+            if row.heldAt != hold.at || row.heldBy != hold.uid {
+                report.badCall(
+                    callID,
+                    "call \(callID)'s legal hold was changed in the holds table: its time or uid differ from audit entry \(hold.seq)")
             }
         }
-        for (callID, seq) in expected.sorted(by: { $0.value < $1.value }) {
+        for (callID, hold) in expected.sorted(by: { $0.value.seq < $1.value.seq }) {
             report.badCall(
-                callID, "call \(callID)'s legal hold (audit entry \(seq)) was removed from the holds table without an audited call.release")
+                callID,
+                "call \(callID)'s legal hold (audit entry \(hold.seq)) was removed from the holds table without an audited call.release")
         }
+    }
+
+    /// A hold as its audit entry records it.
+    struct AuditedHold {
+        var seq: Int64
+        var at: Int64
+        var uid: Int64
     }
 
     private static func verifyEvents(
@@ -340,10 +373,8 @@ public enum ChainVerifier {
             if endedAt != row.endedAt { differs.append("ended_at") }
             // Who started it decides which handler may read it.
             if row.ownerUID != row.startUID { differs.append("owner_uid") }
-            for (key, held) in [("received_at", row.receivedAt), ("answered_at", row.answeredAt)] {
-                let stated = start[key]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
-                if stated != held { differs.append(key) }
-            }
+            let received = start["received_at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }?.microseconds
+            if received != row.receivedAt { differs.append("received_at") }
             // An anonymous call keeps no identity: one put back after erasure is tampering.
             if ack["anonymous"]?.boolValue == true, row.identity != nil { differs.append("identity") }
             // A call that is not anonymous holds an identity exactly when its events gave one.
@@ -384,6 +415,8 @@ public enum ChainVerifier {
         var location: (seq: Int64, secret: Data?)? = nil
         // The end's outcome, or one an update gave after (issue 16: an end may have none).
         var outcome: String? = nil
+        // The start's answered_at, else the first an update gave (issue 16).
+        var answeredAt: String? = nil
         var unreadable = false
         try db.forEachEvent(ofCall: id) { event in
             guard !unreadable else { return }
@@ -402,8 +435,10 @@ public enum ChainVerifier {
                 requested = op == "call.start" ? asked : asked || ack["anonymous"]?.boolValue == true
             }
             if op == "call.end", let o = body["outcome"]?.stringValue { outcome = o }
+            if op == "call.start" { answeredAt = body["answered_at"]?.stringValue }
             guard op == "call.update", let set = body["set"] else { return }
             if let o = set["outcome"]?.stringValue { outcome = o }
+            if answeredAt == nil, let a = set["answered_at"]?.stringValue { answeredAt = a }
             if let c = set["category"]?.stringValue { category = c }
             for (flag, value) in set["flags"]?.objectValue ?? [:] {
                 if let on = value.boolValue { flags[flag] = on }
@@ -415,6 +450,7 @@ public enum ChainVerifier {
         var differs: [String] = []
         if category != row.category { differs.append("category") }
         if outcome != row.outcome { differs.append("outcome") }
+        if answeredAt.flatMap({ try? Timestamp(rfc3339: $0) })?.microseconds != row.answeredAt { differs.append("answered_at") }
         let stored = row.flags.flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
         if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
         if threat != row.threatAlertRaised { differs.append("threat_alert_raised") }

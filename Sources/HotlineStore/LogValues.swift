@@ -102,7 +102,8 @@ public struct CallDetail: Sendable {
     /// When the daemon received the call's `call.start` (its `received_at` is the
     /// workstation's word).
     public var recordedAt: Timestamp?
-    /// Every change of grade and marking, the start first.
+    /// Every change of grade and marking, the start first; on the first page of notes
+    /// only (empty when `notesAfter` was given).
     public var history: [ClassificationChange]
     public var hold: LegalHold?
 
@@ -259,4 +260,38 @@ extension ExportPage {
             },
             nextAfterSeq: page.nextAfterSeq)
     }
+}
+
+/// The handover's statements, the same on both engines (their one parameter, `?1` on
+/// SQLite and `$1` on PostgreSQL, is the instant judged at; the lists' second, the cap).
+/// Each set is written as a union of two index ranges, so that neither engine walks every
+/// call: open now (`calls_open`) or ended after the instant (`calls_by_ended`); and ended
+/// without an outcome (`calls_without_outcome`, a partial index of few rows).
+package enum HandoverSQL {
+    /// The rows of each set, as `SELECT * FROM (…)` takes them.
+    package static let open = """
+        SELECT * FROM calls WHERE ended_at IS NULL AND received_at < ?1
+        UNION ALL SELECT * FROM calls WHERE ended_at > ?1 AND received_at < ?1
+        """
+    package static let withoutOutcome = """
+        SELECT * FROM calls WHERE outcome IS NULL AND ended_at IS NOT NULL AND ended_at < ?1
+        """
+
+    /// The count of a set and the highest rank of its markings (``marking(rank:)``).
+    package static func tally(_ set: String) -> String {
+        """
+        SELECT COUNT(*), COALESCE(MAX(CASE marking WHEN 'SECRET' THEN 3 WHEN 'OFFICIAL-SENSITIVE' THEN 2 ELSE 1 END), 1)
+        FROM (\(set)) AS s
+        """
+    }
+
+    /// The first rows of a set, oldest first by `column`.
+    package static func list(_ set: String, by column: String) -> String {
+        "SELECT * FROM (\(set)) AS s ORDER BY \(column), first_seq LIMIT ?2"
+    }
+
+    package static func marking(rank: Int) -> Marking { rank >= 3 ? .secret : rank == 2 ? .officialSensitive : .official }
+
+    /// A statement for PostgreSQL: `?N` as `$N`.
+    package static func postgres(_ sql: String) -> String { sql.replacing("?1", with: "$1").replacing("?2", with: "$2") }
 }

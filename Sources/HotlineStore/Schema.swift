@@ -180,13 +180,13 @@ enum Schema {
         }
         // Issue 16. Legal holds: a held call is never purged; the row is the hold's current
         // state, the audit log (call.hold / call.release entries) its history, and verify
-        // holds one to the other. calls_by_ended serves the handover's "ended in the shift
-        // without an outcome" and "open at its end" (ended after it).
+        // holds one to the other. calls_by_ended serves the handover's "open at the shift's
+        // end" (ended after it), calls_without_outcome its "ended without an outcome".
         migrator.registerMigration("v8-holds-and-handover") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE holds (
-                        call_id TEXT PRIMARY KEY,
+                        call_id TEXT PRIMARY KEY NOT NULL,
                         held_at INTEGER NOT NULL,
                         held_by INTEGER NOT NULL,
                         role TEXT,
@@ -194,6 +194,7 @@ enum Schema {
                         audit_seq INTEGER NOT NULL
                     );
                     CREATE INDEX calls_by_ended ON calls(ended_at) WHERE ended_at IS NOT NULL;
+                    CREATE INDEX calls_without_outcome ON calls(ended_at) WHERE outcome IS NULL AND ended_at IS NOT NULL;
                     """)
         }
         return migrator

@@ -29,11 +29,21 @@ package protocol VerifySource {
     /// Calls with unpurged events in the log and no row in the projection.
     func callsMissingFromProjection() throws -> [String]
     /// Every legal hold in the holds table (none in a log from before issue 16).
-    func forEachHold(_ body: (_ callID: String, _ auditSeq: Int64) throws -> Void) throws
+    func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws
 }
 
 /// The rows a ``VerifySource`` gives, as plain values.
 package enum VerifyRecords {
+    /// A row of the holds table, as stored (any column may be missing in a file edited by hand).
+    package struct Hold {
+        package var callID: String?
+        package var auditSeq, heldAt, heldBy: Int64?
+
+        package init(callID: String?, auditSeq: Int64?, heldAt: Int64?, heldBy: Int64?) {
+            (self.callID, self.auditSeq, self.heldAt, self.heldBy) = (callID, auditSeq, heldAt, heldBy)
+        }
+    }
+
     package struct Audit {
         package var content: Chain.AuditContent
         package var digest: Data?
@@ -253,10 +263,16 @@ struct SQLiteVerifySource: VerifySource {
 
     func callsMissingFromProjection() throws -> [String] { try String.fetchAll(db, sql: VerifySQL.callsMissingFromProjection) }
 
-    func forEachHold(_ body: (String, Int64) throws -> Void) throws {
+    func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws {
         // A file verified offline may be from before the table (v8) existed.
         guard try db.tableExists("holds") else { return }
-        let rows = try Row.fetchCursor(db, sql: "SELECT call_id, audit_seq FROM holds ORDER BY call_id")
-        while let row = try rows.next() { try body(row["call_id"], row["audit_seq"]) }
+        // Read as values of any type: a hand-edited row is reported, never a crash.
+        let rows = try Row.fetchCursor(db, sql: "SELECT call_id, audit_seq, held_at, held_by FROM holds ORDER BY call_id")
+        while let row = try rows.next() {
+            try body(
+                VerifyRecords.Hold(
+                    callID: String.fromDatabaseValue(row[0]), auditSeq: Int64.fromDatabaseValue(row[1]),
+                    heldAt: Int64.fromDatabaseValue(row[2]), heldBy: Int64.fromDatabaseValue(row[3])))
+        }
     }
 }

@@ -105,3 +105,46 @@ extension CallPolicyTests {
         #expect(silent.notices.first?.contains("keeps the caller's line identity") == true)
     }
 }
+
+extension CallPolicyTests {
+    /// Nothing issue 16 refuses may hold up an alert or an erasure: an update that raises a
+    /// threat to life keeps its odd category, and a lowering without a reason, with notices.
+    @Test func anUrgentUpdateIsNeverRefusedForACategoryOrAMissingReason() throws {
+        let listed = RouteRule(
+            name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive, anonymity: .allowed,
+            categories: [CategoryLabel(slug: "other", label: "Other")])
+        let policy = CallPolicy(routes: RouteTable(routes: [listed], unrouted: Self.unrouted))
+        let start = try policy.apply(Self.startEvent("0800789321"), to: nil, by: Self.handler, seq: 1).state
+        let secret = try policy.apply(Self.update(CallChanges(marking: .secret)), to: start, by: Self.handler, seq: 2).state
+        let urgent = try policy.apply(
+            Self.update(CallChanges(category: "knife-crime", flags: ["threat_to_life": true], marking: .official)), to: secret,
+            by: Self.supervisor, seq: 3)
+        #expect(urgent.alerts == [.threatToLife])
+        #expect(urgent.state.category == "knife-crime")
+        #expect(urgent.state.marking == .official)
+        #expect(urgent.notices.count == 2)
+        #expect(urgent.notices.contains { $0.contains("is not a category of route") })
+        #expect(urgent.notices.contains { $0.contains("lowered without a reason") })
+        // Without the flag, both are refused.
+        #expect(throws: HotlineError.self) {
+            try policy.apply(Self.update(CallChanges(category: "knife-crime")), to: secret, by: Self.handler, seq: 3)
+        }
+    }
+
+    @Test func anAnswerMayComeAfterTheStartOnce() throws {
+        let call = try started("999")  // answered at 19:02:15 by startEvent
+        #expect(refusal(Self.update(CallChanges(answeredAt: Self.ts("2026-11-24T19:02:20Z"))), to: call)?.field == "set.answered_at")
+        var ringing = call
+        ringing.answeredAt = nil
+        #expect(
+            refusal(Self.update(CallChanges(answeredAt: Self.ts("2026-11-24T19:00:00Z"))), to: ringing)?.message.contains(
+                "before the call was received") == true)
+        let answered = try #require(apply(Self.update(CallChanges(answeredAt: Self.ts("2026-11-24T19:02:20Z"))), to: ringing))
+        #expect(answered.state.answeredAt == Self.ts("2026-11-24T19:02:20Z"))
+        var ended = ringing
+        ended.endedAt = Self.ts("2026-11-24T19:02:30Z")
+        #expect(
+            refusal(Self.update(CallChanges(answeredAt: Self.ts("2026-11-24T19:03:00Z"))), to: ended)?.message.contains(
+                "after the call ended") == true)
+    }
+}

@@ -253,3 +253,39 @@ import Testing
         #expect(ClassificationHistory.grades([]) == (nil, 0))
     }
 }
+
+extension ReportTests {
+    /// A share is printed rounded down, in whole numbers: 22,499 of 25,000 (89.996%) reads
+    /// 89.9% NOT MET, never 90.0% beside NOT MET; 17 of 19 (89.47%) reads 89.4%.
+    @Test func sharesArePrintedRoundedDownSoTheyNeverContradictTheVerdict() {
+        var s = AnswerStats(standard: .national999)
+        let t0 = ts("2026-11-24T10:00:00Z")
+        for i in 0..<25_000 { s.add(receivedAt: t0, answeredAt: t0.adding(seconds: i < 22_499 ? 3 : 30), endedAt: nil) }
+        #expect(s.met == false)
+        #expect(AnswerTimesHTML.percent(s, s.withinStandard) == "89.9%")
+        #expect(PeriodReport.pct(s, s.withinStandard) == "89.9")
+        #expect(s.json["standard"]?["share_within"] == .double(0.8999))
+        var t = AnswerStats(standard: nil)
+        for i in 0..<19 { t.add(receivedAt: t0, answeredAt: t0.adding(seconds: i < 17 ? 3 : 30), endedAt: nil) }
+        #expect(PeriodReport.pct(t, t.under10) == "89.4")
+    }
+
+    /// The period report is marked as its most sensitive call; the shift report as the most
+    /// sensitive call it lists, handed-over ones included.
+    @Test func reportsAreMarkedAsTheirMostSensitiveCall() throws {
+        let window = try Self.calendar.window(month: "2026-11")
+        var report = PeriodReport(window: window, days: Self.calendar.days(of: window))
+        report.add(Self.call("emergency", "2026-11-02T10:00:00Z", answer: 3))
+        #expect(PeriodReportHTML(report: report, generatedAt: window.to, generator: "t").page.contains("<p class=\"marking\">OFFICIAL</p>"))
+        var hotline = Self.call("anti-terrorist-hotline", "2026-11-02T11:00:00Z", answer: 3)
+        hotline.marking = "OFFICIAL-SENSITIVE"
+        report.add(hotline)
+        #expect(
+            PeriodReportHTML(report: report, generatedAt: window.to, generator: "t").page.contains(
+                "<p class=\"marking\">OFFICIAL-SENSITIVE</p>"))
+        let night = try Self.calendar.resolve("night:2026-11-23", now: ts("2030-01-01T00:00:00Z"))
+        var summary = ShiftSummary(window: night)
+        summary.adopt(routes: Self.routes, handover: Handover(asOf: night.to, openCount: 600, highestMarking: .secret))
+        #expect(summary.highestMarking == .secret, "a SECRET call past the list's cap still marks the report")
+    }
+}

@@ -90,7 +90,7 @@ import Testing
             Set(detail.keys).subtracting(summary.keys)
                 == [
                     "id", "owner_uid", "anonymous_requested", "location", "cli", "caller", "handling_seconds", "notes", "alerts", "history",
-                    "hold",
+                    "hold", "held",
                 ])
     }
 

@@ -378,3 +378,34 @@ import Testing
         #expect(try t.store.counts().calls == 4)
     }
 }
+
+extension AuditAndRetentionTests {
+    /// An insider removes a hold so that retention takes the call, then puts the row back:
+    /// the holds table agrees with the audit log again, yet verify finds the purge of a
+    /// call the audit log says was held. A hold row edited by hand is found too.
+    @Test func aHeldCallPurgedBehindTheDaemonsBackIsFound() throws {
+        t.commit(
+            [
+                Fixture.start(Self.callA, dialled: "101", at: "2026-09-01T10:00:00Z"), Fixture.end(Self.callA, at: "2026-09-01T10:05:00Z"),
+                Fixture.start(Self.callB, dialled: "101", at: "2026-09-01T11:00:00Z"), Fixture.end(Self.callB, at: "2026-09-01T11:05:00Z"),
+            ], now: Fixture.ts("2026-09-01T11:06:00Z"))
+        _ = try t.store.placeHold(callID: Self.callA, by: Fixture.supervisor, reason: "Inquest", at: Fixture.now)
+        _ = try t.store.placeHold(callID: Self.callB, by: Fixture.supervisor, reason: "Complaint", at: Fixture.now)
+        #expect(try t.store.verify().ok)
+        var saved: [DatabaseValue] = []
+        try t.reopen { db in
+            saved = Array(try Row.fetchOne(db, sql: "SELECT * FROM holds WHERE call_id = ?", arguments: [Self.callA])!.databaseValues)
+            try db.execute(sql: "DELETE FROM holds WHERE call_id = ?", arguments: [Self.callA])
+            try db.execute(sql: "UPDATE holds SET held_by = 0 WHERE call_id = ?", arguments: [Self.callB])
+        }
+        #expect(try t.store.purge(rules: [RetentionRule(purgeAfterDays: 30)], now: Fixture.now, uid: 0, pid: 1).calls == 1)
+        try t.reopen { db in
+            try db.execute(sql: "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?)", arguments: StatementArguments(saved))
+        }
+        let report = try t.store.verify()
+        #expect(!report.ok)
+        #expect(
+            report.problems.contains { $0.contains("call \(Self.callA) was purged by retention") && $0.contains("while on legal hold") })
+        #expect(report.problems.contains { $0.contains("call \(Self.callB)'s legal hold was changed in the holds table") })
+    }
+}

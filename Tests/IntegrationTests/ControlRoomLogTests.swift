@@ -26,6 +26,9 @@ extension PostgresLogTests {
         var purged: [Int]
         var verified: [Bool]
         var tamper: [String]
+        var nextShift: [String]
+        var highestMarking: String
+        var answered: [String]
     }
 
     static func issue16Scenario(_ log: any CallLog, deleteHolds: () throws -> Void) throws -> Observed {
@@ -66,6 +69,14 @@ extension PostgresLogTests {
 
         let handover = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 10)
         let capped = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 1)
+        // The next shift (early, 07:00Z to 15:00Z) still hands over B: it ended in the night
+        // without an outcome and has none yet. A's answer comes after its start.
+        let early = (from: night.to, to: night.to.adding(seconds: 8 * 3600))
+        let next = try log.handover(from: early.from, to: early.to, asOf: early.to, limit: 10)
+        let answered =
+            commit([update(a, ["answered_at": "2026-11-24T06:30:04Z"], at: "2026-11-24T06:30:05Z")])
+            + commit([update(a, ["answered_at": "2026-11-24T06:30:09Z"], at: "2026-11-24T06:30:10Z")])
+            + commit([update(a, ["answered_at": "2026-11-24T06:30:04Z"], at: "2026-11-24T06:30:11Z")])
         _ = commit([update(b, ["outcome": "report-taken"], at: "2026-11-24T05:20:00Z")])
         let after = try log.handover(from: night.from, to: night.to, asOf: night.to, limit: 10)
 
@@ -121,7 +132,15 @@ extension PostgresLogTests {
             counts: [handover.openCount, handover.withoutOutcomeCount, capped.open.count, capped.openCount, after.withoutOutcomeCount],
             history: history + [{ if case .failure(let e) = noReason[0] { e.field ?? "-" } else { "accepted" } }()], audit: audit,
             extras: extras, holds: holds,
-            refusals: refusals, purged: purged, verified: verified, tamper: report.problems.filter { $0.contains("legal hold") })
+            refusals: refusals, purged: purged, verified: verified, tamper: report.problems.filter { $0.contains("legal hold") },
+            nextShift: next.withoutOutcome.map { String($0.callID.prefix(1)) } + next.open.map { String($0.callID.prefix(1)) },
+            highestMarking: handover.highestMarking.rawValue,
+            answered: answered.map { r in
+                switch r {
+                case .success(let ack): "ok \(ack.duplicate)"
+                case .failure(let e): "\(e.code.rawValue) \(e.field ?? "-")"
+                }
+            } + [try log.call(id: a, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100)?.state.answeredAt?.rfc3339 ?? "-"])
     }
 
     @Test func handoverHistoryAndHoldsAreAlikeOnBothEngines() throws {
@@ -168,5 +187,9 @@ extension PostgresLogTests {
         #expect(o.verified == [true, true, false])
         #expect(o.tamper.count == 1)
         #expect(o.tamper.first?.contains("call aaaaaaaa-0000-4000-8000-000000000001's legal hold") == true)
+        #expect(o.nextShift == ["b", "a"], "B, ended in the night without an outcome, is still handed over; A is still open")
+        #expect(o.highestMarking == "OFFICIAL-SENSITIVE")
+        // An answer given after the start, once; the same again is no change; another time is refused.
+        #expect(o.answered == ["ok false", "invalid set.answered_at", "ok false", "2026-11-24T06:30:04Z"])
     }
 }

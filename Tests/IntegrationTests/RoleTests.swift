@@ -544,3 +544,30 @@ struct TemporaryUser {
         }
     }
 }
+
+/// Issue 16's roles: who may hold calls, and what a handler sees of a hold on its own call.
+extension RoleTests {
+    @Test func handlersMayNotHoldCallsAndSeeOnlyThatTheirCallIsHeld() throws {
+        let daemon = try Self.daemon()
+        let call = UUIDText.random()
+        let handler = try daemon.send(as: .handler, [Req.start(call: call, dialled: "101", at: "2026-11-24T10:00:00Z")])
+        #expect(handler.responses.first?.isOK == true)
+        let hold: JSONValue = ["op": "call.hold", "call_id": .string(call), "reason": "Complaint 2026/88 against the officer"]
+        let refused = try daemon.send(as: .handler, [hold, ["op": "holds.list"]])
+        #expect(Self.codes(refused.responses) == ["forbidden", "forbidden"])
+        let supervisor = try daemon.send(as: .supervisor, [hold, ["op": "holds.list"]])
+        #expect(Self.codes(supervisor.responses) == ["ok", "ok"])
+        #expect(supervisor.responses[1]["holds"]?.arrayValue?.first?["reason"] == "Complaint 2026/88 against the officer")
+        // The handler reads its own call: that it is held, not who held it or why.
+        let own = try daemon.send(as: .handler, [["op": "call.get", "call_id": .string(call)]])
+        #expect(own.responses.first?["call"]?["held"] == true)
+        #expect(own.responses.first?["call"]?["hold"] == .null)
+        let seen = try daemon.send(as: .supervisor, [["op": "call.get", "call_id": .string(call), "reason": "complaint"]])
+        #expect(seen.responses.first?["call"]?["hold"]?["reason"] == "Complaint 2026/88 against the officer")
+        // The refused attempt is audited with the reason it gave, sealed.
+        let audit = try daemon.send(as: .auditor, [Self.request("audit.list", Self.always)])
+        let holds = audit.responses.first?["entries"]?.arrayValue?.filter { $0["op"] == "call.hold" } ?? []
+        #expect(holds.map { $0["result"] } == ["forbidden", "ok"])
+        #expect(holds.first?["reason"] == "Complaint 2026/88 against the officer")
+    }
+}

@@ -64,7 +64,7 @@ public struct CallPolicy: Sendable {
                     )
                 }
             }
-            return try self.update(update, state, by: peer, seq: seq, now: now)
+            return try self.update(update, state, by: peer, seq: seq, now: now, urgent: urgent)
         case .end(let end):
             guard let state else { throw neverStarted(end.callID) }
             return try self.end(end, state, seq: seq)
@@ -126,9 +126,12 @@ public struct CallPolicy: Sendable {
         }
     }
 
-    private func update(_ e: CallUpdate, _ current: CallState, by peer: Peer, seq: Int64, now: Timestamp?) throws(HotlineError)
-        -> Decision
-    {
+    /// `urgent`: the update raises a threat to life or asks for anonymity. What issue 16
+    /// refuses (a category not the route's, a lowering without a reason) is then kept
+    /// with a notice instead: nothing may hold up an alert or an erasure.
+    private func update(
+        _ e: CallUpdate, _ current: CallState, by peer: Peer, seq: Int64, now: Timestamp?, urgent: Bool
+    ) throws(HotlineError) -> Decision {
         var state = current
         state.lastSeq = seq
         var decision = Decision(state: current)
@@ -142,10 +145,26 @@ public struct CallPolicy: Sendable {
             )
         }
         if let category = c.category, let rule = routes.rule(named: state.route), !rule.accepts(category: category) {
-            throw .invalid(
-                "set.category",
+            let problem =
                 "\"\(category)\" is not a category of route \(state.route); the categories are: \(rule.categories.map(\.slug).joined(separator: ", "))."
-            )
+            guard urgent else { throw .invalid("set.category", problem) }
+            decision.notices.append(problem + " It is kept, so as not to hold up this update: correct it.")
+        }
+        if let answeredAt = c.answeredAt {
+            if let already = state.answeredAt, already != answeredAt {
+                throw .invalid(
+                    "set.answered_at", "The call was already answered at \(already.rfc3339); the time it was answered is not changed.")
+            }
+            guard answeredAt >= state.receivedAt else {
+                throw .invalid(
+                    "set.answered_at",
+                    "\"set.answered_at\" (\(answeredAt.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
+            }
+            if let endedAt = state.endedAt, answeredAt > endedAt {
+                throw .invalid(
+                    "set.answered_at", "\"set.answered_at\" (\(answeredAt.rfc3339)) is after the call ended (\(endedAt.rfc3339)).")
+            }
+            state.answeredAt = answeredAt
         }
         applyAnonymity(requested: c.anonymousRequested, identity: c.identity, to: &state, &decision)
         if let marking = c.marking { state.marking = marking }
@@ -177,7 +196,9 @@ public struct CallPolicy: Sendable {
                 state.grade < current.grade
                 ? "grade (from \(current.grade.rawValue) to \(state.grade.rawValue))"
                 : "marking (from \(current.marking.rawValue) to \(state.marking.rawValue))"
-            throw .invalid("reason", "Lowering a call's \(what) needs a \"reason\" saying why.")
+            guard urgent else { throw .invalid("reason", "Lowering a call's \(what) needs a \"reason\" saying why.") }
+            decision.notices.append(
+                "The call's \(what) was lowered without a reason, so as not to hold up this update: give one in a note.")
         }
         if let text = e.note {
             decision.note = Note(

@@ -64,7 +64,15 @@ public struct ShiftSummary: Sendable {
                 answerTimes[route.name] = AnswerStats(standard: route.answerStandard)
             }
         }
-        if let handover { self.handover = handover }
+        if let handover {
+            self.handover = handover
+            // The report lists them: it is marked as the most sensitive of them.
+            for marking in [handover.highestMarking]
+                + (handover.open + handover.withoutOutcome).compactMap({ Marking(rawValue: $0.marking) })
+            where marking > highestMarking {
+                highestMarking = marking
+            }
+        }
     }
 
     /// The label a category is shown with: its route's, else its slug.

@@ -258,15 +258,18 @@ public struct CallRecord: WireValue {
     public var recordedAt: Timestamp?
     /// Every change of grade and marking, the start first (issue 16).
     public var history: [ClassificationChange]
-    /// The legal hold on the call, if it is held.
+    /// Whether the call is on legal hold; and the hold (who, when, why), for the roles that
+    /// may see holds (a handler reading its own call sees only `held`).
+    public var held: Bool
     public var hold: LegalHold?
 
     public init(
         _ state: CallState, notes: [Note], alerts: [Alert], recordedAt: Timestamp?, history: [ClassificationChange] = [],
-        hold: LegalHold? = nil
+        hold: LegalHold? = nil, held: Bool? = nil
     ) {
         self.history = history
         self.hold = hold
+        self.held = held ?? (hold != nil)
         summary = CallSummary(state)
         ownerUID = state.ownerUID
         anonymousRequested = state.anonymousRequested
@@ -292,6 +295,7 @@ public struct CallRecord: WireValue {
         m["alerts"] = .array(alerts.map(\.json))
         if let recordedAt { m["recorded_at"] = .string(recordedAt.rfc3339) }
         m["history"] = .array(history.map(\.json))
+        m["held"] = .bool(held)
         m["hold"] = hold?.json ?? .null
         return .object(m)
     }
@@ -300,6 +304,7 @@ public struct CallRecord: WireValue {
         let r = try AnswerReader(json)
         history = try r.values("history", required: false)
         hold = r.value("hold") == .null ? nil : try r.optionalValue("hold")
+        held = try r.optionalBool("held") ?? (hold != nil)
         summary = try CallSummary(reader: r)
         ownerUID = UInt32(truncatingIfNeeded: try r.int("owner_uid"))
         anonymousRequested = try r.optionalBool("anonymous_requested") ?? false

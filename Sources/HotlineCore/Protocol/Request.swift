@@ -44,6 +44,15 @@ public enum Request: Sendable, Equatable {
         }
     }
 
+    /// The reason an audit entry of this request seals: a read's, or why a call is held or
+    /// released (kept in the entry of a refused hold too).
+    public var auditReason: String? {
+        switch self {
+        case .callHold(_, let reason), .callRelease(_, let reason): reason
+        default: reason
+        }
+    }
+
     /// The op name, for logs and audit entries.
     public var op: String {
         switch self {

@@ -248,6 +248,7 @@ public struct RequestDecoder: Sendable {
             "set",
             allowed: [
                 "category", "location", "flags", "grade", "marking", "anonymous_requested", "cli", "caller", "outcome",
+                "answered_at",
             ]
         )
         if let s {
@@ -281,6 +282,7 @@ public struct RequestDecoder: Sendable {
             changes.anonymousRequested = try s.bool("anonymous_requested")
             changes.identity = try identity(s)
             changes.outcome = try outcome(s, "outcome", path: "set.outcome")
+            changes.answeredAt = try s.timestamp("answered_at")
         }
         if note == nil, changes == CallChanges() {
             throw .invalid("set", "A call.update needs \"set\" with at least one field, or \"note\".")

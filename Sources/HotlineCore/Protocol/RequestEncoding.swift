@@ -37,6 +37,7 @@ extension Request {
             set["marking"] = c.marking.map { .string($0.rawValue) }
             set["anonymous_requested"] = c.anonymousRequested.map(JSONValue.bool)
             set["outcome"] = c.outcome.map(JSONValue.string)
+            set["answered_at"] = c.answeredAt.map { .string($0.rfc3339) }
             if !set.isEmpty { m["set"] = .object(set) }
             m["note"] = e.note.map(JSONValue.string)
             m["reason"] = e.reason.map(JSONValue.string)

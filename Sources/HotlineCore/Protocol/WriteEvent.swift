@@ -88,6 +88,7 @@ public enum WriteEvent: Sendable, Equatable {
             set["marking"] = .optional(c.marking?.rawValue)
             set["anonymous_requested"] = .optional(c.anonymousRequested)
             set["outcome"] = .optional(c.outcome)
+            set["answered_at"] = .optional(c.answeredAt?.rfc3339)
             // Which identifying fields the event carried (never their values): a resend
             // after the values were erased must still carry the same fields.
             if !c.identity.isEmpty { set["identity_fields"] = .array(c.identity.fieldPaths.map(JSONValue.string)) }
@@ -148,13 +149,17 @@ public struct CallChanges: Sendable, Equatable {
     public var identity: CallerIdentity
     /// The outcome, given after the call ended without one (or corrected).
     public var outcome: String?
+    /// When the call was answered, for a call started before it was (at presentation):
+    /// given once.
+    public var answeredAt: Timestamp?
 
     public init(
         category: String? = nil, location: Location? = nil, flags: [String: Bool] = [:], grade: Grade? = nil,
         marking: Marking? = nil, anonymousRequested: Bool? = nil, identity: CallerIdentity = CallerIdentity(),
-        outcome: String? = nil
+        outcome: String? = nil, answeredAt: Timestamp? = nil
     ) {
         self.outcome = outcome
+        self.answeredAt = answeredAt
         self.category = category
         self.location = location
         self.flags = flags

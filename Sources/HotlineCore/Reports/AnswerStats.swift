@@ -58,6 +58,11 @@ public struct AnswerStats: Sendable, Equatable {
     /// `count` as a share of the answered calls; nil when none was answered.
     public func share(_ count: Int) -> Double? { answered == 0 ? nil : Double(count) / Double(answered) }
 
+    /// `count` as a share of the answered calls in units of 1/`scale`, rounded down, worked
+    /// in whole numbers: what reports print (a share shown as 90.0% has met 90%, never
+    /// 89.96% rounded up beside a NOT MET). Nil when none was answered.
+    public func shareDown(_ count: Int, scale: Int) -> Int? { answered == 0 ? nil : count * scale / answered }
+
     /// Whether the standard was met; nil without a standard or without an answered call.
     public var met: Bool? {
         guard let standard, answered > 0 else { return nil }
@@ -66,7 +71,7 @@ public struct AnswerStats: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        func band(_ n: Int) -> JSONValue { ["calls": .int(Int64(n)), "share": Self.share(share(n))] }
+        func band(_ n: Int) -> JSONValue { ["calls": .int(Int64(n)), "share": shareJSON(n)] }
         var m: [String: JSONValue] = [
             "presented": .int(Int64(presented)), "answered": .int(Int64(answered)), "abandoned": .int(Int64(abandoned)),
             "waiting": .int(Int64(waiting)),
@@ -76,7 +81,7 @@ public struct AnswerStats: Sendable, Equatable {
         if let standard {
             m["standard"] = [
                 "within_seconds": .double(standard.withinSeconds), "share": .double(standard.share),
-                "calls_within": .int(Int64(withinStandard)), "share_within": Self.share(share(withinStandard)),
+                "calls_within": .int(Int64(withinStandard)), "share_within": shareJSON(withinStandard),
                 "met": met.map(JSONValue.bool) ?? .null,
             ]
         } else {
@@ -87,8 +92,8 @@ public struct AnswerStats: Sendable, Equatable {
 
     /// Seconds as reports write them: to the millisecond.
     public static func seconds(_ x: Double?) -> JSONValue { x.map { .double(($0 * 1000).rounded() / 1000) } ?? .null }
-    /// A share as reports write it: a fraction to four places (0.7143).
-    public static func share(_ x: Double?) -> JSONValue { x.map { .double(($0 * 10000).rounded() / 10000) } ?? .null }
+    /// A share as the JSON writes it: a fraction to four places, rounded down (0.7142).
+    func shareJSON(_ count: Int) -> JSONValue { shareDown(count, scale: 10000).map { .double(Double($0) / 10000) } ?? .null }
 }
 
 /// What the daemon tells a report about each route (the first page of an `export`): its
@@ -137,8 +142,9 @@ public struct RouteReporting: WireValue {
 }
 
 /// What a duty inspector hands over at a shift's end: the calls still open then (received
-/// in that shift or any earlier one), and the calls that ended in the shift without an
-/// outcome ("no call or click will be ignored"). The counts are exact; the lists capped.
+/// in that shift or any earlier one), and the calls that had ended by then without an
+/// outcome and have not been given one since ("no call or click will be ignored"), in
+/// whatever shift they ended. The counts are exact; the lists capped.
 public struct Handover: WireValue {
     /// The instant "open" is judged at: the shift's end, or now for a shift still running.
     public var asOf: Timestamp
@@ -146,23 +152,27 @@ public struct Handover: WireValue {
     public var open: [HandoverCall]
     public var withoutOutcomeCount: Int
     public var withoutOutcome: [HandoverCall]
+    /// The highest marking among every call of both lists, those past the cap too: the
+    /// report that lists them is marked at least this.
+    public var highestMarking: Marking
 
     public init(
         asOf: Timestamp, openCount: Int = 0, open: [HandoverCall] = [], withoutOutcomeCount: Int = 0,
-        withoutOutcome: [HandoverCall] = []
+        withoutOutcome: [HandoverCall] = [], highestMarking: Marking = .official
     ) {
         self.asOf = asOf
         self.openCount = openCount
         self.open = open
         self.withoutOutcomeCount = withoutOutcomeCount
         self.withoutOutcome = withoutOutcome
+        self.highestMarking = highestMarking
     }
 
     public var json: JSONValue {
         [
             "as_of": .string(asOf.rfc3339), "open": .int(Int64(openCount)), "open_calls": .array(open.map(\.json)),
             "ended_without_outcome": .int(Int64(withoutOutcomeCount)),
-            "ended_without_outcome_calls": .array(withoutOutcome.map(\.json)),
+            "ended_without_outcome_calls": .array(withoutOutcome.map(\.json)), "highest_marking": .string(highestMarking.rawValue),
         ]
     }
 
@@ -170,7 +180,8 @@ public struct Handover: WireValue {
         let r = try AnswerReader(json)
         self.init(
             asOf: try r.time("as_of"), openCount: Int(try r.int("open")), open: try r.values("open_calls"),
-            withoutOutcomeCount: Int(try r.int("ended_without_outcome")), withoutOutcome: try r.values("ended_without_outcome_calls"))
+            withoutOutcomeCount: Int(try r.int("ended_without_outcome")), withoutOutcome: try r.values("ended_without_outcome_calls"),
+            highestMarking: try r.optionalString("highest_marking").flatMap(Marking.init(rawValue:)) ?? .official)
     }
 }
 

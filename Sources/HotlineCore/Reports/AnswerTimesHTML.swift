@@ -1,9 +1,10 @@
 /// The answer-time table both reports show: one row a route, the Home Office's bands, the
 /// mean and 90th percentile, and whether the route's standard was met.
-enum AnswerTimesHTML {
-    static func percent(_ share: Double?) -> String {
-        guard let share else { return "–" }
-        return ExportCSV.number((share * 1000).rounded() / 10) + "%"
+public enum AnswerTimesHTML {
+    /// `count` of the answered calls as a percentage to one place, rounded down.
+    public static func percent(_ s: AnswerStats, _ count: Int) -> String {
+        guard let tenths = s.shareDown(count, scale: 1000) else { return "–" }
+        return ExportCSV.number(Double(tenths) / 10) + "%"
     }
 
     static func table(_ stats: [String: AnswerStats], routes busiest: [String], caption: String) -> String {
@@ -16,13 +17,13 @@ enum AnswerTimesHTML {
         out +=
             "<table class=\"answer-times\"><thead><tr><th>route</th><th class=\"num\">presented</th><th class=\"num\">answered</th><th class=\"num\">abandoned</th><th class=\"num\">under 10 s</th><th class=\"num\">10 to 60 s</th><th class=\"num\">60 s or more</th><th class=\"num\">mean</th><th class=\"num\">90th pct</th><th>standard</th></tr></thead><tbody>\n"
         for (name, s) in rows {
-            func band(_ n: Int) -> String { "\(n) (\(percent(s.share(n))))" }
+            func band(_ n: Int) -> String { "\(n) (\(percent(s, n)))" }
             let standard: String
             if let std = s.standard {
                 let target = "\(ExportCSV.number(std.share * 100))% in \(ExportCSV.number(std.withinSeconds)) s"
                 switch s.met {
-                case true?: standard = "<span class=\"met\">met</span>: \(percent(s.share(s.withinStandard))) (\(e(target)))"
-                case false?: standard = "<span class=\"none\">NOT MET</span>: \(percent(s.share(s.withinStandard))) (\(e(target)))"
+                case true?: standard = "<span class=\"met\">met</span>: \(percent(s, s.withinStandard)) (\(e(target)))"
+                case false?: standard = "<span class=\"none\">NOT MET</span>: \(percent(s, s.withinStandard)) (\(e(target)))"
                 case nil: standard = "no answered call (\(e(target)))"
                 }
             } else {

@@ -12,6 +12,8 @@ public struct PeriodReport: Sendable {
     /// Per local day, per route.
     public private(set) var perDay: [[String: AnswerStats]]
     public private(set) var calls = 0
+    /// The highest marking among the calls: what the report is marked with.
+    public private(set) var highestMarking: Marking = .official
 
     public init(window: ShiftWindow, days: [(date: String, from: Timestamp, to: Timestamp)]) {
         self.window = window
@@ -29,6 +31,7 @@ public struct PeriodReport: Sendable {
 
     public mutating func add(_ c: ExportCall) {
         calls += 1
+        if let marking = Marking(rawValue: c.marking), marking > highestMarking { highestMarking = marking }
         let standard = standard(c.route)
         totals[c.route, default: AnswerStats(standard: standard)].add(
             receivedAt: c.receivedAt, answeredAt: c.answeredAt, endedAt: c.endedAt)
@@ -58,8 +61,12 @@ public struct PeriodReport: Sendable {
         "answered_within_standard", "answered_within_standard_pct", "standard_met",
     ]
 
-    /// A share as a percentage to one decimal place, as the Home Office release gives it.
-    static func pct(_ share: Double?) -> String { share.map { ExportCSV.number(($0 * 1000).rounded() / 10) } ?? "" }
+    /// `count` of the answered calls as a percentage to one decimal place (as the Home
+    /// Office release gives it), rounded down so that it never reads as meeting a target
+    /// it missed.
+    public static func pct(_ s: AnswerStats, _ count: Int) -> String {
+        s.shareDown(count, scale: 1000).map { ExportCSV.number(Double($0) / 10) } ?? ""
+    }
     static func secs(_ x: Double?) -> String { x.map { ExportCSV.number(($0 * 10).rounded() / 10) } ?? "" }
 
     /// The period's name in the CSV: `2026-11` for a month, else `FROM/TO`.
@@ -72,10 +79,11 @@ public struct PeriodReport: Sendable {
             let cells: [String] = [
                 ExportCSV.text(period), window.from.rfc3339, window.to.rfc3339, ExportCSV.text(window.timezone), ExportCSV.text(route),
                 String(s.presented), String(s.answered), String(s.abandoned), String(s.waiting),
-                String(s.under10), Self.pct(s.share(s.under10)), String(s.from10To60), Self.pct(s.share(s.from10To60)),
-                String(s.sixtyOrMore), Self.pct(s.share(s.sixtyOrMore)), Self.secs(s.meanSeconds), Self.secs(s.p90Seconds),
-                s.standard.map { ExportCSV.number($0.withinSeconds) } ?? "", s.standard.map { Self.pct($0.share) } ?? "",
-                s.standard == nil ? "" : String(s.withinStandard), s.standard == nil ? "" : Self.pct(s.share(s.withinStandard)),
+                String(s.under10), Self.pct(s, s.under10), String(s.from10To60), Self.pct(s, s.from10To60),
+                String(s.sixtyOrMore), Self.pct(s, s.sixtyOrMore), Self.secs(s.meanSeconds), Self.secs(s.p90Seconds),
+                s.standard.map { ExportCSV.number($0.withinSeconds) } ?? "",
+                s.standard.map { ExportCSV.number(($0.share * 1000).rounded() / 10) } ?? "",
+                s.standard == nil ? "" : String(s.withinStandard), s.standard == nil ? "" : Self.pct(s, s.withinStandard),
                 s.met.map { $0 ? "true" : "false" } ?? "",
             ]
             out += cells.joined(separator: ",") + "\r\n"

@@ -22,7 +22,7 @@ public struct PeriodReportHTML: Sendable {
         var html =
             ExportHTML.head(title: title) + """
                 <body>
-                <p class="marking">OFFICIAL</p>
+                <p class="marking">\(e(r.highestMarking.rawValue))</p>
                 <header>
                 <h1>\(e(title))</h1>
                 <p class="sub">\(e(r.days.first?.date ?? "")) to \(e(r.days.last?.date ?? "")) \(e(r.window.timezone)), \(r.days.count) days (\(ExportCSV.number(r.window.to.seconds(since: r.window.from) / 3600)) hours; \(r.window.from.rfc3339) to \(r.window.to.rfc3339)); \(r.calls) calls.</p>
@@ -35,7 +35,7 @@ public struct PeriodReportHTML: Sendable {
             <footer>
             <p>Calls are counted on the day they reached the force, on the wall clock of \(e(r.window.timezone)). No identifying field and no note is included. Generated \(e(generatedAt.rfc3339)) by \(e(generator)).</p>
             </footer>
-            <p class="marking">OFFICIAL</p>
+            <p class="marking">\(e(r.highestMarking.rawValue))</p>
             </body>
             </html>
 
@@ -84,7 +84,7 @@ public struct PeriodReportHTML: Sendable {
         for (i, day) in r.days.enumerated() {
             let x = left + slot * Double(i) + (slot - bar) / 2
             if let v = values[i] {
-                let missed = standard.map { v < $0.share * 100 - 1e-9 } ?? false
+                let missed = r.perDay[i][route]?.met == false
                 let label = standard != nil ? "\(ExportCSV.number((v * 10).rounded() / 10))%" : ExportHTML.seconds(v)
                 svg +=
                     "<rect class=\"bar\" x=\"\(n(x))\" y=\"\(n(y(v)))\" width=\"\(n(bar))\" height=\"\(n(y(0) - y(v)))\" fill=\"\(missed ? "#D55E00" : "#0072B2")\"><title>\(e(day.date)): \(e(label)) of \(r.perDay[i][route]?.answered ?? 0) answered</title></rect>"
