@@ -66,6 +66,22 @@ struct ControlRoomTests {
         let exports = audit["entries"]?.arrayValue?.filter { $0["op"] == "export" } ?? []
         #expect(exports.first?["filter"]?["month"] == "2026-11")
         #expect(exports.first?["reason"] == "Monthly performance return")
+        // A range given by hand: the 2nd of November, when 999 met the standard.
+        let day = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "report", "--from", "2026-11-02T00:00:00Z", "--to", "2026-11-03T00:00:00Z", "--format", "csv",
+                "--out", out,
+            ]
+                + Self.reason)
+        #expect(day.status == 0, "\(day.stderr)")
+        let dayLines = try String(
+            contentsOfFile: out + "/answer-times-calls-20261102T000000Z-20261103T000000Z.csv", encoding: .utf8
+        ).split(separator: "\r\n").map(String.init)
+        #expect(
+            dayLines[1]
+                == "2026-11-02T00:00:00Z/2026-11-03T00:00:00Z,2026-11-02T00:00:00Z,2026-11-03T00:00:00Z,Europe/London,emergency,2,2,0,0,2,100,0,0,0,0,3.5,4,10,90,2,100,true"
+        )
         // A month that is not one is refused before anything is asked.
         let bad = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "report", "--month", "2026-13", "--out", out])
         #expect(bad.status != 0)
