@@ -122,5 +122,36 @@ echo
 echo "| shift | calls | wall (s) | calls/s | hotlinectl peak RSS (MiB) | hotlinectl CPU (s) | hotlined CPU (s) | CSV rows |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 echo "${table#$'\n'}"
+
+# --- The period report (issue 16) over both days: every call of the window through the
+# same export pages, summed per route and day. Skipped by a hotlinectl without it.
+report_line=""
+if "${ctl[@]}" report --help >/dev/null 2>&1; then
+  : > "$dir/runs"
+  for r in $(seq "$repeats"); do
+    out="$dir/report-$r" && rm -rf "$out" && mkdir "$out"
+    c0=$(daemon_cpu)
+    /usr/bin/time -v -o "$dir/time.txt" "${ctl[@]}" report --reason "Report benchmark" \
+      --from 2026-11-23T00:00:00Z --to 2026-11-25T00:00:00Z --out "$out" >/dev/null
+    c1=$(daemon_cpu)
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$dir/time.txt")
+    peak=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$dir/time.txt")
+    cpu=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {print u + s}' "$dir/time.txt")
+    echo "$wall $peak $cpu $(calc "($c1 - $c0) / $ticks")" >> "$dir/runs"
+    presented=$(awk -F, 'NR > 1 {n += $6} END {print n}' "$out"/answer-times-*.csv)
+    [ "$presented" = $((calls + small)) ] && [ -s "$out"/answer-times-*.html ] ||
+      { echo "report: $presented calls presented in its CSV, expected $((calls + small))" >&2; exit 1; }
+  done
+  w=$(cut -d' ' -f1 "$dir/runs" | median) m=$(cut -d' ' -f2 "$dir/runs" | median)
+  u=$(cut -d' ' -f3 "$dir/runs" | median) d=$(cut -d' ' -f4 "$dir/runs" | median)
+  report_line=$(printf '| report --from/--to, both days | %d | %.2f | %.0f | %.1f | %.2f | %.2f |' \
+    $((calls + small)) "$w" "$(calc "($calls + $small) / $w")" "$m" "$u" "$d")
+fi
+if [ -n "$report_line" ]; then
+  echo
+  echo "| period report | calls | wall (s) | calls/s | hotlinectl peak RSS (MiB) | hotlinectl CPU (s) | hotlined CPU (s) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "$report_line"
+fi
 echo
 echo "hotlined RSS: $rss_before MiB before the exports, $(vm VmRSS) MiB after; peak during them $(vm VmHWM) MiB."

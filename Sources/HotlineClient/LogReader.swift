@@ -126,9 +126,9 @@ public final class LogReader {
     /// boundary passing mid-export changes nothing. Returns the window.
     @discardableResult
     public func export(
-        _ window: ExportQuery.Window, pageSize: Int, _ page: (ExportAnswer) throws -> Void
+        _ window: ExportQuery.Window, pageSize: Int, handover: Bool = true, _ page: (ExportAnswer) throws -> Void
     ) throws -> ShiftWindow {
-        var answer = try send(.export(ExportQuery(window: window, limit: pageSize)), as: ExportAnswer.self).answer
+        var answer = try send(.export(ExportQuery(window: window, limit: pageSize, handover: handover)), as: ExportAnswer.self).answer
         let resolved = answer.shift
         while true {
             try page(answer)

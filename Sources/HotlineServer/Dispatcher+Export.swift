@@ -22,12 +22,12 @@ extension Dispatcher {
             var disclosed: [String: JSONValue] = [
                 "from": .string(window.from.rfc3339), "to": .string(window.to.rfc3339), "calls": .int(Int64(page.calls.count)),
             ]
-            // What the whole export needs once, beside its calls: on the first page. A month's
-            // report has no handover (it is a shift's).
+            // What the whole export needs once, beside its calls: on the first page. A month,
+            // or a report that asks for none, has no handover (it is a shift's).
             if query.afterSeq == nil {
                 answer.routes = routes
                 if case .month = query.window {
-                } else {
+                } else if query.handover {
                     let asOf = min(window.to, now)
                     let handover = try Self.storage(store) {
                         try store.handover(from: window.from, to: window.to, asOf: asOf, limit: Self.handoverListLimit)
@@ -55,6 +55,7 @@ extension Dispatcher {
             m["to"] = .string(to.rfc3339)
         }
         if let after = query.afterSeq { m["after_seq"] = .int(after) }
+        if !query.handover { m["handover"] = false }
         return .object(m)
     }
 

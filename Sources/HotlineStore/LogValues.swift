@@ -274,7 +274,7 @@ package enum HandoverSQL {
         UNION ALL SELECT * FROM calls WHERE ended_at > ?1 AND received_at < ?1
         """
     package static let withoutOutcome = """
-        SELECT * FROM calls WHERE outcome IS NULL AND ended_at IS NOT NULL AND ended_at < ?1
+        SELECT * FROM calls WHERE outcome IS NULL AND ended_at IS NOT NULL AND ended_at <= ?1
         """
 
     /// The count of a set and the highest rank of its markings (``marking(rank:)``).

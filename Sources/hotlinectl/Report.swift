@@ -48,7 +48,8 @@ struct Report: ParsableCommand {
         let reader = try parent.reader(reason: reasonOptions.reason, what: "this report")
         var report: PeriodReport? = nil
         try reporting(json: false) {
-            try reader.export(window, pageSize: pageSize) { page in
+            // A period has no handover: none is asked for, read or disclosed.
+            try reader.export(window, pageSize: pageSize, handover: false) { page in
                 if report == nil {
                     guard let zone = SystemTimeZone(page.shift.timezone) else {
                         throw CLIError("the timezone \(page.shift.timezone) is not in this system's timezone database")

@@ -147,6 +147,8 @@ struct Update: ParsableCommand {
     @Option(name: .customLong("pressed-55"), help: "true or false: the silent caller pressed 55 when asked.")
     var pressed55: Bool?
     @Option(help: "The outcome, for a call that ended without one (or to correct it).") var outcome: String?
+    @Option(name: .customLong("answered-at"), help: "When a call started while ringing was answered (RFC 3339, or 'now'); once.")
+    var answeredAt: String?
     @Option(help: "Why the grade or marking is changed (required when lowering either).") var reason: String?
     @Option(help: "emergency, priority, scheduled or resolution.") var grade: String?
     @Option(help: "OFFICIAL, OFFICIAL-SENSITIVE or SECRET.") var marking: String?
@@ -166,6 +168,7 @@ struct Update: ParsableCommand {
         if let silent { changes.flags["silent"] = silent }
         if let pressed55 { changes.flags["pressed_55"] = pressed55 }
         changes.outcome = outcome
+        changes.answeredAt = try answeredAt.map { try parseTime($0, flag: "--answered-at") }
         // Checked as the daemon checks them, refused with its very words (and --json line).
         try reporting(json: output.json) {
             changes.grade = try Self.setMember("grade", grade, Grade.self)

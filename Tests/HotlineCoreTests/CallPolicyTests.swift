@@ -231,8 +231,11 @@ import Testing
         let e = refusal(Self.endEvent(at: "2026-11-24T19:02:10Z"), to: state)
         #expect(e?.code == .invalid)
         #expect(e?.field == "ended_at")
-        // The instant it was received is fine.
-        let d = try #require(apply(Self.endEvent(at: "2026-11-24T19:02:11Z"), to: state))
+        // The instant it was received is fine, for a call never answered (one answered
+        // later cannot end before its answer: issue 16).
+        var unanswered = state
+        unanswered.answeredAt = nil
+        let d = try #require(apply(Self.endEvent(at: "2026-11-24T19:02:11Z"), to: unanswered))
         #expect(d.state.endedAt == Self.receivedAt)
     }
 

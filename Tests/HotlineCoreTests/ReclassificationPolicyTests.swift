@@ -148,3 +148,41 @@ extension CallPolicyTests {
                 "after the call ended") == true)
     }
 }
+
+extension CallPolicyTests {
+    /// Only an update that raises an alert or erases an identity now is excused: the flag
+    /// sent again on a call whose alert rose already excuses nothing.
+    @Test func aFlagAlreadyRaisedExcusesNothing() throws {
+        let call = try started("0800789321")
+        let flagged = try #require(apply(Self.update(CallChanges(flags: ["threat_to_life": true])), to: call)).state
+        let secret = try #require(apply(Self.update(CallChanges(marking: .secret)), to: flagged)).state
+        let again = refusal(Self.update(CallChanges(flags: ["threat_to_life": true], marking: .official)), to: secret, by: Self.supervisor)
+        #expect(again?.field == "reason")
+        // On 999 (identities kept) a wish for anonymity erases nothing: no excuse either.
+        let emergency = try started("999")
+        let raised = try #require(apply(Self.update(CallChanges(grade: .emergency, marking: .secret)), to: emergency)).state
+        #expect(
+            refusal(Self.update(CallChanges(marking: .official, anonymousRequested: true)), to: raised, by: Self.supervisor)?.field
+                == "reason")
+    }
+
+    /// An urgent update with an answer time that cannot be: the alert rises, the first
+    /// answer time stands, a notice says so.
+    @Test func anUrgentUpdateWithAnOddAnswerTimeStillRaisesItsAlert() throws {
+        let call = try started("999")  // answered at 19:02:15
+        let d = try #require(
+            apply(Self.update(CallChanges(flags: ["threat_to_life": true], answeredAt: Self.ts("2026-11-24T19:02:40Z"))), to: call))
+        #expect(d.alerts == [.threatToLife])
+        #expect(d.state.answeredAt == Self.ts("2026-11-24T19:02:15Z"))
+        #expect(d.notices.contains { $0.contains("already answered") })
+    }
+
+    @Test func anEndBeforeTheAnswerIsRefused() throws {
+        let call = try started("999")  // answered at 19:02:15
+        let e = refusal(
+            .end(CallEnd(eventID: UUIDText.random(), callID: Self.callID, endedAt: Self.ts("2026-11-24T19:02:13Z"), outcome: nil)), to: call
+        )
+        #expect(e?.field == "ended_at")
+        #expect(e?.message.contains("before the call was answered") == true)
+    }
+}

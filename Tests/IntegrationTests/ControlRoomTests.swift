@@ -82,6 +82,13 @@ struct ControlRoomTests {
             dayLines[1]
                 == "2026-11-02T00:00:00Z/2026-11-03T00:00:00Z,2026-11-02T00:00:00Z,2026-11-03T00:00:00Z,Europe/London,emergency,2,2,0,0,2,100,0,0,0,0,3.5,4,10,90,2,100,true"
         )
+        // A report asks for no handover: none is read, disclosed or audited.
+        let entries =
+            try c.call(["op": "audit.list", "from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"])["entries"]?.arrayValue ?? []
+        let ranged = entries.filter { $0["op"] == "export" && $0["filter"]?["from"] == "2026-11-02T00:00:00Z" }
+        #expect(ranged.count == 1)
+        #expect(ranged.first?["filter"]?["handover"] == false)
+        #expect(ranged.first?["handover_call_ids"] == nil)
         // A month that is not one is refused before anything is asked.
         let bad = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "report", "--month", "2026-13", "--out", out])
         #expect(bad.status != 0)

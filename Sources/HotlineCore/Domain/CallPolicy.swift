@@ -64,7 +64,12 @@ public struct CallPolicy: Sendable {
                     )
                 }
             }
-            return try self.update(update, state, by: peer, seq: seq, now: now, urgent: urgent)
+            // Issue 16's refusals yield only to an update that raises an alert or erases an
+            // identity now: a flag already raised, or a wish on a call already anonymous (or
+            // on a route that keeps identities), changes nothing and excuses nothing.
+            let raisesAlert = update.changes.flags["threat_to_life"] == true && !state.threatAlertRaised
+            let erases = update.changes.anonymousRequested == true && state.routeAnonymity == .allowed && !state.anonymous
+            return try self.update(update, state, by: peer, seq: seq, now: now, urgent: raisesAlert || erases)
         case .end(let end):
             guard let state else { throw neverStarted(end.callID) }
             return try self.end(end, state, seq: seq)
@@ -151,20 +156,25 @@ public struct CallPolicy: Sendable {
             decision.notices.append(problem + " It is kept, so as not to hold up this update: correct it.")
         }
         if let answeredAt = c.answeredAt {
+            // The first answer time stands (verify replays it so): another is refused, or,
+            // on an urgent update, left aside with a notice.
+            var problem: (String, keep: Bool)? = nil
             if let already = state.answeredAt, already != answeredAt {
-                throw .invalid(
-                    "set.answered_at", "The call was already answered at \(already.rfc3339); the time it was answered is not changed.")
+                problem = ("The call was already answered at \(already.rfc3339); the time it was answered is not changed.", false)
+            } else if answeredAt < state.receivedAt {
+                problem = (
+                    "\"set.answered_at\" (\(answeredAt.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).", true
+                )
+            } else if let endedAt = state.endedAt, answeredAt > endedAt {
+                problem = ("\"set.answered_at\" (\(answeredAt.rfc3339)) is after the call ended (\(endedAt.rfc3339)).", true)
             }
-            guard answeredAt >= state.receivedAt else {
-                throw .invalid(
-                    "set.answered_at",
-                    "\"set.answered_at\" (\(answeredAt.rfc3339)) is before the call was received (\(state.receivedAt.rfc3339)).")
+            if let (message, keep) = problem {
+                guard urgent else { throw .invalid("set.answered_at", message) }
+                decision.notices.append(message + (keep ? " It is kept, so as not to hold up this update." : ""))
+                if keep { state.answeredAt = answeredAt }
+            } else {
+                state.answeredAt = answeredAt
             }
-            if let endedAt = state.endedAt, answeredAt > endedAt {
-                throw .invalid(
-                    "set.answered_at", "\"set.answered_at\" (\(answeredAt.rfc3339)) is after the call ended (\(endedAt.rfc3339)).")
-            }
-            state.answeredAt = answeredAt
         }
         applyAnonymity(requested: c.anonymousRequested, identity: c.identity, to: &state, &decision)
         if let marking = c.marking { state.marking = marking }
@@ -219,6 +229,10 @@ public struct CallPolicy: Sendable {
         guard e.endedAt >= current.receivedAt else {
             throw .invalid(
                 "ended_at", "\"ended_at\" (\(e.endedAt.rfc3339)) is before the call was received (\(current.receivedAt.rfc3339)).")
+        }
+        if let answeredAt = current.answeredAt, e.endedAt < answeredAt {
+            throw .invalid(
+                "ended_at", "\"ended_at\" (\(e.endedAt.rfc3339)) is before the call was answered (\(answeredAt.rfc3339)).")
         }
         var state = current
         state.lastSeq = seq

@@ -293,7 +293,7 @@ public struct ExportHTML: Sendable {
         out += "<h3>Calls ended without an outcome (\(h.withoutOutcomeCount))</h3>\n"
         out +=
             h.withoutOutcome.isEmpty
-            ? "<p class=\"muted\">Every call that ended in this shift has an outcome.</p>\n" : table(h.withoutOutcome, ended: true)
+            ? "<p class=\"muted\">Every call that has ended has an outcome.</p>\n" : table(h.withoutOutcome, ended: true)
         if h.withoutOutcomeCount > h.withoutOutcome.count {
             out += "<p class=\"muted\">The first \(h.withoutOutcome.count) of \(h.withoutOutcomeCount) are listed.</p>\n"
         }

@@ -112,13 +112,17 @@ public struct ExportQuery: Sendable, Equatable {
     public var window: Window
     public var afterSeq: Int64?
     public var limit: Int
+    /// Whether the first page carries the handover lists (a shift's export does; a report
+    /// over a period asks for none, so none is read or disclosed).
+    public var handover: Bool
 
     public static let defaultLimit = 1000
     public static let maxLimit = 5000
 
-    public init(window: Window, afterSeq: Int64? = nil, limit: Int = defaultLimit) {
+    public init(window: Window, afterSeq: Int64? = nil, limit: Int = defaultLimit, handover: Bool = true) {
         self.window = window
         self.afterSeq = afterSeq
         self.limit = limit
+        self.handover = handover
     }
 }

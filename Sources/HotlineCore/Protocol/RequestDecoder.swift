@@ -118,7 +118,7 @@ public struct RequestDecoder: Sendable {
             let r = try reader(["reason"])
             return .verify(reason: try ReadReason.decode(r))
         case "export":
-            let r = try reader(["shift", "month", "from", "to", "after_seq", "limit", "reason"])
+            let r = try reader(["shift", "month", "from", "to", "after_seq", "limit", "reason", "handover"])
             let shift = try r.string("shift", maxLength: 80)
             let month = try r.string("month", maxLength: 7)
             let from = try r.timestamp("from")
@@ -149,7 +149,9 @@ public struct RequestDecoder: Sendable {
             }
             let limit = try r.integer("limit", in: 1...Int64(ExportQuery.maxLimit)) ?? Int64(ExportQuery.defaultLimit)
             return .export(
-                ExportQuery(window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit)),
+                ExportQuery(
+                    window: window, afterSeq: try r.integer("after_seq", in: 0...Int64.max), limit: Int(limit),
+                    handover: try r.bool("handover") ?? true),
                 reason: try ReadReason.decode(r))
         case "call.hold", "call.release":
             let r = try reader(["call_id", "reason"])

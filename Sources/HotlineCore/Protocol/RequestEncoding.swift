@@ -73,6 +73,7 @@ extension Request {
             }
             m["limit"] = .int(Int64(q.limit))
             m["after_seq"] = q.afterSeq.map(JSONValue.int)
+            if !q.handover { m["handover"] = false }
         }
         if let reason { m["reason"] = .string(reason) }
         return .object(m)

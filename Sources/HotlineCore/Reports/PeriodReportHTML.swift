@@ -85,7 +85,9 @@ public struct PeriodReportHTML: Sendable {
             let x = left + slot * Double(i) + (slot - bar) / 2
             if let v = values[i] {
                 let missed = r.perDay[i][route]?.met == false
-                let label = standard != nil ? "\(ExportCSV.number((v * 10).rounded() / 10))%" : ExportHTML.seconds(v)
+                let label =
+                    standard != nil
+                    ? AnswerTimesHTML.percent(r.perDay[i][route]!, r.perDay[i][route]!.withinStandard) : ExportHTML.seconds(v)
                 svg +=
                     "<rect class=\"bar\" x=\"\(n(x))\" y=\"\(n(y(v)))\" width=\"\(n(bar))\" height=\"\(n(y(0) - y(v)))\" fill=\"\(missed ? "#D55E00" : "#0072B2")\"><title>\(e(day.date)): \(e(label)) of \(r.perDay[i][route]?.answered ?? 0) answered</title></rect>"
             }
