@@ -54,8 +54,8 @@ extension PostgresLog {
                 """
                 SELECT call_id, (ack::jsonb) ->> 'grade' AS grade FROM events
                 WHERE call_id = ANY(\(ids)) AND purged_by IS NULL
-                  AND (op = 'call.start' OR (body::jsonb #> '{set,grade}') IS NOT NULL
-                       OR (body::jsonb #> '{set,flags,threat_to_life}') IS NOT NULL)
+                  AND (op = 'call.start'
+                       OR (op = 'call.update' AND (strpos(body, '"grade"') > 0 OR strpos(body, '"threat_to_life"') > 0)))
                 ORDER BY seq
                 """)
             {

@@ -33,7 +33,10 @@ extension CallStore {
     /// Each call's initial grade and grade changes (from its events' acknowledgements), and
     /// whether it is held: the export's extra columns for a page of calls. Only the events
     /// that can change a grade are read: its start, and updates that set a grade or the
-    /// threat-to-life flag (CallPolicy changes it for nothing else).
+    /// threat-to-life flag (CallPolicy changes it for nothing else), found by a plain
+    /// substring of the canonical body. A body that merely contains the word elsewhere (a
+    /// handler named "grade") adds an event whose grade did not change: never a change
+    /// counted that was not one, and no change can be missed.
     func exportExtras(_ ids: [String], _ db: Database) throws -> [String: (initial: String?, changes: Int, held: Bool)] {
         guard !ids.isEmpty else { return [:] }
         let list = JSONWriter.string(.array(ids.map(JSONValue.string)))
@@ -43,8 +46,8 @@ extension CallStore {
             sql: """
                 SELECT call_id, json_extract(ack, '$.grade') AS grade FROM events
                 WHERE call_id IN (SELECT value FROM json_each(?)) AND purged_by IS NULL
-                  AND (op = 'call.start' OR json_extract(body, '$.set.grade') IS NOT NULL
-                       OR json_extract(body, '$.set.flags.threat_to_life') IS NOT NULL)
+                  AND (op = 'call.start'
+                       OR (op = 'call.update' AND (instr(body, '"grade"') > 0 OR instr(body, '"threat_to_life"') > 0)))
                 ORDER BY seq
                 """, arguments: [list])
         while let row = try rows.next() {
