@@ -20,17 +20,13 @@ extension PostgresLog {
                     HandoverCall(try PostgresCallRow.decode($0.makeRandomAccess()).state, asOf: asOf)
                 }
             }
-            func tally(_ sql: String) throws -> (Int, Int) {
-                let rows = try session.rows(PostgresQuery(unsafeSQL: HandoverSQL.postgres(sql), binds: binds([asOf.microseconds])))
-                guard let r = rows.first?.makeRandomAccess() else { return (0, 1) }
-                return (Int(try r[0].decode(Int64.self)), Int(try r[1].decode(Int32.self)))
-            }
-            let (openCount, openRank) = try tally(HandoverSQL.tally(HandoverSQL.open))
-            let (endedCount, endedRank) = try tally(HandoverSQL.tally(HandoverSQL.withoutOutcome))
-            return Handover(
-                asOf: asOf, openCount: openCount, open: try calls(HandoverSQL.list(HandoverSQL.open, by: "received_at")),
-                withoutOutcomeCount: endedCount, withoutOutcome: try calls(HandoverSQL.list(HandoverSQL.withoutOutcome, by: "ended_at")),
-                highestMarking: HandoverSQL.marking(rank: max(openRank, endedRank)))
+            return try HandoverSQL.handover(
+                asOf: asOf,
+                tally: { sql in
+                    let rows = try session.rows(PostgresQuery(unsafeSQL: HandoverSQL.postgres(sql), binds: binds([asOf.microseconds])))
+                    guard let r = rows.first?.makeRandomAccess() else { return (0, 1) }
+                    return (Int(try r[0].decode(Int64.self)), Int(try r[1].decode(Int32.self)))
+                }, calls: calls)
         }
     }
 

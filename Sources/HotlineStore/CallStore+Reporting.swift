@@ -17,16 +17,12 @@ extension CallStore {
                     HandoverCall(try self.callState($0, withSecrets: false), asOf: asOf)
                 }
             }
-            func tally(_ sql: String) throws -> (Int, Int) {
-                let row = try Row.fetchOne(db, sql: sql, arguments: [at])
-                return (row?[0] ?? 0, row?[1] ?? 0)
-            }
-            let (openCount, openRank) = try tally(HandoverSQL.tally(HandoverSQL.open))
-            let (endedCount, endedRank) = try tally(HandoverSQL.tally(HandoverSQL.withoutOutcome))
-            return Handover(
-                asOf: asOf, openCount: openCount, open: try calls(HandoverSQL.list(HandoverSQL.open, by: "received_at")),
-                withoutOutcomeCount: endedCount, withoutOutcome: try calls(HandoverSQL.list(HandoverSQL.withoutOutcome, by: "ended_at")),
-                highestMarking: HandoverSQL.marking(rank: max(openRank, endedRank)))
+            return try HandoverSQL.handover(
+                asOf: asOf,
+                tally: { sql in
+                    let row = try Row.fetchOne(db, sql: sql, arguments: [at])
+                    return (row?[0] ?? 0, row?[1] ?? 0)
+                }, calls: calls)
         }
     }
 

@@ -292,6 +292,18 @@ package enum HandoverSQL {
 
     package static func marking(rank: Int) -> Marking { rank >= 3 ? .secret : rank == 2 ? .officialSensitive : .official }
 
+    /// The handover at `asOf`, from an engine's two ways of running these statements:
+    /// `tally` (a count and a marking rank) and `calls` (a list), each given one of them.
+    package static func handover(
+        asOf: Timestamp, tally: (String) throws -> (count: Int, rank: Int), calls: (String) throws -> [HandoverCall]
+    ) throws -> Handover {
+        let (openCount, openRank) = try tally(Self.tally(open))
+        let (endedCount, endedRank) = try tally(Self.tally(withoutOutcome))
+        return Handover(
+            asOf: asOf, openCount: openCount, open: try calls(list(open, by: "received_at")), withoutOutcomeCount: endedCount,
+            withoutOutcome: try calls(list(withoutOutcome, by: "ended_at")), highestMarking: marking(rank: max(openRank, endedRank)))
+    }
+
     /// A statement for PostgreSQL: `?N` as `$N`.
     package static func postgres(_ sql: String) -> String { sql.replacing("?1", with: "$1").replacing("?2", with: "$2") }
 }
