@@ -29,10 +29,7 @@ struct PostgresEventRows: EventRows {
         try session.row("SELECT * FROM calls WHERE call_id = \(callID)").map(PostgresCallRow.decode)
     }
 
-    func wasPurged(callID: String) throws -> Bool {
-        try session.row("SELECT EXISTS (SELECT 1 FROM events WHERE call_id = \(callID) AND purged_by IS NOT NULL) AS purged")
-            .map { try $0["purged"].decode(Bool.self) } ?? false
-    }
+    func wasPurged(callID: String) throws -> Bool { try PostgresLog.wasPurged(callID, session) }
 
     func insertEvent(_ c: Chain.EventContent, digest: Data, hash: Data, mac: Data) throws {
         try session.execute(

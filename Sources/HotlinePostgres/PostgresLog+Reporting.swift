@@ -116,6 +116,7 @@ extension PostgresLog {
             auditSeq: auditSeq, route: route, receivedAt: receivedAt)
     }
 
+    /// Whether retention purged a call of this id: for the writer and for a hold.
     static func wasPurged(_ callID: String, _ session: PostgresSession) throws -> Bool {
         try session.row("SELECT EXISTS (SELECT 1 FROM events WHERE call_id = \(callID) AND purged_by IS NOT NULL) AS purged")
             .map { try $0["purged"].decode(Bool.self) } ?? false

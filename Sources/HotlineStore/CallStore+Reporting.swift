@@ -173,7 +173,11 @@ extension CallStore {
             field: "call_id")
     }
 
+    /// Whether retention purged a call of this id (its events kept as tombstones): for the
+    /// writer (a purged id is spent) and for a hold (nothing left to hold).
     func wasPurged(_ callID: String, _ db: Database) throws -> Bool {
-        try Int.fetchOne(db, sql: "SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL LIMIT 1", arguments: [callID]) != nil
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL)"),
+            arguments: [callID]) == true
     }
 }

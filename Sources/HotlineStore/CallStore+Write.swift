@@ -283,11 +283,7 @@ struct SQLiteEventRows: EventRows {
             .map(CallRow.init(row:))
     }
 
-    func wasPurged(callID: String) throws -> Bool {
-        try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM events WHERE call_id = ? AND purged_by IS NOT NULL)"),
-            arguments: [callID]) == true
-    }
+    func wasPurged(callID: String) throws -> Bool { try store.wasPurged(callID, db) }
 
     func insertEvent(_ content: Chain.EventContent, digest: Data, hash: Data, mac: Data) throws {
         try db.cachedStatement(
