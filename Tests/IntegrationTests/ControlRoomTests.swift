@@ -107,18 +107,9 @@ struct ControlRoomTests {
         let r = try run(
             Daemon.hotlinectl, ["--socket", daemon.socket, "report", "--month", "2026-11", "--format", "html", "--out", out] + Self.reason)
         #expect(r.status == 0, "\(r.stderr)")
-        let png = daemon.directory + "/report.png"
-        let shot = try run(
-            chromium,
-            [
-                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(daemon.directory)/chromium",
-                "--window-size=900,1600", "--screenshot=\(png)", "file://\(out)/answer-times-2026-11.html",
-            ])
-        try #require(FileManager.default.fileExists(atPath: png), "chromium made no screenshot: \(shot.stderr)")
-        let counted = try run("/usr/bin/python3", ["-c", ExportTests.pngColourCounter, png, "0072B2", "D55E00"])
-        #expect(counted.status == 0, "\(counted.stderr)")
-        let counts = counted.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(counts.count == 2, "\(counted.stdout)")
+        let counts = try ExportTests.colourCounts(
+            of: "\(out)/answer-times-2026-11.html", chromium: chromium, directory: daemon.directory, height: 1600,
+            colours: ["0072B2", "D55E00"])
         // 999 on the 2nd met it (blue, full height); on the 3rd, 50% missed it (orange); 101's
         // average-wait bar is blue too.
         #expect(counts[0] > 300, "blue covers only \(counts[0]) pixels")

@@ -222,24 +222,32 @@ struct ExportTests {
                     "--format", "html", "--out", out,
                 ]
             ).status == 0)
-        let png = daemon.directory + "/report.png"
-        let shot = try run(
-            chromium,
-            [
-                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(daemon.directory)/chromium",
-                "--window-size=900,1300", "--screenshot=\(png)", "file://\(out)/night-2026-11-23.html",
-            ])
-        try #require(FileManager.default.fileExists(atPath: png), "chromium made no screenshot: \(shot.stderr)")
-        // Count the pixels of each route colour (Okabe-Ito) in the PNG, with Python's zlib.
-        let counted = try run(
-            "/usr/bin/python3", ["-c", Self.pngColourCounter, png] + ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
-        #expect(counted.status == 0, "\(counted.stderr)")
-        let counts = counted.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(counts.count == 4, "\(counted.stdout)")
+        // Count the pixels of each route colour (Okabe-Ito) in the screenshot.
+        let counts = try Self.colourCounts(
+            of: "\(out)/night-2026-11-23.html", chromium: chromium, directory: daemon.directory, height: 1300,
+            colours: ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
         // Four routes had calls: each colour paints a bar (tens of pixels wide) and a swatch.
         for (route, count) in zip(["first", "second", "third", "fourth"], counts) {
             #expect(count > 150, "the \(route) route's colour covers only \(count) pixels")
         }
+    }
+
+    /// Renders `page` in headless Chromium (900 px wide, `height` tall) and counts the
+    /// pixels of each of `colours` (hex, without #) in the screenshot.
+    static func colourCounts(of page: String, chromium: String, directory: String, height: Int, colours: [String]) throws -> [Int] {
+        let png = directory + "/report.png"
+        let shot = try run(
+            chromium,
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(directory)/chromium",
+                "--window-size=900,\(height)", "--screenshot=\(png)", "file://\(page)",
+            ])
+        try #require(FileManager.default.fileExists(atPath: png), "chromium made no screenshot: \(shot.stderr)")
+        let counted = try run("/usr/bin/python3", ["-c", pngColourCounter, png] + colours)
+        #expect(counted.status == 0, "\(counted.stderr)")
+        let counts = counted.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(counts.count == colours.count, "\(counted.stdout)")
+        return counts
     }
 
     /// Decodes an 8-bit RGB/RGBA, non-interlaced PNG and prints how many pixels have each
