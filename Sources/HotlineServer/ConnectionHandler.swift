@@ -38,6 +38,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         var event: WriteEvent
         var peer: Peer
         var promise: EventLoopPromise<JSONValue>
+        var readAt: ContinuousClock.Instant
     }
 
     private let dispatcher: Dispatcher
@@ -296,7 +297,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             // them with other connections' is what makes group commit pay.
             let promise = loop.makePromise(of: JSONValue.self)
             enqueue(context: context, req: decoded.req, future: promise.futureResult, cost: cost)
-            waitingWrites.append(WaitingWrite(event: event, peer: peer, promise: promise))
+            waitingWrites.append(WaitingWrite(event: event, peer: peer, promise: promise, readAt: .now))
             offerWaitingWrites(context: context)
         case (_, .bulkRead):
             enqueueBulk(context: context, req: decoded.req, cost: cost) { dispatcher.handle(request, peer: peer, on: loop) }
@@ -321,7 +322,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// room (the global `limits.max_queued_writes`), and the rest wait behind.
     private func offerWaitingWrites(context: ChannelHandlerContext) {
         while let first = waitingWrites.first {
-            guard dispatcher.offerWrite(first.event, peer: first.peer, source: source, promise: first.promise) else {
+            guard
+                dispatcher.offerWrite(first.event, peer: first.peer, source: source, readAt: first.readAt, promise: first.promise)
+            else {
                 guard !waitingForRoom else { return }
                 waitingForRoom = true
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

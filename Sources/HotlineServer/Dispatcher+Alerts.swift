@@ -7,8 +7,10 @@ import NIOCore
 extension Dispatcher {
     func acknowledge(_ alertID: String, peer: Peer, on loop: any EventLoop) -> EventLoopFuture<JSONValue> {
         let clock = self.clock
+        let hub = self.hub
         return read(on: loop) { store throws(HotlineError) in
             let now = clock()
+            defer { hub.noteAcknowledged() }
             // The first acknowledgement is audited with the write that records it.
             let acked = try Self.storage(store) { try store.acknowledgeAlert(id: alertID, by: peer, at: now) }
             guard let alert = acked, let at = alert.ackedAt else {

@@ -9,16 +9,24 @@ extension Dispatcher {
     /// when it is durable or refused. False: the writer's queues are full
     /// (`limits.max_queued_writes`) and nothing was done; offer again after
     /// ``EventWriter/whenRoom(_:)``.
-    func offerWrite(_ event: WriteEvent, peer: Peer, source: Int, promise: EventLoopPromise<JSONValue>) -> Bool {
+    /// `readAt` is when its line was read: the metrics' acknowledgement latency starts there.
+    func offerWrite(
+        _ event: WriteEvent, peer: Peer, source: Int, readAt: ContinuousClock.Instant = .now, promise: EventLoopPromise<JSONValue>
+    ) -> Bool {
         if case .refused(let error) = Access.writes.decide(peer.roles) {
             promise.fail(error)
             return true
         }
+        let metrics = self.metrics
         return writer.offer(
             WriteSubmission(event: event, peer: peer) { result in
                 switch result {
-                case .success(let ack): promise.succeed(ack.json)
-                case .failure(let error): promise.fail(error)
+                case .success(let ack):
+                    metrics?.acknowledged(op: event.op, result: "ok", after: .now - readAt)
+                    promise.succeed(ack.json)
+                case .failure(let error):
+                    metrics?.acknowledged(op: event.op, result: error.code.rawValue, after: .now - readAt)
+                    promise.fail(error)
                 }
             }, source: source)
     }

@@ -29,6 +29,8 @@ public final class Dispatcher: Sendable {
     let auditWriters: NIOThreadPool
     let logger: Logger
     public let hub: AlertHub
+    /// The metrics endpoint's figures, when it is configured.
+    let metrics: DaemonMetrics?
     /// The time reads are audited at, acknowledgements recorded at and a named shift resolved
     /// against: the system's, or a test's.
     let clock: @Sendable () -> Timestamp
@@ -45,10 +47,11 @@ public final class Dispatcher: Sendable {
     public init(
         store: any CallLog, writer: EventWriter, configuration: Configuration, readers: NIOThreadPool,
         bulkReaders: NIOThreadPool, bulkEncoders: NIOThreadPool? = nil, auditWriters: NIOThreadPool? = nil,
-        logger: Logger, hub: AlertHub = AlertHub(),
+        logger: Logger, hub: AlertHub = AlertHub(), metrics: DaemonMetrics? = nil,
         clock: @escaping @Sendable () -> Timestamp = SystemClock.now
     ) {
         self.hub = hub
+        self.metrics = metrics
         self.clock = clock
         self.store = store
         self.writer = writer
@@ -93,6 +96,14 @@ public final class Dispatcher: Sendable {
     func handle(_ request: Request, peer: Peer, on loop: any EventLoop) -> EventLoopFuture<JSONValue> {
         let access = request.access
         let scope: Access.Decision = access.decide(peer.roles)
+        if let metrics {
+            switch request {
+            case .stats, .callGet, .callsList, .auditList, .verify, .export, .holdsList:
+                metrics.read(op: request.op, role: peer.primaryRole?.rawValue ?? "none")
+            case .hello, .ping, .write, .alertsSubscribe, .alertAck, .callHold, .callRelease:
+                break
+            }
+        }
         if case .refused(let error) = scope {
             // A peer with some role asking for what its roles do not allow is audited, for
             // the ops whose refusals are; one with none is refused before anything.

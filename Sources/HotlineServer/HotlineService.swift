@@ -33,14 +33,20 @@ public final class HotlineService: Sendable {
     let alertCenter: AlertCenter?
     let retentionInterval: Duration
     let restartRequested = Mutex(false)
+    /// The metrics endpoint and the wallboard, when configured (HotlineWeb), and the pool
+    /// they read the log on.
+    let endpoints: [any Service]
+    let endpointPool: NIOThreadPool?
 
     public init(
         server: HotlineServer, dispatcher: Dispatcher, writer: EventWriter, store: any CallLog, readers: NIOThreadPool,
         listen: Listen, logger: Logger, notifier: any ServiceNotifier = SilentNotifier(),
         statusInterval: Duration = .seconds(5), alertCenter: AlertCenter? = nil,
-        retentionInterval: Duration = .seconds(86_400),
+        retentionInterval: Duration = .seconds(86_400), endpoints: [any Service] = [], endpointPool: NIOThreadPool? = nil,
         loadConfiguration: @escaping @Sendable () throws -> Configuration
     ) {
+        self.endpoints = endpoints
+        self.endpointPool = endpointPool
         self.alertCenter = alertCenter
         self.retentionInterval = retentionInterval
         self.server = server
@@ -66,7 +72,7 @@ public final class HotlineService: Sendable {
         let configuration: @Sendable () -> Configuration = { dispatcher.configuration }
         // Each pool once, however many roles it plays.
         var pools: [NIOThreadPool] = []
-        for pool in [readers, dispatcher.bulkReaders, dispatcher.bulkEncoders, dispatcher.auditWriters]
+        for pool in [readers, dispatcher.bulkReaders, dispatcher.bulkEncoders, dispatcher.auditWriters] + [endpointPool].compactMap(\.self)
         where !pools.contains(where: { $0 === pool }) {
             pools.append(pool)
         }
@@ -86,7 +92,7 @@ public final class HotlineService: Sendable {
                     store: store, notifier: notifier, requestRestart: { self.restartRequested.withLock { $0 = true } }, logger: logger),
                 ReloadService(hangups: hangups) { await self.reload() },
                 StatusService(status: status, notifier: notifier, writer: writer, interval: statusInterval, logger: logger),
-            ]
+            ] + endpoints
         let services: [any Service] =
             [
                 StorageService(store: store, pools: pools, anchors: anchors, logger: logger),
@@ -115,6 +121,8 @@ public final class HotlineService: Sendable {
             var needRestart: [String] = []
             if configuration.paths != running.paths { needRestart.append("paths") }
             if configuration.storage != running.storage { needRestart.append("storage") }
+            if configuration.metrics != running.metrics { needRestart.append("metrics") }
+            if configuration.wallboard != running.wallboard { needRestart.append("wallboard") }
             let limits = (configuration.limits, running.limits)
             if limits.0.maxBatchEvents != limits.1.maxBatchEvents { needRestart.append("limits.max_batch_events") }
             if limits.0.maxDatabaseBytes != limits.1.maxDatabaseBytes { needRestart.append("limits.max_database_bytes") }

@@ -46,6 +46,10 @@ public protocol CallLog: AnyObject, Sendable {
     func call(id: String, notesAfter: Int64?, maxNotes: Int, maxNoteBytes: Int) throws -> CallDetail?
     func listCalls(_ query: CallsQuery, ownerUID: UInt32?) throws -> CallPage
     func counts() throws -> LogCounts
+    /// What the wallboard and the metrics endpoint show (issue 17): the unacknowledged
+    /// alerts (the oldest `alertLimit`, and all counted by level), open calls by route, and
+    /// the calls received in `[from, to)`, by their route and times only.
+    func liveRows(callsFrom from: Timestamp, to: Timestamp, alertLimit: Int) throws -> LiveRows
     func exportPage(from: Timestamp, to: Timestamp, afterSeq: Int64?, limit: Int) throws -> ExportPage
     /// The calls open at `asOf` and those ended in `[from, to)` without an outcome (issue 16).
     func handover(from: Timestamp, to: Timestamp, asOf: Timestamp, limit: Int) throws -> Handover

@@ -54,6 +54,7 @@ public final class EventWriter: @unchecked Sendable {
     private var policy: CallPolicy
     private var alerting = AlertSettings()
     private var onCommit: (@Sendable ([Alert]) -> Void)?
+    private var onSync: (@Sendable (SyncObservation) -> Void)?
     private var lastLoop = ContinuousClock.now
     private let finished = DispatchSemaphore(value: 0)
     /// Committed batches waiting for their fsync, and the syncer's own heartbeat.
@@ -122,6 +123,12 @@ public final class EventWriter: @unchecked Sendable {
     /// Called after each commit with the alerts it raised, before the writes are answered.
     public func setCommitObserver(_ observer: @escaping @Sendable ([Alert]) -> Void) {
         condition.withLock { self.onCommit = observer }
+    }
+
+    /// Called after each fsync of the syncer's, with what it made durable (or failed to):
+    /// the metrics endpoint's group-commit sizes, fsync latencies and events written.
+    public func setSyncObserver(_ observer: @escaping @Sendable (SyncObservation) -> Void) {
+        condition.withLock { self.onSync = observer }
     }
 
     /// Writes a source may always have queued, however full the queues are: so the queues
@@ -353,6 +360,7 @@ public final class EventWriter: @unchecked Sendable {
             syncCondition.unlock()
 
             var durable = true
+            let syncStarted = ContinuousClock.now
             do {
                 try store.syncLog()
             } catch {
@@ -362,7 +370,16 @@ public final class EventWriter: @unchecked Sendable {
                     "could not make committed events durable; answering them 'storage': \(error)",
                     metadata: ["message_id": "\(MessageID.storageFailure.rawValue)"])
             }
-            let onCommit = condition.withLock { self.onCommit }
+            let syncTook = ContinuousClock.now - syncStarted
+            let (onCommit, onSync) = condition.withLock { (self.onCommit, self.onSync) }
+            if let onSync {
+                var observation = SyncObservation(duration: syncTook, durable: durable)
+                for (_, outcome) in ready {
+                    observation.events += outcome.results.count
+                    observation.written += outcome.results.count { if case .success = $0 { true } else { false } }
+                }
+                onSync(observation)
+            }
             for (batch, outcome) in ready {
                 if durable, !outcome.alerts.isEmpty { onCommit?(outcome.alerts) }
                 for (submission, result) in zip(batch, outcome.results) {
@@ -372,5 +389,24 @@ public final class EventWriter: @unchecked Sendable {
             for waiter in waiters { waiter(durable) }
         }
         syncFinished.signal()
+    }
+}
+
+/// One fsync of the writer's syncer, as the metrics endpoint counts it.
+public struct SyncObservation: Sendable, Equatable {
+    /// How long the fsync took.
+    public var duration: Duration
+    /// Whether it succeeded (the writes were answered); false: they were answered `storage`.
+    public var durable: Bool
+    /// The writes it covered (its group commit's size; 0 for an audit entry's alone).
+    public var events = 0
+    /// Of those, the writes that were applied (not refused as invalid or conflicting).
+    public var written = 0
+
+    public init(duration: Duration, durable: Bool, events: Int = 0, written: Int = 0) {
+        self.duration = duration
+        self.durable = durable
+        self.events = events
+        self.written = written
     }
 }

@@ -5,6 +5,7 @@ import HotlinePostgres
 import HotlineServer
 import HotlineStore
 import HotlineSystemd
+import HotlineWeb
 import Logging
 import NIOCore
 import NIOPosix
@@ -178,6 +179,10 @@ struct Hotlined: AsyncParsableCommand {
             maxBatch: configuration.limits.maxBatchEvents, maxQueued: configuration.limits.maxQueuedWrites,
             heartbeat: heartbeat, clock: clock, logger: logger)
         let hub = AlertHub()
+        // The metrics endpoint's figures are gathered only when it is configured (at start:
+        // a reload that adds it says a restart is needed).
+        let metrics = configuration.metrics.map { _ in DaemonMetrics() }
+        if let metrics { writer.setSyncObserver { metrics.observe($0) } }
         writer.setCommitObserver { alerts in
             // Consoles hear of an alert as soon as it is durable, before the write is answered.
             hub.publish(alerts)
@@ -206,15 +211,34 @@ struct Hotlined: AsyncParsableCommand {
         auditWriters.start()
         let dispatcher = Dispatcher(
             store: store, writer: writer, configuration: configuration, readers: readers, bulkReaders: bulkReaders,
-            bulkEncoders: bulkEncoders, auditWriters: auditWriters, logger: logger, hub: hub, clock: clock)
+            bulkEncoders: bulkEncoders, auditWriters: auditWriters, logger: logger, hub: hub, metrics: metrics, clock: clock)
         let server = HotlineServer(dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        // The read-only HTTP endpoints (issue 17), each off unless configured; they read the
+        // log on a thread of their own.
+        var endpoints: [any Service] = []
+        var endpointPool: NIOThreadPool?
+        if configuration.metrics != nil || configuration.wallboard != nil {
+            let pool = NIOThreadPool(numberOfThreads: 1)
+            pool.start()
+            endpointPool = pool
+            let source = LiveSource(
+                store: store, pool: pool, configuration: { dispatcher.configuration }, clock: clock,
+                connections: { dispatcher.connectionCount })
+            if let settings = configuration.metrics, let metrics {
+                endpoints.append(MetricsEndpoint.service(listen: settings.listen, metrics: metrics, source: source, logger: logger))
+            }
+            if let settings = configuration.wallboard {
+                endpoints.append(Wallboard.service(listen: settings.listen, source: source, hub: hub, logger: logger))
+            }
+        }
         let command = self
         let service = HotlineService(
             server: server, dispatcher: dispatcher, writer: writer, store: store, readers: readers, listen: listen,
             logger: logger, notifier: SystemdNotifier(),
             alertCenter: AlertCenter(
-                store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }, clock: clock),
-            loadConfiguration: { try command.loadConfiguration() })
+                store: store, hub: hub, logger: logger, configuration: { dispatcher.configuration }, clock: clock,
+                metrics: metrics),
+            endpoints: endpoints, endpointPool: endpointPool, loadConfiguration: { try command.loadConfiguration() })
         // SIGHUP is trapped before any service starts: its default action would end us.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let group = ServiceGroup(

@@ -18,9 +18,13 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var chainAnchors: ChainAnchors
     /// Which engine keeps the log; SQLite at `paths.database` unless set.
     public var storage: StorageSettings
+    /// The Prometheus/OpenMetrics endpoint; off (nil) unless configured.
+    public var metrics: ListenSettings?
+    /// The control room's live wallboard; off (nil) unless configured.
+    public var wallboard: ListenSettings?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts, storage
+        case paths, limits, routes, unrouted, outcomes, roles, alerts, retention, shifts, storage, metrics, wallboard
         case reasonsRequired = "reasons_required"
         case chainAnchors = "chain_anchors"
     }
@@ -37,7 +41,9 @@ public struct Configuration: Sendable, Equatable, Codable {
         shifts: ShiftSettings = ShiftSettings(),
         reasonsRequired: ReasonsRequired = ReasonsRequired(),
         chainAnchors: ChainAnchors = ChainAnchors(),
-        storage: StorageSettings = StorageSettings()
+        storage: StorageSettings = StorageSettings(),
+        metrics: ListenSettings? = nil,
+        wallboard: ListenSettings? = nil
     ) {
         self.paths = paths
         self.limits = limits
@@ -51,6 +57,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         self.reasonsRequired = reasonsRequired
         self.chainAnchors = chainAnchors
         self.storage = storage
+        self.metrics = metrics
+        self.wallboard = wallboard
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +76,8 @@ public struct Configuration: Sendable, Equatable, Codable {
         reasonsRequired = try c.decodeIfPresent(ReasonsRequired.self, forKey: .reasonsRequired) ?? ReasonsRequired()
         chainAnchors = try c.decodeIfPresent(ChainAnchors.self, forKey: .chainAnchors) ?? ChainAnchors()
         storage = try c.decodeIfPresent(StorageSettings.self, forKey: .storage) ?? StorageSettings()
+        metrics = try c.decodeIfPresent(ListenSettings.self, forKey: .metrics)
+        wallboard = try c.decodeIfPresent(ListenSettings.self, forKey: .wallboard)
     }
 
     /// Seconds an alert on `route` may wait for acknowledgement before it goes up a level.
@@ -574,6 +584,14 @@ extension Configuration {
         }
         problems += shifts.problems()
         problems += storage.problems()
+        if let metrics, let wallboard, metrics.listen == wallboard.listen {
+            problems.append(.init(path: "wallboard.listen", reason: "is metrics.listen too: give each endpoint its own address"))
+        }
+        for (key, listen) in [("metrics", metrics?.listen), ("wallboard", wallboard?.listen)] {
+            if case .unix(let path) = listen, path == paths.socket {
+                problems.append(.init(path: "\(key).listen", reason: "is the workstations' socket (paths.socket)"))
+            }
+        }
         if paths.socket.isEmpty { problems.append(.init(path: "paths.socket", reason: "must not be empty")) }
         if paths.database.isEmpty { problems.append(.init(path: "paths.database", reason: "must not be empty")) }
         return problems

@@ -26,12 +26,15 @@ public final class AlertCenter: Service, Sendable {
     let tick: Duration
     /// Where the log is read and written: SQLite blocks.
     let pool = NIOThreadPool(numberOfThreads: 1)
+    /// Deliveries counted by sink and result, when the metrics endpoint is configured.
+    let metrics: DaemonMetrics?
 
     public init(
         store: any CallLog, hub: AlertHub, logger: Logger, tick: Duration = .milliseconds(100),
         configuration: @escaping @Sendable () -> Configuration,
-        clock: @escaping @Sendable () -> Timestamp = SystemClock.now
+        clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: DaemonMetrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.hub = hub
         self.logger = logger
@@ -166,14 +169,18 @@ public final class AlertCenter: Service, Sendable {
             "delivery_id": .string("\(delivery.alertID)/\(delivery.level)/\(delivery.sink)"),
             "sink": .string(sink.name), "alert": delivery.payload,
         ]
+        var sent = false
         do {
             switch sink.kind {
             case .journal: deliverToJournal(delivery)
             case .command: try await AlertCommand.run(sink: sink, input: JSONWriter.bytes(body) + [0x0A])
             case .webhook: try await post(body, to: sink)
             }
+            sent = true
+            metrics?.delivery(sink: sink.name, delivered: true)
             try await record { store, now in try store.markDelivered(delivery.id, at: now) }
         } catch {
+            if !sent { metrics?.delivery(sink: sink.name, delivered: false) }
             let wait = min(300.0, pow(2.0, Double(delivery.attempts)))
             logger.warning(
                 "delivering alert \(delivery.alertID) level \(delivery.level) to \(sink.name) failed (attempt \(delivery.attempts + 1)); retrying in \(Int(wait)) s: \(error)"

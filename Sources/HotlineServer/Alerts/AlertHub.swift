@@ -16,6 +16,19 @@ public final class AlertHub: Sendable {
 
     public init() {}
 
+    /// Told whenever the set of unacknowledged alerts may have changed here (an alert
+    /// pushed, or acknowledged through this daemon): the wallboard reads it again at once.
+    private let watchers = Mutex<[@Sendable () -> Void]>([])
+
+    public func watch(_ changed: @escaping @Sendable () -> Void) {
+        watchers.withLock { $0.append(changed) }
+    }
+
+    /// An alert was acknowledged through this daemon.
+    public func noteAcknowledged() {
+        for watcher in watchers.withLock({ $0 }) { watcher() }
+    }
+
     func add(_ subscriber: AlertSubscriber) {
         subscribers.withLock { $0[ObjectIdentifier(subscriber)] = subscriber }
     }
@@ -68,6 +81,7 @@ public final class AlertHub: Sendable {
         for subscriber in subscribers.withLock({ Array($0.values) }) {
             subscriber.push(fresh)
         }
+        for watcher in watchers.withLock({ $0 }) { watcher() }
     }
 
     /// Publishes alerts heard of from the log (another daemon's, or this one's own whose

@@ -1,0 +1,131 @@
+/// One call as the live views see it: its route and its three times, nothing else. No
+/// identity, note, location or even call id is read for them.
+public struct LiveCall: Sendable, Equatable {
+    public var route: String
+    public var receivedAt: Timestamp
+    public var answeredAt: Timestamp?
+    public var endedAt: Timestamp?
+
+    public init(route: String, receivedAt: Timestamp, answeredAt: Timestamp? = nil, endedAt: Timestamp? = nil) {
+        self.route = route
+        self.receivedAt = receivedAt
+        self.answeredAt = answeredAt
+        self.endedAt = endedAt
+    }
+}
+
+/// What the log holds now for the wallboard and the metrics endpoint, read in one
+/// transaction: the unacknowledged alerts (the oldest first, at most a page of them, and
+/// all of them counted by level), the open calls counted by route, and the calls received
+/// in a window (today, or the current shift).
+public struct LiveRows: Sendable, Equatable {
+    public var alerts: [Alert]
+    public var unackedByLevel: [Int: Int]
+    public var openByRoute: [String: Int]
+    public var calls: [LiveCall]
+
+    public init(alerts: [Alert] = [], unackedByLevel: [Int: Int] = [:], openByRoute: [String: Int] = [:], calls: [LiveCall] = []) {
+        self.alerts = alerts
+        self.unackedByLevel = unackedByLevel
+        self.openByRoute = openByRoute
+        self.calls = calls
+    }
+
+    public var unacked: Int { unackedByLevel.values.reduce(0, +) }
+}
+
+/// The control room's wallboard at one instant (issue 17): unacknowledged alerts with
+/// their age and level, calls open by route, the day's answer times against each route's
+/// standard, and calls per hour by route. It carries no caller identity, no note, no
+/// location and no call id: a wallboard is read by everyone in the room and by visitors.
+public struct LiveBoard: Sendable, Equatable {
+    /// The local day (in `shifts.timezone`) the figures are for.
+    public var day: ShiftWindow
+    public var at: Timestamp
+    /// Routes in the configured order, then any others the log holds.
+    public var routes: [String]
+    public var alerts: [Alert]
+    public var unackedByLevel: [Int: Int]
+    public var openByRoute: [String: Int]
+    public var answerTimes: [String: AnswerStats]
+    /// The starts of the day's hours, and their local labels (`07:00`).
+    public var hours: [Timestamp]
+    public var hourLabels: [String]
+    /// Per route, calls received in each of `hours`.
+    public var perHour: [String: [Int]]
+
+    /// Folds `rows` (whose calls are those received in `day`) into a board.
+    public init(rows: LiveRows, day: ShiftWindow, at: Timestamp, routes configured: [RouteRule], calendar: ShiftCalendar) {
+        self.day = day
+        self.at = at
+        alerts = rows.alerts
+        unackedByLevel = rows.unackedByLevel
+        openByRoute = rows.openByRoute
+        let standards = Dictionary(configured.map { ($0.name, $0.answerStandard) }, uniquingKeysWith: { a, _ in a })
+        var names = configured.map(\.name)
+        var seen = Set(names)
+        let extra = (rows.calls.map(\.route) + rows.openByRoute.keys.sorted() + rows.alerts.map(\.route))
+        for name in extra where seen.insert(name).inserted { names.append(name) }
+        routes = names
+        hours = day.hours
+        hourLabels = hours.map { hour in
+            let local = (hour.microseconds / 1_000_000) + Int64(calendar.zone.secondsFromUTC(at: hour))
+            let h = Int(((local % 86_400) + 86_400) % 86_400 / 3600)
+            return digits(h, 2) + ":00"
+        }
+        var answerTimes: [String: AnswerStats] = [:]
+        var perHour: [String: [Int]] = [:]
+        for name in configured.map(\.name) {
+            answerTimes[name] = AnswerStats(standard: standards[name] ?? nil)
+            perHour[name] = Array(repeating: 0, count: hours.count)
+        }
+        let first = hours.first?.microseconds ?? day.from.microseconds
+        for call in rows.calls {
+            answerTimes[call.route, default: AnswerStats(standard: standards[call.route] ?? nil)].add(
+                receivedAt: call.receivedAt, answeredAt: call.answeredAt, endedAt: call.endedAt)
+            let index = Int((call.receivedAt.microseconds - first) / 3_600_000_000)
+            if index >= 0, index < hours.count {
+                perHour[call.route, default: Array(repeating: 0, count: hours.count)][index] += 1
+            }
+        }
+        self.answerTimes = answerTimes
+        self.perHour = perHour
+    }
+
+    /// The board as its page reads it. Alert ages are given as `raised_at` beside `at`, so
+    /// that the page ages them itself between updates.
+    public var json: JSONValue {
+        .object([
+            "at": .string(at.rfc3339),
+            "day": day.json,
+            "routes": .array(routes.map { .string($0) }),
+            "alerts": .array(
+                alerts.map { a in
+                    [
+                        "alert_id": .string(a.id), "route": .string(a.route), "grade": .string(a.grade.rawValue),
+                        "reason": .string(a.reason.rawValue), "level": .int(Int64(a.level)), "raised_at": .string(a.raisedAt.rfc3339),
+                        "age_seconds": .int(Int64(max(0, at.seconds(since: a.raisedAt)).rounded(.down))),
+                    ]
+                }),
+            "unacknowledged": .object(
+                Dictionary(uniqueKeysWithValues: unackedByLevel.map { (String($0.key), JSONValue.int(Int64($0.value))) })),
+            "unacknowledged_total": .int(Int64(unackedByLevel.values.reduce(0, +))),
+            "open_by_route": .object(openByRoute.mapValues { .int(Int64($0)) }),
+            "answer_times": .object(answerTimes.mapValues(\.json)),
+            "hours": .array(hourLabels.map { .string($0) }),
+            "per_hour": .object(perHour.mapValues { .array($0.map { .int(Int64($0)) }) }),
+        ])
+    }
+}
+
+extension ShiftCalendar {
+    /// The local calendar day `instant` falls in, as a window.
+    public func day(containing moment: Timestamp) -> ShiftWindow {
+        let days = localDays(of: moment)
+        let (y, m, d) = Timestamp.civilFromDays(days)
+        return ShiftWindow(
+            name: "day", date: digits(y, 4) + "-" + digits(m, 2) + "-" + digits(d, 2),
+            from: self.instant(localDays: days, minuteOfDay: 0), to: self.instant(localDays: days + 1, minuteOfDay: 0),
+            timezone: zone.identifier)
+    }
+}

@@ -1,0 +1,196 @@
+import HotlineCore
+import HotlineServer
+import HotlineStore
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The control room's live wallboard (issue 17): `GET /` is the page, `GET /events` a
+/// server-sent event stream of the board (``LiveBoard``) whenever it changes, and
+/// `GET /board.json` the board once. Read-only and anonymous: it shows no caller identity,
+/// no note, no location and no call id, so the log's roles are not asked for.
+public enum Wallboard {
+    /// Event streams open at once, at most: each holds a connection and a little memory.
+    static let maxStreams = 32
+
+    public static func service(listen: ListenAddress, source: LiveSource, hub: AlertHub, logger: Logger) -> any Service {
+        let feed = Feed(source: source, logger: logger)
+        hub.watch { feed.poke() }
+        let router = HTTPEndpoint.router(listen)
+        router.get("/") { _, _ -> Response in
+            asset(WallboardPage.html, type: "text/html; charset=utf-8")
+        }
+        router.get("/wallboard.css") { _, _ -> Response in asset(WallboardPage.css, type: "text/css; charset=utf-8") }
+        router.get("/wallboard.js") { _, _ -> Response in asset(WallboardPage.script, type: "text/javascript; charset=utf-8") }
+        router.get("/board.json") { _, _ -> Response in
+            guard let board = await feed.current() else {
+                return HTTPEndpoint.Guard<BasicRequestContext>.plain(.serviceUnavailable, "The log cannot be read now.\n")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: board)))
+        }
+        router.get("/events") { _, _ -> Response in
+            guard let stream = feed.subscribe() else {
+                return HTTPEndpoint.Guard<BasicRequestContext>.plain(
+                    .serviceUnavailable, "Too many wallboards are open; close one.\n", extra: [.retryAfter: "10"])
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: .init { writer in
+                    // The browser reconnects after this long if the stream breaks.
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                    for await board in stream.updates {
+                        var buffer = ByteBuffer(string: "event: board\ndata: ")
+                        buffer.writeBytes(board)
+                        buffer.writeString("\n\n")
+                        try await writer.write(buffer)
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        return Composite(
+            feed: feed,
+            endpoint: HTTPEndpoint.service(name: "wallboard", listen: listen, router: router, logger: logger) { feed.close() })
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .cacheControl: "no-cache",
+                .contentSecurityPolicy:
+                    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The feed's loop and the endpoint, side by side.
+    struct Composite: Service {
+        let feed: Feed
+        let endpoint: any Service
+
+        func run() async throws {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await feed.run() }
+                group.addTask { try await endpoint.run() }
+            }
+        }
+    }
+
+    /// The board as last read, and the streams waiting for the next. It is read again at
+    /// once when an alert is pushed or acknowledged here (``AlertHub/watch(_:)``), every
+    /// few seconds otherwise (another room's acknowledgement, a call answered), and never
+    /// while no wallboard is open; at most ten times a second, however busy the log is.
+    final class Feed: Sendable {
+        let source: LiveSource
+        let logger: Logger
+        private let state = Mutex(State())
+        private let poked = Atomic<Bool>(true)
+
+        struct State {
+            var board: [UInt8]?
+            var readAt: ContinuousClock.Instant?
+            var streams: [Int: AsyncStream<[UInt8]>.Continuation] = [:]
+            var nextID = 0
+            var closed = false
+        }
+
+        struct Subscription {
+            let updates: AsyncStream<[UInt8]>
+        }
+
+        static let tick: Duration = .milliseconds(100)
+        static let period: Duration = .seconds(5)
+
+        init(source: LiveSource, logger: Logger) {
+            self.source = source
+            self.logger = logger
+        }
+
+        func poke() { poked.store(true, ordering: .relaxed) }
+
+        /// A stream of boards, the current one first; nil when too many are open.
+        func subscribe() -> Subscription? {
+            let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(1))
+            let id: Int? = state.withLock { s in
+                guard !s.closed, s.streams.count < Wallboard.maxStreams else { return nil }
+                let id = s.nextID
+                s.nextID += 1
+                s.streams[id] = continuation
+                if let board = s.board { continuation.yield(board) }
+                return id
+            }
+            guard let id else { return nil }
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.state.withLock { $0.streams.removeValue(forKey: id) }
+            }
+            poke()
+            return Subscription(updates: stream)
+        }
+
+        /// The board now, read afresh if the last is more than a second old.
+        func current() async -> [UInt8]? {
+            if let (board, at) = state.withLock({ s in s.board.flatMap { b in s.readAt.map { (b, $0) } } }),
+                ContinuousClock.now - at < .seconds(1)
+            {
+                return board
+            }
+            return await read()
+        }
+
+        /// Ends every stream (graceful shutdown): the server can then close their connections.
+        func close() {
+            let streams = state.withLock { s in
+                s.closed = true
+                defer { s.streams = [:] }
+                return Array(s.streams.values)
+            }
+            for stream in streams { stream.finish() }
+        }
+
+        func run() async {
+            var last = ContinuousClock.now
+            while !Task.isCancelled, !state.withLock({ $0.closed }) {
+                do { try await Task.sleep(for: Self.tick) } catch { break }
+                let watching = state.withLock { !$0.streams.isEmpty }
+                guard watching else { continue }
+                guard poked.exchange(false, ordering: .relaxed) || ContinuousClock.now - last >= Self.period else { continue }
+                last = .now
+                _ = await read()
+            }
+            close()
+        }
+
+        /// Reads the log, and hands the board to every stream.
+        private func read() async -> [UInt8]? {
+            let configuration = source.configuration()
+            let now = source.clock()
+            let calendar = LiveSource.calendar(configuration)
+            let day = calendar.day(containing: now)
+            do {
+                let rows = try await source.rows(day)
+                let board = LiveBoard(
+                    rows: rows, day: day, at: now, routes: configuration.routes + [configuration.unrouted], calendar: calendar)
+                var json = board.json
+                if case .object(var fields) = json {
+                    fields["storage_fault"] = source.store.storageFault.map { .string($0) } ?? .null
+                    json = .object(fields)
+                }
+                let bytes = JSONWriter.bytes(json)
+                let streams = state.withLock { s in
+                    s.board = bytes
+                    s.readAt = .now
+                    return Array(s.streams.values)
+                }
+                for stream in streams { stream.yield(bytes) }
+                return bytes
+            } catch {
+                logger.warning("the wallboard could not read the log: \(error)")
+                return nil
+            }
+        }
+    }
+}
