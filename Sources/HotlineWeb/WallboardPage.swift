@@ -52,7 +52,7 @@ enum WallboardPage {
         h2 { font-size: 19px; margin: 0 0 8px; }
         #clock { font-size: 30px; font-variant-numeric: tabular-nums; font-weight: bold; }
         .status { padding: 6px 14px; border-radius: 6px; font-weight: bold; color: #ffffff; }
-        .status.live { background: #2e7d32; }
+        .status.live { background: #0d47a1; }
         .status.down { background: #6a1b9a; }
         .privacy { margin: 6px 0 12px; color: #4a5560; font-size: 14px; }
         main { display: grid; grid-template-columns: 3fr 2fr; gap: 14px; }

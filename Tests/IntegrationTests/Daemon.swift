@@ -322,6 +322,10 @@ enum Requires {
     static let fakeJournal = getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/systemd/journal/socket")
     static let sqlite3 = executable("/usr/bin/sqlite3")
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: executable)
+    /// Headless Chromium with its DevTools driver's websocket module (the wallboard).
+    static let browser = Browser.available
+    /// Debian's Prometheus server and promtool (the metrics endpoint).
+    static let prometheus = executable("/usr/bin/prometheus") && executable("/usr/bin/promtool")
     /// The newest PostgreSQL's programs from Debian's packages, runnable here (HotlineScratch).
     static let postgres: String? = ScratchPostgres.installedBin
     /// A C compiler, for the failing-fsync shim.

@@ -243,6 +243,11 @@ struct ExportTests {
                 "--window-size=900,\(height)", "--screenshot=\(png)", "file://\(page)",
             ])
         try #require(FileManager.default.fileExists(atPath: png), "chromium made no screenshot: \(shot.stderr)")
+        return try pixelCounts(png: png, colours: colours)
+    }
+
+    /// How many pixels of the screenshot `png` have each of `colours` (hex, without #).
+    static func pixelCounts(png: String, colours: [String]) throws -> [Int] {
         let counted = try run("/usr/bin/python3", ["-c", pngColourCounter, png] + colours)
         #expect(counted.status == 0, "\(counted.stderr)")
         let counts = counted.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
