@@ -5,8 +5,10 @@ SWIFT        ?= swift
 APT_PACKAGES := libsqlite3-dev libsystemd-dev systemd util-linux sqlite3
 # Only the tests need these: the shift report is rendered by headless Chromium, and its
 # screenshot's pixels counted with python3; PostgreSQL's server programs start the private
-# primary and standby the PostgreSQL tests run on (issue 15).
-TEST_APT_PACKAGES := chromium python3 postgresql
+# primary and standby the PostgreSQL tests run on (issue 15). The wallboard is driven in
+# Chromium over the DevTools protocol with python3-websocket, and a real Prometheus scrapes
+# the metrics endpoint and loads the shipped alerting rules (issue 17).
+TEST_APT_PACKAGES := chromium python3 postgresql python3-websocket prometheus
 RUN_DIR      := $(CURDIR)/.run
 BENCH_ARGS   ?= --connections 1,8,64 --seconds 5 --repeats 3
 
