@@ -193,3 +193,66 @@ extension PostgresLogTests {
         #expect(o.answered == ["ok false", "invalid set.answered_at", "ok false", "2026-11-24T06:30:04Z"])
     }
 }
+
+/// Issue 17 on both engines, alike: what the wallboard and the metrics endpoint read.
+extension PostgresLogTests {
+    static func liveScenario(_ log: any CallLog) throws -> [String] {
+        let (a, b, c, d) = (
+            "aaaaaaaa-0000-4000-8000-000000000011", "bbbbbbbb-0000-4000-8000-000000000012", "cccccccc-0000-4000-8000-000000000013",
+            "dddddddd-0000-4000-8000-000000000014"
+        )
+        let results = log.commit(
+            Self.submissions(
+                Self.events([
+                    Req.start(call: a, dialled: "999", at: "2026-11-24T01:00:00Z", extra: ["answered_at": "2026-11-24T01:00:04Z"]),
+                    Req.start(call: b, dialled: "999", at: "2026-11-24T02:30:00Z"),
+                    Req.start(call: c, dialled: "0800 789 321", at: "2026-11-24T02:45:00Z"),
+                    Req.start(call: d, dialled: "101", at: "2026-11-23T22:00:00Z"),  // before the night; unrouted in this policy
+                    Req.end(call: a, at: "2026-11-24T01:20:00Z"),
+                ]), by: handler),
+            policy: Self.policy, alerting: AlertSettings(), now: Self.now, yieldFrom: .max, shouldYield: { false }
+        ).results
+        var out = results.map { if case .failure(let e) = $0 { "refused \(e.code)" } else { "ok" } }
+        let first = try log.liveRows(callsFrom: Self.night.from, to: Self.night.to, alertLimit: 10)
+        // One acknowledged: it leaves the list and the counts.
+        let alert = try #require(first.alerts.first)
+        _ = try log.acknowledgeAlert(id: alert.id, by: supervisor, at: Self.now)
+        let rows = try log.liveRows(callsFrom: Self.night.from, to: Self.night.to, alertLimit: 10)
+        let limited = try log.liveRows(callsFrom: Self.night.from, to: Self.night.to, alertLimit: 0)
+        for r in [first, rows] {
+            out.append("alerts " + r.alerts.map { "\($0.route) L\($0.level) \($0.raisedAt.rfc3339)" }.joined(separator: ", "))
+            out.append("by level " + r.unackedByLevel.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))
+            out.append("open " + r.openByRoute.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))
+            out.append(
+                "calls "
+                    + r.calls.sorted { $0.receivedAt < $1.receivedAt }.map {
+                        "\($0.route) \($0.receivedAt.rfc3339) \($0.answeredAt?.rfc3339 ?? "-") \($0.endedAt?.rfc3339 ?? "-")"
+                    }.joined(separator: ", "))
+        }
+        out.append("limited \(limited.alerts.count) of \(limited.unacked)")
+        return out
+    }
+
+    @Test func theLiveRowsAreAlikeOnBothEngines() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let onPostgres = try Self.liveScenario(postgres)
+        let onSQLite = try Self.liveScenario(scratch.store)
+        #expect(onPostgres == onSQLite)
+        #expect(
+            onSQLite == [
+                "ok", "ok", "ok", "ok", "ok",
+                "alerts emergency L1 2026-11-24T19:05:00Z, emergency L1 2026-11-24T19:05:00Z",
+                "by level 1:2",
+                "open anti-terrorist-hotline:1 emergency:1 unrouted:1",
+                "calls emergency 2026-11-24T01:00:00Z 2026-11-24T01:00:04Z 2026-11-24T01:20:00Z, emergency 2026-11-24T02:30:00Z - -, anti-terrorist-hotline 2026-11-24T02:45:00Z - -",
+                "alerts emergency L1 2026-11-24T19:05:00Z",
+                "by level 1:1",
+                "open anti-terrorist-hotline:1 emergency:1 unrouted:1",
+                "calls emergency 2026-11-24T01:00:00Z 2026-11-24T01:00:04Z 2026-11-24T01:20:00Z, emergency 2026-11-24T02:30:00Z - -, anti-terrorist-hotline 2026-11-24T02:45:00Z - -",
+                "limited 0 of 1",
+            ], "\(onSQLite)")
+    }
+}

@@ -48,7 +48,7 @@ public struct LiveBoard: Sendable, Equatable {
     public var unackedByLevel: [Int: Int]
     public var openByRoute: [String: Int]
     public var answerTimes: [String: AnswerStats]
-    /// The starts of the day's hours, and their local labels (`07:00`).
+    /// The starts of the day's (UTC) hours, and their local labels (`07:00`).
     public var hours: [Timestamp]
     public var hourLabels: [String]
     /// Per route, calls received in each of `hours`.
@@ -70,8 +70,9 @@ public struct LiveBoard: Sendable, Equatable {
         hours = day.hours
         hourLabels = hours.map { hour in
             let local = (hour.microseconds / 1_000_000) + Int64(calendar.zone.secondsFromUTC(at: hour))
-            let h = Int(((local % 86_400) + 86_400) % 86_400 / 3600)
-            return digits(h, 2) + ":00"
+            let second = Int(((local % 86_400) + 86_400) % 86_400)
+            // UTC hours: in a zone half an hour off UTC they start at :30 local.
+            return digits(second / 3600, 2) + ":" + digits(second % 3600 / 60, 2)
         }
         var answerTimes: [String: AnswerStats] = [:]
         var perHour: [String: [Int]] = [:]
