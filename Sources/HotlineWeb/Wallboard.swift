@@ -84,6 +84,10 @@ public enum Wallboard {
     /// once when an alert is pushed or acknowledged here (``AlertHub/watch(_:)``), every
     /// few seconds otherwise (another room's acknowledgement, a call answered), and never
     /// while no wallboard is open; at most ten times a second, however busy the log is.
+    /// Only the alerts and open calls (read on an index, cheap) are read at once; the day's
+    /// calls (a scan of every call received today) every five seconds, and no more often
+    /// than ten times as long as that read took, so that a busy day's scan never takes more
+    /// than a tenth of the thread it runs on.
     final class Feed: Sendable {
         let source: LiveSource
         let logger: Logger
@@ -96,6 +100,15 @@ public enum Wallboard {
             var streams: [Int: AsyncStream<[UInt8]>.Continuation] = [:]
             var nextID = 0
             var closed = false
+            /// The day's calls as last read, and how long that read took.
+            var dayCalls: DayCalls?
+        }
+
+        struct DayCalls {
+            var day: ShiftWindow
+            var calls: [LiveCall]
+            var readAt: ContinuousClock.Instant
+            var took: Duration
         }
 
         struct Subscription {
@@ -138,7 +151,7 @@ public enum Wallboard {
             {
                 return board
             }
-            return await read()
+            return await read(full: false)
         }
 
         /// Ends every stream (graceful shutdown): the server can then close their connections.
@@ -152,26 +165,39 @@ public enum Wallboard {
         }
 
         func run() async {
-            var last = ContinuousClock.now
             while !Task.isCancelled, !state.withLock({ $0.closed }) {
                 do { try await Task.sleep(for: Self.tick) } catch { break }
                 let watching = state.withLock { !$0.streams.isEmpty }
                 guard watching else { continue }
-                guard poked.exchange(false, ordering: .relaxed) || ContinuousClock.now - last >= Self.period else { continue }
-                last = .now
-                _ = await read()
+                let due = state.withLock { s in
+                    s.dayCalls.map { ContinuousClock.now - $0.readAt >= max(Self.period, $0.took * 10) } ?? true
+                }
+                guard poked.exchange(false, ordering: .relaxed) || due else { continue }
+                _ = await read(full: due)
             }
             close()
         }
 
-        /// Reads the log, and hands the board to every stream.
-        private func read() async -> [UInt8]? {
+        /// Reads the log, and hands the board to every stream. `full`: the day's calls too
+        /// (else those read last, unless the day has changed).
+        private func read(full: Bool) async -> [UInt8]? {
             let configuration = source.configuration()
             let now = source.clock()
             let calendar = LiveSource.calendar(configuration)
             let day = calendar.day(containing: now)
+            let cached = state.withLock { $0.dayCalls }
+            let scan = full || cached == nil || cached?.day != day
             do {
-                let rows = try await source.rows(day)
+                let started = ContinuousClock.now
+                // An empty window reads no call: the alerts and open calls only.
+                var rows = try await source.rows(
+                    scan ? day : ShiftWindow(name: nil, date: nil, from: day.from, to: day.from, timezone: day.timezone))
+                if scan {
+                    let fresh = DayCalls(day: day, calls: rows.calls, readAt: .now, took: .now - started)
+                    state.withLock { $0.dayCalls = fresh }
+                } else if let cached {
+                    rows.calls = cached.calls
+                }
                 let board = LiveBoard(
                     rows: rows, day: day, at: now, routes: configuration.routes + [configuration.unrouted], calendar: calendar)
                 var json = board.json

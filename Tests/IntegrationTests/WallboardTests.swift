@@ -70,6 +70,9 @@ struct WallboardTests {
         let row = try browser.eval("document.querySelector('tr.alert').innerText")?.stringValue ?? ""
         #expect(row.contains("emergency") && row.contains("emergency line") && row.contains("L1"), "\(row)")
 
+        // The day's calls are read every five seconds (the alerts at once): the 999 call's bar.
+        let charted = try browser.wait(for: "document.querySelectorAll('rect[fill=\"#1e88e5\"]').length > 0", milliseconds: 8000)
+        #expect(charted.ok, "the 999 call was never charted")
         let raised = daemon.directory + "/raised.png"
         try browser.screenshot(raised)
         let before = try ExportTests.pixelCounts(
