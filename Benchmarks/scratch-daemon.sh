@@ -12,6 +12,8 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; kill $pgpid 2>/dev/null; wai
 (umask 077; "$bin/hotlinectl" keygen > "$dir/hotlined.key")
 sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $dir/hotlined.key|" Config/hotlined.yaml > "$dir/hotlined.yaml"
 engine=${ENGINE:-sqlite}
+# EXTRA_YAML: more configuration, appended (the metrics endpoint, the wallboard).
+[ -z "${EXTRA_YAML:-}" ] || printf '\n%s\n' "$EXTRA_YAML" >> "$dir/hotlined.yaml"
 if [ "$engine" = postgresql ]; then
   alone=; [ "${STANDBY:-1}" = 0 ] && alone=--no-standby
   "$bin/hotline-tools" scratch-postgres --write-config "$dir/storage.yaml" $alone 2>"$dir/postgres.log" &
