@@ -38,7 +38,7 @@ DIST_DIR     := $(CURDIR)/dist
 MAN_PAGES    := $(patsubst docs/man/%.scd,$(GEN_DIR)/man/%,$(wildcard docs/man/*.scd))
 
 .PHONY: all deps build release run test bench bench-hostile clean install crash-loop crash-loop-postgresql fuzz format format-check \
-  man completions deb version-check
+  man completions deb package-test version-check
 
 # libFuzzer (with AddressSanitizer) over the request decoder and validator, from the seed
 # corpus in Tests/FuzzCorpus, for FUZZ_SECONDS (make test runs it briefly). New inputs it
@@ -103,6 +103,8 @@ run: build
 # the built daemon on temporary sockets and databases.
 # A test that hangs fails the run after 25 minutes rather than holding CI, naming the tests
 # still running and the processes left (Tests/with-deadline.sh).
+# Then the short package test: the debug build packed by the same debian/ as make deb and
+# installed, upgraded, removed and purged in a throwaway bookworm root (Tests/package).
 test:
 	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES) $(PACKAGE_APT_PACKAGES)"
 	@$(MAKE) --no-print-directory format-check
@@ -110,6 +112,7 @@ test:
 	$(SWIFT) build --build-tests
 	Tests/with-deadline.sh 1500 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	Tests/package/package-test.sh --quick
 
 # The tree formatted by swift-format (the toolchain's), with the checked-in .swift-format;
 # make test fails on a file it would change: run make format.
@@ -216,6 +219,12 @@ deb: version-check
 	@# tag left); a debug build's package is only for the short test.
 	$(if $(BIN),@echo "lintian skipped: BIN= packs a test build", \
 	  lintian --fail-on error,warning --display-info $(DEB_DIR)/hotlined_$${DEB_VERSION:-$(VERSION)}_$(DEB_ARCH).changes)
+
+# The long package test: make deb (release, lintian) twice, as two versions, and install,
+# upgrade, remove and purge them in a debootstrapped bookworm (Tests/package/package-test.sh).
+package-test:
+	@$(MAKE) --no-print-directory deps EXTRA_APT_PACKAGES="$(PACKAGE_APT_PACKAGES)"
+	Tests/package/package-test.sh --full
 
 clean:
 	rm -rf .build $(RUN_DIR) $(GEN_DIR) $(DIST_DIR)
