@@ -112,7 +112,7 @@ test:
 	$(SWIFT) build --build-tests
 	Tests/with-deadline.sh 1500 $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
-	Tests/package/package-test.sh --quick
+	timeout 900 Tests/package/package-test.sh --quick
 
 # The tree formatted by swift-format (the toolchain's), with the checked-in .swift-format;
 # make test fails on a file it would change: run make format.

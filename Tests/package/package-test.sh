@@ -39,6 +39,7 @@ cleanup() {
     rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP   # so that the EXIT trap unmounts /proc and removes the root
 
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
