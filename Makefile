@@ -191,7 +191,8 @@ completions: $(if $(BIN),,release)
 	@set -e; bin=$${BIN:-$$($(SWIFT) build -c release --show-bin-path)}; cd $(GEN_DIR)/completions; \
 	for prog in hotlined hotlinectl; do for shell in bash zsh fish; do \
 	  case $$shell in bash) out=$$prog.bash;; zsh) out=_$$prog;; fish) out=$$prog.fish;; esac; \
-	  $$bin/$$prog --generate-completion-script $$shell | sed '1{/^#!/d}' > $$out.$$$$.tmp; mv $$out.$$$$.tmp $$out; done; done
+	  $$bin/$$prog --generate-completion-script $$shell > $$out.$$$$.tmp; sed -i '1{/^#!/d}' $$out.$$$$.tmp; \
+	  mv $$out.$$$$.tmp $$out; done; done
 
 # The version in the Swift source and debian/changelog's newest entry agree.
 version-check:
