@@ -140,7 +140,10 @@ grep -q '^ExecStart=/usr/bin/hotlined --config /etc/hotlined/hotlined.yaml$' "$r
     fail "hotlined.service does not run /usr/bin/hotlined with /etc/hotlined/hotlined.yaml"
 gzip -t "$root/usr/share/man/man8/hotlined.8.gz" && zcat "$root/usr/share/man/man8/hotlined.8.gz" | grep -q '^\.SH SIGNALS' ||
     fail "hotlined.8.gz is not the roff of hotlined.8.scd"
-grep -q hotlinectl "$root/usr/share/bash-completion/completions/hotlinectl" || fail "the bash completion is empty of hotlinectl"
+for p in hotlinectl hotlined; do
+    bash -c "source '$root/usr/share/bash-completion/completions/$p' && complete -p $p" > /dev/null 2>&1 ||
+        fail "the bash completion of $p does not load"
+done
 [ "$(readlink "$root/etc/systemd/system/sockets.target.wants/hotlined.socket")" = /lib/systemd/system/hotlined.socket ] ||
     fail "hotlined.socket is not enabled"
 exists /etc/systemd/system/multi-user.target.wants/hotlined.service && fail "hotlined.service is enabled: the socket starts it"
