@@ -339,6 +339,9 @@ struct SystemdTests {
         for file in [
             "bin/hotlined", "bin/hotlinectl", "lib/sysusers.d/hotlined.conf", "lib/tmpfiles.d/hotlined.conf",
             "share/doc/hotlined/README.md", "lib/systemd/system-generators/hotlined-export-generator",
+            "share/man/man8/hotlined.8.gz", "share/man/man1/hotlinectl.1.gz", "share/man/man5/hotlined.yaml.5.gz",
+            "share/bash-completion/completions/hotlinectl", "share/zsh/vendor-completions/_hotlinectl",
+            "share/fish/vendor_completions.d/hotlinectl.fish",
         ] {
             #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "make install did not install \(file)")
         }
