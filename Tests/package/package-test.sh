@@ -126,7 +126,7 @@ files=(
     /usr/lib/systemd/system-generators/hotlined-export-generator
     /usr/lib/sysusers.d/hotlined.conf /usr/lib/tmpfiles.d/hotlined.conf
     /etc/hotlined/hotlined.yaml
-    /usr/share/doc/hotlined/README.md /usr/share/doc/hotlined/DEPLOYMENT.md /usr/share/doc/hotlined/copyright
+    /usr/share/doc/hotlined/README.md /usr/share/doc/hotlined/DEPLOYMENT.md /usr/share/doc/hotlined/METRICS.md /usr/share/doc/hotlined/WALLBOARD.md /usr/share/doc/hotlined/examples/hotlined-rules.yml /usr/share/doc/hotlined/copyright
     /usr/share/man/man8/hotlined.8.gz /usr/share/man/man1/hotlinectl.1.gz /usr/share/man/man5/hotlined.yaml.5.gz
     /usr/share/bash-completion/completions/hotlinectl /usr/share/bash-completion/completions/hotlined
     /usr/share/zsh/vendor-completions/_hotlinectl /usr/share/zsh/vendor-completions/_hotlined
