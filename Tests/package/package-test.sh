@@ -25,7 +25,7 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${HOTLINED_TEST_CACHE:-/var/cache/hotlined-test}
 # What the package depends on (dh_shlibdeps' libraries and systemd), in the base, so that
 # dpkg -i needs no network. A change to the list makes a new base.
-BASE_PACKAGES=systemd,libsqlite3-0,libsystemd0,libstdc++6,libgcc-s1
+BASE_PACKAGES=systemd,procps,libsqlite3-0,libsystemd0,libstdc++6,libgcc-s1
 BASE=$CACHE/bookworm-minbase-$(echo "$BASE_PACKAGES" | sha256sum | cut -c1-12).tar
 VERSION=$(make -s --no-print-directory -f - <<<'include Makefile
 print-version: ; @echo $(VERSION)' print-version)
@@ -35,6 +35,7 @@ ARCH=$(dpkg --print-architecture)
 work=$(mktemp -d /var/tmp/hotlined-package-test.XXXXXX)
 root=$work/root
 cleanup() {
+    mountpoint -q "$root/opt/swift" && umount "$root/opt/swift"
     mountpoint -q "$root/proc" && umount "$root/proc"
     rm -rf --one-file-system "$work"
 }
@@ -47,7 +48,8 @@ step() {
     if [ "$failures" -gt 0 ]; then echo "package test: $failures check(s) failed" >&2; exit 1; fi
     echo "== $*"
 }
-in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+# /usr/local/sbin first: where the systemd stubs go (below).
+in_root() { chroot "$root" env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 exists() { [ -e "$root$1" ] || [ -L "$root$1" ]; }
 sha() { sha256sum < "$root$1" | cut -d' ' -f1; }
 
@@ -175,6 +177,18 @@ config_sha=$(sha /etc/hotlined/hotlined.yaml) db_sha=$(sha /var/lib/hotlined/hot
 # are of one tree).
 echo "the binary of $VERSION" > "$root/usr/bin/hotlined"
 
+step "systemd runs from here on: stubs record what the maintainer scripts ask of it"
+mkdir -p "$root/run/systemd/system" "$root/usr/local/sbin"
+for tool in systemctl deb-systemd-invoke; do
+    printf '#!/bin/sh\necho "%s $*" >> /tmp/systemd-calls.log\nexit 0\n' "$tool" > "$root/usr/local/sbin/$tool"
+    chmod 0755 "$root/usr/local/sbin/$tool"
+done
+calls() { cat "$root/tmp/systemd-calls.log" 2> /dev/null || true; }
+if [ "$mode" = --quick ]; then
+    # The debug binaries the postinst runs (hotlined --check-config) need Swift's runtime.
+    mkdir -p "$root/opt/swift" && mount --bind -o ro /opt/swift "$root/opt/swift"
+fi
+
 step "upgrade to $V2"
 in_root dpkg -i "/tmp/$(basename "$deb2")" < /dev/null > "$work/upgrade.log" 2>&1 ||
     { cat "$work/upgrade.log"; fail "the upgrade failed"; }
@@ -189,14 +203,31 @@ exists /etc/hotlined/hotlined.yaml.dpkg-new || exists /etc/hotlined/hotlined.yam
 [ "$(sha /etc/hotlined/hotlined.key)" = "$key_sha" ] || fail "the upgrade changed the key"
 [ "$(stat -c '%a %U' "$root/etc/hotlined/hotlined.key")" = "400 root" ] || fail "the key is no longer root's, 0400"
 exists /var/lib/hotlined/exports/night-2026-11-29.csv || fail "the upgrade lost the exports"
-grep -q "no encryption key yet" "$work/upgrade.log" && fail "the postinst asked for a key that exists"
+grep -q "no encryption key in" "$work/upgrade.log" && fail "the postinst asked for a key that exists"
 [ -L "$root/etc/systemd/system/sockets.target.wants/hotlined.socket" ] || fail "hotlined.socket is no longer enabled"
 in_root getent passwd hotlined > /dev/null || fail "no user hotlined after the upgrade"
 in_root dpkg --verify hotlined > "$work/verify.log" 2>&1 || { cat "$work/verify.log"; fail "dpkg --verify after the upgrade"; }
+calls | grep -qx 'deb-systemd-invoke try-restart hotlined.service' ||
+    { calls; fail "the upgrade did not restart a running daemon (try-restart hotlined.service)"; }
+calls | grep -q ' start ' && { calls; fail "the upgrade started something: a stopped daemon stays stopped"; }
+
+step "an upgrade into a configuration the new version refuses leaves the running daemon alone"
+cp -p "$root/etc/hotlined/hotlined.yaml" "$work/edited.yaml"
+echo "metrics: {listen: \"0.0.0.0:9469\"}" >> "$root/etc/hotlined/hotlined.yaml"
+: > "$root/tmp/systemd-calls.log"
+in_root dpkg -i "/tmp/$(basename "$deb2")" < /dev/null > "$work/refused.log" 2>&1 ||
+    { cat "$work/refused.log"; fail "reinstalling failed"; }
+calls | grep -q 'try-restart' && { calls; fail "the daemon was restarted into a configuration it refuses"; }
+grep -q "refuses /etc/hotlined/hotlined.yaml, so the running daemon was not restarted" "$work/refused.log" &&
+    grep -q "metrics.listen" "$work/refused.log" || { cat "$work/refused.log"; fail "the postinst did not say why it did not restart"; }
+cp -p "$work/edited.yaml" "$root/etc/hotlined/hotlined.yaml"
+: > "$root/tmp/systemd-calls.log"
 
 step "remove: the call log, the configuration and the key stay"
 in_root dpkg -r hotlined < /dev/null > "$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r failed"; }
 [ "$(in_root dpkg-query -W -f='${db:Status-Abbrev}' hotlined)" = "rc " ] || fail "not in state rc (config-files) after remove"
+calls | grep -qx 'deb-systemd-invoke stop hotlined-export.timer hotlined-export.service hotlined.service hotlined.socket' ||
+    { calls; fail "remove did not stop the units"; }
 for f in /usr/bin/hotlined /usr/bin/hotlinectl /lib/systemd/system/hotlined.service /usr/share/man/man8/hotlined.8.gz; do
     exists "$f" && fail "$f is still there after remove"
 done
