@@ -87,11 +87,14 @@ for what in "metrics:$mport/metrics" "board:$wport/board.json"; do
 done
 
 # --- 2. Writes with and without watchers, alternating.
+watchers=()
 watch_on() {
-  for _ in $(seq 8); do curl -s -N -o /dev/null "http://127.0.0.1:$wport/events" & done
-  ( while :; do curl -s -o /dev/null "http://127.0.0.1:$mport/metrics"; sleep 1; done ) &
+  watchers=()
+  for _ in $(seq 8); do curl -s -N -o /dev/null "http://127.0.0.1:$wport/events" & watchers+=($!); done
+  ( while :; do curl -s -o /dev/null "http://127.0.0.1:$mport/metrics"; sleep 1; done ) & watchers+=($!)
 }
-watch_off() { pkill -P $$ curl 2>/dev/null || true; kill %% 2>/dev/null || true; jobs -p | xargs -r kill 2>/dev/null || true; wait 2>/dev/null || true; }
+# Only the watchers: the daemon is a background job of this shell too.
+watch_off() { kill "${watchers[@]}" 2>/dev/null || true; for w in "${watchers[@]}"; do wait "$w" 2>/dev/null || true; done; }
 bench() { "$bin/hotline-tools" --socket "$dir/s.sock" bench --connections 8 --seconds "$seconds" --raw-dir "$dir" --json 2>/dev/null | tail -1; }
 echo "round watched events_per_s p50_ms p99_ms"
 for r in $(seq "$repeats"); do

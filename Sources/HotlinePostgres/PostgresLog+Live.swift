@@ -18,6 +18,8 @@ extension PostgresLog {
             for row in try session.rows(PostgresQuery(unsafeSQL: LiveSQL.unackedByLevel)) {
                 let r = row.makeRandomAccess()
                 rows.unackedByLevel[try r["level"].decode(Int.self)] = Int(try r["n"].decode(Int64.self))
+                let oldest = Timestamp(microseconds: try r["oldest"].decode(Int64.self))
+                if rows.oldestUnacked.map({ oldest < $0 }) ?? true { rows.oldestUnacked = oldest }
             }
             for row in try session.rows(PostgresQuery(unsafeSQL: LiveSQL.openByRoute)) {
                 let r = row.makeRandomAccess()

@@ -13,11 +13,12 @@ extension Dispatcher {
     func offerWrite(
         _ event: WriteEvent, peer: Peer, source: Int, readAt: ContinuousClock.Instant = .now, promise: EventLoopPromise<JSONValue>
     ) -> Bool {
+        let metrics = self.metrics
         if case .refused(let error) = Access.writes.decide(peer.roles) {
+            metrics?.acknowledged(op: event.op, result: error.code.rawValue, after: .now - readAt)
             promise.fail(error)
             return true
         }
-        let metrics = self.metrics
         return writer.offer(
             WriteSubmission(event: event, peer: peer) { result in
                 switch result {

@@ -13,15 +13,14 @@ import Synchronization
 public enum MetricsEndpoint {
     public static func service(listen: ListenAddress, metrics: DaemonMetrics, source: LiveSource, logger: Logger) -> any Service {
         let refresher = Refresher(metrics: metrics, source: source, logger: logger)
-        let router = HTTPEndpoint.router(listen)
+        let router = Router<BasicRequestContext>()
         router.get("/metrics") { _, _ -> Response in
-            await refresher.refreshIfStale()
-            return Response(
+            Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit())))
+                body: .init(byteBuffer: ByteBuffer(bytes: await refresher.exposition())))
         }
         router.get("/") { _, _ -> Response in
-            HTTPEndpoint.Guard<BasicRequestContext>.plain(.ok, "hotlined metrics: GET /metrics\n")
+            HTTPEndpoint.plain(.ok, "hotlined metrics: GET /metrics\n")
         }
         return HTTPEndpoint.service(name: "metrics endpoint", listen: listen, router: router, logger: logger)
     }
@@ -30,8 +29,8 @@ public enum MetricsEndpoint {
         let metrics: DaemonMetrics
         let source: LiveSource
         let logger: Logger
-        /// When the log's gauges were last read; one refresh at a time.
-        private let last = Mutex<ContinuousClock.Instant?>(nil)
+        /// The exposition as last made, and when; one refresh at a time.
+        private let last = Mutex<(at: ContinuousClock.Instant, text: [UInt8])?>(nil)
         private let turn = TurnLock()
 
         init(metrics: DaemonMetrics, source: LiveSource, logger: Logger) {
@@ -40,9 +39,14 @@ public enum MetricsEndpoint {
             self.logger = logger
         }
 
-        func refreshIfStale() async {
+        /// The exposition text, made afresh (the log read again) at most once a second.
+        func exposition() async -> [UInt8] {
+            var text: [UInt8] = []
             await turn.run {
-                if let at = last.withLock({ $0 }), ContinuousClock.now - at < .seconds(1) { return }
+                if let made = last.withLock({ $0 }), ContinuousClock.now - made.at < .seconds(1) {
+                    text = made.text
+                    return
+                }
                 let configuration = source.configuration()
                 let now = source.clock()
                 let calendar = LiveSource.calendar(configuration)
@@ -59,8 +63,10 @@ public enum MetricsEndpoint {
                         rows: LiveRows(), connections: source.connections(), storageFault: true, at: now, configuration: configuration)
                     logger.warning("the metrics endpoint could not read the log: \(error)")
                 }
-                last.withLock { $0 = .now }
+                text = metrics.emit()
+                last.withLock { [text] in $0 = (.now, text) }
             }
+            return text
         }
     }
 }

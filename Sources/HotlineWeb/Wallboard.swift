@@ -18,7 +18,7 @@ public enum Wallboard {
     public static func service(listen: ListenAddress, source: LiveSource, hub: AlertHub, logger: Logger) -> any Service {
         let feed = Feed(source: source, logger: logger)
         hub.watch { feed.poke() }
-        let router = HTTPEndpoint.router(listen)
+        let router = Router<BasicRequestContext>()
         router.get("/") { _, _ -> Response in
             asset(WallboardPage.html, type: "text/html; charset=utf-8")
         }
@@ -26,14 +26,14 @@ public enum Wallboard {
         router.get("/wallboard.js") { _, _ -> Response in asset(WallboardPage.script, type: "text/javascript; charset=utf-8") }
         router.get("/board.json") { _, _ -> Response in
             guard let board = await feed.current() else {
-                return HTTPEndpoint.Guard<BasicRequestContext>.plain(.serviceUnavailable, "The log cannot be read now.\n")
+                return HTTPEndpoint.plain(.serviceUnavailable, "The log cannot be read now.\n")
             }
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: board)))
         }
         router.get("/events") { _, _ -> Response in
             guard let stream = feed.subscribe() else {
-                return HTTPEndpoint.Guard<BasicRequestContext>.plain(
+                return HTTPEndpoint.plain(
                     .serviceUnavailable, "Too many wallboards are open; close one.\n", extra: [.retryAfter: "10"])
             }
             return Response(
@@ -74,7 +74,9 @@ public enum Wallboard {
 
         func run() async throws {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await feed.run() }
+                // Ended by the endpoint's shutdown (feed.close()), and by a graceful
+                // shutdown however the endpoint fared.
+                group.addTask { await cancelWhenGracefulShutdown { await feed.run() } }
                 group.addTask { try await endpoint.run() }
             }
         }
@@ -100,13 +102,12 @@ public enum Wallboard {
             var streams: [Int: AsyncStream<[UInt8]>.Continuation] = [:]
             var nextID = 0
             var closed = false
-            /// The day's calls as last read, and how long that read took.
+            /// The day's calls as last read (folded), and how long that read took.
             var dayCalls: DayCalls?
         }
 
         struct DayCalls {
-            var day: ShiftWindow
-            var calls: [LiveCall]
+            var figures: DayFigures
             var readAt: ContinuousClock.Instant
             var took: Duration
         }
@@ -146,13 +147,28 @@ public enum Wallboard {
 
         /// The board now, read afresh if the last is more than a second old.
         func current() async -> [UInt8]? {
-            if let (board, at) = state.withLock({ s in s.board.flatMap { b in s.readAt.map { (b, $0) } } }),
-                ContinuousClock.now - at < .seconds(1)
-            {
-                return board
+            var board: [UInt8]?
+            await reads.run {
+                if let (last, at) = state.withLock({ s in s.board.flatMap { b in s.readAt.map { (b, $0) } } }),
+                    ContinuousClock.now - at < .seconds(1)
+                {
+                    board = last
+                } else {
+                    board = await read(full: dayIsDue)
+                }
             }
-            return await read(full: false)
+            return board
         }
+
+        /// Whether the day's calls are due to be read again (see the type's comment).
+        private var dayIsDue: Bool {
+            state.withLock { s in
+                s.dayCalls.map { ContinuousClock.now - $0.readAt >= max(Self.period, $0.took * 10) } ?? true
+            }
+        }
+
+        /// One read of the log at a time, whoever asks (the loop, `board.json`).
+        private let reads = TurnLock()
 
         /// Ends every stream (graceful shutdown): the server can then close their connections.
         func close() {
@@ -169,11 +185,9 @@ public enum Wallboard {
                 do { try await Task.sleep(for: Self.tick) } catch { break }
                 let watching = state.withLock { !$0.streams.isEmpty }
                 guard watching else { continue }
-                let due = state.withLock { s in
-                    s.dayCalls.map { ContinuousClock.now - $0.readAt >= max(Self.period, $0.took * 10) } ?? true
-                }
+                let due = dayIsDue
                 guard poked.exchange(false, ordering: .relaxed) || due else { continue }
-                _ = await read(full: due)
+                await reads.run { _ = await read(full: due) }
             }
             close()
         }
@@ -186,20 +200,22 @@ public enum Wallboard {
             let calendar = LiveSource.calendar(configuration)
             let day = calendar.day(containing: now)
             let cached = state.withLock { $0.dayCalls }
-            let scan = full || cached == nil || cached?.day != day
+            let scan = full || cached == nil || cached?.figures.day != day
             do {
                 let started = ContinuousClock.now
                 // An empty window reads no call: the alerts and open calls only.
-                var rows = try await source.rows(
+                let rows = try await source.rows(
                     scan ? day : ShiftWindow(name: nil, date: nil, from: day.from, to: day.from, timezone: day.timezone))
-                if scan {
-                    let fresh = DayCalls(day: day, calls: rows.calls, readAt: .now, took: .now - started)
+                let figures: DayFigures
+                if scan || cached == nil {
+                    figures = DayFigures(
+                        calls: rows.calls, day: day, routes: configuration.routes + [configuration.unrouted], calendar: calendar)
+                    let fresh = DayCalls(figures: figures, readAt: .now, took: .now - started)
                     state.withLock { $0.dayCalls = fresh }
-                } else if let cached {
-                    rows.calls = cached.calls
+                } else {
+                    figures = cached!.figures
                 }
-                let board = LiveBoard(
-                    rows: rows, day: day, at: now, routes: configuration.routes + [configuration.unrouted], calendar: calendar)
+                let board = LiveBoard(rows: rows, figures: figures, at: now)
                 var json = board.json
                 if case .object(var fields) = json {
                     fields["storage_fault"] = source.store.storageFault.map { .string($0) } ?? .null

@@ -147,7 +147,6 @@ enum WallboardPage {
             table.appendChild(head);
             for (const a of b.alerts) {
               const row = el('tr', 'alert level-' + Math.min(5, a.level));
-              row.dataset.alertId = a.alert_id;
               row.dataset.raisedAt = a.raised_at;
               row.appendChild(el('td', '', 'L' + a.level));
               row.appendChild(el('td', '', a.route));
@@ -158,7 +157,7 @@ enum WallboardPage {
             }
             box.appendChild(table);
             const more = b.unacknowledged_total - b.alerts.length;
-            if (more > 0) box.appendChild(el('p', 'more', '… and ' + more + ' more, the oldest shown first'));
+            if (more > 0) box.appendChild(el('p', 'more', '… and ' + more + ' more: the highest levels and the longest waiting are shown first'));
           }
 
           function renderOpen(b) {

@@ -130,6 +130,9 @@ struct MetricsTests {
         #expect(try prometheus.value("hotlined_storage_fault") == "0")
         #expect(try prometheus.value("hotlined_connections") != nil)
         #expect(try prometheus.value("hotlined_build_info") == "1")
+        #expect(try prometheus.value("hotlined_start_time_seconds > 0") != nil)
+        // The failure series exist from the start, at zero, so the first failure is an increase.
+        #expect(try prometheus.value("hotlined_ack_seconds_count{op=\"call.update\",result=\"storage\"}") == "0")
         #expect(try prometheus.waitFor("sum(hotlined_alert_deliveries_total{sink=\"journal\",result=\"delivered\"})", "2"))
 
         // The shipped rules loaded and evaluate cleanly against the live series, and the
@@ -139,7 +142,7 @@ struct MetricsTests {
             Issue.record("no rules loaded: \(rules)")
             return
         }
-        #expect(loaded.count == 7)
+        #expect(loaded.count == 8)
         #expect(try prometheus.waitFor("count(ALERTS{alertname=\"HotlinedAlertWaiting\",alertstate=\"pending\"})", "1"))
         let evaluated = try prometheus.get("/api/v1/rules")
         if case .array(let groups)? = evaluated["data"]?["groups"], case .array(let now)? = groups.first?["rules"] {
@@ -219,5 +222,71 @@ struct MetricsTests {
             if !logged { usleep(50_000) }
         }
         #expect(logged, "\(daemon.log())")
+        #expect(daemon.stop() == 0, "SIGTERM still stops it promptly")
+    }
+
+    @Test func aWallboardOnTheWorkstationsSocketNeverTakesIt() throws {
+        let daemon = try Daemon()
+        // The same path as the workstations' socket (--socket overrides paths.socket, so the
+        // configuration check cannot see it): the endpoint must not remove the live socket.
+        try (try String(contentsOfFile: daemon.configPath, encoding: .utf8) + "\nwallboard:\n  listen: unix:\(daemon.socket)\n")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start()
+        var logged = false
+        for _ in 0..<100 where !logged {
+            logged = daemon.log().contains("wallboard could not listen on unix:\(daemon.socket): something is listening there already")
+            if !logged { usleep(50_000) }
+        }
+        #expect(logged, "\(daemon.log())")
+        #expect(try daemon.connect().call(Req.start(call: UUIDText.random(), dialled: "101", at: SystemClock.now().rfc3339)).isOK)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func idleConnectionsAreCappedAndTheLogGoesOn() throws {
+        let port = try Web.freePort()
+        let daemon = try Daemon(extraYAML: "\nwallboard:\n  listen: 127.0.0.1:\(port)\n")
+        try daemon.start()
+        defer { _ = daemon.stop() }
+        _ = try Web.request(.port(port), "/board.json")
+        // 100 connections that send half a request and wait: past 64 they are closed at once.
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let r = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(r == 0)
+            _ = "GET /board.json HTTP/1.1\r\nHost: 127".utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+            held.append(fd)
+        }
+        usleep(500_000)
+        let closed = held.filter { fd in
+            var byte: UInt8 = 0
+            var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let n = read(fd, &byte, 1)
+            return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)  // closed, or reset
+        }.count
+        #expect(closed >= 36, "past the cap of 64 each new connection is closed: \(closed) of 100 were")
+        // The workstations are not held up, and a wallboard can come back once they go.
+        #expect(try daemon.connect().call(Req.start(call: UUIDText.random(), dialled: "999", at: SystemClock.now().rfc3339)).isOK)
+        for fd in held { close(fd) }
+        held = []
+        var served = false
+        for _ in 0..<50 where !served {
+            served = (try? Web.request(.port(port), "/board.json"))?.status == 200
+            if !served { usleep(100_000) }
+        }
+        #expect(served)
+        let head = try Web.request(.port(port), "/board.json", method: "HEAD")
+        #expect(head.status == 200 && head.body.isEmpty && head.headers["x-frame-options"] == "DENY")
+        let missing = try Web.request(.port(port), "/nothing", host: "evil.example")
+        #expect(missing.status == 421, "the Host check comes before any route")
+        #expect(try Web.request(.port(port), "/board.json", host: "127.0.0.1:80@evil.example").status == 421)
     }
 }

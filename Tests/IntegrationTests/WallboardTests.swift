@@ -64,7 +64,8 @@ struct WallboardTests {
         // A 999 call: its alert is durable when the start is acknowledged.
         let c = try daemon.connect()
         let call = UUIDText.random()
-        #expect(try c.call(Req.start(call: call, dialled: "999", at: SystemClock.now().rfc3339)).isOK)
+        let started = try c.call(Req.start(call: call, dialled: "999", at: SystemClock.now().rfc3339))
+        #expect(started.isOK)
         let appeared = try browser.wait(for: "document.querySelectorAll('tr.alert.level-1').length === 1", milliseconds: 1000)
         #expect(appeared.ok, "the alert was not on the wallboard within a second (\(appeared.ms) ms)")
         let row = try browser.eval("document.querySelector('tr.alert').innerText")?.stringValue ?? ""
@@ -82,7 +83,8 @@ struct WallboardTests {
         #expect(before[2] > 50 && before[3] > 50, "this hour's bars for 999 and the hotline: \(before)")
 
         // Acknowledged: it goes, and the all-clear comes back.
-        let alertID = try #require(try browser.eval("document.querySelector('tr.alert').dataset.alertId")?.stringValue)
+        let alertID = try #require(started["alert_id"]?.stringValue)
+        #expect(try browser.eval("document.documentElement.outerHTML.includes('\(alertID)')") == .bool(false), "no alert id on the board")
         let ack = try daemon.connect().call(["op": "alert.ack", "alert_id": .string(alertID)])
         #expect(ack.isOK, "\(ack)")
         let gone = try browser.wait(for: "document.querySelectorAll('tr.alert').length === 0", milliseconds: 1000)

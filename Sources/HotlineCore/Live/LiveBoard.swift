@@ -15,17 +15,24 @@ public struct LiveCall: Sendable, Equatable {
 }
 
 /// What the log holds now for the wallboard and the metrics endpoint, read in one
-/// transaction: the unacknowledged alerts (the oldest first, at most a page of them, and
+/// transaction: the unacknowledged alerts (the highest level first, then the oldest; at
+/// most a page of them, and
 /// all of them counted by level), the open calls counted by route, and the calls received
 /// in a window (today, or the current shift).
 public struct LiveRows: Sendable, Equatable {
     public var alerts: [Alert]
     public var unackedByLevel: [Int: Int]
+    /// When the oldest unacknowledged alert was raised (listed or not).
+    public var oldestUnacked: Timestamp?
     public var openByRoute: [String: Int]
     public var calls: [LiveCall]
 
-    public init(alerts: [Alert] = [], unackedByLevel: [Int: Int] = [:], openByRoute: [String: Int] = [:], calls: [LiveCall] = []) {
+    public init(
+        alerts: [Alert] = [], unackedByLevel: [Int: Int] = [:], oldestUnacked: Timestamp? = nil, openByRoute: [String: Int] = [:],
+        calls: [LiveCall] = []
+    ) {
         self.alerts = alerts
+        self.oldestUnacked = oldestUnacked ?? alerts.map(\.raisedAt).min()
         self.unackedByLevel = unackedByLevel
         self.openByRoute = openByRoute
         self.calls = calls
@@ -34,38 +41,29 @@ public struct LiveRows: Sendable, Equatable {
     public var unacked: Int { unackedByLevel.values.reduce(0, +) }
 }
 
-/// The control room's wallboard at one instant (issue 17): unacknowledged alerts with
-/// their age and level, calls open by route, the day's answer times against each route's
-/// standard, and calls per hour by route. It carries no caller identity, no note, no
-/// location and no call id: a wallboard is read by everyone in the room and by visitors.
-public struct LiveBoard: Sendable, Equatable {
-    /// The local day (in `shifts.timezone`) the figures are for.
+/// A day's calls folded for the wallboard: answer times and calls per hour, by route.
+/// Folded once per read of the day's calls and kept, with its JSON, between them: an alert
+/// or an acknowledgement redraws the board without folding the day again.
+public struct DayFigures: Sendable, Equatable {
     public var day: ShiftWindow
-    public var at: Timestamp
-    /// Routes in the configured order, then any others the log holds.
+    /// Routes in the configured order, then any others the day's calls name.
     public var routes: [String]
-    public var alerts: [Alert]
-    public var unackedByLevel: [Int: Int]
-    public var openByRoute: [String: Int]
     public var answerTimes: [String: AnswerStats]
     /// The starts of the day's (UTC) hours, and their local labels (`07:00`).
     public var hours: [Timestamp]
     public var hourLabels: [String]
     /// Per route, calls received in each of `hours`.
     public var perHour: [String: [Int]]
+    /// `answer_times`, `hours` and `per_hour` as the board's JSON has them.
+    public let json: [String: JSONValue]
 
-    /// Folds `rows` (whose calls are those received in `day`) into a board.
-    public init(rows: LiveRows, day: ShiftWindow, at: Timestamp, routes configured: [RouteRule], calendar: ShiftCalendar) {
+    /// Folds `calls` (those received in `day`).
+    public init(calls: [LiveCall], day: ShiftWindow, routes configured: [RouteRule], calendar: ShiftCalendar) {
         self.day = day
-        self.at = at
-        alerts = rows.alerts
-        unackedByLevel = rows.unackedByLevel
-        openByRoute = rows.openByRoute
         let standards = Dictionary(configured.map { ($0.name, $0.answerStandard) }, uniquingKeysWith: { a, _ in a })
         var names = configured.map(\.name)
         var seen = Set(names)
-        let extra = (rows.calls.map(\.route) + rows.openByRoute.keys.sorted() + rows.alerts.map(\.route))
-        for name in extra where seen.insert(name).inserted { names.append(name) }
+        for call in calls where seen.insert(call.route).inserted { names.append(call.route) }
         routes = names
         hours = day.hours
         hourLabels = hours.map { hour in
@@ -81,7 +79,7 @@ public struct LiveBoard: Sendable, Equatable {
             perHour[name] = Array(repeating: 0, count: hours.count)
         }
         let first = hours.first?.microseconds ?? day.from.microseconds
-        for call in rows.calls {
+        for call in calls {
             answerTimes[call.route, default: AnswerStats(standard: standards[call.route] ?? nil)].add(
                 receivedAt: call.receivedAt, answeredAt: call.answeredAt, endedAt: call.endedAt)
             let index = Int((call.receivedAt.microseconds - first) / 3_600_000_000)
@@ -91,19 +89,66 @@ public struct LiveBoard: Sendable, Equatable {
         }
         self.answerTimes = answerTimes
         self.perHour = perHour
+        json = [
+            "answer_times": .object(answerTimes.mapValues(\.json)),
+            "hours": .array(hourLabels.map { .string($0) }),
+            "per_hour": .object(perHour.mapValues { .array($0.map { .int(Int64($0)) }) }),
+        ]
+    }
+}
+
+/// The control room's wallboard at one instant (issue 17): unacknowledged alerts with
+/// their age and level, calls open by route, the day's answer times against each route's
+/// standard, and calls per hour by route. It carries no caller identity, no note, no
+/// location and no call id: a wallboard is read by everyone in the room and by visitors.
+public struct LiveBoard: Sendable, Equatable {
+    public var at: Timestamp
+    /// Routes in the configured order, then any others the log holds.
+    public var routes: [String]
+    public var alerts: [Alert]
+    public var unackedByLevel: [Int: Int]
+    public var openByRoute: [String: Int]
+    /// The day's figures (the local day in `shifts.timezone`).
+    public var figures: DayFigures
+
+    public var day: ShiftWindow { figures.day }
+    public var answerTimes: [String: AnswerStats] { figures.answerTimes }
+    public var hours: [Timestamp] { figures.hours }
+    public var hourLabels: [String] { figures.hourLabels }
+    public var perHour: [String: [Int]] { figures.perHour }
+
+    /// `rows`' alerts and open calls beside `figures` (folded from the day's calls, now or
+    /// at an earlier read).
+    public init(rows: LiveRows, figures: DayFigures, at: Timestamp) {
+        self.at = at
+        self.figures = figures
+        alerts = rows.alerts
+        unackedByLevel = rows.unackedByLevel
+        openByRoute = rows.openByRoute
+        var names = figures.routes
+        var seen = Set(names)
+        for name in rows.openByRoute.keys.sorted() + rows.alerts.map(\.route) where seen.insert(name).inserted {
+            names.append(name)
+        }
+        routes = names
+    }
+
+    /// Folds `rows` (whose calls are those received in `day`) into a board.
+    public init(rows: LiveRows, day: ShiftWindow, at: Timestamp, routes configured: [RouteRule], calendar: ShiftCalendar) {
+        self.init(rows: rows, figures: DayFigures(calls: rows.calls, day: day, routes: configured, calendar: calendar), at: at)
     }
 
     /// The board as its page reads it. Alert ages are given as `raised_at` beside `at`, so
     /// that the page ages them itself between updates.
     public var json: JSONValue {
-        .object([
+        var fields: [String: JSONValue] = [
             "at": .string(at.rfc3339),
             "day": day.json,
             "routes": .array(routes.map { .string($0) }),
             "alerts": .array(
                 alerts.map { a in
                     [
-                        "alert_id": .string(a.id), "route": .string(a.route), "grade": .string(a.grade.rawValue),
+                        "route": .string(a.route), "grade": .string(a.grade.rawValue),
                         "reason": .string(a.reason.rawValue), "level": .int(Int64(a.level)), "raised_at": .string(a.raisedAt.rfc3339),
                         "age_seconds": .int(Int64(max(0, at.seconds(since: a.raisedAt)).rounded(.down))),
                     ]
@@ -112,10 +157,9 @@ public struct LiveBoard: Sendable, Equatable {
                 Dictionary(uniqueKeysWithValues: unackedByLevel.map { (String($0.key), JSONValue.int(Int64($0.value))) })),
             "unacknowledged_total": .int(Int64(unackedByLevel.values.reduce(0, +))),
             "open_by_route": .object(openByRoute.mapValues { .int(Int64($0)) }),
-            "answer_times": .object(answerTimes.mapValues(\.json)),
-            "hours": .array(hourLabels.map { .string($0) }),
-            "per_hour": .object(perHour.mapValues { .array($0.map { .int(Int64($0)) }) }),
-        ])
+        ]
+        fields.merge(figures.json) { a, _ in a }
+        return .object(fields)
     }
 }
 
