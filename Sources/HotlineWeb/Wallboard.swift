@@ -85,7 +85,8 @@ public enum Wallboard {
     /// The board as last read, and the streams waiting for the next. It is read again at
     /// once when an alert is pushed or acknowledged here (``AlertHub/watch(_:)``), every
     /// few seconds otherwise (another room's acknowledgement, a call answered), and never
-    /// while no wallboard is open; at most ten times a second, however busy the log is.
+    /// while no wallboard is open; at most ten times a second, and never sooner after the
+    /// last read than ten times as long as it took, however busy the log is.
     /// Only the alerts and open calls (read on an index, cheap) are read at once; the day's
     /// calls (a scan of every call received today) every five seconds, and no more often
     /// than ten times as long as that read took, so that a busy day's scan never takes more
@@ -104,6 +105,8 @@ public enum Wallboard {
             var closed = false
             /// The day's calls as last read (folded), and how long that read took.
             var dayCalls: DayCalls?
+            /// How long the last read took, alerts and board included.
+            var took: Duration = .zero
         }
 
         struct DayCalls {
@@ -186,7 +189,11 @@ public enum Wallboard {
                 let watching = state.withLock { !$0.streams.isEmpty }
                 guard watching else { continue }
                 let due = dayIsDue
-                guard poked.exchange(false, ordering: .relaxed) || due else { continue }
+                // A poke waits until the last read is ten times its own length old, so that
+                // the reads a flood of alerts asks for take at most a tenth of their thread.
+                let (last, took) = state.withLock { ($0.readAt, $0.took) }
+                let rested = last.map { ContinuousClock.now - $0 >= took * 10 } ?? true
+                guard (rested && poked.exchange(false, ordering: .relaxed)) || due else { continue }
                 await reads.run { _ = await read(full: due) }
             }
             close()
@@ -225,6 +232,7 @@ public enum Wallboard {
                 let streams = state.withLock { s in
                     s.board = bytes
                     s.readAt = .now
+                    s.took = .now - started
                     return Array(s.streams.values)
                 }
                 for stream in streams { stream.yield(bytes) }
