@@ -134,6 +134,7 @@ bench: release
 	Benchmarks/alert-latency.sh --writers 0,64 --probes 300
 	Benchmarks/export.sh --calls 100000 --small 10000 --repeats 3
 	Benchmarks/hostile.sh $(HOSTILE_ARGS)
+	Benchmarks/live.sh --calls 50000 --repeats 5 --seconds 5
 
 # Hostile clients (issue 12): the daemon's peak RSS and a probe workstation's 999
 # acknowledgement latency under each attack, beside an idle daemon (Benchmarks/hostile.sh).

@@ -20,7 +20,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--calls N] [--repeats N] [--seconds S]" >&2; exit 2 ;;
   esac
 done
-command -v curl >/dev/null || { echo "live.sh needs curl" >&2; exit 1; }
+command -v curl >/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mport=$(port); wport=$(port)
 EXTRA_YAML="metrics:

@@ -9,7 +9,7 @@ bin=${BIN:-$(swift build -c release --show-bin-path)}
 dir=$(mktemp -d "${TMPDIR:-/var/tmp}/hotlined-bench.XXXXXX")
 pid=; pgpid=
 # The script's own exit status, not the clean-up's.
-trap 'status=$?; kill $pid 2>/dev/null; wait $pid 2>/dev/null; kill $pgpid 2>/dev/null; wait $pgpid 2>/dev/null; rm -rf "$dir"; exit $status' EXIT
+trap 'status=$?; set +e; kill $pid 2>/dev/null; wait $pid 2>/dev/null; kill $pgpid 2>/dev/null; wait $pgpid 2>/dev/null; rm -rf "$dir"; exit $status' EXIT
 (umask 077; "$bin/hotlinectl" keygen > "$dir/hotlined.key")
 sed "s|  # key_file: /etc/hotlined/hotlined.key|  key_file: $dir/hotlined.key|" Config/hotlined.yaml > "$dir/hotlined.yaml"
 engine=${ENGINE:-sqlite}
