@@ -13,6 +13,7 @@ import Synchronization
 /// no note, no location and no call id, so the log's roles are not asked for.
 public enum Wallboard {
     /// Event streams open at once, at most: each holds a connection and a little memory.
+    /// Past it, the longest-open is ended for the newest.
     static let maxStreams = 32
 
     public static func service(listen: ListenAddress, source: LiveSource, hub: AlertHub, logger: Logger) -> any Service {
@@ -33,8 +34,7 @@ public enum Wallboard {
         }
         router.get("/events") { _, _ -> Response in
             guard let stream = feed.subscribe() else {
-                return HTTPEndpoint.plain(
-                    .serviceUnavailable, "Too many wallboards are open; close one.\n", extra: [.retryAfter: "10"])
+                return HTTPEndpoint.plain(.serviceUnavailable, "hotlined is stopping.\n", extra: [.retryAfter: "10"])
             }
             return Response(
                 status: .ok,
@@ -129,17 +129,25 @@ public enum Wallboard {
 
         func poke() { poked.store(true, ordering: .relaxed) }
 
-        /// A stream of boards, the current one first; nil when too many are open.
+        /// A stream of boards, the current one first; nil once the feed is closed.
         func subscribe() -> Subscription? {
             let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(1))
-            let id: Int? = state.withLock { s in
-                guard !s.closed, s.streams.count < Wallboard.maxStreams else { return nil }
+            // Past the cap the longest-open stream is ended (its browser reconnects within
+            // two seconds, and is sent the board at once): streams that never read cannot
+            // keep the control room's wallboards out, only churn them.
+            let (id, ended) = state.withLock { s -> (Int?, AsyncStream<[UInt8]>.Continuation?) in
+                guard !s.closed else { return (nil, nil) }
+                var ended: AsyncStream<[UInt8]>.Continuation?
+                if s.streams.count >= Wallboard.maxStreams, let oldest = s.streams.keys.min() {
+                    ended = s.streams.removeValue(forKey: oldest)
+                }
                 let id = s.nextID
                 s.nextID += 1
                 s.streams[id] = continuation
                 if let board = s.board { continuation.yield(board) }
-                return id
+                return (id, ended)
             }
+            ended?.finish()
             guard let id else { return nil }
             continuation.onTermination = { [weak self] _ in
                 _ = self?.state.withLock { $0.streams.removeValue(forKey: id) }
