@@ -168,7 +168,7 @@ install: $(if $(BIN),,release) man completions
 	  install -m 0644 Config/hotlined.yaml $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml.dist; \
 	  echo "kept $(SYSCONFDIR)/hotlined/hotlined.yaml; the shipped one is hotlined.yaml.dist"; \
 	else install -m 0644 Config/hotlined.yaml $(DESTDIR)$(SYSCONFDIR)/hotlined/hotlined.yaml; fi
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md $(filter-out docs/soak-%,$(wildcard docs/*.md)) $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(DOCDIR)/examples
 	install -m 0644 Config/prometheus/hotlined-rules.yml $(DESTDIR)$(DOCDIR)/examples/hotlined-rules.yml
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

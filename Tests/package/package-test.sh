@@ -74,7 +74,7 @@ echo "   built in $((SECONDS - start)) s: $(du -h "$deb1" | cut -f1) each"
 
 step "the package's control data"
 depends=$(dpkg-deb -f "$deb1" Depends)
-for d in systemd libsqlite3-0 libsystemd0 libc6; do
+for d in systemd procps libsqlite3-0 libsystemd0 libc6; do
     grep -qE "(^|, )$d( |,|$)" <<<"$depends" || fail "Depends lacks $d: $depends"
 done
 grep -q swift <<<"$depends" && fail "Depends names a Swift library: $depends"
@@ -135,6 +135,7 @@ files=(
     /usr/share/fish/vendor_completions.d/hotlinectl.fish /usr/share/fish/vendor_completions.d/hotlined.fish
 )
 for f in "${files[@]}"; do [ -f "$root$f" ] && [ -s "$root$f" ] || fail "$f is not installed"; done
+ls "$root/usr/share/doc/hotlined" | grep -q '^soak-' && fail "the soak runs' logs are shipped as documentation"
 for f in /usr/bin/hotlined /usr/bin/hotlinectl /usr/lib/systemd/system-generators/hotlined-export-generator; do
     [ -x "$root$f" ] || fail "$f is not executable"
 done
