@@ -199,19 +199,8 @@ struct MetricsTests {
 
     @Test func aPortAlreadyTakenLeavesTheLogRunning() throws {
         // Something else holds the port: the daemon logs why and goes on logging calls.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try Web.boundSocket(listening: true)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                bind(fd, p, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, p, &length) == 0
-            }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let daemon = try Daemon(extraYAML: "\nmetrics:\n  listen: 127.0.0.1:\(port)\n")
         try daemon.start()
         defer { _ = daemon.stop() }
@@ -252,15 +241,7 @@ struct MetricsTests {
         var held: [Int32] = []
         defer { for fd in held { close(fd) } }
         for _ in 0..<100 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let r = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(r == 0)
+            let fd = try Web.connect(port: port)
             _ = "GET /board.json HTTP/1.1\r\nHost: 127".utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
             held.append(fd)
         }
