@@ -140,12 +140,7 @@ public final class DaemonMetrics: Sendable {
                 [("level", String(level))], Double(rows.unackedByLevel[level] ?? 0))
         }
         let configured = configuration.routes + [configuration.unrouted]
-        var stats: [String: AnswerStats] = [:]
-        for route in configured { stats[route.name] = AnswerStats(standard: route.answerStandard) }
-        for call in rows.calls {
-            stats[call.route, default: AnswerStats(standard: nil)].add(
-                receivedAt: call.receivedAt, answeredAt: call.answeredAt, endedAt: call.endedAt)
-        }
+        let stats = AnswerStats.byRoute(rows.calls, routes: configured)
         // Every route the log names, configured or not (a route a reload removed still has
         // its open calls).
         let names = Set(configured.map(\.name)).union(rows.openByRoute.keys).union(stats.keys)

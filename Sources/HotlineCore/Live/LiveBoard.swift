@@ -60,7 +60,6 @@ public struct DayFigures: Sendable, Equatable {
     /// Folds `calls` (those received in `day`).
     public init(calls: [LiveCall], day: ShiftWindow, routes configured: [RouteRule], calendar: ShiftCalendar) {
         self.day = day
-        let standards = Dictionary(configured.map { ($0.name, $0.answerStandard) }, uniquingKeysWith: { a, _ in a })
         var names = configured.map(\.name)
         var seen = Set(names)
         for call in calls where seen.insert(call.route).inserted { names.append(call.route) }
@@ -72,16 +71,11 @@ public struct DayFigures: Sendable, Equatable {
             // UTC hours: in a zone half an hour off UTC they start at :30 local.
             return digits(second / 3600, 2) + ":" + digits(second % 3600 / 60, 2)
         }
-        var answerTimes: [String: AnswerStats] = [:]
+        let answerTimes = AnswerStats.byRoute(calls, routes: configured)
         var perHour: [String: [Int]] = [:]
-        for name in configured.map(\.name) {
-            answerTimes[name] = AnswerStats(standard: standards[name] ?? nil)
-            perHour[name] = Array(repeating: 0, count: hours.count)
-        }
+        for name in configured.map(\.name) { perHour[name] = Array(repeating: 0, count: hours.count) }
         let first = hours.first?.microseconds ?? day.from.microseconds
         for call in calls {
-            answerTimes[call.route, default: AnswerStats(standard: standards[call.route] ?? nil)].add(
-                receivedAt: call.receivedAt, answeredAt: call.answeredAt, endedAt: call.endedAt)
             let index = Int((call.receivedAt.microseconds - first) / 3_600_000_000)
             if index >= 0, index < hours.count {
                 perHour[call.route, default: Array(repeating: 0, count: hours.count)][index] += 1
@@ -172,5 +166,20 @@ extension ShiftCalendar {
             name: "day", date: digits(y, 4) + "-" + digits(m, 2) + "-" + digits(d, 2),
             from: self.instant(localDays: days, minuteOfDay: 0), to: self.instant(localDays: days + 1, minuteOfDay: 0),
             timezone: zone.identifier)
+    }
+}
+
+extension AnswerStats {
+    /// `calls` folded by route: every configured route (with its standard) whether it had
+    /// calls or not, and any other route the calls name (without one). The wallboard's day
+    /// and the metrics endpoint's shift both count this way.
+    public static func byRoute(_ calls: [LiveCall], routes configured: [RouteRule]) -> [String: AnswerStats] {
+        var stats: [String: AnswerStats] = [:]
+        for route in configured where stats[route.name] == nil { stats[route.name] = AnswerStats(standard: route.answerStandard) }
+        for call in calls {
+            stats[call.route, default: AnswerStats(standard: nil)].add(
+                receivedAt: call.receivedAt, answeredAt: call.answeredAt, endedAt: call.endedAt)
+        }
+        return stats
     }
 }
