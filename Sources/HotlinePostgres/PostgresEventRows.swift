@@ -115,6 +115,10 @@ enum PostgresCallRow {
             ownerUID: UInt32(truncatingIfNeeded: try r["owner_uid"].decode(Int64.self)),
             firstSeq: try r["first_seq"].decode(Int64.self), lastSeq: try r["last_seq"].decode(Int64.self))
         state.flags = CallRow.flags(fromColumn: try r["flags"].decode(String.self))
+        state.channel = CallChannel(rawValue: try r["channel"].decode(String.self)) ?? .voice
+        state.relay = CallRow.relay(
+            kind: try r["relay_kind"].decode(String?.self), reference: try r["relay_reference"].decode(String?.self))
+        state.formReference = try r["form_reference"].decode(String?.self)
         return CallRow(
             state: state, sealedLocation: try r["location"].decode(Data?.self), sealedIdentity: try r["identity"].decode(Data?.self))
     }
@@ -125,12 +129,14 @@ enum PostgresCallRow {
         INSERT INTO calls (
             call_id, dialled, route, route_anonymity, route_grade, grade, marking, anonymous, anonymous_requested,
             escalated, threat_alert_raised, category, location, flags, outcome, received_at, answered_at, ended_at,
-            workstation, handler, owner_uid, identity, first_seq, last_seq)
+            workstation, handler, owner_uid, identity, first_seq, last_seq, channel, relay_kind, relay_reference,
+            form_reference)
         VALUES (\(s.id), \(s.dialled), \(s.route), \(s.routeAnonymity.rawValue), \(s.routeGrade.rawValue),
             \(s.grade.rawValue), \(s.marking.rawValue), \(s.anonymous), \(s.anonymousRequested), \(s.escalated),
             \(s.threatAlertRaised), \(s.category), \(row.sealedLocation), \(CallRow.flagsColumn(s)), \(s.outcome),
             \(s.receivedAt.microseconds), \(s.answeredAt?.microseconds), \(s.endedAt?.microseconds), \(s.workstation),
-            \(s.handler), \(Int64(s.ownerUID)), \(row.sealedIdentity), \(s.firstSeq), \(s.lastSeq))
+            \(s.handler), \(Int64(s.ownerUID)), \(row.sealedIdentity), \(s.firstSeq), \(s.lastSeq),
+            \(s.channel.rawValue), \(s.relay?.kind.rawValue), \(s.relay?.reference), \(s.formReference))
         """
     }
 
@@ -143,7 +149,8 @@ enum PostgresCallRow {
             threat_alert_raised = \(s.threatAlertRaised), category = \(s.category), location = \(row.sealedLocation),
             flags = \(CallRow.flagsColumn(s)), outcome = \(s.outcome), ended_at = \(s.endedAt?.microseconds),
             answered_at = \(s.answeredAt?.microseconds),
-            identity = \(row.sealedIdentity), last_seq = \(s.lastSeq)
+            identity = \(row.sealedIdentity), last_seq = \(s.lastSeq),
+            relay_kind = \(s.relay?.kind.rawValue), relay_reference = \(s.relay?.reference)
         WHERE call_id = \(s.id)
         """
     }

@@ -81,6 +81,10 @@ extension PostgresLog {
             binds.append(route)
             sql += " AND route = $\(binds.count)"
         }
+        if let channel = query.channel {
+            binds.append(channel.rawValue)
+            sql += " AND channel = $\(binds.count)"
+        }
         if let ownerUID {
             binds.append(Int64(ownerUID))
             sql += " AND owner_uid = $\(binds.count)"

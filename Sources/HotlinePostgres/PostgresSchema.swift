@@ -165,6 +165,15 @@ public enum PostgresSchema {
                 "CREATE INDEX calls_by_ended ON calls (ended_at) WHERE ended_at IS NOT NULL",
                 "CREATE INDEX calls_without_outcome ON calls (ended_at) WHERE outcome IS NULL AND ended_at IS NOT NULL",
             ]),
+        // Issue 18: each call's channel, relay and form reference (SQLite's v9).
+        Migration(
+            name: "pg6-channels",
+            statements: [
+                "ALTER TABLE calls ADD COLUMN channel text NOT NULL DEFAULT 'voice'",
+                "ALTER TABLE calls ADD COLUMN relay_kind text",
+                "ALTER TABLE calls ADD COLUMN relay_reference text",
+                "ALTER TABLE calls ADD COLUMN form_reference text",
+            ]),
     ]
 
     /// The advisory lock every migration runs under, so that two daemons starting at once

@@ -15,13 +15,15 @@ package struct CallRow: FetchableRecord, PersistableRecord {
         case threatAlertRaised = "threat_alert_raised", category, location, flags, outcome, receivedAt = "received_at"
         case answeredAt = "answered_at", endedAt = "ended_at", workstation, handler, ownerUID = "owner_uid", identity
         case firstSeq = "first_seq", lastSeq = "last_seq"
+        // Issue 18 (v9-channels).
+        case channel, relayKind = "relay_kind", relayReference = "relay_reference", formReference = "form_reference"
     }
 
     /// The columns a call's later events may change. An update writes only these, leaving
     /// the others (and their indexes) untouched: fewer pages for each commit to write.
     package static let changing: [Columns] = [
         .grade, .marking, .anonymous, .anonymousRequested, .escalated, .threatAlertRaised, .category, .location, .flags,
-        .outcome, .endedAt, .answeredAt, .identity, .lastSeq,
+        .outcome, .endedAt, .answeredAt, .identity, .lastSeq, .relayKind, .relayReference,
     ]
 
     /// The call without its location and identity (those are the sealed columns below).
@@ -60,7 +62,15 @@ package struct CallRow: FetchableRecord, PersistableRecord {
             ownerUID: UInt32(truncatingIfNeeded: row[Columns.ownerUID] as Int64),
             firstSeq: row[Columns.firstSeq], lastSeq: row[Columns.lastSeq])
         state.flags = flags(fromColumn: row[Columns.flags])
+        state.channel = CallChannel(rawValue: row[Columns.channel]) ?? .voice
+        state.relay = relay(kind: row[Columns.relayKind], reference: row[Columns.relayReference])
+        state.formReference = row[Columns.formReference]
         return state
+    }
+
+    /// The relay the `relay_kind` and `relay_reference` columns hold (none without a kind).
+    package static func relay(kind: String?, reference: String?) -> Relay? {
+        kind.flatMap(RelayKind.init(rawValue:)).map { Relay(kind: $0, reference: reference) }
     }
 
     /// The `flags` column of a call: its flags as a JSON object, as every engine stores it.
@@ -99,6 +109,10 @@ package struct CallRow: FetchableRecord, PersistableRecord {
         case .identity: return sealedIdentity
         case .firstSeq: return s.firstSeq
         case .lastSeq: return s.lastSeq
+        case .channel: return s.channel.rawValue
+        case .relayKind: return s.relay?.kind.rawValue
+        case .relayReference: return s.relay?.reference
+        case .formReference: return s.formReference
         }
     }
 

@@ -248,6 +248,10 @@ public final class CallStore: Sendable {
             sql += " AND route = ?"
             _ = arguments.append(contentsOf: [route])
         }
+        if let channel = query.channel {
+            sql += " AND channel = ?"
+            _ = arguments.append(contentsOf: [channel.rawValue])
+        }
         if let ownerUID {
             sql += " AND owner_uid = ?"
             _ = arguments.append(contentsOf: [Int64(ownerUID)])

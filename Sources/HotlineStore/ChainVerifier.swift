@@ -385,6 +385,9 @@ public enum ChainVerifier {
             where start[key]?.stringValue != held {
                 differs.append(key)
             }
+            // Issue 18: a start without a channel is a voice call's (every call before it).
+            if (start["channel"]?.stringValue ?? CallChannel.voice.rawValue) != row.channel { differs.append("channel") }
+            if start["form_reference"]?.stringValue != row.formReference { differs.append("form_reference") }
             // Written in call.start's acknowledgement since issue 13; older calls have not them.
             let startAck = row.startAck.flatMap { try? JSONParser.parse(Array($0.utf8)) }
             for (key, held) in [("route_anonymity", row.routeAnonymity), ("route_grade", row.routeGrade)] {
@@ -417,6 +420,14 @@ public enum ChainVerifier {
         var outcome: String? = nil
         // The start's answered_at, else the first an update gave (issue 16).
         var answeredAt: String? = nil
+        // Issue 18: the relay, as CallPolicy folds it (a relayed channel has one from the start).
+        let channel = row.channel.flatMap(CallChannel.init(rawValue:)) ?? .voice
+        var relay: Relay? = nil
+        func relayChange(_ json: JSONValue?) -> RelayChange? {
+            guard let json else { return nil }
+            return RelayChange(
+                kind: json["kind"]?.stringValue.flatMap(RelayKind.init(rawValue:)), reference: json["reference"]?.stringValue)
+        }
         var unreadable = false
         try db.forEachEvent(ofCall: id) { event in
             guard !unreadable else { return }
@@ -435,11 +446,16 @@ public enum ChainVerifier {
                 requested = op == "call.start" ? asked : asked || ack["anonymous"]?.boolValue == true
             }
             if op == "call.end", let o = body["outcome"]?.stringValue { outcome = o }
-            if op == "call.start" { answeredAt = body["answered_at"]?.stringValue }
+            if op == "call.start" {
+                answeredAt = body["answered_at"]?.stringValue
+                let change = relayChange(body["relay"])
+                if change != nil || channel.isRelayed { relay = (change ?? RelayChange()).applied(to: nil, channel: channel) }
+            }
             guard op == "call.update", let set = body["set"] else { return }
             if let o = set["outcome"]?.stringValue { outcome = o }
             if answeredAt == nil, let a = set["answered_at"]?.stringValue { answeredAt = a }
             if let c = set["category"]?.stringValue { category = c }
+            if channel.acceptsRelay, let change = relayChange(set["relay"]) { relay = change.applied(to: relay, channel: channel) }
             for (flag, value) in set["flags"]?.objectValue ?? [:] {
                 if let on = value.boolValue { flags[flag] = on }
             }
@@ -454,6 +470,7 @@ public enum ChainVerifier {
         let stored = row.flags.flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
         if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
         if threat != row.threatAlertRaised { differs.append("threat_alert_raised") }
+        if relay != CallRow.relay(kind: row.relayKind, reference: row.relayReference) { differs.append("relay") }
         if requested != row.anonymousRequested { differs.append("anonymous_requested") }
         // The location is sealed in both places: compared only with the key.
         let sealed = row.location

@@ -41,7 +41,8 @@ enum ColumnTypes {
                 ("location", maybeBlob), ("flags", text), ("outcome", maybeText), ("received_at", integer),
                 ("answered_at", maybeInteger), ("ended_at", maybeInteger), ("workstation", maybeText),
                 ("handler", maybeText), ("owner_uid", integer), ("identity", maybeBlob), ("first_seq", integer),
-                ("last_seq", integer),
+                ("last_seq", integer), ("channel", text), ("relay_kind", maybeText), ("relay_reference", maybeText),
+                ("form_reference", maybeText),
             ]
         ),
     ]

@@ -197,6 +197,18 @@ enum Schema {
                     CREATE INDEX calls_without_outcome ON calls(ended_at) WHERE outcome IS NULL AND ended_at IS NOT NULL;
                     """)
         }
+        // Issue 18. How each call came in (every call before is a voice call), who relayed
+        // it, and an online report's form reference. The projection's columns; the events
+        // carry them in their bodies, where verify reads them back.
+        migrator.registerMigration("v9-channels") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'voice';
+                    ALTER TABLE calls ADD COLUMN relay_kind TEXT;
+                    ALTER TABLE calls ADD COLUMN relay_reference TEXT;
+                    ALTER TABLE calls ADD COLUMN form_reference TEXT;
+                    """)
+        }
         return migrator
     }
 }

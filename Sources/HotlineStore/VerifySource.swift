@@ -89,6 +89,8 @@ package enum VerifyRecords {
         package var anonymousRequested, threatAlertRaised: Bool?
         package var category, flags, workstation, handler: String?
         package var location: Data?
+        /// Issue 18's columns.
+        package var channel, relayKind, relayReference, formReference: String?
         package var hasIdentityRows: Bool
         /// The event at `last_seq`.
         package var lastCall, lastAck: String?
@@ -147,6 +149,7 @@ package enum VerifySQL {
                c.owner_uid, c.received_at, c.answered_at, c.identity AS identity_sealed,
                c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
                c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
+               c.channel, c.relay_kind, c.relay_reference, c.form_reference,
                s.ack AS start_ack,
                EXISTS (SELECT 1 FROM event_identity i WHERE i.call_id = c.call_id) AS has_identity_rows,
                s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
@@ -222,6 +225,8 @@ struct SQLiteVerifySource: VerifySource {
             (p.anonymousRequested, p.threatAlertRaised) = (row["anonymous_requested"], row["threat_alert_raised"])
             (p.category, p.flags, p.workstation, p.handler) = (row["category"], row["flags"], row["workstation"], row["handler"])
             p.location = row["location"]
+            (p.channel, p.relayKind) = (row["channel"], row["relay_kind"])
+            (p.relayReference, p.formReference) = (row["relay_reference"], row["form_reference"])
             (p.startCall, p.startOp, p.startBody, p.startAck) = (row["start_call"], row["start_op"], row["start_body"], row["start_ack"])
             p.startUID = row["start_uid"]
             (p.maxSeq, p.endBody) = (row["max_seq"], row["end_body"])

@@ -28,7 +28,8 @@ import Testing
                     "grade": "emergency", "marking": "SECRET", "anonymous": false, "escalated": true,
                     "received_at": "2026-11-24T19:02:11Z", "first_seq": 10, "last_seq": 14, "category": "suspicious-activity",
                     "outcome": "report-taken", "answered_at": "2026-11-24T19:02:15Z", "ended_at": "2026-11-24T19:07:25.500Z",
-                    "workstation": "WS-07", "handler": "4471", "flags": ["threat_to_life": true],
+                    "workstation": "WS-07", "handler": "4471", "flags": ["threat_to_life": true], "channel": "voice",
+                    "relay": nil, "form_reference": nil,
                 ]
         )
         let text = JSONWriter.string(CallSummary(Self.state).json)

@@ -329,7 +329,10 @@ import Testing
         let q = CallsQuery(from: Self.ts("2026-11-24T00:00:00Z"), to: Self.ts("2026-11-25T00:00:00Z"), route: "emergency", limit: 5)
         #expect(
             q.json
-                == ["from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5, "route": "emergency", "after_seq": nil]
+                == [
+                    "from": "2026-11-24T00:00:00Z", "to": "2026-11-25T00:00:00Z", "limit": 5, "route": "emergency", "after_seq": nil,
+                    "channel": nil,
+                ]
         )
     }
 

@@ -66,7 +66,8 @@ import Testing
             c.routes == [
                 RouteRule(
                     name: "emergency", numbers: ["999", "112"], grade: .emergency, marking: .official, anonymity: .forbidden,
-                    alertOnStart: true, ackSeconds: 30, answerStandard: AnswerStandard(withinSeconds: 10, share: 0.9)),
+                    alertOnStart: true, ackSeconds: 30, answerStandard: AnswerStandard(withinSeconds: 10, share: 0.9),
+                    match: [RouteMatch(channel: .textRelay, numbers: ["18000"])]),
                 RouteRule(
                     name: "anti-terrorist-hotline", numbers: ["0800 789 321"], grade: .priority, marking: .officialSensitive,
                     anonymity: .allowed,
@@ -78,7 +79,7 @@ import Testing
                         CategoryLabel(slug: "weapons-or-chemicals", label: "Weapons or chemicals"),
                         CategoryLabel(slug: "travel-to-conflict-zones", label: "Travel to conflict zones"),
                         CategoryLabel(slug: "other", label: "Other"),
-                    ]),
+                    ], match: [RouteMatch(channel: .online)]),
                 RouteRule(name: "non-emergency", numbers: ["101"], grade: .scheduled, marking: .official, anonymity: .allowed),
             ])
         #expect(c.unrouted == RouteRule(name: "unrouted", numbers: [], grade: .scheduled, marking: .official, anonymity: .allowed))

@@ -606,7 +606,8 @@ import Testing
             """
             INSERT INTO calls SELECT 'f2f2f2f2-0000-4000-8000-000000000000', dialled, route, route_anonymity, route_grade,
                 grade, marking, anonymous, anonymous_requested, escalated, threat_alert_raised, category, location, flags,
-                outcome, received_at, answered_at, ended_at, workstation, handler, owner_uid, identity, 999, 999
+                outcome, received_at, answered_at, ended_at, workstation, handler, owner_uid, identity, 999, 999,
+                channel, relay_kind, relay_reference, form_reference
             FROM calls WHERE call_id = ?
             """, arguments: [ChainTests.calls[3]])
         #expect(Set(try chain.offline().badCalls) == [ChainTests.calls[2], "f2f2f2f2-0000-4000-8000-000000000000"])

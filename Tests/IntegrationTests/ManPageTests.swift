@@ -155,6 +155,7 @@ import Testing
             ("routes", Self.document(routes: Self.route + ", zz_unknown: 1}")),
             ("answer_standard", Self.document(routes: Self.route + ", answer_standard: {zz_unknown: 1}}")),
             ("categories", Self.document(routes: Self.route + ", categories: [{zz_unknown: 1}]}")),
+            ("match", Self.document(routes: Self.route + ", match: [{zz_unknown: 1}]}")),
             ("unrouted", Self.document(unrouted: "{zz_unknown: 1}")),
             ("alerts.sinks", Self.document(extra: "alerts: {sinks: [{zz_unknown: 1}]}\n")),
             ("storage.postgresql", Self.document(extra: "storage: {postgresql: {zz_unknown: 1}}\n")),

@@ -331,9 +331,13 @@ public struct RouteRule: Sendable, Equatable, Codable {
     public var categories: [CategoryLabel]
     /// Accept a category not in ``categories`` as well (shown by its slug).
     public var freeCategories: Bool
+    /// What this route takes on one channel only (issue 18): numbers there (Relay UK's
+    /// 18000 on `text-relay`), or every call of the channel that no number routes (online
+    /// reports). ``numbers`` are taken on every channel.
+    public var match: [RouteMatch]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, numbers, grade, marking, anonymity, categories
+        case name, numbers, grade, marking, anonymity, categories, match
         case alertOnStart = "alert_on_start"
         case ackSeconds = "ack_seconds"
         case answerStandard = "answer_standard"
@@ -350,8 +354,10 @@ public struct RouteRule: Sendable, Equatable, Codable {
         ackSeconds: Double? = nil,
         answerStandard: AnswerStandard? = nil,
         categories: [CategoryLabel] = [],
-        freeCategories: Bool = false
+        freeCategories: Bool = false,
+        match: [RouteMatch] = []
     ) {
+        self.match = match
         self.name = name
         self.numbers = numbers
         self.grade = grade
@@ -377,11 +383,33 @@ public struct RouteRule: Sendable, Equatable, Codable {
         answerStandard = try c.decodeIfPresent(AnswerStandard.self, forKey: .answerStandard)
         categories = try c.decodeIfPresent([CategoryLabel].self, forKey: .categories) ?? []
         freeCategories = try c.decodeIfPresent(Bool.self, forKey: .freeCategories) ?? false
+        match = try c.decodeIfPresent([RouteMatch].self, forKey: .match) ?? []
     }
 
     /// Whether a call on this route may be given `category`.
     public func accepts(category: String) -> Bool {
         categories.isEmpty || freeCategories || categories.contains { $0.slug == category }
+    }
+}
+
+/// One of a route's ``RouteRule/match`` entries: `numbers` on `channel`, or, with no
+/// numbers, every call on `channel` that no number routes.
+public struct RouteMatch: Sendable, Equatable, Codable {
+    public var channel: CallChannel
+    public var numbers: [String]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case channel, numbers }
+
+    public init(channel: CallChannel, numbers: [String] = []) {
+        self.channel = channel
+        self.numbers = numbers
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        channel = try c.decode(CallChannel.self, forKey: .channel)
+        numbers = try c.decodeIfPresent([String].self, forKey: .numbers) ?? []
     }
 }
 
@@ -451,12 +479,17 @@ extension Configuration {
     public func problems() -> [Problem] {
         var problems: [Problem] = []
         var seenNumbers: [String: String] = [:]
+        var seenChannels: [CallChannel: String] = [:]
+        var seenOnChannel: [String: String] = [:]
         var seenNames: Set<String> = [unrouted.name]
         if !Self.isSlug(unrouted.name) {
             problems.append(.init(path: "unrouted.name", reason: "must be lower-case letters, digits and '-'"))
         }
         if !unrouted.numbers.isEmpty {
             problems.append(.init(path: "unrouted.numbers", reason: "the fallback route takes no numbers"))
+        }
+        if !unrouted.match.isEmpty {
+            problems.append(.init(path: "unrouted.match", reason: "the fallback route takes what no route matches"))
         }
         if routes.isEmpty { problems.append(.init(path: "routes", reason: "must list at least one route")) }
         if !(1...1_000_000_000).contains(chainAnchors.everyRows) {
@@ -472,8 +505,8 @@ extension Configuration {
             if !seenNames.insert(route.name).inserted {
                 problems.append(.init(path: "routes.\(i).name", reason: "route \"\(route.name)\" is named twice"))
             }
-            if route.numbers.isEmpty {
-                problems.append(.init(path: "routes.\(i).numbers", reason: "must list at least one number"))
+            if route.numbers.isEmpty, route.match.isEmpty {
+                problems.append(.init(path: "routes.\(i).numbers", reason: "must list at least one number (or a match)"))
             }
             for (j, number) in route.numbers.enumerated() {
                 guard let normal = try? DialledNumber.normalise(number) else {
@@ -484,6 +517,28 @@ extension Configuration {
                     problems.append(
                         .init(path: "routes.\(i).numbers.\(j)", reason: "\(normal) is already routed to \"\(other)\"")
                     )
+                }
+            }
+            for (j, match) in route.match.enumerated() {
+                let channel = match.channel.rawValue
+                if match.numbers.isEmpty,
+                    let other = seenChannels.updateValue(route.name, forKey: match.channel)
+                {
+                    problems.append(
+                        .init(path: "routes.\(i).match.\(j)", reason: "every \(channel) call is already routed to \"\(other)\""))
+                }
+                for (k, number) in match.numbers.enumerated() {
+                    guard let normal = try? DialledNumber.normalise(number) else {
+                        problems.append(
+                            .init(path: "routes.\(i).match.\(j).numbers.\(k)", reason: "\"\(number)\" is not a phone number"))
+                        continue
+                    }
+                    if let other = seenOnChannel.updateValue(route.name, forKey: "\(channel) \(normal)") {
+                        problems.append(
+                            .init(
+                                path: "routes.\(i).match.\(j).numbers.\(k)",
+                                reason: "\(normal) on \(channel) is already routed to \"\(other)\""))
+                    }
                 }
             }
         }

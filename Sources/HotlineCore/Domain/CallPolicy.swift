@@ -81,12 +81,16 @@ public struct CallPolicy: Sendable {
     }
 
     private func startCall(_ e: CallStart, by peer: Peer, seq: Int64) -> Decision {
-        let rule = routes.route(for: e.dialled)
+        let rule = routes.route(for: e.dialled, channel: e.channel)
         var state = CallState(
             id: e.callID, dialled: e.dialled, route: rule.name, routeAnonymity: rule.anonymity, routeGrade: rule.grade,
             grade: rule.grade, marking: rule.marking, receivedAt: e.receivedAt, answeredAt: e.answeredAt,
             workstation: e.workstation, handler: e.handler, ownerUID: peer.uid, firstSeq: seq, lastSeq: seq
         )
+        state.channel = e.channel
+        // A relayed channel's record says so from the start, reference or not.
+        if e.relay != nil || e.channel.isRelayed { state.relay = (e.relay ?? RelayChange()).applied(to: nil, channel: e.channel) }
+        state.formReference = e.formReference
         var decision = Decision(state: state)
         applyAnonymity(requested: e.anonymousRequested, identity: e.identity, to: &state, &decision)
         if rule.alertOnStart {
@@ -154,6 +158,16 @@ public struct CallPolicy: Sendable {
                 "\"\(category)\" is not a category of route \(state.route); the categories are: \(rule.categories.map(\.slug).joined(separator: ", "))."
             guard urgent else { throw .invalid("set.category", problem) }
             decision.notices.append(problem + " It is kept, so as not to hold up this update: correct it.")
+        }
+        if let relay = c.relay {
+            if state.channel.acceptsRelay {
+                state.relay = relay.applied(to: state.relay, channel: state.channel)
+            } else {
+                let problem =
+                    "\"set.relay\" is for a call through a relay or an interpreter; this call's channel is \(state.channel.rawValue)."
+                guard urgent else { throw .invalid("set.relay", problem) }
+                decision.notices.append(problem + " It is left aside, so as not to hold up this update.")
+            }
         }
         if let answeredAt = c.answeredAt {
             // The first answer time stands (verify replays it so): another is refused, or,

@@ -28,6 +28,12 @@ public struct CallState: Sendable, Equatable {
     public var identity: CallerIdentity
     public var firstSeq: Int64
     public var lastSeq: Int64
+    /// How the public reached the room (issue 18); voice for every call before it.
+    public var channel: CallChannel = .voice
+    /// The relay assistant or interpreter on the call: always set on a relayed channel.
+    public var relay: Relay?
+    /// An online report's form reference.
+    public var formReference: String?
 
     public init(
         id: String, dialled: String, route: String, routeAnonymity: Anonymity, routeGrade: Grade, grade: Grade,

@@ -20,6 +20,8 @@ public struct ExportCall: Sendable, Equatable {
     public var initialGrade: String?
     public var gradeChanges: Int
     public var held: Bool
+    /// How the call came in (issue 18).
+    public var channel: CallChannel
 
     /// Ended minus answered (minus received when never answered); nil while open.
     public var handlingSeconds: Double? {
@@ -34,8 +36,9 @@ public struct ExportCall: Sendable, Equatable {
         anonymous: Bool = false, escalated: Bool = false, category: String? = nil, outcome: String? = nil,
         answeredAt: Timestamp? = nil, endedAt: Timestamp? = nil, workstation: String? = nil, handler: String? = nil,
         alerts: [AlertView] = [], flags: [String: Bool] = [:], initialGrade: String? = nil, gradeChanges: Int = 0,
-        held: Bool = false
+        held: Bool = false, channel: CallChannel = .voice
     ) {
+        self.channel = channel
         self.flags = flags
         self.initialGrade = initialGrade
         self.gradeChanges = gradeChanges
@@ -64,6 +67,7 @@ public struct ExportCall: Sendable, Equatable {
             id: c.callID, receivedAt: c.receivedAt, dialled: c.dialled, route: c.route, grade: c.grade, marking: c.marking,
             anonymous: c.anonymous, escalated: c.escalated, category: c.category, outcome: c.outcome, answeredAt: c.answeredAt,
             endedAt: c.endedAt, workstation: c.workstation, handler: c.handler,
-            alerts: row.alerts, flags: c.flags, initialGrade: row.initialGrade, gradeChanges: row.gradeChanges, held: row.held)
+            alerts: row.alerts, flags: c.flags, initialGrade: row.initialGrade, gradeChanges: row.gradeChanges, held: row.held,
+            channel: c.channel)
     }
 }

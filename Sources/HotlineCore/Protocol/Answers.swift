@@ -161,8 +161,16 @@ public struct CallSummary: WireValue {
     public var flags: [String: Bool]
     public var firstSeq: Int64
     public var lastSeq: Int64
+    /// Issue 18: how the call came in (`voice` from a daemon older than that), its relay,
+    /// and an online report's form reference.
+    public var channel: CallChannel
+    public var relay: Relay?
+    public var formReference: String?
 
     public init(_ s: CallState) {
+        channel = s.channel
+        relay = s.relay
+        formReference = s.formReference
         callID = s.id
         dialled = s.dialled
         route = s.route
@@ -192,6 +200,7 @@ public struct CallSummary: WireValue {
             "category": .optional(category), "outcome": .optional(outcome), "answered_at": .optional(answeredAt?.rfc3339),
             "ended_at": .optional(endedAt?.rfc3339), "workstation": .optional(workstation), "handler": .optional(handler),
             "flags": .object(flags.mapValues(JSONValue.bool)),
+            "channel": .string(channel.rawValue), "relay": relay?.json ?? .null, "form_reference": .optional(formReference),
         ]
     }
 
@@ -222,6 +231,13 @@ public struct CallSummary: WireValue {
         self.flags = flags
         firstSeq = try r.int("first_seq")
         lastSeq = try r.int("last_seq")
+        let channel = try r.optionalString("channel")
+        guard let known = CallChannel(rawValue: channel ?? "voice") else {
+            throw AnswerError(r.field("channel"), "as \"\(channel ?? "")\", a channel this client does not know")
+        }
+        self.channel = known
+        relay = r.value("relay").flatMap(Relay.init(json:))
+        formReference = try r.optionalString("form_reference")
     }
 
     /// Ended minus answered (minus received when never answered); nil while open.

@@ -81,11 +81,17 @@ public struct CallsQuery: Sendable, Equatable {
     public var route: String?
     public var limit: Int
     public var afterSeq: Int64?
+    /// Only the calls of one channel (issue 18).
+    public var channel: CallChannel?
 
     public static let defaultLimit = 100
     public static let maxLimit = 1000
 
-    public init(from: Timestamp, to: Timestamp, route: String? = nil, limit: Int = defaultLimit, afterSeq: Int64? = nil) {
+    public init(
+        from: Timestamp, to: Timestamp, route: String? = nil, limit: Int = defaultLimit, afterSeq: Int64? = nil,
+        channel: CallChannel? = nil
+    ) {
+        self.channel = channel
         self.from = from
         self.to = to
         self.route = route
@@ -97,6 +103,7 @@ public struct CallsQuery: Sendable, Equatable {
         var m: [String: JSONValue] = ["from": .string(from.rfc3339), "to": .string(to.rfc3339), "limit": .int(Int64(limit))]
         m["route"] = .optional(route)
         m["after_seq"] = .optional(afterSeq)
+        m["channel"] = .optional(channel?.rawValue)
         return .object(m)
     }
 }

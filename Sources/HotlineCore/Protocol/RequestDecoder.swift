@@ -177,7 +177,7 @@ public struct RequestDecoder: Sendable {
             }
             return .callGet(callID: callID, notesAfter: notesAfter, reason: try ReadReason.decode(r))
         case "calls.list":
-            let r = try reader(["from", "to", "route", "limit", "after_seq", "reason"])
+            let r = try reader(["from", "to", "route", "limit", "after_seq", "reason", "channel"])
             let from = try r.required("from", r.timestamp)
             let to = try r.required("to", r.timestamp)
             guard from <= to else { throw .invalid("to", "\"to\" must not be before \"from\".") }
@@ -185,7 +185,7 @@ public struct RequestDecoder: Sendable {
             return .callsList(
                 CallsQuery(
                     from: from, to: to, route: try r.string("route", maxLength: 64), limit: Int(limit),
-                    afterSeq: try r.integer("after_seq", in: 0...Int64.max)
+                    afterSeq: try r.integer("after_seq", in: 0...Int64.max), channel: try r.enumeration("channel", CallChannel.self)
                 ),
                 reason: try ReadReason.decode(r)
             )
@@ -201,14 +201,19 @@ public struct RequestDecoder: Sendable {
             callValue, path: "call",
             allowed: [
                 "id", "dialled", "received_at", "answered_at", "workstation", "handler", "cli", "caller",
-                "anonymous_requested",
+                "anonymous_requested", "channel", "relay", "form_reference",
             ]
         )
         let callID = try c.required("id", c.uuid)
-        let rawDialled = try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
-        let dialled: String
+        let channel = try c.enumeration("channel", CallChannel.self) ?? .voice
+        // An online report comes from a form: it may name no number (stored as "").
+        let rawDialled =
+            channel.mayOmitNumber
+            ? try c.string("dialled", maxLength: 64)
+            : try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
+        var dialled = ""
         do {
-            dialled = try DialledNumber.normalise(rawDialled)
+            if let rawDialled { dialled = try DialledNumber.normalise(rawDialled) }
         } catch .notDigits(let ch) {
             throw .invalid(
                 "call.dialled", "\"call.dialled\" has \"\(ch)\" in it; only digits, spaces, -, ., ( ) and a leading +44 are allowed.")
@@ -217,17 +222,46 @@ public struct RequestDecoder: Sendable {
         } catch {
             throw .invalid("call.dialled", "\"call.dialled\" has no digits.")
         }
+        // Relay UK's prefix for a relayed call to an ordinary number (18001 then the number):
+        // the number routes, not the prefix. 18000 itself is the emergency relay number.
+        if channel == .textRelay, dialled.hasPrefix("18001"), dialled.count > 5 { dialled.removeFirst(5) }
         let receivedAt = try c.required("received_at", c.timestamp)
         let answeredAt = try c.timestamp("answered_at")
         if let answeredAt, answeredAt < receivedAt {
             throw .invalid("call.answered_at", "\"call.answered_at\" is before \"call.received_at\".")
         }
+        let relay = try self.relay(c, path: "call.relay")
+        if relay != nil, !channel.acceptsRelay {
+            throw .invalid(
+                "call.relay",
+                "\"call.relay\" is for a call through a relay or an interpreter (channel voice, text-relay or video-relay-bsl), not a \(channel.rawValue) one."
+            )
+        }
+        let formReference = try c.string("form_reference", maxLength: 64)
+        if formReference != nil, channel != .online {
+            throw .invalid(
+                "call.form_reference", "\"call.form_reference\" is an online report's; this call's channel is \(channel.rawValue).")
+        }
         return CallStart(
             eventID: eventID, callID: callID, dialled: dialled, receivedAt: receivedAt, answeredAt: answeredAt,
             workstation: try c.string("workstation", maxLength: 64) ?? workstation,
             handler: try c.string("handler", maxLength: 64) ?? handler,
-            identity: try identity(c), anonymousRequested: try c.bool("anonymous_requested")
+            identity: try identity(c), anonymousRequested: try c.bool("anonymous_requested"), channel: channel, relay: relay,
+            formReference: formReference
         )
+    }
+
+    /// A `relay` object (issue 18): `kind` and `reference`, either one; nil when absent.
+    private func relay(_ r: ObjectReader, path: String) throws(HotlineError) -> RelayChange? {
+        guard let o = try r.object("relay", allowed: ["kind", "reference"]) else { return nil }
+        let change = RelayChange(kind: try o.enumeration("kind", RelayKind.self), reference: try o.string("reference", maxLength: 64))
+        if change == RelayChange() {
+            throw .invalid(path, "\"\(path)\" needs \"kind\" or \"reference\" (or both).")
+        }
+        if let reference = change.reference, reference.allSatisfy(\.isWhitespace) {
+            throw .invalid(path + ".reference", "\"\(path).reference\" must not be blank.")
+        }
+        return change
     }
 
     private func identity(_ r: ObjectReader) throws(HotlineError) -> CallerIdentity {
@@ -250,7 +284,7 @@ public struct RequestDecoder: Sendable {
             "set",
             allowed: [
                 "category", "location", "flags", "grade", "marking", "anonymous_requested", "cli", "caller", "outcome",
-                "answered_at",
+                "answered_at", "relay",
             ]
         )
         if let s {
@@ -285,6 +319,7 @@ public struct RequestDecoder: Sendable {
             changes.identity = try identity(s)
             changes.outcome = try outcome(s, "outcome", path: "set.outcome")
             changes.answeredAt = try s.timestamp("answered_at")
+            changes.relay = try relay(s, path: "set.relay")
         }
         if note == nil, changes == CallChanges() {
             throw .invalid("set", "A call.update needs \"set\" with at least one field, or \"note\".")

@@ -17,12 +17,16 @@ extension Request {
             m["event_id"] = .string(e.eventID)
             var call = Self.identityMembers(e.identity)
             call["id"] = .string(e.callID)
-            call["dialled"] = .string(e.dialled)
+            // An online report without a number is stored with "" and sent without one.
+            call["dialled"] = e.dialled.isEmpty ? nil : .string(e.dialled)
             call["received_at"] = .string(e.receivedAt.rfc3339)
             call["answered_at"] = e.answeredAt.map { .string($0.rfc3339) }
             call["workstation"] = e.workstation.map(JSONValue.string)
             call["handler"] = e.handler.map(JSONValue.string)
             call["anonymous_requested"] = e.anonymousRequested.map(JSONValue.bool)
+            if e.channel != .voice { call["channel"] = .string(e.channel.rawValue) }
+            call["relay"] = e.relay?.json
+            call["form_reference"] = e.formReference.map(JSONValue.string)
             m["call"] = .object(call)
         case .write(.update(let e)):
             m["event_id"] = .string(e.eventID)
@@ -38,6 +42,7 @@ extension Request {
             set["anonymous_requested"] = c.anonymousRequested.map(JSONValue.bool)
             set["outcome"] = c.outcome.map(JSONValue.string)
             set["answered_at"] = c.answeredAt.map { .string($0.rfc3339) }
+            set["relay"] = c.relay?.json
             if !set.isEmpty { m["set"] = .object(set) }
             m["note"] = e.note.map(JSONValue.string)
             m["reason"] = e.reason.map(JSONValue.string)
@@ -55,6 +60,7 @@ extension Request {
             m["route"] = q.route.map(JSONValue.string)
             m["limit"] = .int(Int64(q.limit))
             m["after_seq"] = q.afterSeq.map(JSONValue.int)
+            m["channel"] = q.channel.map { .string($0.rawValue) }
         case .auditList(let from, let to, _):
             m["from"] = .string(from.rfc3339)
             m["to"] = .string(to.rfc3339)

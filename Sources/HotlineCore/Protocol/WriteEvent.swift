@@ -72,6 +72,10 @@ public enum WriteEvent: Sendable, Equatable {
             m["handler"] = .optional(e.handler)
             m["anonymous_requested"] = .optional(e.anonymousRequested)
             if !e.identity.isEmpty { m["identity_fields"] = .array(e.identity.fieldPaths.map(JSONValue.string)) }
+            // Issue 18, each only when given: a voice call's event has the bytes it had before.
+            if e.channel != .voice { m["channel"] = .string(e.channel.rawValue) }
+            if let relay = e.relay { m["relay"] = relay.json }
+            if let reference = e.formReference { m["form_reference"] = .string(reference) }
             return .object(m)
         case .update(let e):
             var m: [String: JSONValue] = [
@@ -89,6 +93,7 @@ public enum WriteEvent: Sendable, Equatable {
             set["anonymous_requested"] = .optional(c.anonymousRequested)
             set["outcome"] = .optional(c.outcome)
             set["answered_at"] = .optional(c.answeredAt?.rfc3339)
+            set["relay"] = c.relay?.json ?? .null
             // Which identifying fields the event carried (never their values): a resend
             // after the values were erased must still carry the same fields.
             if !c.identity.isEmpty { set["identity_fields"] = .array(c.identity.fieldPaths.map(JSONValue.string)) }
@@ -120,12 +125,23 @@ public struct CallStart: Sendable, Equatable {
     public var handler: String?
     public var identity: CallerIdentity
     public var anonymousRequested: Bool?
+    /// Issue 18: how the call came in; for `online`, `receivedAt` is when the form was
+    /// submitted and `dialled` may be "" (no number).
+    public var channel: CallChannel
+    /// The relay assistant or interpreter, as the workstation sent it.
+    public var relay: RelayChange?
+    /// An online report's form reference.
+    public var formReference: String?
 
     public init(
         eventID: String, callID: String, dialled: String, receivedAt: Timestamp, answeredAt: Timestamp? = nil,
         workstation: String? = nil, handler: String? = nil, identity: CallerIdentity = CallerIdentity(),
-        anonymousRequested: Bool? = nil
+        anonymousRequested: Bool? = nil, channel: CallChannel = .voice, relay: RelayChange? = nil,
+        formReference: String? = nil
     ) {
+        self.channel = channel
+        self.relay = relay
+        self.formReference = formReference
         self.eventID = eventID
         self.callID = callID
         self.dialled = dialled
@@ -152,12 +168,15 @@ public struct CallChanges: Sendable, Equatable {
     /// When the call was answered, for a call started before it was (at presentation):
     /// given once.
     public var answeredAt: Timestamp?
+    /// The relay assistant or interpreter (issue 18): a reference learnt after the start.
+    public var relay: RelayChange?
 
     public init(
         category: String? = nil, location: Location? = nil, flags: [String: Bool] = [:], grade: Grade? = nil,
         marking: Marking? = nil, anonymousRequested: Bool? = nil, identity: CallerIdentity = CallerIdentity(),
-        outcome: String? = nil, answeredAt: Timestamp? = nil
+        outcome: String? = nil, answeredAt: Timestamp? = nil, relay: RelayChange? = nil
     ) {
+        self.relay = relay
         self.outcome = outcome
         self.answeredAt = answeredAt
         self.category = category
