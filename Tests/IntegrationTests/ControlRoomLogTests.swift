@@ -256,3 +256,84 @@ extension PostgresLogTests {
             ], "\(onSQLite)")
     }
 }
+
+/// Issue 18 on both engines, alike: each call's channel, relay and form reference stored,
+/// read back, listed by channel, exported, verified, and a changed channel found.
+extension PostgresLogTests {
+    static func channelScenario(_ log: any CallLog, tamper: (String) throws -> Void) throws -> [String] {
+        let (a, b, c, d) = (
+            "aaaaaaaa-0000-4000-8000-000000000021", "bbbbbbbb-0000-4000-8000-000000000022", "cccccccc-0000-4000-8000-000000000023",
+            "dddddddd-0000-4000-8000-000000000024"
+        )
+        var online = Req.start(
+            call: d, at: "2026-11-24T02:00:00Z", extra: ["channel": "online", "form_reference": "ACT-2026-118204"]
+        ).objectValue!
+        var call = online["call"]!.objectValue!
+        call["dialled"] = nil
+        online["call"] = .object(call)
+        let results = log.commit(
+            Self.submissions(
+                Self.events([
+                    Req.start(call: a, dialled: "999", at: "2026-11-24T01:00:00Z", extra: ["channel": "sms"]),
+                    Req.start(
+                        call: b, dialled: "999", at: "2026-11-24T01:10:00Z",
+                        extra: ["channel": "video-relay-bsl", "relay": ["reference": "BSL-4471"], "cli": "+447700900123"]),
+                    Req.start(call: c, dialled: "0800 789 321", at: "2026-11-24T01:20:00Z", extra: ["channel": "text-relay"]),
+                    .object(online),
+                    Req.update(call: c, set: ["relay": ["reference": "RA-2231"], "anonymous_requested": true]),
+                ]), by: handler),
+            policy: Self.policy, alerting: AlertSettings(), now: Self.now, yieldFrom: .max, shouldYield: { false }
+        ).results
+        var out = results.map { r in
+            switch r {
+            case .success(let ack): "ok \(ack.route) \(ack.alertID == nil ? "-" : "alert")"
+            case .failure(let e): "refused \(e.code) \(e.field ?? "-")"
+            }
+        }
+        for id in [a, b, c, d] {
+            let s = try #require(try log.call(id: id, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100)).state
+            out.append(
+                "\(s.channel.rawValue) '\(s.dialled)' \(s.relay.map { "\($0.kind.rawValue):\($0.reference ?? "-")" } ?? "-") \(s.formReference ?? "-") \(s.identity.isEmpty ? "no-identity" : "identity")"
+            )
+        }
+        let window = (from: try Timestamp(rfc3339: "2026-11-24T00:00:00Z"), to: try Timestamp(rfc3339: "2026-11-25T00:00:00Z"))
+        for channel in [CallChannel.sms, .videoRelayBSL, .voice] {
+            let page = try log.listCalls(CallsQuery(from: window.from, to: window.to, channel: channel), ownerUID: nil)
+            out.append("\(channel.rawValue): " + page.calls.map { String($0.id.prefix(1)) }.joined(separator: ","))
+        }
+        let export = try log.exportPage(from: window.from, to: window.to, afterSeq: nil, limit: 10)
+        out.append("export " + export.calls.map { "\($0.summary.channel.rawValue)" }.joined(separator: ","))
+        out.append("verified \(try log.verify().ok)")
+        try tamper("UPDATE calls SET channel = 'voice' WHERE call_id = '\(b)'")
+        out.append(contentsOf: try log.verify().problems.filter { $0.contains(b) })
+        return out
+    }
+
+    @Test func channelsAreAlikeOnBothEngines() throws {
+        let cluster = try PostgresCluster(bin: Requires.postgres!)
+        let postgres = try Self.log(cluster)
+        defer { postgres.close() }
+        let scratch = try ScratchSQLite()
+        let onPostgres = try Self.channelScenario(postgres) { _ = try cluster.sql(cluster.primaryPort, $0) }
+        let onSQLite = try Self.channelScenario(scratch.store) { sql in
+            let queue = try DatabaseQueue(path: scratch.directory.path + "/calls.sqlite")
+            try queue.write { try $0.execute(sql: sql) }
+            try queue.close()
+        }
+        #expect(onPostgres == onSQLite)
+        #expect(
+            onSQLite == [
+                // This suite's policy has no online match: a report without a number is unrouted.
+                "ok emergency alert", "ok emergency alert", "ok anti-terrorist-hotline -", "ok unrouted -",
+                "ok anti-terrorist-hotline -",
+                "sms '999' - - no-identity",
+                "video-relay-bsl '999' interpreter:BSL-4471 - identity",
+                "text-relay '0800789321' relay-assistant:RA-2231 - no-identity",
+                "online '' - ACT-2026-118204 no-identity",
+                "sms: a", "video-relay-bsl: b", "voice: ",
+                "export sms,video-relay-bsl,text-relay,online",
+                "verified true",
+                "call bbbbbbbb-0000-4000-8000-000000000022 was changed in the calls table: its channel differ from its events",
+            ], "\(onSQLite)")
+    }
+}
