@@ -493,6 +493,29 @@ import Testing
         // before the chain existed: no commitment can be made to what is gone.
         #expect(after.eventHead.seq == before.eventHead.seq)
     }
+
+    /// Issue 18: a log from before channels opens with every call a voice call, and
+    /// verifies (its events name no channel, as a voice call's still do).
+    @Test func aDatabaseFromBeforeChannelsHasVoiceCallsWhenOpened() throws {
+        writeLog()
+        try tamper(
+            """
+            ALTER TABLE calls DROP COLUMN channel;
+            ALTER TABLE calls DROP COLUMN relay_kind;
+            ALTER TABLE calls DROP COLUMN relay_reference;
+            ALTER TABLE calls DROP COLUMN form_reference;
+            DELETE FROM grdb_migrations WHERE identifier = 'v9-channels';
+            """)
+        try t.reopen()
+        let report = try t.store.verify()
+        #expect(report.ok, "\(report.problems)")
+        #expect(report.events == 8)
+        for id in Self.calls {
+            let call = try #require(try t.store.call(id: id, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100))
+            #expect(call.state.channel == .voice)
+            #expect(call.state.relay == nil)
+        }
+    }
 }
 
 /// `verify` also holds each call's projection (what `call.get` and `calls.list` show) to
