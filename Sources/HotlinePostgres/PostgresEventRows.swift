@@ -53,9 +53,9 @@ struct PostgresEventRows: EventRows {
     func insertAlert(_ a: Alert, sinks: [AlertSink], now: Timestamp) throws {
         try session.execute(
             """
-            INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at)
+            INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at, channel)
             VALUES (\(a.id), \(a.callID), \(a.seq), \(a.route), \(a.grade.rawValue), \(a.reason.rawValue), \(a.level),
-                \(a.raisedAt.microseconds))
+                \(a.raisedAt.microseconds), \(a.channel.rawValue))
             """)
         try Self.enqueue(a, sinks: sinks, now: now, session)
     }

@@ -128,6 +128,7 @@ extension PostgresLog {
             reason: AlertReason(rawValue: try r["reason"].decode(String.self)) ?? .emergencyLine,
             level: try r["level"].decode(Int.self), raisedAt: Timestamp(microseconds: try r["raised_at"].decode(Int64.self)),
             ackedAt: try r["acked_at"].decode(Int64?.self).map(Timestamp.init(microseconds:)),
-            ackedBy: try r["acked_by"].decode(Int64?.self).map { UInt32(truncatingIfNeeded: $0) })
+            ackedBy: try r["acked_by"].decode(Int64?.self).map { UInt32(truncatingIfNeeded: $0) },
+            channel: CallChannel(rawValue: try r["channel"].decode(String.self)) ?? .voice)
     }
 }

@@ -173,6 +173,7 @@ public enum PostgresSchema {
                 "ALTER TABLE calls ADD COLUMN relay_kind text",
                 "ALTER TABLE calls ADD COLUMN relay_reference text",
                 "ALTER TABLE calls ADD COLUMN form_reference text",
+                "ALTER TABLE alerts ADD COLUMN channel text NOT NULL DEFAULT 'voice'",
             ]),
     ]
 

@@ -7,7 +7,7 @@ import HotlineCore
 /// transaction. Shared by both engines: the statements are plain SQL.
 public enum LiveSQL {
     public static let alerts = """
-        SELECT alert_id, call_id, seq, route, grade, reason, level, raised_at, acked_at, acked_by
+        SELECT alert_id, call_id, seq, route, grade, reason, level, raised_at, acked_at, acked_by, channel
         FROM alerts WHERE acked_at IS NULL ORDER BY level DESC, raised_at, alert_id LIMIT
         """
     public static let unackedByLevel =

@@ -311,12 +311,12 @@ struct SQLiteEventRows: EventRows {
     func insertAlert(_ alert: Alert, sinks: [AlertSink], now: Timestamp) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO alerts (alert_id, call_id, seq, route, grade, reason, level, raised_at, channel)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             alert.id, alert.callID, alert.seq, alert.route, alert.grade.rawValue, alert.reason.rawValue, alert.level,
-            alert.raisedAt.microseconds,
+            alert.raisedAt.microseconds, alert.channel.rawValue,
         ])
         try store.enqueueDeliveries(of: alert, sinks: sinks, now: now, db)
     }

@@ -296,7 +296,8 @@ public final class CallStore: Sendable {
             reason: AlertReason(rawValue: row["reason"]) ?? .emergencyLine, level: row["level"],
             raisedAt: Timestamp(microseconds: row["raised_at"]),
             ackedAt: (row["acked_at"] as Int64?).map(Timestamp.init(microseconds:)),
-            ackedBy: (row["acked_by"] as Int64?).map { UInt32(truncatingIfNeeded: $0) }
+            ackedBy: (row["acked_by"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
+            channel: CallChannel(rawValue: row["channel"] ?? "voice") ?? .voice
         )
     }
 

@@ -93,7 +93,7 @@ package struct EventProcessor {
         let raised = decision.alerts.map { reason in
             Alert(
                 id: UUIDText.random(), callID: state.id, seq: seq, route: state.route, grade: state.grade,
-                reason: reason, raisedAt: now)
+                reason: reason, raisedAt: now, channel: state.channel)
         }
         // The route's rules as the call started under them are in a start's ack, chained, so
         // that verify can hold the projection's copy to them (a later configuration does not

@@ -199,7 +199,8 @@ enum Schema {
         }
         // Issue 18. How each call came in (every call before is a voice call), who relayed
         // it, and an online report's form reference. The projection's columns; the events
-        // carry them in their bodies, where verify reads them back.
+        // carry them in their bodies, where verify reads them back. Alerts carry the channel
+        // too, so a console shows it without reading the call.
         migrator.registerMigration("v9-channels") { db in
             try db.execute(
                 sql: """
@@ -207,6 +208,7 @@ enum Schema {
                     ALTER TABLE calls ADD COLUMN relay_kind TEXT;
                     ALTER TABLE calls ADD COLUMN relay_reference TEXT;
                     ALTER TABLE calls ADD COLUMN form_reference TEXT;
+                    ALTER TABLE alerts ADD COLUMN channel TEXT NOT NULL DEFAULT 'voice';
                     """)
         }
         return migrator

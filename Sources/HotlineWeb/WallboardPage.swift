@@ -143,13 +143,15 @@ enum WallboardPage {
             }
             const table = el('table');
             const head = el('tr');
-            for (const h of ['Level', 'Route', 'Why', 'Grade', 'Waiting']) head.appendChild(el('th', '', h));
+            for (const h of ['Level', 'Route', 'Channel', 'Why', 'Grade', 'Waiting']) head.appendChild(el('th', '', h));
             table.appendChild(head);
             for (const a of b.alerts) {
               const row = el('tr', 'alert level-' + Math.min(5, a.level));
               row.dataset.raisedAt = a.raised_at;
               row.appendChild(el('td', '', 'L' + a.level));
               row.appendChild(el('td', '', a.route));
+              // How the caller reached the room: a BSL or SMS call is answered differently.
+              row.appendChild(el('td', 'channel', a.channel || 'voice'));
               row.appendChild(el('td', '', words(a.reason)));
               row.appendChild(el('td', '', a.grade));
               row.appendChild(el('td', 'age', duration((now() - Date.parse(a.raised_at)) / 1000)));

@@ -51,7 +51,8 @@ struct AlertTests {
         #expect(b["alert"]?["route"] == "anti-terrorist-hotline")
         // No identifying field and no note in an alert.
         let keys = Set(a["alert"]?.objectValue?.keys.map { $0 } ?? [])
-        #expect(keys == ["id", "call_id", "route", "grade", "reason", "level", "raised_at", "acked_at"])
+        #expect(keys == ["id", "call_id", "route", "grade", "reason", "level", "raised_at", "acked_at", "channel"])
+        #expect(a["alert"]?["channel"] == "voice")
 
         let live = try writer.call(Req.start(dialled: "112", extra: ["cli": "+447700900123"]))
         let pushed = try console.nextPush()

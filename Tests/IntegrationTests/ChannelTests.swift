@@ -42,6 +42,8 @@ struct ChannelIntegrationTests {
             let push = try console.nextPush()
             #expect(push["alert"]?["call_id"] == .string(e.call))
             #expect(push["alert"]?["reason"] == "emergency-line")
+            // The console sees how the caller reached the room without reading the call.
+            #expect(push["alert"]?["channel"] == .string(e.channel))
         }
         let bsl = try c.call(["op": "call.get", "call_id": .string(emergencies[1].call)])["call"]
         #expect(bsl?["channel"] == "video-relay-bsl")
@@ -73,7 +75,9 @@ struct ChannelIntegrationTests {
         #expect(reported["alert_id"] == .null)
         let flagged = try c.call(Req.update(call: report, set: ["flags": ["threat_to_life": true]]))
         #expect(flagged["alert_id"]?.stringValue != nil)
-        #expect(try console.nextPush()["alert"]?["call_id"] == .string(report))
+        let reportAlert = try console.nextPush()["alert"]
+        #expect(reportAlert?["call_id"] == .string(report))
+        #expect(reportAlert?["channel"] == "online")
         let read = try c.call(["op": "call.get", "call_id": .string(report)])["call"]
         #expect(read?["channel"] == "online")
         #expect(read?["dialled"] == "")

@@ -291,9 +291,10 @@ extension PostgresLogTests {
             }
         }
         for id in [a, b, c, d] {
-            let s = try #require(try log.call(id: id, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100)).state
+            let detail = try #require(try log.call(id: id, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100))
+            let s = detail.state
             out.append(
-                "\(s.channel.rawValue) '\(s.dialled)' \(s.relay.map { "\($0.kind.rawValue):\($0.reference ?? "-")" } ?? "-") \(s.formReference ?? "-") \(s.identity.isEmpty ? "no-identity" : "identity")"
+                "\(detail.alerts.map { "alert:\($0.channel.rawValue) " }.joined())\(s.channel.rawValue) '\(s.dialled)' \(s.relay.map { "\($0.kind.rawValue):\($0.reference ?? "-")" } ?? "-") \(s.formReference ?? "-") \(s.identity.isEmpty ? "no-identity" : "identity")"
             )
         }
         let window = (from: try Timestamp(rfc3339: "2026-11-24T00:00:00Z"), to: try Timestamp(rfc3339: "2026-11-25T00:00:00Z"))
@@ -326,8 +327,8 @@ extension PostgresLogTests {
                 // This suite's policy has no online match: a report without a number is unrouted.
                 "ok emergency alert", "ok emergency alert", "ok anti-terrorist-hotline -", "ok unrouted -",
                 "ok anti-terrorist-hotline -",
-                "sms '999' - - no-identity",
-                "video-relay-bsl '999' interpreter:BSL-4471 - identity",
+                "alert:sms sms '999' - - no-identity",
+                "alert:video-relay-bsl video-relay-bsl '999' interpreter:BSL-4471 - identity",
                 "text-relay '0800789321' relay-assistant:RA-2231 - no-identity",
                 "online '' - ACT-2026-118204 no-identity",
                 "sms: a", "video-relay-bsl: b", "voice: ",

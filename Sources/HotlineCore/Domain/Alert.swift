@@ -18,11 +18,15 @@ public struct Alert: Sendable, Equatable {
     public var raisedAt: Timestamp
     public var ackedAt: Timestamp?
     public var ackedBy: UInt32?
+    /// How the call came in (issue 18): a supervisor answering an alert on a BSL or SMS call
+    /// must know it before reaching for the phone.
+    public var channel: CallChannel
 
     public init(
         id: String, callID: String, seq: Int64, route: String, grade: Grade, reason: AlertReason, level: Int = 1,
-        raisedAt: Timestamp, ackedAt: Timestamp? = nil, ackedBy: UInt32? = nil
+        raisedAt: Timestamp, ackedAt: Timestamp? = nil, ackedBy: UInt32? = nil, channel: CallChannel = .voice
     ) {
+        self.channel = channel
         self.id = id
         self.callID = callID
         self.seq = seq

@@ -145,6 +145,7 @@ public struct LiveBoard: Sendable, Equatable {
                         "route": .string(a.route), "grade": .string(a.grade.rawValue),
                         "reason": .string(a.reason.rawValue), "level": .int(Int64(a.level)), "raised_at": .string(a.raisedAt.rfc3339),
                         "age_seconds": .int(Int64(max(0, at.seconds(since: a.raisedAt)).rounded(.down))),
+                        "channel": .string(a.channel.rawValue),
                     ]
                 }),
             "unacknowledged": .object(

@@ -78,11 +78,14 @@ public struct AlertView: WireValue {
     public var level: Int
     public var raisedAt: Timestamp
     public var ackedAt: Timestamp?
+    /// The call's channel (issue 18); `voice` from a daemon older than that.
+    public var channel: CallChannel
 
     public init(
         id: String, callID: String, route: String, grade: String, reason: String, level: Int, raisedAt: Timestamp,
-        ackedAt: Timestamp?
+        ackedAt: Timestamp?, channel: CallChannel = .voice
     ) {
+        self.channel = channel
         self.id = id
         self.callID = callID
         self.route = route
@@ -96,14 +99,14 @@ public struct AlertView: WireValue {
     public init(_ alert: Alert) {
         self.init(
             id: alert.id, callID: alert.callID, route: alert.route, grade: alert.grade.rawValue, reason: alert.reason.rawValue,
-            level: alert.level, raisedAt: alert.raisedAt, ackedAt: alert.ackedAt)
+            level: alert.level, raisedAt: alert.raisedAt, ackedAt: alert.ackedAt, channel: alert.channel)
     }
 
     public var json: JSONValue {
         [
             "id": .string(id), "call_id": .string(callID), "route": .string(route), "grade": .string(grade),
             "reason": .string(reason), "level": .int(Int64(level)), "raised_at": .string(raisedAt.rfc3339),
-            "acked_at": .optional(ackedAt?.rfc3339),
+            "acked_at": .optional(ackedAt?.rfc3339), "channel": .string(channel.rawValue),
         ]
     }
 
@@ -112,7 +115,8 @@ public struct AlertView: WireValue {
         self.init(
             id: try r.string("id"), callID: try r.string("call_id"), route: try r.string("route"), grade: try r.string("grade"),
             reason: try r.string("reason"), level: Int(try r.optionalInt("level") ?? 1), raisedAt: try r.time("raised_at"),
-            ackedAt: try r.optionalTime("acked_at"))
+            ackedAt: try r.optionalTime("acked_at"),
+            channel: try r.optionalString("channel").flatMap(CallChannel.init(rawValue:)) ?? .voice)
     }
 
     /// Seconds from raised to acknowledged; nil while unacknowledged.
