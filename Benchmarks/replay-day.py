@@ -7,7 +7,15 @@ The times are read as Europe/London wall-clock times and moved to --date. EMS ca
 Each call is answered 2-20 s after it rings, ended 3-25 minutes later (a few stay open),
 and some are flagged as a threat to life. Deterministic (seeded).
 
-    Benchmarks/replay-day.py --source 2018-11-15 --date 2026-11-23 | hotlinectl send
+With --channels (issue 18), some calls come in other ways, as a force sees them: of the
+999 calls, about 3% by SMS (emergencySMS; "answered" is the first reply, 30-150 s), 2% by
+999 BSL video relay (an interpreter connects first, 6-45 s, with an interpreter
+reference) and 2% by text relay to 18000 (5-35 s, with a relay assistant's reference); of
+the hotline's reports, one in three is made online (no number, a form reference, taken up
+2-40 minutes after it was submitted). Hotline reports get one of the hotline's
+categories.
+
+    Benchmarks/replay-day.py --source 2018-11-15 --date 2026-11-23 --channels | hotlinectl send
 """
 import argparse, csv, json, random, uuid, pathlib
 from datetime import datetime, timedelta
@@ -18,7 +26,9 @@ p.add_argument("--data", default=str(pathlib.Path(__file__).resolve().parents[2]
 p.add_argument("--source", default="2018-11-15", help="the day of the data to replay")
 p.add_argument("--date", default="2026-11-23", help="the local date to replay it on")
 p.add_argument("--seed", type=int, default=7)
+p.add_argument("--channels", action="store_true", help="assign some calls to text relay, SMS, BSL and online")
 a = p.parse_args()
+hotline_categories = ["suspicious-activity", "hostile-reconnaissance", "suspicious-item-or-vehicle", "online-extremism", "other"]
 rng = random.Random(a.seed)
 london = ZoneInfo("Europe/London")
 outcomes = ["dispatched", "transferred", "advice-given", "report-taken", "referred", "no-further-action"]
@@ -34,10 +44,31 @@ for i, (lat, lon, title, when, town, addr) in enumerate(sorted(rows, key=lambda 
     call = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     def t(d): return d.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
     def ev(): return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    print(json.dumps({"op": "call.start", "event_id": ev(), "call": {
-        "id": call, "dialled": dialled, "received_at": t(received), "answered_at": t(answered),
-        "workstation": f"WS-{rng.randint(1, 12):02d}", "handler": str(4400 + rng.randint(1, 40))}}))
+    start = {"id": call, "dialled": dialled, "received_at": t(received),
+             "workstation": f"WS-{rng.randint(1, 12):02d}", "handler": str(4400 + rng.randint(1, 40))}
+    if a.channels:
+        roll = rng.random()
+        if dialled == "999" and roll < 0.03:
+            start["channel"] = "sms"
+            answered = received + timedelta(seconds=rng.randint(30, 150))
+        elif dialled == "999" and roll < 0.05:
+            start["channel"] = "video-relay-bsl"
+            start["relay"] = {"reference": f"BSL-{rng.randint(1000, 9999)}"}
+            answered = received + timedelta(seconds=rng.randint(6, 45))
+        elif dialled == "999" and roll < 0.07:
+            start["channel"], start["dialled"] = "text-relay", "18000"
+            start["relay"] = {"reference": f"RA-{rng.randint(1000, 9999)}"}
+            answered = received + timedelta(seconds=rng.randint(5, 35))
+        elif dialled == "0800 789 321" and roll < 1 / 3:
+            start["channel"] = "online"
+            del start["dialled"]
+            start["form_reference"] = f"ACT-{a.date[:4]}-{rng.randint(100000, 999999)}"
+            answered = received + timedelta(seconds=rng.randint(120, 2400))
+    start["answered_at"] = t(answered)
+    print(json.dumps({"op": "call.start", "event_id": ev(), "call": start}))
     category = title.split(":", 1)[1].strip().lower().replace(" ", "-").replace("/", "-")[:60].strip("-")
+    if dialled == "0800 789 321":
+        category = rng.choice(hotline_categories)
     flags = {"threat_to_life": True} if dialled != "999" and rng.random() < 0.05 else {}
     s = {"category": "".join(c for c in category if c.isalnum() or c == "-") or "other"}
     if flags: s["flags"] = flags
