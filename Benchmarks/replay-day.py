@@ -7,11 +7,12 @@ The times are read as Europe/London wall-clock times and moved to --date. EMS ca
 Each call is answered 2-20 s after it rings, ended 3-25 minutes later (a few stay open),
 and some are flagged as a threat to life. Deterministic (seeded).
 
-With --channels (issue 18), some calls come in other ways, as a force sees them: of the
-999 calls, about 3% by SMS (emergencySMS; "answered" is the first reply, 30-150 s), 2% by
+With --channels (issue 18), some calls come in other ways (more often than a force sees them, so that a
+day shows each): of the
+999 calls, about 6% by SMS (emergencySMS; "answered" is the first reply, 30-150 s), 5% by
 999 BSL video relay (an interpreter connects first, 6-45 s, with an interpreter
-reference) and 2% by text relay to 18000 (5-35 s, with a relay assistant's reference); of
-the hotline's reports, one in three is made online (no number, a form reference, taken up
+reference) and 5% by text relay to 18000 (5-35 s, with a relay assistant's reference); of
+the hotline's reports, half are made online (no number, a form reference, taken up
 2-40 minutes after it was submitted). Hotline reports get one of the hotline's
 categories.
 
@@ -48,18 +49,18 @@ for i, (lat, lon, title, when, town, addr) in enumerate(sorted(rows, key=lambda 
              "workstation": f"WS-{rng.randint(1, 12):02d}", "handler": str(4400 + rng.randint(1, 40))}
     if a.channels:
         roll = rng.random()
-        if dialled == "999" and roll < 0.03:
+        if dialled == "999" and roll < 0.06:
             start["channel"] = "sms"
             answered = received + timedelta(seconds=rng.randint(30, 150))
-        elif dialled == "999" and roll < 0.05:
+        elif dialled == "999" and roll < 0.11:
             start["channel"] = "video-relay-bsl"
             start["relay"] = {"reference": f"BSL-{rng.randint(1000, 9999)}"}
             answered = received + timedelta(seconds=rng.randint(6, 45))
-        elif dialled == "999" and roll < 0.07:
+        elif dialled == "999" and roll < 0.16:
             start["channel"], start["dialled"] = "text-relay", "18000"
             start["relay"] = {"reference": f"RA-{rng.randint(1000, 9999)}"}
             answered = received + timedelta(seconds=rng.randint(5, 35))
-        elif dialled == "0800 789 321" and roll < 1 / 3:
+        elif dialled == "0800 789 321" and roll < 0.5:
             start["channel"] = "online"
             del start["dialled"]
             start["form_reference"] = f"ACT-{a.date[:4]}-{rng.randint(100000, 999999)}"
