@@ -7,14 +7,13 @@ The times are read as Europe/London wall-clock times and moved to --date. EMS ca
 Each call is answered 2-20 s after it rings, ended 3-25 minutes later (a few stay open),
 and some are flagged as a threat to life. Deterministic (seeded).
 
-With --channels (issue 18), some calls come in other ways (more often than a force sees them, so that a
-day shows each): of the
-999 calls, about 6% by SMS (emergencySMS; "answered" is the first reply, 30-150 s), 5% by
-999 BSL video relay (an interpreter connects first, 6-45 s, with an interpreter
-reference) and 5% by text relay to 18000 (5-35 s, with a relay assistant's reference); of
-the hotline's reports, half are made online (no number, a form reference, taken up
-2-40 minutes after it was submitted). Hotline reports get one of the hotline's
-categories.
+With --channels (issue 18), some calls come in other ways, more often than a force sees
+them so that a day shows each: of the 999 calls, about 6% by SMS (emergencySMS;
+"answered" is the first reply, 30-150 s), 5% by 999 BSL video relay (an interpreter
+connects first, 6-45 s, with an interpreter reference) and 5% by text relay to 18000
+(5-35 s, with a relay assistant's reference); of the hotline's reports, half are made
+online (no number, a form reference, taken up 2-40 minutes after it was submitted).
+Hotline reports get one of the hotline's categories.
 
     Benchmarks/replay-day.py --source 2018-11-15 --date 2026-11-23 --channels | hotlinectl send
 """
