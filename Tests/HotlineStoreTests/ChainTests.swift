@@ -504,6 +504,7 @@ import Testing
             ALTER TABLE calls DROP COLUMN relay_kind;
             ALTER TABLE calls DROP COLUMN relay_reference;
             ALTER TABLE calls DROP COLUMN form_reference;
+            ALTER TABLE alerts DROP COLUMN channel;
             DELETE FROM grdb_migrations WHERE identifier = 'v9-channels';
             """)
         try t.reopen()
@@ -514,6 +515,7 @@ import Testing
             let call = try #require(try t.store.call(id: id, notesAfter: nil, maxNotes: 1, maxNoteBytes: 100))
             #expect(call.state.channel == .voice)
             #expect(call.state.relay == nil)
+            #expect(call.alerts.allSatisfy { $0.channel == .voice })
         }
     }
 }
