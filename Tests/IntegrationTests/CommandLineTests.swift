@@ -116,6 +116,40 @@ struct CommandLineTests {
         #expect(try JSONParser.parse(raised.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["marking"] == "SECRET")
     }
 
+    /// A channel or relay kind the protocol does not know is refused before anything is sent,
+    /// with the choices; one the daemon refuses on that channel is shown in its words.
+    @Test func hotlinectlRefusesAnUnknownChannelAndShowsTheDaemonsRefusalOfARelay() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        let fax = try run(Daemon.hotlinectl, ["start", "--dialled", "999", "--channel", "fax"], environment: env)
+        #expect(fax.status == 64)
+        #expect(fax.stderr.contains("'fax'") && fax.stderr.contains("--channel"), "\(fax.stderr)")
+        for channel in CallChannel.allCases { #expect(fax.stderr.contains("'\(channel.rawValue)'"), "\(fax.stderr)") }
+        let kind = try run(Daemon.hotlinectl, ["update", UUIDText.random(), "--relay-kind", "signer"], environment: env)
+        #expect(kind.status == 64)
+        #expect(kind.stderr.contains("'interpreter'") && kind.stderr.contains("'relay-assistant'"), "\(kind.stderr)")
+        // --help lists them (its lines wrapped to the terminal's width).
+        let help = try run(Daemon.hotlinectl, ["start", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(help.contains("(values: voice, text-relay, sms, video-relay-bsl, online; default: voice)"), "\(help)")
+        // Only an online report may leave out the number.
+        let unnumbered = try run(Daemon.hotlinectl, ["start", "--channel", "sms"], environment: env)
+        #expect(unnumbered.status == 64)
+        #expect(unnumbered.stderr.contains("--dialled") && unnumbered.stderr.contains("--channel online"), "\(unnumbered.stderr)")
+
+        // An SMS has nobody between the public and the handler: the daemon says so.
+        let sms = ["start", "--dialled", "999", "--channel", "sms", "--relay-reference", "RA-0193"]
+        let refused = try run(Daemon.hotlinectl, sms, environment: env)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("hotlinectl: invalid (call.relay): \"call.relay\" is for a call"), "\(refused.stderr)")
+        let line = try run(Daemon.hotlinectl, sms + ["--json"], environment: env)
+        #expect(line.status == 1)
+        let answer = try JSONParser.parse(line.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(answer.errorCode == "invalid" && answer.errorField == "call.relay", "\(line.stdout)")
+        let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)
+        #expect(try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["events"] == 0)
+    }
+
     @Test func identityAndNotesCanBeGivenOutsideTheProcessList() throws {
         let daemon = try Daemon()
         try daemon.start()
