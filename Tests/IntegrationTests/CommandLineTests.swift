@@ -116,6 +116,66 @@ struct CommandLineTests {
         #expect(try JSONParser.parse(raised.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["marking"] == "SECRET")
     }
 
+    /// Issue 18: a call's channel, its interpreter or relay assistant and an online report's
+    /// form reference, given to `start` and `update` and shown by `show` and `list`.
+    @Test func hotlinectlLogsAndShowsACallsChannel() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        func start(_ arguments: [String]) throws -> (call: String, route: String?) {
+            let r = try run(Daemon.hotlinectl, ["start"] + arguments + ["--json"], environment: env)
+            #expect(r.status == 0, "\(arguments): \(r.stderr)")
+            let ack = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            return (try #require(ack["call_id"]?.stringValue), ack["route"]?.stringValue)
+        }
+        func show(_ call: String) throws -> String {
+            let r = try run(Daemon.hotlinectl, ["show", call], environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        // 999 through the BSL video relay: an emergency like any 999 call, with its interpreter.
+        let bsl = try start(["--dialled", "999", "--channel", "video-relay-bsl", "--relay-reference", "BSL-4471"])
+        #expect(bsl.route == "emergency")
+        let bslShown = try show(bsl.call)
+        #expect(bslShown.contains("  dialled     999\n  channel     video-relay-bsl\n"), "\(bslShown)")
+        #expect(bslShown.contains("  relay       interpreter, reference BSL-4471\n"), "\(bslShown)")
+        #expect(!bslShown.contains("form ref"), "\(bslShown)")
+
+        // An online report names no number: its channel routes it, and its form is shown.
+        let online = try start(["--channel", "online", "--form-reference", "ACT-2026-118204"])
+        #expect(online.route == "anti-terrorist-hotline")
+        let onlineShown = try show(online.call)
+        #expect(onlineShown.contains("  dialled     -\n  channel     online\n"), "\(onlineShown)")
+        #expect(onlineShown.contains("  form ref    ACT-2026-118204\n"), "\(onlineShown)")
+        #expect(!onlineShown.contains("  relay "), "\(onlineShown)")
+
+        // Relay UK's 999: the relay assistant's reference, learnt after the start, by update.
+        let relayed = try start(["--dialled", "18000", "--channel", "text-relay"])
+        #expect(relayed.route == "emergency")
+        #expect(try show(relayed.call).contains("  relay       relay-assistant, no reference yet\n"))
+        let update = try run(Daemon.hotlinectl, ["update", relayed.call, "--relay-reference", "RA-0193"], environment: env)
+        #expect(update.status == 0, "\(update.stderr)")
+        #expect(try show(relayed.call).contains("  relay       relay-assistant, reference RA-0193\n"))
+
+        // list --channel lists that channel's calls alone, in a column of their own.
+        let texts = [try start(["--dialled", "999", "--channel", "sms"]).call, try start(["--dialled", "999", "--channel", "sms"]).call]
+        let voice = try start(["--dialled", "999"]).call
+        let reason = ["--from", "2020-01-01T00:00:00Z", "--reason", "Reviewing the night's emergency texts"]
+        let list = try run(Daemon.hotlinectl, ["list", "--channel", "sms"] + reason, environment: env)
+        #expect(list.status == 0, "\(list.stderr)")
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.contains(" CALL                                  CHANNEL          ROUTE ") == true, "\(list.stdout)")
+        #expect(lines.count == 3, "\(list.stdout)")
+        for call in texts {
+            #expect(lines.contains { $0.contains("\(call)  sms              emergency  ") }, "\(list.stdout)")
+        }
+        for call in [voice, bsl.call, online.call, relayed.call] { #expect(!list.stdout.contains(call), "\(list.stdout)") }
+        // Without it, every call, each with its channel.
+        let all = try run(Daemon.hotlinectl, ["list"] + reason, environment: env)
+        #expect(all.stdout.contains("\(online.call)  online           anti-terrorist-hotline  "), "\(all.stdout)")
+        #expect(all.stdout.contains("\(voice)  voice            emergency  "), "\(all.stdout)")
+    }
+
     /// A channel or relay kind the protocol does not know is refused before anything is sent,
     /// with the choices; one the daemon refuses on that channel is shown in its words.
     @Test func hotlinectlRefusesAnUnknownChannelAndShowsTheDaemonsRefusalOfARelay() throws {
