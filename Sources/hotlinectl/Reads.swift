@@ -29,8 +29,14 @@ struct Show: ParsableCommand {
         let c = call.summary
         func yes(_ b: Bool) -> String { b ? "yes" : "no" }
         print("Call \(c.callID)")
-        for (label, value) in [
-            ("dialled", c.dialled), ("route", c.route), ("grade", c.grade), ("marking", c.marking),
+        // How the call came in, and the relay and form reference when it has them.
+        var channelRows: [(String, String?)] = [("channel", c.channel.rawValue)]
+        if let relay = c.relay {
+            channelRows.append(("relay", relay.kind.rawValue + (relay.reference.map { ", reference \($0)" } ?? ", no reference yet")))
+        }
+        if let form = c.formReference { channelRows.append(("form ref", form)) }
+        for (label, value) in [("dialled", c.dialled.isEmpty ? nil : c.dialled)] + channelRows + [
+            ("route", c.route), ("grade", c.grade), ("marking", c.marking),
             ("anonymous", yes(c.anonymous)), ("escalated", yes(c.escalated)), ("category", c.category),
             ("received", c.receivedAt.rfc3339), ("answered", c.answeredAt?.rfc3339), ("ended", c.endedAt?.rfc3339),
             ("outcome", c.outcome), ("workstation", c.workstation), ("handler", c.handler),
@@ -93,6 +99,7 @@ struct List: ParsableCommand {
     @Option(help: "From (RFC 3339; default 24 hours ago).") var from: String?
     @Option(help: "To, exclusive (RFC 3339 or 'now'; default now).") var to = "now"
     @Option(help: "Only this route.") var route: String?
+    @Option(help: "Only the calls that came in on this channel.") var channel: CallChannel?
     @Option(help: "At most this many calls per page (1-1000).") var limit = 100
     @Flag(help: "Follow next_after_seq until every call in the range is listed.") var all = false
     @OptionGroup var reasonOptions: ReasonOptions
@@ -103,7 +110,7 @@ struct List: ParsableCommand {
         let fromTime = try from.map { try parseTime($0, flag: "--from") } ?? toTime.adding(seconds: -86_400)
         let reader = try parent.reader(reason: reasonOptions.reason, what: "listing calls")
         var printedHeader = false
-        let query = CallsQuery(from: fromTime, to: toTime, route: route, limit: limit)
+        let query = CallsQuery(from: fromTime, to: toTime, route: route, limit: limit, channel: channel)
         let more = try reporting(json: output.json) {
             try reader.listCalls(query, all: all) { page in
                 if output.json {
@@ -112,7 +119,7 @@ struct List: ParsableCommand {
                 }
                 if !printedHeader {
                     print(
-                        "RECEIVED (UTC)        CALL                                  ROUTE                   GRADE      MARKING             ANON ESC OUTCOME"
+                        "RECEIVED (UTC)        CALL                                  CHANNEL          ROUTE                   GRADE      MARKING             ANON ESC OUTCOME"
                     )
                     printedHeader = true
                 }
@@ -122,7 +129,8 @@ struct List: ParsableCommand {
                     }
                     let received = String(c.receivedAt.rfc3339.prefix(19)).replacingOccurrences(of: "T", with: " ")
                     print(
-                        received.padding(toLength: 22, withPad: " ", startingAt: 0) + col(c.callID, 38) + col(c.route, 24)
+                        received.padding(toLength: 22, withPad: " ", startingAt: 0) + col(c.callID, 38) + col(c.channel.rawValue, 17)
+                            + col(c.route, 24)
                             + col(c.grade, 11) + col(c.marking, 20) + (c.anonymous ? "yes " : "no  ") + " "
                             + (c.escalated ? "yes " : "no  ") + (c.outcome ?? "open"))
                 }

@@ -81,6 +81,28 @@ struct AuthorOptions: ParsableArguments {
     }
 }
 
+// The protocol's own enumerations as option values: --help lists their values, completions
+// offer them, and a value the protocol does not know is refused with the choices.
+extension CallChannel: ExpressibleByArgument {}
+extension RelayKind: ExpressibleByArgument {}
+
+/// The interpreter or relay assistant on a call (issue 18), for `start` and `update`.
+struct RelayOptions: ParsableArguments {
+    @Option(
+        name: .customLong("relay-kind"),
+        help: "Who relays the call (default: relay-assistant on text-relay, else interpreter).")
+    var relayKind: RelayKind?
+    @Option(
+        name: .customLong("relay-reference"),
+        help: "The relay assistant's or interpreter's reference, such as their operator number.")
+    var relayReference: String?
+
+    /// `call.relay` or `set.relay`: nil when neither option is given.
+    var change: RelayChange? {
+        relayKind == nil && relayReference == nil ? nil : RelayChange(kind: relayKind, reference: relayReference)
+    }
+}
+
 /// Prints a write's acknowledgement for a person.
 func printAck(_ ack: WriteAck, verb: String) {
     let duplicate = ack.duplicate ? " (already logged: this is the original acknowledgement)" : ""
@@ -104,8 +126,12 @@ struct Start: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Log the start of a call.")
 
     @ParentCommand var parent: HotlineCtl
-    @Option(help: "The number the caller dialled (999, 112, 0800 789 321, 101, …).")
-    var dialled: String
+    @Option(help: "The number the caller dialled (999, 112, 0800 789 321, 101, …); an online report may have none.")
+    var dialled: String?
+    @Option(help: "How the call came in.") var channel: CallChannel = .voice
+    @OptionGroup var relay: RelayOptions
+    @Option(name: .customLong("form-reference"), help: "An online report's form reference (--channel online).")
+    var formReference: String?
     @Option(name: .customLong("call-id"), help: "The call's UUID (a new one by default).")
     var callID: String?
     @Option(name: .customLong("received-at"), help: "When the call came in (RFC 3339, or 'now').")
@@ -118,12 +144,23 @@ struct Start: ParsableCommand {
     @Flag(help: "The caller asks to stay anonymous.") var anonymous = false
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if dialled == nil, !channel.mayOmitNumber {
+            throw ValidationError(
+                "Missing expected argument '--dialled <dialled>': the number the caller dialled (only an online report, --channel online, may leave it out)."
+            )
+        }
+    }
+
     func run() throws {
+        // A relay or form reference on a channel that takes none is sent as given: the daemon
+        // refuses it, and its words are shown.
         let start = CallStart(
-            eventID: newEventID(), callID: callID ?? UUIDText.random(), dialled: dialled,
+            eventID: newEventID(), callID: callID ?? UUIDText.random(), dialled: dialled ?? "",
             receivedAt: try parseTime(receivedAt, flag: "--received-at"),
             answeredAt: try answeredAt.map { try parseTime($0, flag: "--answered-at") }, workstation: workstation,
-            handler: handler, identity: try caller.identity(), anonymousRequested: anonymous ? true : nil)
+            handler: handler, identity: try caller.identity(), anonymousRequested: anonymous ? true : nil, channel: channel,
+            relay: relay.change, formReference: formReference)
         let ack = try perform(.write(.start(start)), on: try parent.reader(), json: output.json, as: WriteAck.self)
         if !output.json { printAck(ack, verb: "started") }
     }
@@ -154,6 +191,7 @@ struct Update: ParsableCommand {
     @Option(help: "OFFICIAL, OFFICIAL-SENSITIVE or SECRET.") var marking: String?
     @Flag(help: "The caller asks to stay anonymous: their identity is erased.") var anonymous = false
     @OptionGroup var caller: CallerOptions
+    @OptionGroup var relay: RelayOptions
     @Option(help: "A note for the call's log (visible in the process list; prefer --note-from).") var note: String?
     @Option(name: .customLong("note-from"), help: "Read the note from this file, or '-' for standard input.")
     var noteFrom: String?
@@ -169,6 +207,7 @@ struct Update: ParsableCommand {
         if let pressed55 { changes.flags["pressed_55"] = pressed55 }
         changes.outcome = outcome
         changes.answeredAt = try answeredAt.map { try parseTime($0, flag: "--answered-at") }
+        changes.relay = relay.change
         // Checked as the daemon checks them, refused with its very words (and --json line).
         try reporting(json: output.json) {
             changes.grade = try Self.setMember("grade", grade, Grade.self)

@@ -116,6 +116,100 @@ struct CommandLineTests {
         #expect(try JSONParser.parse(raised.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["marking"] == "SECRET")
     }
 
+    /// Issue 18: a call's channel, its interpreter or relay assistant and an online report's
+    /// form reference, given to `start` and `update` and shown by `show` and `list`.
+    @Test func hotlinectlLogsAndShowsACallsChannel() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        func start(_ arguments: [String]) throws -> (call: String, route: String?) {
+            let r = try run(Daemon.hotlinectl, ["start"] + arguments + ["--json"], environment: env)
+            #expect(r.status == 0, "\(arguments): \(r.stderr)")
+            let ack = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            return (try #require(ack["call_id"]?.stringValue), ack["route"]?.stringValue)
+        }
+        func show(_ call: String) throws -> String {
+            let r = try run(Daemon.hotlinectl, ["show", call], environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        // 999 through the BSL video relay: an emergency like any 999 call, with its interpreter.
+        let bsl = try start(["--dialled", "999", "--channel", "video-relay-bsl", "--relay-reference", "BSL-4471"])
+        #expect(bsl.route == "emergency")
+        let bslShown = try show(bsl.call)
+        #expect(bslShown.contains("  dialled     999\n  channel     video-relay-bsl\n"), "\(bslShown)")
+        #expect(bslShown.contains("  relay       interpreter, reference BSL-4471\n"), "\(bslShown)")
+        #expect(!bslShown.contains("form ref"), "\(bslShown)")
+
+        // An online report names no number: its channel routes it, and its form is shown.
+        let online = try start(["--channel", "online", "--form-reference", "ACT-2026-118204"])
+        #expect(online.route == "anti-terrorist-hotline")
+        let onlineShown = try show(online.call)
+        #expect(onlineShown.contains("  dialled     -\n  channel     online\n"), "\(onlineShown)")
+        #expect(onlineShown.contains("  form ref    ACT-2026-118204\n"), "\(onlineShown)")
+        #expect(!onlineShown.contains("  relay "), "\(onlineShown)")
+
+        // Relay UK's 999: the relay assistant's reference, learnt after the start, by update.
+        let relayed = try start(["--dialled", "18000", "--channel", "text-relay"])
+        #expect(relayed.route == "emergency")
+        #expect(try show(relayed.call).contains("  relay       relay-assistant, no reference yet\n"))
+        let update = try run(Daemon.hotlinectl, ["update", relayed.call, "--relay-reference", "RA-0193"], environment: env)
+        #expect(update.status == 0, "\(update.stderr)")
+        #expect(try show(relayed.call).contains("  relay       relay-assistant, reference RA-0193\n"))
+
+        // list --channel lists that channel's calls alone, in a column of their own.
+        let texts = [try start(["--dialled", "999", "--channel", "sms"]).call, try start(["--dialled", "999", "--channel", "sms"]).call]
+        let voice = try start(["--dialled", "999"]).call
+        let reason = ["--from", "2020-01-01T00:00:00Z", "--reason", "Reviewing the night's emergency texts"]
+        let list = try run(Daemon.hotlinectl, ["list", "--channel", "sms"] + reason, environment: env)
+        #expect(list.status == 0, "\(list.stderr)")
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.contains(" CALL                                  CHANNEL          ROUTE ") == true, "\(list.stdout)")
+        #expect(lines.count == 3, "\(list.stdout)")
+        for call in texts {
+            #expect(lines.contains { $0.contains("\(call)  sms              emergency  ") }, "\(list.stdout)")
+        }
+        for call in [voice, bsl.call, online.call, relayed.call] { #expect(!list.stdout.contains(call), "\(list.stdout)") }
+        // Without it, every call, each with its channel.
+        let all = try run(Daemon.hotlinectl, ["list"] + reason, environment: env)
+        #expect(all.stdout.contains("\(online.call)  online           anti-terrorist-hotline  "), "\(all.stdout)")
+        #expect(all.stdout.contains("\(voice)  voice            emergency  "), "\(all.stdout)")
+    }
+
+    /// A channel or relay kind the protocol does not know is refused before anything is sent,
+    /// with the choices; one the daemon refuses on that channel is shown in its words.
+    @Test func hotlinectlRefusesAnUnknownChannelAndShowsTheDaemonsRefusalOfARelay() throws {
+        let daemon = try Daemon()
+        try daemon.start()
+        let env = ["HOTLINE_SOCKET": daemon.socket]
+        let fax = try run(Daemon.hotlinectl, ["start", "--dialled", "999", "--channel", "fax"], environment: env)
+        #expect(fax.status == 64)
+        #expect(fax.stderr.contains("'fax'") && fax.stderr.contains("--channel"), "\(fax.stderr)")
+        for channel in CallChannel.allCases { #expect(fax.stderr.contains("'\(channel.rawValue)'"), "\(fax.stderr)") }
+        let kind = try run(Daemon.hotlinectl, ["update", UUIDText.random(), "--relay-kind", "signer"], environment: env)
+        #expect(kind.status == 64)
+        #expect(kind.stderr.contains("'interpreter'") && kind.stderr.contains("'relay-assistant'"), "\(kind.stderr)")
+        // --help lists them (its lines wrapped to the terminal's width).
+        let help = try run(Daemon.hotlinectl, ["start", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(help.contains("(values: voice, text-relay, sms, video-relay-bsl, online; default: voice)"), "\(help)")
+        // Only an online report may leave out the number.
+        let unnumbered = try run(Daemon.hotlinectl, ["start", "--channel", "sms"], environment: env)
+        #expect(unnumbered.status == 64)
+        #expect(unnumbered.stderr.contains("--dialled") && unnumbered.stderr.contains("--channel online"), "\(unnumbered.stderr)")
+
+        // An SMS has nobody between the public and the handler: the daemon says so.
+        let sms = ["start", "--dialled", "999", "--channel", "sms", "--relay-reference", "RA-0193"]
+        let refused = try run(Daemon.hotlinectl, sms, environment: env)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("hotlinectl: invalid (call.relay): \"call.relay\" is for a call"), "\(refused.stderr)")
+        let line = try run(Daemon.hotlinectl, sms + ["--json"], environment: env)
+        #expect(line.status == 1)
+        let answer = try JSONParser.parse(line.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(answer.errorCode == "invalid" && answer.errorField == "call.relay", "\(line.stdout)")
+        let stats = try run(Daemon.hotlinectl, ["stats", "--json"], environment: env)
+        #expect(try JSONParser.parse(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["events"] == 0)
+    }
+
     @Test func identityAndNotesCanBeGivenOutsideTheProcessList() throws {
         let daemon = try Daemon()
         try daemon.start()
