@@ -45,7 +45,8 @@ struct Show: ParsableCommand {
             print("  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + (value ?? "-"))
         }
         for (key, value) in [("name", call.identity.name), ("contact", call.identity.contact), ("address", call.identity.address)] {
-            if let value { print("  " + "caller \(key)".padding(toLength: 12, withPad: " ", startingAt: 0) + value) }
+            // "caller contact" is longer than the column: it keeps a space before its value.
+            if let value { print("  " + "caller \(key)".padding(toLength: 16, withPad: " ", startingAt: 0) + value) }
         }
         if !c.flags.isEmpty {
             let set = c.flagsSet

@@ -134,11 +134,15 @@ struct CommandLineTests {
             return r.stdout
         }
         // 999 through the BSL video relay: an emergency like any 999 call, with its interpreter.
-        let bsl = try start(["--dialled", "999", "--channel", "video-relay-bsl", "--relay-reference", "BSL-4471"])
+        let bsl = try start([
+            "--dialled", "999", "--channel", "video-relay-bsl", "--relay-reference", "BSL-4471", "--caller-contact", "07700900123",
+        ])
         #expect(bsl.route == "emergency")
         let bslShown = try show(bsl.call)
         #expect(bslShown.contains("  dialled     999\n  channel     video-relay-bsl\n"), "\(bslShown)")
         #expect(bslShown.contains("  relay       interpreter, reference BSL-4471\n"), "\(bslShown)")
+        // A label longer than the column is not cut into its value.
+        #expect(bslShown.contains("  caller contact  07700900123\n"), "\(bslShown)")
         #expect(!bslShown.contains("form ref"), "\(bslShown)")
 
         // An online report names no number: its channel routes it, and its form is shown.
