@@ -204,16 +204,19 @@ import Testing
         #expect(summary.json["handover"]?["open_calls"]?.arrayValue?.first?["open_seconds"] == .double(46800))
     }
 
-    /// The CSV keeps the protocol's header and adds initial_grade, grade_changes and held at its end.
+    /// The CSV keeps the protocol's header and adds initial_grade, grade_changes and held
+    /// (issue 16), then channel (issue 18), at its end.
     @Test func theCSVAddsItsNewColumnsAtTheEnd() {
         #expect(
             ExportCSV.header
-                == "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held\r\n"
+                == "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held,channel\r\n"
         )
         var c = Self.call("emergency", "2026-11-24T01:00:00Z", answer: 3, held: true)
         c.initialGrade = "priority"
         c.gradeChanges = 2
-        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true\r\n"))
+        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true,voice\r\n"))
+        c.channel = .videoRelayBSL
+        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true,video-relay-bsl\r\n"))
     }
 
     @Test func theHistoryFoldsGradeAndMarkingChangesFromTheEvents() {
