@@ -222,9 +222,10 @@ struct ExportTests {
                     "--format", "html", "--out", out,
                 ]
             ).status == 0)
-        // Count the pixels of each route colour (Okabe-Ito) in the screenshot.
+        // Count the pixels of each route colour (Okabe-Ito) in the screenshot, tall enough to
+        // reach the chart below the answer times by route and by channel.
         let counts = try Self.colourCounts(
-            of: "\(out)/night-2026-11-23.html", chromium: chromium, directory: daemon.directory, height: 1300,
+            of: "\(out)/night-2026-11-23.html", chromium: chromium, directory: daemon.directory, height: 1800,
             colours: ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
         // Four routes had calls: each colour paints a bar (tens of pixels wide) and a swatch.
         for (route, count) in zip(["first", "second", "third", "fourth"], counts) {
