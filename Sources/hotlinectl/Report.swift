@@ -6,11 +6,11 @@ import HotlineCore
 import HotlineTime
 
 /// `hotlinectl report`: the answer-time figures of a month (or a range) per route, in the
-/// shape of the Home Office's monthly 999 release, as CSV, with an HTML page charting each
-/// day and the JSON behind both.
+/// shape of the Home Office's monthly 999 release, and per route and channel (issue 18), as
+/// CSV, with an HTML page charting each day and the JSON behind both.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a month's answer-time report per route: CSV as the Home Office publishes, HTML, JSON.",
+        abstract: "Write a month's answer-time report per route and channel: CSV as the Home Office publishes, HTML, JSON.",
         discussion: """
             Months are calendar months on the shifts' timezone (a month with a clock change is \
             743 or 745 hours). Files are named answer-times-2026-11.csv, .html and .json and \

@@ -107,7 +107,7 @@ import Testing
         let text = ExportCSV.header + Self.calls.map(ExportCSV.row).joined()
         #expect(
             text.hasPrefix(
-                "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held\r\n"
+                "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held,channel\r\n"
             ))
         let csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
         #expect(csv.header == ExportCSV.columns)
@@ -116,7 +116,7 @@ import Testing
             csv.rows[0] == [
                 "0000000a-0000-4000-8000-000000000000", "2026-11-23T23:10:00Z", "999", "emergency", "emergency", "OFFICIAL",
                 "false", "true", "", "dispatched", "2026-11-23T23:10:04Z", "2026-11-23T23:15:00Z", "296", "WS-07", "4471", "", "0",
-                "false",
+                "false", "voice",
             ])
         #expect(csv.rows[2][10] == "")  // never answered
         #expect(csv.rows[2][12] == "120")  // handling from received

@@ -149,13 +149,16 @@ import Testing
         #expect(lines[0] == PeriodReport.csvColumns.joined(separator: ","))
         #expect(
             lines[1]
-                == "2026-10,2026-09-30T23:00:00Z,2026-11-01T00:00:00Z,Europe/London,emergency,5,4,1,0,3,75,1,25,0,0,7.9,12,10,90,3,75,false"
+                == "2026-10,2026-09-30T23:00:00Z,2026-11-01T00:00:00Z,Europe/London,emergency,5,4,1,0,3,75,1,25,0,0,7.9,12,10,90,3,75,false,all"
         )
         #expect(
             lines[2]
-                == "2026-10,2026-09-30T23:00:00Z,2026-11-01T00:00:00Z,Europe/London,non-emergency,1,1,0,0,0,0,0,0,1,100,95,95,,,,,")
-        #expect(lines[3].contains(",anti-terrorist-hotline,0,0,0,0,0,,0,,0,,,,,,,,"))
-        #expect(lines.count == 4)
+                == "2026-10,2026-09-30T23:00:00Z,2026-11-01T00:00:00Z,Europe/London,non-emergency,1,1,0,0,0,0,0,0,1,100,95,95,,,,,,all")
+        #expect(lines[3].contains(",anti-terrorist-hotline,0,0,0,0,0,,0,,0,,,,,,,,,all"))
+        // Then each route's channels: every call here is a voice call, so the same figures.
+        #expect(lines[4] == String(lines[1].dropLast(3)) + "voice")
+        #expect(lines[5] == String(lines[2].dropLast(3)) + "voice")
+        #expect(lines.count == 6)
         let html = PeriodReportHTML(report: report, generatedAt: ts("2026-11-01T08:00:00Z"), generator: "test").page
         #expect(html.contains("Answer times: 2026-10"))
         #expect(html.contains("NOT MET"))
@@ -204,16 +207,19 @@ import Testing
         #expect(summary.json["handover"]?["open_calls"]?.arrayValue?.first?["open_seconds"] == .double(46800))
     }
 
-    /// The CSV keeps the protocol's header and adds initial_grade, grade_changes and held at its end.
+    /// The CSV keeps the protocol's header and adds initial_grade, grade_changes and held
+    /// (issue 16), then channel (issue 18), at its end.
     @Test func theCSVAddsItsNewColumnsAtTheEnd() {
         #expect(
             ExportCSV.header
-                == "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held\r\n"
+                == "call_id,received_at,dialled,route,grade,marking,anonymous,escalated,category,outcome,answered_at,ended_at,handling_seconds,workstation,handler,initial_grade,grade_changes,held,channel\r\n"
         )
         var c = Self.call("emergency", "2026-11-24T01:00:00Z", answer: 3, held: true)
         c.initialGrade = "priority"
         c.gradeChanges = 2
-        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true\r\n"))
+        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true,voice\r\n"))
+        c.channel = .videoRelayBSL
+        #expect(ExportCSV.row(c).hasSuffix(",priority,2,true,video-relay-bsl\r\n"))
     }
 
     @Test func theHistoryFoldsGradeAndMarkingChangesFromTheEvents() {

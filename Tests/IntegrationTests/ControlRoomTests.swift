@@ -52,10 +52,13 @@ struct ControlRoomTests {
         #expect(
             lines == [
                 PeriodReport.csvColumns.joined(separator: ","),
-                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,emergency,5,4,1,0,3,75,1,25,0,0,10.5,30,10,90,3,75,false",
-                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,non-emergency,1,1,0,0,0,0,0,0,1,100,120,120,,,,,",
-                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,anti-terrorist-hotline,0,0,0,0,0,,0,,0,,,,,,,,",
-                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,unrouted,0,0,0,0,0,,0,,0,,,,,,,,",
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,emergency,5,4,1,0,3,75,1,25,0,0,10.5,30,10,90,3,75,false,all",
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,non-emergency,1,1,0,0,0,0,0,0,1,100,120,120,,,,,,all",
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,anti-terrorist-hotline,0,0,0,0,0,,0,,0,,,,,,,,,all",
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,unrouted,0,0,0,0,0,,0,,0,,,,,,,,,all",
+                // Each route's calls by channel: all voice here.
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,emergency,5,4,1,0,3,75,1,25,0,0,10.5,30,10,90,3,75,false,voice",
+                "2026-11,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,Europe/London,non-emergency,1,1,0,0,0,0,0,0,1,100,120,120,,,,,,voice",
             ])
         let json = try JSONParser.parse(String(contentsOfFile: out + "/answer-times-2026-11.json", encoding: .utf8))
         #expect(json["days"]?.arrayValue?.count == 30)
@@ -80,7 +83,7 @@ struct ControlRoomTests {
         ).split(separator: "\r\n").map(String.init)
         #expect(
             dayLines[1]
-                == "2026-11-02T00:00:00Z/2026-11-03T00:00:00Z,2026-11-02T00:00:00Z,2026-11-03T00:00:00Z,Europe/London,emergency,2,2,0,0,2,100,0,0,0,0,3.5,4,10,90,2,100,true"
+                == "2026-11-02T00:00:00Z/2026-11-03T00:00:00Z,2026-11-02T00:00:00Z,2026-11-03T00:00:00Z,Europe/London,emergency,2,2,0,0,2,100,0,0,0,0,3.5,4,10,90,2,100,true,all"
         )
         // A report asks for no handover: none is read, disclosed or audited.
         let entries =

@@ -17,8 +17,9 @@ struct ExportTests {
     static let place = "behind the cold store on Dock Road"
 
     /// A night shift (23 November 2026, GMT) of five calls with identities, notes and
-    /// locations, one anonymous, one still open, one escalation acknowledged; plus a call
-    /// just before and one exactly at the end, which belong to the shifts either side.
+    /// locations, one anonymous, one still open (a 999 BSL video relay call), one escalation
+    /// acknowledged; plus a call just before and one exactly at the end, which belong to the
+    /// shifts either side.
     static func daemonWithANight() throws -> (Daemon, HotlineConnection, [String]) {
         let daemon = try Daemon()
         try daemon.start()
@@ -37,10 +38,9 @@ struct ExportTests {
         var alert: JSONValue = .null
         for (id, dialled, at) in starts {
             let received = try Timestamp(rfc3339: at)
-            let ack = try c.call(
-                Req.start(
-                    call: id, dialled: dialled, at: at,
-                    extra: identity.merging(["answered_at": .string(received.adding(seconds: 5).rfc3339)]) { a, _ in a }))
+            var extra = identity.merging(["answered_at": .string(received.adding(seconds: 5).rfc3339)]) { a, _ in a }
+            if id == ids[3] { extra["channel"] = "video-relay-bsl" }
+            let ack = try c.call(Req.start(call: id, dialled: dialled, at: at, extra: extra))
             #expect(ack.isOK, "\(ack)")
             if id == ids[0] { alert = ack["alert_id"] ?? .null }
             let later = received.adding(seconds: 60).rfc3339
@@ -76,6 +76,11 @@ struct ExportTests {
         let lines = csv.split(separator: "\r\n")
         #expect(lines.count == 6)
         #expect(Set(lines.dropFirst().map { String($0.prefix(36)) }) == Set(ids[0..<5]))
+        // Each call's channel is the CSV's last column: the BSL relay call's, and voice.
+        #expect(lines[0].hasSuffix(",held,channel"))
+        for line in lines.dropFirst() {
+            #expect(line.hasSuffix(line.hasPrefix(ids[3]) ? ",video-relay-bsl" : ",voice"), "\(line)")
+        }
         let summary = try JSONParser.parse(String(contentsOfFile: out + "/night-2026-11-23.json", encoding: .utf8))
         #expect(summary["calls"] == 5)
         #expect(summary["escalated"] == 2)
@@ -85,6 +90,20 @@ struct ExportTests {
         #expect(summary["alerts"]?["acked"] == 1)
         #expect(summary["median_answer_seconds"] == 5.0)
         #expect(summary["by_route"] == ["emergency": 2, "anti-terrorist-hotline": 1, "non-emergency": 1, "unrouted": 1])
+        // By channel: four voice calls on four routes; the BSL call, answered in 5 s (when
+        // the handler answered the interpreter's video call), meets 999's standard.
+        #expect(summary["by_channel"]?.objectValue?.keys.sorted() == ["video-relay-bsl", "voice"])
+        #expect(summary["by_channel"]?["voice"]?["calls"] == 4)
+        #expect(
+            summary["by_channel"]?["voice"]?["by_route"]?.objectValue?.keys.sorted() == [
+                "anti-terrorist-hotline", "emergency", "non-emergency", "unrouted",
+            ])
+        let bsl = try #require(summary["by_channel"]?["video-relay-bsl"])
+        #expect(bsl["calls"] == 1)
+        #expect(bsl["answer_times"]?["standard"] == .null, "over every route: no one route's standard")
+        #expect(bsl["by_route"]?.objectValue?.keys.sorted() == ["emergency"])
+        #expect(bsl["by_route"]?["emergency"]?["under_10s"] == ["calls": 1, "share": 1.0])
+        #expect(bsl["by_route"]?["emergency"]?["standard"]?["met"] == true)
 
         // No identifying field, no note and no location in any file.
         for name in names {
@@ -222,9 +241,10 @@ struct ExportTests {
                     "--format", "html", "--out", out,
                 ]
             ).status == 0)
-        // Count the pixels of each route colour (Okabe-Ito) in the screenshot.
+        // Count the pixels of each route colour (Okabe-Ito) in the screenshot, tall enough to
+        // reach the chart below the answer times by route and by channel.
         let counts = try Self.colourCounts(
-            of: "\(out)/night-2026-11-23.html", chromium: chromium, directory: daemon.directory, height: 1300,
+            of: "\(out)/night-2026-11-23.html", chromium: chromium, directory: daemon.directory, height: 1800,
             colours: ExportHTML.palette.prefix(4).map { String($0.dropFirst()) })
         // Four routes had calls: each colour paints a bar (tens of pixels wide) and a swatch.
         for (route, count) in zip(["first", "second", "third", "fourth"], counts) {

@@ -1,11 +1,12 @@
 /// The shift-end CSV (PROTOCOL.md section 11): one row per call, RFC 4180, with exactly
 /// the protocol's header and, after it, `initial_grade`, `grade_changes` and `held`
-/// (issue 16: columns are only ever added at the end), safe to open in a spreadsheet.
+/// (issue 16) and `channel` (issue 18): columns are only ever added at the end, so a reader
+/// that takes them by position is unaffected. Safe to open in a spreadsheet.
 public enum ExportCSV {
     public static let columns = [
         "call_id", "received_at", "dialled", "route", "grade", "marking", "anonymous", "escalated", "category",
         "outcome", "answered_at", "ended_at", "handling_seconds", "workstation", "handler", "initial_grade", "grade_changes",
-        "held",
+        "held", "channel",
     ]
 
     /// The header line, CRLF-terminated as RFC 4180 has it.
@@ -17,6 +18,7 @@ public enum ExportCSV {
             c.anonymous ? "true" : "false", c.escalated ? "true" : "false", text(c.category), text(c.outcome),
             c.answeredAt?.rfc3339 ?? "", c.endedAt?.rfc3339 ?? "", c.handlingSeconds.map(number) ?? "",
             text(c.workstation), text(c.handler), text(c.initialGrade), String(c.gradeChanges), c.held ? "true" : "false",
+            c.channel.rawValue,
         ]
         return cells.joined(separator: ",") + "\r\n"
     }

@@ -1,7 +1,8 @@
 /// The shift-end report a duty inspector reads (`--format html`): one self-contained page,
-/// no external assets, the summary's figures, calls per hour by route as an SVG chart, the
-/// escalations with their acknowledgement times and the calls still open; it prints on A4.
-/// Like every export it holds no identifying field and no note.
+/// no external assets, the summary's figures, the answer times by route and by channel,
+/// calls per hour by route as an SVG chart, the escalations with their acknowledgement
+/// times and the calls still open; it prints on A4. Like every export it holds no
+/// identifying field and no note.
 public struct ExportHTML: Sendable {
     public var summary: ShiftSummary
     /// Wall-clock times in the report are the shift's timezone's.
@@ -128,6 +129,7 @@ public struct ExportHTML: Sendable {
         if summary.handover != nil { html += handoverSection() }
         html += figures()
         html += AnswerTimesHTML.table(summary.answerTimes, routes: summary.routesByVolume, caption: "Answer times by route")
+        html += AnswerTimesHTML.table(summary.byChannel, routes: summary.routesByVolume, caption: "Answer times by channel")
         html += chart()
         html += breakdowns()
         html += escalationTable()

@@ -39,6 +39,8 @@ public struct ShiftSummary: Sendable {
     /// How quickly each route's calls were answered (issue 16): every route the daemon
     /// reported, and any other a call came in on.
     public private(set) var answerTimes: [String: AnswerStats] = [:]
+    /// The same per channel (issue 18): whether relay, SMS and online calls wait longer.
+    public private(set) var byChannel = AnswerTimesByChannel()
     /// 999 calls on which the caller could not speak, and those who pressed 55.
     public private(set) var silent = 0
     public private(set) var pressed55 = 0
@@ -83,8 +85,10 @@ public struct ShiftSummary: Sendable {
 
     public mutating func add(_ c: ExportCall) {
         calls += 1
-        answerTimes[c.route, default: AnswerStats(standard: routes.first { $0.name == c.route }?.answerStandard)].add(
+        let standard = routes.first { $0.name == c.route }?.answerStandard
+        answerTimes[c.route, default: AnswerStats(standard: standard)].add(
             receivedAt: c.receivedAt, answeredAt: c.answeredAt, endedAt: c.endedAt)
+        byChannel.add(c, standard: standard)
         if c.flags["silent"] == true { silent += 1 }
         if c.flags["pressed_55"] == true { pressed55 += 1 }
         if c.held { held += 1 }
@@ -136,8 +140,8 @@ public struct ShiftSummary: Sendable {
         func seconds(_ x: Double?) -> JSONValue { x.map { .double(($0 * 1000).rounded() / 1000) } ?? .null }
         let hours = window.hours
         var extra: [String: JSONValue] = [
-            "answer_times": .object(answerTimes.mapValues(\.json)), "silent": .int(Int64(silent)),
-            "pressed_55": .int(Int64(pressed55)), "held": .int(Int64(held)),
+            "answer_times": .object(answerTimes.mapValues(\.json)), "by_channel": byChannel.json,
+            "silent": .int(Int64(silent)), "pressed_55": .int(Int64(pressed55)), "held": .int(Int64(held)),
         ]
         if let handover { extra["handover"] = handover.json }
         let base: JSONValue = [

@@ -1,8 +1,9 @@
 /// The period report (`hotlinectl report --month 2026-11`, or `--from/--to`): for each
 /// route, the answer-time figures the Home Office publishes monthly for 999 (calls, the
 /// share answered under 10 s, 10 to 60 s and 60 s or more, the mean), with the 90th
-/// percentile and whether the route's standard was met; and the same for each local day.
-/// Built call by call, so it streams: it keeps one answer time a call.
+/// percentile and whether the route's standard was met; the same for each local day; and
+/// the same for each channel, over every route and on each (issue 18). Built call by call,
+/// so it streams: it keeps a few answer times a call.
 public struct PeriodReport: Sendable {
     public let window: ShiftWindow
     /// The local days of the window (a day with a clock change is 23 or 25 hours).
@@ -11,6 +12,8 @@ public struct PeriodReport: Sendable {
     public private(set) var totals: [String: AnswerStats] = [:]
     /// Per local day, per route.
     public private(set) var perDay: [[String: AnswerStats]]
+    /// Per channel, and per route on each channel.
+    public private(set) var byChannel = AnswerTimesByChannel()
     public private(set) var calls = 0
     /// The highest marking among the calls: what the report is marked with.
     public private(set) var highestMarking: Marking = .official
@@ -35,6 +38,7 @@ public struct PeriodReport: Sendable {
         let standard = standard(c.route)
         totals[c.route, default: AnswerStats(standard: standard)].add(
             receivedAt: c.receivedAt, answeredAt: c.answeredAt, endedAt: c.endedAt)
+        byChannel.add(c, standard: standard)
         // Days are few (31 at most for a month): a binary search is not worth its code.
         if let d = days.firstIndex(where: { $0.from <= c.receivedAt && c.receivedAt < $0.to }) {
             perDay[d][c.route, default: AnswerStats(standard: standard)].add(
@@ -53,12 +57,14 @@ public struct PeriodReport: Sendable {
         }
     }
 
-    /// The CSV's columns: the Home Office release's figures, one row a route.
+    /// The CSV's columns: the Home Office release's figures, one row a route (`channel`
+    /// `all`), then one row a route and channel that had a call (issue 18: the column and
+    /// those rows are added at the end, so the route rows read as they did).
     public static let csvColumns = [
         "period", "from", "to", "timezone", "route", "calls_presented", "calls_answered", "calls_abandoned", "calls_waiting",
         "answered_under_10s", "answered_under_10s_pct", "answered_10_to_60s", "answered_10_to_60s_pct", "answered_60s_or_more",
         "answered_60s_or_more_pct", "mean_answer_seconds", "p90_answer_seconds", "standard_within_seconds", "standard_pct",
-        "answered_within_standard", "answered_within_standard_pct", "standard_met",
+        "answered_within_standard", "answered_within_standard_pct", "standard_met", "channel",
     ]
 
     /// `count` of the answered calls as a percentage to one decimal place (as the Home
@@ -74,27 +80,29 @@ public struct PeriodReport: Sendable {
 
     public var csv: String {
         var out = Self.csvColumns.joined(separator: ",") + "\r\n"
-        for route in routeOrder {
-            let s = totals[route]!
-            let cells: [String] = [
-                ExportCSV.text(period), window.from.rfc3339, window.to.rfc3339, ExportCSV.text(window.timezone), ExportCSV.text(route),
-                String(s.presented), String(s.answered), String(s.abandoned), String(s.waiting),
-                String(s.under10), Self.pct(s, s.under10), String(s.from10To60), Self.pct(s, s.from10To60),
-                String(s.sixtyOrMore), Self.pct(s, s.sixtyOrMore), Self.secs(s.meanSeconds), Self.secs(s.p90Seconds),
-                s.standard.map { ExportCSV.number($0.withinSeconds) } ?? "",
-                s.standard.map { ExportCSV.number(($0.share * 1000).rounded() / 10) } ?? "",
-                s.standard == nil ? "" : String(s.withinStandard), s.standard == nil ? "" : Self.pct(s, s.withinStandard),
-                s.met.map { $0 ? "true" : "false" } ?? "",
-            ]
-            out += cells.joined(separator: ",") + "\r\n"
-        }
+        for route in routeOrder { out += csvRow(route, channel: "all", totals[route]!) }
+        for row in byChannel.rows(routes: routeOrder) { out += csvRow(row.route, channel: row.channel.rawValue, row.stats) }
         return out
+    }
+
+    private func csvRow(_ route: String, channel: String, _ s: AnswerStats) -> String {
+        let cells: [String] = [
+            ExportCSV.text(period), window.from.rfc3339, window.to.rfc3339, ExportCSV.text(window.timezone), ExportCSV.text(route),
+            String(s.presented), String(s.answered), String(s.abandoned), String(s.waiting),
+            String(s.under10), Self.pct(s, s.under10), String(s.from10To60), Self.pct(s, s.from10To60),
+            String(s.sixtyOrMore), Self.pct(s, s.sixtyOrMore), Self.secs(s.meanSeconds), Self.secs(s.p90Seconds),
+            s.standard.map { ExportCSV.number($0.withinSeconds) } ?? "",
+            s.standard.map { ExportCSV.number(($0.share * 1000).rounded() / 10) } ?? "",
+            s.standard == nil ? "" : String(s.withinStandard), s.standard == nil ? "" : Self.pct(s, s.withinStandard),
+            s.met.map { $0 ? "true" : "false" } ?? "", channel,
+        ]
+        return cells.joined(separator: ",") + "\r\n"
     }
 
     public var json: JSONValue {
         [
             "period": window.json, "calls": .int(Int64(calls)),
-            "routes": .object(totals.mapValues(\.json)),
+            "routes": .object(totals.mapValues(\.json)), "by_channel": byChannel.json,
             "days": .array(
                 days.indices.map { i in
                     [

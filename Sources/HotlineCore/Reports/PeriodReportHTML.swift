@@ -1,7 +1,8 @@
-/// The period report as a page (`hotlinectl report --format html`): the answer-time table
-/// and, for each route, a chart with a bar a local day: the share answered within the
-/// route's standard (with the target drawn across), or, for a route without one, the
-/// average wait. Self-contained, no identifying field, prints on A4.
+/// The period report as a page (`hotlinectl report --format html`): the answer-time tables
+/// (by route, and by route and channel) and, for each route, a chart with a bar a local
+/// day: the share answered within the route's standard (with the target drawn across), or,
+/// for a route without one, the average wait. Self-contained, no identifying field, prints
+/// on A4.
 public struct PeriodReportHTML: Sendable {
     public var report: PeriodReport
     public var generatedAt: Timestamp
@@ -30,6 +31,7 @@ public struct PeriodReportHTML: Sendable {
 
                 """
         html += AnswerTimesHTML.table(r.totals, routes: r.routeOrder, caption: "Answer times by route")
+        html += AnswerTimesHTML.table(r.byChannel, routes: r.routeOrder, caption: "Answer times by channel")
         for route in r.routeOrder { html += chart(route) }
         html += """
             <footer>
