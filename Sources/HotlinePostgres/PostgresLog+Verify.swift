@@ -239,6 +239,18 @@ struct PostgresVerifySource: VerifySource {
         }
     }
 
+    func alertsOffTheirCallsChannel() throws -> [(alertID: String, callID: String)] {
+        try session.rows(
+            """
+            SELECT a.alert_id, a.call_id FROM alerts a JOIN calls c ON c.call_id = a.call_id
+            WHERE a.channel IS DISTINCT FROM c.channel ORDER BY a.seq
+            """
+        ).map {
+            let r = $0.makeRandomAccess()
+            return (try r["alert_id"].decode(String.self), try r["call_id"].decode(String.self))
+        }
+    }
+
     func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws {
         for row in try session.rows("SELECT call_id, audit_seq, held_at, held_by FROM holds ORDER BY call_id") {
             let r = row.makeRandomAccess()

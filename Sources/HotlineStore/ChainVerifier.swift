@@ -405,6 +405,14 @@ public enum ChainVerifier {
         for id in try db.callsMissingFromProjection() {
             report.badCall(id, "call \(id) was deleted from the calls table, though its events are in the log")
         }
+        // An alert names its call's channel (issue 18), which the call's events fix: a console
+        // shown another would answer a signing or texting caller by voice.
+        for (alert, call) in try db.alertsOffTheirCallsChannel() {
+            report.badCall(
+                call,
+                "alert \(alert) of call \(call) names another channel than the calls table: one of the two was changed (the call's is checked against its events above)"
+            )
+        }
     }
 
     /// The columns the updates of call `id` decide, folded from their chained bodies in
@@ -421,7 +429,8 @@ public enum ChainVerifier {
         // The start's answered_at, else the first an update gave (issue 16).
         var answeredAt: String? = nil
         // Issue 18: the relay, as CallPolicy folds it (a relayed channel has one from the start).
-        let channel = row.channel.flatMap(CallChannel.init(rawValue:)) ?? .voice
+        // As the start event says (the projection's own channel is checked against it apart).
+        var channel = CallChannel.voice
         var relay: Relay? = nil
         func relayChange(_ json: JSONValue?) -> RelayChange? {
             guard let json else { return nil }
@@ -447,6 +456,7 @@ public enum ChainVerifier {
             }
             if op == "call.end", let o = body["outcome"]?.stringValue { outcome = o }
             if op == "call.start" {
+                channel = body["channel"]?.stringValue.flatMap(CallChannel.init(rawValue:)) ?? .voice
                 answeredAt = body["answered_at"]?.stringValue
                 let change = relayChange(body["relay"])
                 if change != nil || channel.isRelayed { relay = (change ?? RelayChange()).applied(to: nil, channel: channel) }
@@ -470,7 +480,8 @@ public enum ChainVerifier {
         let stored = row.flags.flatMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
         if stored?.compactMapValues(\.boolValue) != flags || stored?.count != flags.count { differs.append("flags") }
         if threat != row.threatAlertRaised { differs.append("threat_alert_raised") }
-        if relay != CallRow.relay(kind: row.relayKind, reference: row.relayReference) { differs.append("relay") }
+        // The stored columns as they are: a reference planted beside no kind is a change too.
+        if relay?.kind.rawValue != row.relayKind || relay?.reference != row.relayReference { differs.append("relay") }
         if requested != row.anonymousRequested { differs.append("anonymous_requested") }
         // The location is sealed in both places: compared only with the key.
         let sealed = row.location

@@ -30,6 +30,9 @@ package protocol VerifySource {
     func callsMissingFromProjection() throws -> [String]
     /// Every legal hold in the holds table (none in a log from before issue 16).
     func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws
+    /// Alerts whose channel is not their call's (none in a log from before issue 18), as
+    /// (alert id, call id).
+    func alertsOffTheirCallsChannel() throws -> [(alertID: String, callID: String)]
 }
 
 /// The rows a ``VerifySource`` gives, as plain values.
@@ -143,6 +146,16 @@ package enum VerifyRecords {
 /// The SQL both engines' sources share: the projection joined to its events, and the
 /// identity check (standard SQL, the same text on SQLite and PostgreSQL).
 package enum VerifySQL {
+    /// The projection of a log from before issue 18 (offline, a file the daemon has not
+    /// opened since): every call a voice call, as the daemon would migrate it.
+    package static func projection(hasChannels: Bool) -> String {
+        hasChannels
+            ? projection
+            : projection.replacingOccurrences(
+                of: "c.channel, c.relay_kind, c.relay_reference, c.form_reference,",
+                with: "'voice' AS channel, NULL AS relay_kind, NULL AS relay_reference, NULL AS form_reference,")
+    }
+
     package static let projection = """
         SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
                c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
@@ -213,7 +226,8 @@ struct SQLiteVerifySource: VerifySource {
     }
 
     func forEachCall(_ body: (VerifyRecords.Projection) throws -> Void) throws {
-        let rows = try Row.fetchCursor(db, sql: VerifySQL.projection)
+        let hasChannels = try db.columns(in: "calls").contains { $0.name.lowercased() == "channel" }
+        let rows = try Row.fetchCursor(db, sql: VerifySQL.projection(hasChannels: hasChannels))
         while let row = try rows.next() {
             var p = VerifyRecords.Projection(callID: row["call_id"], hasIdentityRows: row["has_identity_rows"])
             (p.route, p.grade, p.marking) = (row["route"], row["grade"], row["marking"])
@@ -267,6 +281,17 @@ struct SQLiteVerifySource: VerifySource {
     func anonymousCalls() throws -> Set<String> { Set(try String.fetchAll(db, sql: VerifySQL.anonymousCalls)) }
 
     func callsMissingFromProjection() throws -> [String] { try String.fetchAll(db, sql: VerifySQL.callsMissingFromProjection) }
+
+    func alertsOffTheirCallsChannel() throws -> [(alertID: String, callID: String)] {
+        guard try db.columns(in: "alerts").contains(where: { $0.name.lowercased() == "channel" }) else { return [] }
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT a.alert_id, a.call_id FROM alerts a JOIN calls c ON c.call_id = a.call_id
+                WHERE a.channel IS NOT c.channel ORDER BY a.seq
+                """
+        ).map { (String.fromDatabaseValue($0[0]) ?? "?", String.fromDatabaseValue($0[1]) ?? "?") }
+    }
 
     func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws {
         // A file verified offline may be from before the table (v8) existed.

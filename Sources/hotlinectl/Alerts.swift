@@ -74,7 +74,9 @@ struct Alerts: ParsableCommand {
     static func describe(_ alert: AlertView) -> String {
         let age = Int(Timestamp(secondsSince1970: Date().timeIntervalSince1970).seconds(since: alert.raisedAt))
         let ageText = age >= 3600 ? "\(age / 3600)h\(age % 3600 / 60)m" : age >= 60 ? "\(age / 60)m\(age % 60)s" : "\(age)s"
-        return "ALERT L\(alert.level)  \(alert.reason.uppercased())  route \(alert.route)  grade \(alert.grade)  "
+        // A call that is not a voice call says so first: the caller is texting or signing.
+        let channel = alert.channel == .voice ? "" : "\(alert.channel.rawValue.uppercased())  "
+        return "ALERT L\(alert.level)  \(channel)\(alert.reason.uppercased())  route \(alert.route)  grade \(alert.grade)  "
             + "raised \(alert.raisedAt.rfc3339) (\(ageText) ago)  call \(alert.callID)  alert \(alert.id)"
     }
 }

@@ -49,7 +49,7 @@ import Testing
     // MARK: Routing
 
     @Test(arguments: [
-        // dialled, channel, route: the most specific rule wins.
+        // dialled, channel, route: a number on its channel, a whole channel, a number, unrouted.
         ("999", CallChannel.voice, "emergency"),
         ("999", .sms, "emergency"),  // emergencySMS
         ("999", .videoRelayBSL, "emergency"),  // 999 BSL
@@ -62,7 +62,8 @@ import Testing
         ("0800789321", .textRelay, "anti-terrorist-hotline"),
         ("0800789321", .online, "anti-terrorist-hotline"),
         ("", .online, "anti-terrorist-hotline"),  // an online report with no number
-        ("101", .online, "non-emergency"),  // a number beats a whole channel
+        ("101", .online, "anti-terrorist-hotline"),  // a whole channel beats a number
+        ("999", .online, "anti-terrorist-hotline"),  // a form that filled in 999 is still a report
         ("01159670999", .online, "anti-terrorist-hotline"),
         ("", .sms, "unrouted"),
         ("101", .sms, "non-emergency"),
@@ -95,6 +96,10 @@ import Testing
         c.routes[2].match = []
         c.routes[1].numbers = []
         #expect(c.problems() == [])
+        // Relay UK's prefix is dropped from a text relay call: a rule on it could never match.
+        c.routes[0].match.append(RouteMatch(channel: .textRelay, numbers: ["18001 101"]))
+        #expect(c.problems().map(\.path) == ["routes.0.match.1.numbers.0"])
+        c.routes[0].match.removeLast()
         c.unrouted.match = [RouteMatch(channel: .sms)]
         #expect(c.problems() == [.init(path: "unrouted.match", reason: "the fallback route takes what no route matches")])
     }
@@ -273,6 +278,7 @@ import Testing
         #expect(error(["channel": "sms", "relay": ["reference": "X"]])?.field == "call.relay")
         #expect(error(["channel": "online", "relay": ["kind": "interpreter"]])?.field == "call.relay")
         #expect(error(["form_reference": "ACT-1"])?.field == "call.form_reference")
+        #expect(error(["channel": "online", "form_reference": "   "])?.field == "call.form_reference")
         #expect(error(["channel": "video-relay-bsl", "relay": [:]])?.field == "call.relay")
         #expect(error(["channel": "video-relay-bsl", "relay": ["kind": "lip-reader"]])?.field == "call.relay.kind")
         #expect(error(["channel": "video-relay-bsl", "relay": ["reference": "  "]])?.field == "call.relay.reference")
@@ -285,6 +291,8 @@ import Testing
     @Test func aTextRelayPrefixIsDropped() {
         #expect(start(["channel": "text-relay", "dialled": "18001 0800 789 321"])?.dialled == "0800789321")
         #expect(start(["channel": "text-relay", "dialled": "18000"])?.dialled == "18000")
+        #expect(start(["channel": "text-relay", "dialled": "18001 +44 800 789 321"])?.dialled == "0800789321")
+        #expect(start(["channel": "text-relay", "dialled": "18001"])?.dialled == "18001")
         #expect(start(["channel": "voice", "dialled": "18001 0800 789 321"])?.dialled == "180010800789321")
     }
 

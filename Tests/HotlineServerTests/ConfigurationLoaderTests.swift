@@ -223,6 +223,26 @@ import Testing
         #expect(problems.first?.hasPrefix("\(key): ") == true, "\(problems)")
     }
 
+    /// Issue 18: a route's `match` names a channel the daemon knows, and an empty list of
+    /// numbers is refused rather than read as "every call of the channel".
+    @Test func aRouteMatchNamesAKnownChannelAndNoEmptyList() {
+        let fax = Self.problems(
+            Self.minimal(replacing: "    alert_on_start: true", with: "    alert_on_start: true\n    match: [{channel: fax}]"))
+        #expect(fax.count == 1)
+        #expect(fax.first?.hasPrefix("routes.0.match.0.channel: ") == true, "\(fax)")
+        let empty = Self.problems(
+            Self.minimal(
+                replacing: "    alert_on_start: true", with: "    alert_on_start: true\n    match: [{channel: text-relay, numbers: []}]"))
+        #expect(empty.count == 1)
+        #expect(empty.first?.hasPrefix("routes.0.match.0.numbers: ") == true, "\(empty)")
+        #expect(empty.first?.contains("leave it out to take every call of the channel") == true, "\(empty)")
+        let fine = Self.problems(
+            Self.minimal(
+                replacing: "    alert_on_start: true",
+                with: "    alert_on_start: true\n    match: [{channel: text-relay, numbers: [\"18000\"]}, {channel: sms}]"))
+        #expect(fine == [])
+    }
+
     @Test func aMissingRequiredKeyIsNamed() {
         #expect(
             Self.problems(Self.minimal(replacing: "outcomes: [dispatched, hoax]\n", with: ""))

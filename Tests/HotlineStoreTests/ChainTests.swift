@@ -507,6 +507,15 @@ import Testing
             ALTER TABLE alerts DROP COLUMN channel;
             DELETE FROM grdb_migrations WHERE identifier = 'v9-channels';
             """)
+        // A copy taken before the upgrade verifies offline, as it did then.
+        let offline = try offline(keys: t.keys)
+        #expect(offline.ok, "\(offline.problems)")
+        #expect(offline.events == 8)
+        #expect(offline.keyed == .checked)
+        // Only some of the columns gone is a schema changed by hand.
+        try tamper("ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'voice'")
+        #expect(try self.offline().problems.first?.contains("has no column relay_kind") == true)
+        try tamper("ALTER TABLE calls DROP COLUMN channel")
         try t.reopen()
         let report = try t.store.verify()
         #expect(report.ok, "\(report.problems)")

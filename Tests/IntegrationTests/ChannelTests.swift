@@ -138,7 +138,9 @@ struct ChannelIntegrationTests {
         try daemon.start()
         let c = try daemon.connect()
         let bsl = UUIDText.random()
-        #expect(try c.call(Req.start(call: bsl, extra: ["channel": "video-relay-bsl", "relay": ["reference": "BSL-1"]])).isOK)
+        #expect(
+            try c.call(Req.start(call: bsl, dialled: "999", extra: ["channel": "video-relay-bsl", "relay": ["reference": "BSL-1"]]))[
+                "alert_id"]?.stringValue != nil)
         #expect(try c.call(Req.update(call: bsl, set: ["relay": ["reference": "BSL-2"]])).isOK)
         let report = UUIDText.random()
         #expect(
@@ -150,6 +152,12 @@ struct ChannelIntegrationTests {
             ("UPDATE calls SET relay_kind = NULL, relay_reference = NULL WHERE call_id = ?", bsl, "relay"),
             ("UPDATE calls SET form_reference = 'ACT-10' WHERE call_id = ?", report, "form_reference"),
             ("UPDATE calls SET channel = 'sms' WHERE call_id = ?", report, "channel"),
+            // A reference planted beside no kind, on a call that had no relay.
+            ("UPDATE calls SET relay_reference = 'planted' WHERE call_id = ?", report, "relay"),
+            ("UPDATE calls SET relay_kind = 'bogus', relay_reference = 'planted' WHERE call_id = ?", report, "relay"),
+            // The alert a console shows: its channel is its call's.
+            ("UPDATE alerts SET channel = 'voice' WHERE call_id = ?", bsl, "alert"),
+            ("UPDATE alerts SET channel = 'nonsense' WHERE call_id = ?", bsl, "alert"),
         ] {
             let backup = try Data(contentsOf: URL(fileURLWithPath: daemon.database))
             try DatabaseQueue(path: daemon.database).write { try $0.execute(sql: sql, arguments: [call]) }

@@ -144,6 +144,9 @@ struct CommandLineTests {
         // A label longer than the column is not cut into its value.
         #expect(bslShown.contains("  caller contact  07700900123\n"), "\(bslShown)")
         #expect(!bslShown.contains("form ref"), "\(bslShown)")
+        // A supervisor's console says how the caller reached the room, before the reason.
+        let alerts = try run(Daemon.hotlinectl, ["alerts"], environment: env)
+        #expect(alerts.stdout.contains("ALERT L1  VIDEO-RELAY-BSL  EMERGENCY-LINE  route emergency"), "\(alerts.stdout)")
 
         // An online report names no number: its channel routes it, and its form is shown.
         let online = try start(["--channel", "online", "--form-reference", "ACT-2026-118204"])

@@ -332,8 +332,8 @@ public struct RouteRule: Sendable, Equatable, Codable {
     /// Accept a category not in ``categories`` as well (shown by its slug).
     public var freeCategories: Bool
     /// What this route takes on one channel only (issue 18): numbers there (Relay UK's
-    /// 18000 on `text-relay`), or every call of the channel that no number routes (online
-    /// reports). ``numbers`` are taken on every channel.
+    /// 18000 on `text-relay`), or every call of the channel but those a `match` elsewhere
+    /// names by number (online reports). ``numbers`` are taken on every channel.
     public var match: [RouteMatch]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -392,8 +392,8 @@ public struct RouteRule: Sendable, Equatable, Codable {
     }
 }
 
-/// One of a route's ``RouteRule/match`` entries: `numbers` on `channel`, or, with no
-/// numbers, every call on `channel` that no number routes.
+/// One of a route's ``RouteRule/match`` entries: `numbers` on `channel`, or, without
+/// `numbers`, every call on `channel` (but a number some `match` names on it).
 public struct RouteMatch: Sendable, Equatable, Codable {
     public var channel: CallChannel
     public var numbers: [String]
@@ -410,6 +410,13 @@ public struct RouteMatch: Sendable, Equatable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         channel = try c.decode(CallChannel.self, forKey: .channel)
         numbers = try c.decodeIfPresent([String].self, forKey: .numbers) ?? []
+        // An empty list read as "every call of the channel" would turn a typo into a route
+        // for all of it (every text relay call an emergency): only leaving it out says that.
+        if c.contains(.numbers), numbers.isEmpty {
+            throw DecodingError.dataCorruptedError(
+                forKey: .numbers, in: c,
+                debugDescription: "must list at least one number; leave it out to take every call of the channel")
+        }
     }
 }
 
@@ -528,6 +535,14 @@ extension Configuration {
                         .init(path: "routes.\(i).match.\(j)", reason: "every \(channel) call is already routed to \"\(other)\""))
                 }
                 for (k, number) in match.numbers.enumerated() {
+                    if match.channel == .textRelay, let normal = try? DialledNumber.normalise(number), normal.hasPrefix("18001") {
+                        problems.append(
+                            .init(
+                                path: "routes.\(i).match.\(j).numbers.\(k)",
+                                reason: "18001 is Relay UK's prefix, which hotlined drops from a text relay call: give the number after it")
+                        )
+                        continue
+                    }
                     guard let normal = try? DialledNumber.normalise(number) else {
                         problems.append(
                             .init(path: "routes.\(i).match.\(j).numbers.\(k)", reason: "\"\(number)\" is not a phone number"))

@@ -1,7 +1,10 @@
 /// The routing rules: which route a call takes, by its normalised dialled number and its
-/// channel (issue 18). The most specific rule wins: a number on that channel (a route's
-/// `match`), then the number on any channel (its `numbers`), then every call of the
-/// channel (a `match` without numbers), then `unrouted`.
+/// channel (issue 18): a number on that channel (a route's `match`), then every call of
+/// the channel (a `match` without numbers), then the number on any channel (its
+/// `numbers`), then `unrouted`. A whole channel beats a plain number because it says
+/// "every call": an online report whose form filled in 999 is still a hotline report,
+/// confidential and anonymous if asked, not an emergency call that keeps the reporter's
+/// identity.
 public struct RouteTable: Sendable {
     private struct NumberOnChannel: Hashable {
         var number: String
@@ -46,7 +49,7 @@ public struct RouteTable: Sendable {
     /// The route for a normalised number on `channel`; an unknown number is still logged,
     /// as `unrouted`. An online report without a number has `dialled` "".
     public func route(for dialled: String, channel: CallChannel = .voice) -> RouteRule {
-        byNumberOnChannel[NumberOnChannel(number: dialled, channel: channel)] ?? byNumber[dialled] ?? byChannel[channel]
+        byNumberOnChannel[NumberOnChannel(number: dialled, channel: channel)] ?? byChannel[channel] ?? byNumber[dialled]
             ?? unrouted
     }
 

@@ -207,10 +207,16 @@ public struct RequestDecoder: Sendable {
         let callID = try c.required("id", c.uuid)
         let channel = try c.enumeration("channel", CallChannel.self) ?? .voice
         // An online report comes from a form: it may name no number (stored as "").
-        let rawDialled =
+        var rawDialled =
             channel.mayOmitNumber
             ? try c.string("dialled", maxLength: 64)
             : try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
+        // Relay UK's prefix for a relayed call to an ordinary number (18001 then the number,
+        // in any form): the number routes, not the prefix. 18000 is the emergency relay number.
+        if channel == .textRelay, let raw = rawDialled {
+            let compact = raw.filter { !" -.()\t".contains($0) }
+            if compact.hasPrefix("18001"), compact.count > 5 { rawDialled = String(compact.dropFirst(5)) }
+        }
         var dialled = ""
         do {
             if let rawDialled { dialled = try DialledNumber.normalise(rawDialled) }
@@ -222,9 +228,6 @@ public struct RequestDecoder: Sendable {
         } catch {
             throw .invalid("call.dialled", "\"call.dialled\" has no digits.")
         }
-        // Relay UK's prefix for a relayed call to an ordinary number (18001 then the number):
-        // the number routes, not the prefix. 18000 itself is the emergency relay number.
-        if channel == .textRelay, dialled.hasPrefix("18001"), dialled.count > 5 { dialled.removeFirst(5) }
         let receivedAt = try c.required("received_at", c.timestamp)
         let answeredAt = try c.timestamp("answered_at")
         if let answeredAt, answeredAt < receivedAt {
@@ -238,6 +241,9 @@ public struct RequestDecoder: Sendable {
             )
         }
         let formReference = try c.string("form_reference", maxLength: 64)
+        if let formReference, formReference.allSatisfy(\.isWhitespace) {
+            throw .invalid("call.form_reference", "\"call.form_reference\" must not be blank.")
+        }
         if formReference != nil, channel != .online {
             throw .invalid(
                 "call.form_reference", "\"call.form_reference\" is an online report's; this call's channel is \(channel.rawValue).")
