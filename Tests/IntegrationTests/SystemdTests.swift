@@ -213,10 +213,22 @@ struct SystemdTests {
         let daemon = try Daemon()
         try daemon.start(environment: ["HOTLINED_LOG": "journal"])
         let c = try daemon.connect()
-        let ack = try c.call(Req.start(dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "Ada Quill"]]))
+        // A 999 BSL call: its alert's journal entry says how the caller reached the room.
+        let ack = try c.call(
+            Req.start(
+                dialled: "999", extra: ["cli": "+447700900123", "caller": ["name": "Ada Quill"], "channel": "video-relay-bsl"]))
         #expect(ack.isOK)
+        let alertRaised = "e1a7e2d3c4b5a6978877665544332211"
+        var entries: [[String: String]] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !entries.contains(where: { $0["MESSAGE_ID"] == alertRaised }) {
+            entries += listener.drain(for: 0.2).map(Self.parseJournalEntry)
+        }
         daemon.stop()
-        let entries = listener.drain(for: 0.5).map(Self.parseJournalEntry)
+        entries += listener.drain(for: 0.5).map(Self.parseJournalEntry)
+        let alert = try #require(entries.first { $0["MESSAGE_ID"] == alertRaised })
+        #expect(alert["CHANNEL"] == "video-relay-bsl")
+        #expect(alert["MESSAGE"]?.contains("on emergency by video-relay-bsl call") == true, "\(alert)")
         let started = entries.first { $0["MESSAGE_ID"] == "4f1e2a7c9b3d4e6f8a1b2c3d4e5f6071" }
         #expect(started?["PRIORITY"] == "6")
         #expect(started?["SYSLOG_IDENTIFIER"] == "hotlined")

@@ -198,12 +198,15 @@ public final class AlertCenter: Service, Sendable {
 
     private func deliverToJournal(_ delivery: AlertDelivery) {
         let a = delivery.payload
+        // An alert queued before issue 18 has no channel: it was a voice call's.
+        let channel = a["channel"]?.stringValue ?? CallChannel.voice.rawValue
+        let by = channel == CallChannel.voice.rawValue ? "" : " by \(channel)"
         logger.critical(
-            "ALERT level \(delivery.level): \(a["reason"]?.stringValue ?? "") on \(a["route"]?.stringValue ?? "") call \(a["call_id"]?.stringValue ?? "")",
+            "ALERT level \(delivery.level): \(a["reason"]?.stringValue ?? "") on \(a["route"]?.stringValue ?? "")\(by) call \(a["call_id"]?.stringValue ?? "")",
             metadata: MessageID.alertRaised.loggerMetadata([
                 "alert_id": "\(delivery.alertID)", "call_id": "\(a["call_id"]?.stringValue ?? "")",
                 "route": "\(a["route"]?.stringValue ?? "")", "grade": "\(a["grade"]?.stringValue ?? "")",
-                "reason": "\(a["reason"]?.stringValue ?? "")", "level": "\(delivery.level)",
+                "reason": "\(a["reason"]?.stringValue ?? "")", "level": "\(delivery.level)", "channel": "\(channel)",
             ]))
     }
 
