@@ -177,3 +177,75 @@ struct ChannelIntegrationTests {
         return .object(m)
     }
 }
+
+/// A real day's calls (../shared/data, by Benchmarks/replay-day.py --channels) through the
+/// daemon and `hotlinectl export`: the summary's figures by channel are those worked out
+/// here from the requests themselves, call by call.
+@Suite(.serialized)
+struct ChannelReplayTests {
+    static let data = Daemon.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/montgomery-911-sample.csv")
+    static let available = FileManager.default.fileExists(atPath: data.path) && Requires.executable("/usr/bin/python3")
+
+    @Test(.enabled(if: available, "needs ../shared/data and python3"))
+    func aReplayedDaysChannelsAreSummedAsTheRequestsSay() throws {
+        let script = Daemon.packageRoot.appendingPathComponent("Benchmarks/replay-day.py").path
+        let replay = try run(
+            "/usr/bin/python3", [script, "--data", Self.data.path, "--source", "2018-11-15", "--date", "2026-11-23", "--channels"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let lines = replay.stdout.split(separator: "\n").map(String.init)
+
+        // By hand, from the requests: each channel's calls, answered ones, and answer seconds.
+        struct Expected {
+            var calls = 0
+            var seconds: [Double] = []
+        }
+        var expected: [String: Expected] = [:]
+        for line in lines {
+            let r = try JSONParser.parse(Array(line.utf8))
+            guard r["op"] == "call.start", let call = r["call"] else { continue }
+            let channel = call["channel"]?.stringValue ?? "voice"
+            let received = try Timestamp(rfc3339: call["received_at"]!.stringValue!)
+            expected[channel, default: Expected()].calls += 1
+            if let answered = call["answered_at"]?.stringValue {
+                expected[channel]!.seconds.append(try Timestamp(rfc3339: answered).seconds(since: received))
+            }
+        }
+        #expect(Set(expected.keys) == ["voice", "text-relay", "sms", "video-relay-bsl", "online"], "\(expected.keys)")
+
+        let daemon = try Daemon()
+        try daemon.start()
+        let sent = try run(Daemon.hotlinectl, ["--socket", daemon.socket, "send"], stdin: lines.joined(separator: "\n") + "\n")
+        #expect(sent.status == 0, "\(sent.stderr)")
+        let refused = sent.stdout.split(separator: "\n").filter { !$0.contains("\"ok\":true") }
+        #expect(refused.isEmpty, "\(refused.prefix(3))")
+
+        let out = daemon.directory + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let export = try run(
+            Daemon.hotlinectl,
+            [
+                "--socket", daemon.socket, "export", "--reason", "Channel replay check", "--from", "2026-11-23T00:00:00Z", "--to",
+                "2026-11-24T12:00:00Z", "--format", "json", "--out", out,
+            ])
+        #expect(export.status == 0, "\(export.stderr)")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".json") })
+        let summary = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/" + name))))
+        #expect(summary["calls"] == .int(Int64(expected.values.map(\.calls).reduce(0, +))))
+        for (channel, e) in expected {
+            let figures = summary["by_channel"]?[channel]
+            #expect(figures?["calls"] == .int(Int64(e.calls)), "\(channel)")
+            let times = figures?["answer_times"]
+            #expect(times?["presented"] == .int(Int64(e.calls)), "\(channel)")
+            #expect(times?["answered"] == .int(Int64(e.seconds.count)), "\(channel)")
+            let mean = e.seconds.reduce(0, +) / Double(e.seconds.count)
+            #expect(abs((times?["mean_seconds"]?.doubleValue ?? -1) - mean) < 0.001, "\(channel): \(String(describing: times))")
+            let sorted = e.seconds.sorted()
+            #expect(times?["p90_seconds"]?.doubleValue == sorted[(sorted.count * 9 + 9) / 10 - 1], "\(channel)")
+        }
+        // SMS, BSL and text relay 999 calls are emergencies; online reports the hotline's.
+        for channel in ["sms", "video-relay-bsl", "text-relay"] {
+            #expect(summary["by_channel"]?[channel]?["by_route"]?.objectValue?.keys.sorted() == ["emergency"], "\(channel)")
+        }
+        #expect(summary["by_channel"]?["online"]?["by_route"]?.objectValue?.keys.sorted() == ["anti-terrorist-hotline"])
+    }
+}
