@@ -9,14 +9,14 @@ extension CallStore {
         let (alerts, extras) = try pool.read { db in
             // The page's calls are consecutive in first_seq: one range scan finds their alerts.
             (
-                try Row.fetchAll(
+                try Self.decodeRows(
                     db,
                     sql: """
                         SELECT a.* FROM alerts a JOIN calls c ON c.call_id = a.call_id
                         WHERE c.first_seq BETWEEN ? AND ? ORDER BY a.raised_at, a.seq
                         """,
-                    arguments: [page.calls.first!.firstSeq, page.calls.last!.firstSeq]
-                ).map(Self.alert), try self.exportExtras(page.calls.map(\.id), db)
+                    arguments: [page.calls.first!.firstSeq, page.calls.last!.firstSeq], Self.alert
+                ), try self.exportExtras(page.calls.map(\.id), db)
             )
         }
         return ExportPage(page: page, alerts: alerts, extras: extras)

@@ -13,7 +13,7 @@ extension CallStore {
         try pool.read { db in
             let at = asOf.microseconds
             func calls(_ sql: String) throws -> [HandoverCall] {
-                try Row.fetchAll(db, sql: sql, arguments: [at, limit]).map {
+                try Self.decodeRows(db, sql: sql, arguments: [at, limit]) {
                     HandoverCall(try self.callState($0, withSecrets: false), asOf: asOf)
                 }
             }

@@ -279,8 +279,9 @@ struct SQLiteEventRows: EventRows {
     }
 
     func callRow(callID: String) throws -> CallRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [callID])
-            .map(CallRow.init(row:))
+        try CallStore.decodeRows(db.cachedStatement(sql: "SELECT * FROM calls WHERE call_id = ?"), arguments: [callID]) {
+            try CallRow(row: $0)
+        }.first
     }
 
     func wasPurged(callID: String) throws -> Bool { try store.wasPurged(callID, db) }

@@ -212,10 +212,13 @@ public final class CallStore: Sendable {
     ) throws -> CallDetail? {
         let maxNotes = max(1, maxNotes)  // a page that could hold no note would never end
         return try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE call_id = ?", arguments: [id]) else {
+            guard
+                let state = try Self.decodeRows(
+                    db, sql: "SELECT * FROM calls WHERE call_id = ?", arguments: [id], { try self.callState($0) }
+                ).first
+            else {
                 return nil
             }
-            let state = try self.callState(row)
             // One row more than the page: whether it exists says whether another page follows.
             let rows = try Row.fetchAll(
                 db, sql: Self.notesPageSQL, arguments: [id, notesAfter ?? 0, Int64(maxNotes) + 1]
@@ -268,10 +271,9 @@ public final class CallStore: Sendable {
     public func listCalls(_ query: CallsQuery, ownerUID: UInt32? = nil) throws -> CallPage {
         try pool.read { db in
             let (sql, arguments) = Self.listCallsStatement(query, ownerUID: ownerUID)
-            var rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
-            let more = rows.count > query.limit
-            if more { rows.removeLast() }
-            let calls = try rows.map { try self.callState($0, withSecrets: false) }
+            var calls = try Self.decodeRows(db, sql: sql, arguments: arguments) { try self.callState($0, withSecrets: false) }
+            let more = calls.count > query.limit
+            if more { calls.removeLast() }
             return CallPage(calls: calls, nextAfterSeq: more ? calls.last?.firstSeq : nil)
         }
     }
@@ -288,6 +290,24 @@ public final class CallStore: Sendable {
     }
 
     // MARK: - Row mapping
+
+    /// Each row of `sql` decoded by `body` as the cursor reaches it. A row read by column name
+    /// is found in O(1) on a cursor (its statement's index of names), but by a scan that
+    /// lowercases every name before it on a copied row (`fetchAll`, `fetchOne`): with the
+    /// four columns issue 18 added last to `calls`, that scan cost the export a third more
+    /// of the daemon's CPU (docs/PERFORMANCE.md).
+    static func decodeRows<T>(
+        _ db: Database, sql: String, arguments: StatementArguments = [], _ body: (Row) throws -> T
+    ) throws -> [T] {
+        try decodeRows(db.cachedStatement(sql: sql), arguments: arguments, body)
+    }
+
+    static func decodeRows<T>(_ statement: Statement, arguments: StatementArguments = [], _ body: (Row) throws -> T) throws -> [T] {
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        var decoded: [T] = []
+        while let row = try rows.next() { decoded.append(try body(row)) }
+        return decoded
+    }
 
     static func alert(_ row: Row) throws -> Alert {
         Alert(
