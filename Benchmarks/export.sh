@@ -140,7 +140,7 @@ if "${ctl[@]}" report --help >/dev/null 2>&1; then
     echo "$wall $peak $cpu $(calc "($c1 - $c0) / $ticks")" >> "$dir/runs"
     # The route rows only (channel "all", the last column): the rows by channel (issue 18)
     # count the same calls again.
-    presented=$(awk -F, 'NR > 1 && $NF == "all" {n += $6} END {print n}' "$out"/answer-times-*.csv)
+    presented=$(awk -F, 'NR > 1 && $NF ~ /^all\r?$/ {n += $6} END {print n}' "$out"/answer-times-*.csv)
     [ "$presented" = $((calls + small)) ] && [ -s "$out"/answer-times-*.html ] ||
       { echo "report: $presented calls presented in its CSV, expected $((calls + small))" >&2; exit 1; }
   done
