@@ -8,8 +8,7 @@ extension CallStore {
     /// Every alert not yet acknowledged, oldest first.
     public func unacknowledgedAlerts() throws -> [Alert] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL ORDER BY raised_at, seq")
-                .map(Self.alert)
+            try Self.decodeRows(db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL ORDER BY raised_at, seq", Self.alert)
         }
     }
 
@@ -94,19 +93,16 @@ extension CallStore {
         }
         let order = " ORDER BY raised_at, seq, alert_id LIMIT \(limit)"
         return try pool.read { db in
-            let unacknowledged = try Row.fetchAll(
-                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND seq <= ?" + after + order, arguments: arguments
-            ).map(Self.alert)
+            let unacknowledged = try Self.decodeRows(
+                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND seq <= ?" + after + order, arguments: arguments, Self.alert)
             // Read after the snapshot above began, under the lock: an acknowledgement that
             // snapshot saw has set it by now. Only then are the acknowledged ones looked
             // for (acked_at has no index: a scan, paid only while acknowledgements arrive).
             let acknowledgedSince = lastAcknowledgement.withLock { $0 } != backlog.ackHorizon
             guard acknowledgedSince else { return unacknowledged }
-            let acknowledged = try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM alerts WHERE acked_at > ? AND seq <= ?" + after + order,
-                arguments: [backlog.ackHorizon] + arguments
-            ).map(Self.alert)
+            let acknowledged = try Self.decodeRows(
+                db, sql: "SELECT * FROM alerts WHERE acked_at > ? AND seq <= ?" + after + order,
+                arguments: [backlog.ackHorizon] + arguments, Self.alert)
             return Array((unacknowledged + acknowledged).sorted(by: AlertBacklog.order).prefix(limit))
         }
     }
@@ -121,9 +117,10 @@ extension CallStore {
         // (alerts_escalating). Sorted here, oldest first: an ORDER BY would have SQLite walk
         // every unacknowledged alert in raise order instead.
         let below = try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND level < ?", arguments: [settings.maxLevel]
-            ).map(Self.alert)
+            // From a cursor (``CallStore/decodeRows(_:sql:arguments:_:)``): ten times a second,
+            // over a backlog that may be thousands long.
+            try Self.decodeRows(
+                db, sql: "SELECT * FROM alerts WHERE acked_at IS NULL AND level < ?", arguments: [settings.maxLevel], Self.alert)
         }.sorted { ($0.raisedAt.microseconds, $0.seq) < ($1.raisedAt.microseconds, $1.seq) }
         let due = below.filter { alert in
             Escalation.level(

@@ -23,7 +23,7 @@ extension CallStore {
     public func liveRows(callsFrom from: Timestamp, to: Timestamp, alertLimit: Int) throws -> LiveRows {
         try pool.read { db in
             var rows = LiveRows()
-            rows.alerts = try Row.fetchAll(db, sql: LiveSQL.alerts + " ?", arguments: [alertLimit]).map(Self.alert)
+            rows.alerts = try Self.decodeRows(db, sql: LiveSQL.alerts + " ?", arguments: [alertLimit], Self.alert)
             for row in try Row.fetchAll(db, sql: LiveSQL.unackedByLevel) {
                 rows.unackedByLevel[row["level"]] = row["n"]
                 let oldest = Timestamp(microseconds: row["oldest"])
