@@ -130,7 +130,7 @@ struct PostgresVerifySource: VerifySource {
 
     func forEachCall(_ body: (VerifyRecords.Projection) throws -> Void) throws {
         try paged(
-            "SELECT * FROM (\(VerifySQL.projection)) p WHERE call_id > $1 ORDER BY call_id LIMIT $2", from: "",
+            "SELECT * FROM (\(VerifySQL.projection())) p WHERE call_id > $1 ORDER BY call_id LIMIT $2", from: "",
             key: { try $0["call_id"].decode(String.self) }
         ) { r in
             var p = VerifyRecords.Projection(
@@ -240,12 +240,7 @@ struct PostgresVerifySource: VerifySource {
     }
 
     func alertsOffTheirCallsChannel() throws -> [(alertID: String, callID: String)] {
-        try session.rows(
-            """
-            SELECT a.alert_id, a.call_id FROM alerts a JOIN calls c ON c.call_id = a.call_id
-            WHERE a.channel IS DISTINCT FROM c.channel ORDER BY a.seq
-            """
-        ).map {
+        try session.rows(PostgresQuery(unsafeSQL: VerifySQL.alertsOffTheirCallsChannel)).map {
             let r = $0.makeRandomAccess()
             return (try r["alert_id"].decode(String.self), try r["call_id"].decode(String.self))
         }

@@ -432,11 +432,6 @@ public enum ChainVerifier {
         // As the start event says (the projection's own channel is checked against it apart).
         var channel = CallChannel.voice
         var relay: Relay? = nil
-        func relayChange(_ json: JSONValue?) -> RelayChange? {
-            guard let json else { return nil }
-            return RelayChange(
-                kind: json["kind"]?.stringValue.flatMap(RelayKind.init(rawValue:)), reference: json["reference"]?.stringValue)
-        }
         var unreadable = false
         try db.forEachEvent(ofCall: id) { event in
             guard !unreadable else { return }
@@ -458,14 +453,13 @@ public enum ChainVerifier {
             if op == "call.start" {
                 channel = body["channel"]?.stringValue.flatMap(CallChannel.init(rawValue:)) ?? .voice
                 answeredAt = body["answered_at"]?.stringValue
-                let change = relayChange(body["relay"])
-                if change != nil || channel.isRelayed { relay = (change ?? RelayChange()).applied(to: nil, channel: channel) }
+                relay = Relay.atStart(RelayChange(json: body["relay"]), channel: channel)
             }
             guard op == "call.update", let set = body["set"] else { return }
             if let o = set["outcome"]?.stringValue { outcome = o }
             if answeredAt == nil, let a = set["answered_at"]?.stringValue { answeredAt = a }
             if let c = set["category"]?.stringValue { category = c }
-            if channel.acceptsRelay, let change = relayChange(set["relay"]) { relay = change.applied(to: relay, channel: channel) }
+            if channel.acceptsRelay, let change = RelayChange(json: set["relay"]) { relay = change.applied(to: relay, channel: channel) }
             for (flag, value) in set["flags"]?.objectValue ?? [:] {
                 if let on = value.boolValue { flags[flag] = on }
             }

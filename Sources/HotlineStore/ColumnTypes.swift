@@ -48,7 +48,8 @@ enum ColumnTypes {
     ]
 
     /// The `calls` columns issue 18 added (`v9-channels`).
-    static let channelColumns: Set<String> = ["channel", "relay_kind", "relay_reference", "form_reference"]
+    static let channelColumns = Set(
+        [CallRow.Columns.channel, .relayKind, .relayReference, .formReference].map(\.rawValue))
 
     /// A sentence for each row (up to `limit`) holding a value of a type hotlined never
     /// writes there, naming its table, row and columns.

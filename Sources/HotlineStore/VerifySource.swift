@@ -146,29 +146,34 @@ package enum VerifyRecords {
 /// The SQL both engines' sources share: the projection joined to its events, and the
 /// identity check (standard SQL, the same text on SQLite and PostgreSQL).
 package enum VerifySQL {
-    /// The projection of a log from before issue 18 (offline, a file the daemon has not
-    /// opened since): every call a voice call, as the daemon would migrate it.
-    package static func projection(hasChannels: Bool) -> String {
-        hasChannels
-            ? projection
-            : projection.replacingOccurrences(
-                of: "c.channel, c.relay_kind, c.relay_reference, c.form_reference,",
-                with: "'voice' AS channel, NULL AS relay_kind, NULL AS relay_reference, NULL AS form_reference,")
+    /// The projection; `hasChannels` false for a log from before issue 18 (offline, a file
+    /// the daemon has not opened since): every call a voice call, as the daemon would
+    /// migrate it.
+    package static func projection(hasChannels: Bool = true) -> String {
+        let channels =
+            hasChannels
+            ? "c.channel, c.relay_kind, c.relay_reference, c.form_reference"
+            : "'voice' AS channel, NULL AS relay_kind, NULL AS relay_reference, NULL AS form_reference"
+        return """
+                SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
+                   c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
+                   c.owner_uid, c.received_at, c.answered_at, c.identity AS identity_sealed,
+                   c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
+                   c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
+                   \(channels),
+                   s.ack AS start_ack,
+                   EXISTS (SELECT 1 FROM event_identity i WHERE i.call_id = c.call_id) AS has_identity_rows,
+                   s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
+                   (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
+                   (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end' ORDER BY seq LIMIT 1) AS end_body
+            FROM calls c LEFT JOIN events e ON e.seq = c.last_seq LEFT JOIN events s ON s.seq = c.first_seq
+            """
     }
 
-    package static let projection = """
-        SELECT c.call_id, c.route, c.grade, c.marking, c.anonymous, c.escalated, c.outcome, c.ended_at,
-               c.last_seq, e.call_id AS last_call, e.ack AS last_ack,
-               c.owner_uid, c.received_at, c.answered_at, c.identity AS identity_sealed,
-               c.dialled, c.route_anonymity, c.route_grade, c.anonymous_requested, c.threat_alert_raised,
-               c.category, c.flags, c.workstation, c.handler, c.location, c.first_seq,
-               c.channel, c.relay_kind, c.relay_reference, c.form_reference,
-               s.ack AS start_ack,
-               EXISTS (SELECT 1 FROM event_identity i WHERE i.call_id = c.call_id) AS has_identity_rows,
-               s.call_id AS start_call, s.op AS start_op, s.peer_uid AS start_uid, s.body AS start_body,
-               (SELECT MAX(seq) FROM events WHERE call_id = c.call_id) AS max_seq,
-               (SELECT body FROM events WHERE call_id = c.call_id AND op = 'call.end' ORDER BY seq LIMIT 1) AS end_body
-        FROM calls c LEFT JOIN events e ON e.seq = c.last_seq LEFT JOIN events s ON s.seq = c.first_seq
+    /// Alerts whose channel is not their call's (issue 18).
+    package static let alertsOffTheirCallsChannel = """
+        SELECT a.alert_id, a.call_id FROM alerts a JOIN calls c ON c.call_id = a.call_id
+        WHERE a.channel IS DISTINCT FROM c.channel ORDER BY a.seq
         """
 
     package static let identityCheck = """
@@ -284,13 +289,9 @@ struct SQLiteVerifySource: VerifySource {
 
     func alertsOffTheirCallsChannel() throws -> [(alertID: String, callID: String)] {
         guard try db.columns(in: "alerts").contains(where: { $0.name.lowercased() == "channel" }) else { return [] }
-        return try Row.fetchAll(
-            db,
-            sql: """
-                SELECT a.alert_id, a.call_id FROM alerts a JOIN calls c ON c.call_id = a.call_id
-                WHERE a.channel IS NOT c.channel ORDER BY a.seq
-                """
-        ).map { (String.fromDatabaseValue($0[0]) ?? "?", String.fromDatabaseValue($0[1]) ?? "?") }
+        return try Row.fetchAll(db, sql: VerifySQL.alertsOffTheirCallsChannel).map {
+            (String.fromDatabaseValue($0[0]) ?? "?", String.fromDatabaseValue($0[1]) ?? "?")
+        }
     }
 
     func forEachHold(_ body: (VerifyRecords.Hold) throws -> Void) throws {

@@ -55,6 +55,13 @@ public struct Relay: Sendable, Equatable {
         guard let json, let kind = json["kind"]?.stringValue.flatMap(RelayKind.init(rawValue:)) else { return nil }
         self.init(kind: kind, reference: json["reference"]?.stringValue)
     }
+
+    /// A call's relay when it starts on `channel` with `change` (as sent, or nil): a relayed
+    /// channel's record says so from the start, reference or not. Nil for a call with none.
+    public static func atStart(_ change: RelayChange?, channel: CallChannel) -> Relay? {
+        guard change != nil || channel.isRelayed else { return nil }
+        return (change ?? RelayChange()).applied(to: nil, channel: channel)
+    }
 }
 
 /// A relay as a workstation sent it: either part may be missing (the kind then follows the
@@ -74,6 +81,12 @@ public struct RelayChange: Sendable, Equatable {
         if let kind { m["kind"] = .string(kind.rawValue) }
         if let reference { m["reference"] = .string(reference) }
         return .object(m)
+    }
+
+    /// What ``json`` wrote (verify reads it back from the chained events); nil when absent.
+    public init?(json: JSONValue?) {
+        guard let json else { return nil }
+        self.init(kind: json["kind"]?.stringValue.flatMap(RelayKind.init(rawValue:)), reference: json["reference"]?.stringValue)
     }
 
     /// `current` with this change applied, on a call of `channel`.

@@ -88,8 +88,7 @@ public struct CallPolicy: Sendable {
             workstation: e.workstation, handler: e.handler, ownerUID: peer.uid, firstSeq: seq, lastSeq: seq
         )
         state.channel = e.channel
-        // A relayed channel's record says so from the start, reference or not.
-        if e.relay != nil || e.channel.isRelayed { state.relay = (e.relay ?? RelayChange()).applied(to: nil, channel: e.channel) }
+        state.relay = Relay.atStart(e.relay, channel: e.channel)
         state.formReference = e.formReference
         var decision = Decision(state: state)
         applyAnonymity(requested: e.anonymousRequested, identity: e.identity, to: &state, &decision)
