@@ -8,6 +8,19 @@ public enum DialledNumber {
         case tooLong
     }
 
+    /// What a number may be written with between its digits, and normalising drops.
+    static func isSeparator(_ ch: Character) -> Bool {
+        ch == " " || ch == "-" || ch == "." || ch == "(" || ch == ")" || ch == "\t"
+    }
+
+    /// Relay UK's prefix for a text relay call to an ordinary number (18001, then the number
+    /// in any form) dropped, so that the number routes (issue 18); 18000, the emergency relay
+    /// number, and 18001 alone are left as they are.
+    public static func droppingRelayPrefix(_ raw: String) -> String {
+        let compact = raw.filter { !isSeparator($0) }
+        return compact.hasPrefix("18001") && compact.count > 5 ? String(compact.dropFirst(5)) : raw
+    }
+
     /// Drops spaces, `-`, `.`, `(` and `)`, and turns a leading `+44` or `0044` into `0`:
     /// `+44 800 789 321` → `0800789321`. The common UK form `+44 (0)800 789 321` is read as
     /// the person meant it (the bracketed trunk 0 is not dialled after +44), not as `00800…`.
@@ -19,9 +32,7 @@ public enum DialledNumber {
         }
         var kept = ""
         kept.reserveCapacity(raw.utf8.count)
-        for ch in raw where !(ch == " " || ch == "-" || ch == "." || ch == "(" || ch == ")" || ch == "\t") {
-            kept.append(ch)
-        }
+        for ch in raw where !isSeparator(ch) { kept.append(ch) }
         if kept.hasPrefix("+44") {
             kept = "0" + kept.dropFirst(3)
         } else if kept.hasPrefix("0044") {

@@ -211,12 +211,7 @@ public struct RequestDecoder: Sendable {
             channel.mayOmitNumber
             ? try c.string("dialled", maxLength: 64)
             : try c.required("dialled") { (k) throws(HotlineError) in try c.string(k, maxLength: 64) }
-        // Relay UK's prefix for a relayed call to an ordinary number (18001 then the number,
-        // in any form): the number routes, not the prefix. 18000 is the emergency relay number.
-        if channel == .textRelay, let raw = rawDialled {
-            let compact = raw.filter { !" -.()\t".contains($0) }
-            if compact.hasPrefix("18001"), compact.count > 5 { rawDialled = String(compact.dropFirst(5)) }
-        }
+        if channel == .textRelay { rawDialled = rawDialled.map(DialledNumber.droppingRelayPrefix) }
         var dialled = ""
         do {
             if let rawDialled { dialled = try DialledNumber.normalise(rawDialled) }
